@@ -1,0 +1,104 @@
+package store
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// ScanOptions selects one page of an ordered prefix scan.
+type ScanOptions struct {
+	// Prefix bounds the scan to keys that start with it (empty = all).
+	Prefix []byte
+	// Offset skips this many rows first (offset paging).
+	Offset uint64
+	// After, when non-empty, starts strictly after this key (key paging).
+	// It must start with Prefix.
+	After []byte
+	// Limit is the largest number of rows returned; 0 means no limit.
+	Limit int
+	// KeysOnly leaves Row.Value nil.
+	KeysOnly bool
+	// Skip, when set, hides the rows whose key it returns true for; hidden
+	// rows do not count towards Offset or Limit.
+	Skip func(key []byte) bool
+}
+
+// Scan returns rows of sp in ascending key order, per o.
+func (s *Store) Scan(sp Space, o ScanOptions) ([]Row, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if len(o.After) > 0 && !bytes.HasPrefix(o.After, o.Prefix) {
+		return nil, fmt.Errorf("scan: cursor does not start with the prefix")
+	}
+	lower := key(sp, o.Prefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	var valid bool
+	if len(o.After) > 0 {
+		after := key(sp, o.After)
+		valid = it.SeekGE(after)
+		if valid && bytes.Equal(it.Key(), after) {
+			valid = it.Next()
+		}
+	} else {
+		valid = it.First()
+	}
+	var rows []Row
+	skipped := uint64(0)
+	for ; valid; valid = it.Next() {
+		k := it.Key()[1:]
+		if o.Skip != nil && o.Skip(k) {
+			continue
+		}
+		if skipped < o.Offset {
+			skipped++
+			continue
+		}
+		if o.Limit > 0 && len(rows) >= o.Limit {
+			break
+		}
+		r := Row{Key: bytes.Clone(k)}
+		if r.Key == nil {
+			r.Key = []byte{}
+		}
+		if !o.KeysOnly {
+			v, err := it.ValueAndErr()
+			if err != nil {
+				_ = it.Close()
+				return nil, fmt.Errorf("scan: read value: %w", err)
+			}
+			r.Value = bytes.Clone(v)
+			if r.Value == nil {
+				r.Value = []byte{}
+			}
+		}
+		rows = append(rows, r)
+	}
+	if err := it.Error(); err != nil {
+		_ = it.Close()
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	return rows, nil
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+// p always starts with a space byte below 0xff, so the result exists.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,370 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Space is a key space: the first byte of every stored key.
+type Space byte
+
+// Key spaces. Guest keys and runtime keys never share a space.
+const (
+	// Guest holds the db_* keys of guests.
+	Guest Space = 'g'
+	// Meta holds the datastore's own records (format version, identity).
+	Meta Space = 'm'
+	// CRDT holds replicated CRDT state (issue 3).
+	CRDT Space = 'c'
+	// OpLog holds the op log (issue 3).
+	OpLog Space = 'o'
+	// Vector holds the version vector (issue 3).
+	Vector Space = 'v'
+)
+
+const (
+	formatVersion = "1"
+	lockName      = "NUMAX.LOCK"
+)
+
+var formatKey = []byte("format_version")
+
+// Row is one key/value pair returned by a scan. Key excludes the space byte.
+type Row struct {
+	Key, Value []byte
+}
+
+// Store is an open datastore. Its methods are safe for concurrent use.
+type Store struct {
+	cfg  Config
+	db   *pebble.DB
+	lock io.Closer
+	log  *slog.Logger
+	wopt *pebble.WriteOptions
+
+	// written numbers writes in completion order; durable is the highest
+	// number known to be fsynced. See WaitDurable.
+	written atomic.Uint64
+	durable atomic.Uint64
+
+	// life guards the Pebble handle's lifetime: every use holds it for
+	// reading, Close takes it for writing, so no call can touch a closed
+	// Pebble (which panics). closed is guarded by life.
+	life   sync.RWMutex
+	closed bool
+
+	// mu guards durableCh, the channel closed and replaced each time
+	// durable advances (or the store closes or fails).
+	mu        sync.Mutex
+	durableCh chan struct{}
+	closing   atomic.Bool
+
+	syncErr atomic.Pointer[error]
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Open opens or creates the datastore in cfg.Dir. A datastore held by another
+// process gives ErrInUse; one of an unknown format a *FormatError.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create datastore %s: %w", cfg.Dir, err)
+	}
+	// Our own lock, taken before Pebble's, so "in use" is told apart from
+	// every other way Open can fail.
+	lock, err := vfs.Default.Lock(filepath.Join(cfg.Dir, lockName))
+	if err != nil {
+		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, ErrInUse)
+	}
+	opts := &pebble.Options{
+		Logger:             pebbleLogger{log},
+		FormatMajorVersion: pebble.FormatNewest,
+	}
+	db, err := pebble.Open(filepath.Join(cfg.Dir, "pebble"), opts)
+	if err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, err)
+	}
+	s := &Store{cfg: cfg, db: db, lock: lock, log: log, durableCh: make(chan struct{})}
+	s.wopt = pebble.NoSync
+	if cfg.Sync == SyncAlways {
+		s.wopt = pebble.Sync
+	}
+	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return nil, err
+	}
+	if cfg.Sync == SyncInterval {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.cancel = cancel
+		s.wg.Add(1)
+		go s.syncLoop(ctx)
+	}
+	return s, nil
+}
+
+// checkFormat stamps a new datastore with formatVersion and refuses any other.
+func (s *Store) checkFormat() error {
+	v, err := s.Get(Meta, formatKey)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return s.db.Set(key(Meta, formatKey), []byte(formatVersion), pebble.Sync)
+	case err != nil:
+		return fmt.Errorf("read datastore format: %w", err)
+	case string(v) != formatVersion:
+		return &FormatError{Dir: s.cfg.Dir, Version: string(v)}
+	}
+	return nil
+}
+
+// Dir returns the datastore directory.
+func (s *Store) Dir() string { return s.cfg.Dir }
+
+// SyncMode returns the durability mode in force.
+func (s *Store) SyncMode() SyncMode { return s.cfg.Sync }
+
+func key(sp Space, k []byte) []byte {
+	b := make([]byte, 1+len(k))
+	b[0] = byte(sp)
+	copy(b[1:], k)
+	return b
+}
+
+// acquire pins the Pebble handle open until release; it fails after Close.
+func (s *Store) acquire() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) release() { s.life.RUnlock() }
+
+// wake closes and replaces durableCh so every WaitDurable re-checks.
+func (s *Store) wake() {
+	s.mu.Lock()
+	close(s.durableCh)
+	s.durableCh = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Get returns a copy of the value of k in sp, or ErrNotFound.
+func (s *Store) Get(sp Space, k []byte) ([]byte, error) {
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	v, closer, err := s.db.Get(key(sp, k))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	out := bytes.Clone(v)
+	if out == nil {
+		out = []byte{}
+	}
+	return out, closer.Close()
+}
+
+// Exists reports whether k is present in sp.
+func (s *Store) Exists(sp Space, k []byte) (bool, error) {
+	_, err := s.Get(sp, k)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Set writes k = v in sp with the configured durability and returns the
+// write's number for WaitDurable.
+func (s *Store) Set(sp Space, k, v []byte) (uint64, error) {
+	b := s.NewBatch()
+	b.Set(sp, k, v)
+	return s.Commit(b)
+}
+
+// Delete removes k from sp (absent keys are not an error).
+func (s *Store) Delete(sp Space, k []byte) (uint64, error) {
+	b := s.NewBatch()
+	b.Delete(sp, k)
+	return s.Commit(b)
+}
+
+// Batch is a set of writes committed atomically: after a crash either all of
+// it is present or none of it.
+type Batch struct {
+	b *pebble.Batch
+}
+
+// NewBatch returns an empty batch; Commit or Discard it.
+func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch()} }
+
+// Set adds k = v in sp to the batch.
+func (b *Batch) Set(sp Space, k, v []byte) {
+	// pebble.Batch.Set copies; it cannot fail on a non-indexed batch.
+	_ = b.b.Set(key(sp, k), v, nil)
+}
+
+// Delete adds the removal of k in sp to the batch.
+func (b *Batch) Delete(sp Space, k []byte) {
+	_ = b.b.Delete(key(sp, k), nil)
+}
+
+// Len returns the number of writes in the batch.
+func (b *Batch) Len() int { return int(b.b.Count()) }
+
+// Discard releases a batch that will not be committed.
+func (b *Batch) Discard() { _ = b.b.Close() }
+
+// Commit applies b atomically with the configured durability and returns
+// the write's number. In SyncAlways mode the write is durable on return.
+func (s *Store) Commit(b *Batch) (uint64, error) {
+	defer b.Discard()
+	if err := s.acquire(); err != nil {
+		return 0, err
+	}
+	defer s.release()
+	if err := s.db.Apply(b.b, s.wopt); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	// Numbered after Apply returns: every write numbered <= n is in the WAL
+	// ahead of any WAL sync that starts after this point.
+	n := s.written.Add(1)
+	if s.cfg.Sync == SyncAlways {
+		s.advanceDurable(n)
+	}
+	return n, nil
+}
+
+// DurableSeq returns the highest write number known to be on disk.
+func (s *Store) DurableSeq() uint64 { return s.durable.Load() }
+
+// WrittenSeq returns the number of the last completed write.
+func (s *Store) WrittenSeq() uint64 { return s.written.Load() }
+
+// WaitDurable blocks until write n is on disk, ctx ends or the store closes.
+func (s *Store) WaitDurable(ctx context.Context, n uint64) error {
+	for {
+		s.mu.Lock()
+		ch := s.durableCh
+		s.mu.Unlock()
+		if s.durable.Load() >= n {
+			return nil
+		}
+		if p := s.syncErr.Load(); p != nil {
+			return *p
+		}
+		if s.closing.Load() {
+			return ErrClosed
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Store) advanceDurable(n uint64) {
+	for {
+		cur := s.durable.Load()
+		if n <= cur {
+			return
+		}
+		if s.durable.CompareAndSwap(cur, n) {
+			break
+		}
+	}
+	s.wake()
+}
+
+// Sync makes every completed write durable now.
+func (s *Store) Sync() error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	return s.syncLocked()
+}
+
+func (s *Store) syncLocked() error {
+	target := s.written.Load()
+	if s.durable.Load() >= target {
+		return nil
+	}
+	// An empty LogData with Sync fsyncs the WAL, covering every record
+	// queued before it, i.e. every write numbered <= target.
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("sync wal: %w", err)
+	}
+	s.advanceDurable(target)
+	return nil
+}
+
+func (s *Store) syncLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Sync(); err != nil && !errors.Is(err, ErrClosed) {
+				// A failed fsync cannot be retried safely (the kernel may
+				// have dropped the dirty pages); writers and waiters see
+				// the error from now on.
+				s.log.Error("datastore fsync failed; writes are no longer durable", "err", err)
+				s.syncErr.Store(&err)
+				s.wake()
+				return
+			}
+		}
+	}
+}
+
+// Close syncs every completed write and closes the datastore. A second Close
+// returns ErrClosed.
+func (s *Store) Close() error {
+	if s.closing.Swap(true) {
+		return ErrClosed
+	}
+	if s.cancel != nil {
+		s.cancel()
+		s.wg.Wait()
+	}
+	s.life.Lock()
+	syncErr := s.syncLocked()
+	s.closed = true
+	err := errors.Join(syncErr, s.db.Close(), s.lock.Close())
+	s.life.Unlock()
+	s.wake()
+	if err != nil {
+		return fmt.Errorf("close datastore %s: %w", s.cfg.Dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,297 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T, mode SyncMode) *Store {
+	t.Helper()
+	cfg := DefaultConfig(t.TempDir())
+	cfg.Sync = mode
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func mustSet(t *testing.T, s *Store, sp Space, k, v string) {
+	t.Helper()
+	if _, err := s.Set(sp, []byte(k), []byte(v)); err != nil {
+		t.Fatalf("Set(%q): %v", k, err)
+	}
+}
+
+func TestStore_GetSetDeleteExists(t *testing.T) {
+	s := openTest(t, SyncInterval)
+	mustSet(t, s, Guest, "a", "1")
+	mustSet(t, s, Guest, "", "empty key")
+	mustSet(t, s, Guest, "e", "")
+
+	tests := []struct {
+		name    string
+		sp      Space
+		key     string
+		want    string
+		wantErr error
+	}{
+		{"present", Guest, "a", "1", nil},
+		{"empty_key", Guest, "", "empty key", nil},
+		{"empty_value", Guest, "e", "", nil},
+		{"absent", Guest, "zz", "", ErrNotFound},
+		{"other_space_is_separate", Meta, "a", "", ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.Get(tt.sp, []byte(tt.key))
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Get err = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && string(got) != tt.want {
+				t.Fatalf("Get = %q, want %q", got, tt.want)
+			}
+			ok, err := s.Exists(tt.sp, []byte(tt.key))
+			if err != nil || ok != (tt.wantErr == nil) {
+				t.Fatalf("Exists = %v, %v", ok, err)
+			}
+		})
+	}
+	if _, err := s.Delete(Guest, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(Guest, []byte("never")); err != nil {
+		t.Fatalf("Delete of absent key: %v", err)
+	}
+	if _, err := s.Get(Guest, []byte("a")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after Delete: %v", err)
+	}
+}
+
+func keysOf(rows []Row) []string {
+	var ks []string
+	for _, r := range rows {
+		ks = append(ks, string(r.Key))
+	}
+	return ks
+}
+
+func TestStore_Scan(t *testing.T) {
+	s := openTest(t, SyncInterval)
+	for _, k := range []string{"a", "b/1", "b/2", "b/3", "b\xff", "c", "__nx/x"} {
+		mustSet(t, s, Guest, k, "v"+k)
+	}
+	mustSet(t, s, Meta, "b/9", "runtime")
+	hideReserved := func(k []byte) bool { return bytes.HasPrefix(k, []byte("__nx/")) }
+
+	tests := []struct {
+		name    string
+		opts    ScanOptions
+		want    []string
+		wantErr bool
+	}{
+		{"all", ScanOptions{}, []string{"__nx/x", "a", "b/1", "b/2", "b/3", "b\xff", "c"}, false},
+		{"skip_hides", ScanOptions{Skip: hideReserved}, []string{"a", "b/1", "b/2", "b/3", "b\xff", "c"}, false},
+		{"prefix", ScanOptions{Prefix: []byte("b/")}, []string{"b/1", "b/2", "b/3"}, false},
+		{"prefix_ff", ScanOptions{Prefix: []byte("b\xff")}, []string{"b\xff"}, false},
+		{"limit", ScanOptions{Prefix: []byte("b/"), Limit: 2}, []string{"b/1", "b/2"}, false},
+		{"offset", ScanOptions{Prefix: []byte("b/"), Offset: 1, Limit: 1}, []string{"b/2"}, false},
+		{"offset_past_end", ScanOptions{Prefix: []byte("b/"), Offset: 9}, nil, false},
+		{"after", ScanOptions{Prefix: []byte("b/"), After: []byte("b/1")}, []string{"b/2", "b/3"}, false},
+		{"after_absent_key", ScanOptions{Prefix: []byte("b/"), After: []byte("b/15")}, []string{"b/2", "b/3"}, false},
+		{"after_last", ScanOptions{Prefix: []byte("b/"), After: []byte("b/3")}, nil, false},
+		{"cursor_outside_prefix", ScanOptions{Prefix: []byte("b/"), After: []byte("a")}, nil, true},
+		{"no_match", ScanOptions{Prefix: []byte("zz")}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := s.Scan(Guest, tt.opts)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if got := keysOf(rows); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("keys = %q, want %q", got, tt.want)
+			}
+			for _, r := range rows {
+				if string(r.Value) != "v"+string(r.Key) {
+					t.Fatalf("value of %q = %q", r.Key, r.Value)
+				}
+			}
+		})
+	}
+	rows, err := s.Scan(Guest, ScanOptions{Prefix: []byte("b/"), KeysOnly: true})
+	if err != nil || len(rows) != 3 || rows[0].Value != nil {
+		t.Fatalf("KeysOnly: %v %v", rows, err)
+	}
+}
+
+func TestStore_BatchIsAtomicAndPersists(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	b.Set(Guest, []byte("x"), []byte("1"))
+	b.Set(CRDT, []byte("x"), []byte("2"))
+	b.Delete(Guest, []byte("gone"))
+	if b.Len() != 3 {
+		t.Fatalf("Len = %d", b.Len())
+	}
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	discarded := s.NewBatch()
+	discarded.Set(Guest, []byte("never"), []byte("1"))
+	discarded.Discard()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		sp   Space
+		k, v string
+	}{{Guest, "x", "1"}, {CRDT, "x", "2"}} {
+		if v, err := s.Get(c.sp, []byte(c.k)); err != nil || string(v) != c.v {
+			t.Fatalf("after reopen Get(%c,%s) = %q, %v", c.sp, c.k, v, err)
+		}
+	}
+	if ok, _ := s.Exists(Guest, []byte("never")); ok {
+		t.Fatal("discarded batch was applied")
+	}
+}
+
+func TestStore_OpenInUse(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(DefaultConfig(dir)); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Open err = %v, want ErrInUse", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	s.Close()
+}
+
+func TestStore_UnknownFormatRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Set(Meta, formatKey, []byte("99")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(DefaultConfig(dir))
+	var fe *FormatError
+	if !errors.As(err, &fe) || fe.Version != "99" {
+		t.Fatalf("Open err = %v, want FormatError version 99", err)
+	}
+}
+
+func TestStore_CloseIsIdempotentAndFinal(t *testing.T) {
+	s, err := Open(DefaultConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+	if _, err := s.Set(Guest, []byte("k"), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close = %v", err)
+	}
+	if _, err := s.Get(Guest, []byte("k")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close = %v", err)
+	}
+	if _, err := s.Scan(Guest, ScanOptions{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Scan after Close = %v", err)
+	}
+}
+
+func TestStore_WaitDurable(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncInterval} {
+		t.Run(mode.String(), func(t *testing.T) {
+			s := openTest(t, mode)
+			n, err := s.Set(Guest, []byte("k"), []byte("v"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mode == SyncAlways && s.DurableSeq() < n {
+				t.Fatalf("always: write %d not durable on return (durable %d)", n, s.DurableSeq())
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := s.WaitDurable(ctx, n); err != nil {
+				t.Fatalf("WaitDurable: %v", err)
+			}
+			if s.DurableSeq() < n {
+				t.Fatalf("durable %d < %d", s.DurableSeq(), n)
+			}
+		})
+	}
+}
+
+func TestStore_WaitDurableEndsOnClose(t *testing.T) {
+	cfg := DefaultConfig(t.TempDir())
+	cfg.SyncInterval = time.Hour // never ticks during the test
+	s, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := s.Set(Guest, []byte("k"), []byte("v"))
+	done := make(chan error, 1)
+	go func() { done <- s.WaitDurable(context.Background(), n+1) }()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("WaitDurable = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WaitDurable did not return after Close")
+	}
+}
+
+func TestParseSyncMode(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want SyncMode
+		ok   bool
+	}{{"always", SyncAlways, true}, {"interval", SyncInterval, true}, {"Always", 0, false}, {"", 0, false}} {
+		got, err := ParseSyncMode(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("ParseSyncMode(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	if _, err := Open(Config{}); err == nil {
+		t.Fatal("empty dir accepted")
+	}
+	if _, err := Open(Config{Dir: t.TempDir(), Sync: SyncInterval}); err == nil {
+		t.Fatal("zero interval accepted")
+	}
+}
