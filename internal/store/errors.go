@@ -8,6 +8,8 @@ var (
 	// ErrInUse is returned by Open when another process (or another Store in
 	// this process) holds the datastore.
 	ErrInUse = errors.New("datastore is in use by another process")
+	// ErrTooLarge is returned by Scan when a page passes ScanOptions.MaxBytes.
+	ErrTooLarge = errors.New("store: scan page larger than the caller's buffer")
 	// ErrClosed is returned by every call after Close.
 	ErrClosed = errors.New("store: closed")
 )

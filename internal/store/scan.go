@@ -20,6 +20,10 @@ type ScanOptions struct {
 	Limit int
 	// KeysOnly leaves Row.Value nil.
 	KeysOnly bool
+	// MaxBytes, when positive, bounds the key and value bytes of the page:
+	// once the rows read pass it, Scan stops with ErrTooLarge instead of
+	// holding more in memory. Callers pass the buffer the page must fit in.
+	MaxBytes int
 	// Skip, when set, hides the rows whose key it returns true for; hidden
 	// rows do not count towards Offset or Limit.
 	Skip func(key []byte) bool
@@ -51,6 +55,7 @@ func (s *Store) Scan(sp Space, o ScanOptions) ([]Row, error) {
 	}
 	var rows []Row
 	skipped := uint64(0)
+	size := 0
 	for ; valid; valid = it.Next() {
 		k := it.Key()[1:]
 		if o.Skip != nil && o.Skip(k) {
@@ -79,6 +84,13 @@ func (s *Store) Scan(sp Space, o ScanOptions) ([]Row, error) {
 			}
 		}
 		rows = append(rows, r)
+		if o.MaxBytes > 0 {
+			size += len(r.Key) + len(r.Value)
+			if size > o.MaxBytes {
+				_ = it.Close()
+				return nil, ErrTooLarge
+			}
+		}
 	}
 	if err := it.Error(); err != nil {
 		_ = it.Close()

@@ -124,6 +124,12 @@ func TestStore_Scan(t *testing.T) {
 			}
 		})
 	}
+	if _, err := s.Scan(Guest, ScanOptions{Prefix: []byte("b/"), MaxBytes: 10}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("MaxBytes 10 over 3 rows of 7 bytes: err = %v, want ErrTooLarge", err)
+	}
+	if rows, err := s.Scan(Guest, ScanOptions{Prefix: []byte("b/"), MaxBytes: 21}); err != nil || len(rows) != 3 {
+		t.Fatalf("MaxBytes 21 (exact fit): %d rows, %v", len(rows), err)
+	}
 	rows, err := s.Scan(Guest, ScanOptions{Prefix: []byte("b/"), KeysOnly: true})
 	if err != nil || len(rows) != 3 || rows[0].Value != nil {
 		t.Fatalf("KeysOnly: %v %v", rows, err)
