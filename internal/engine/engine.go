@@ -1,0 +1,352 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/hostapi"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// CacheDir holds compiled modules across processes; "" keeps the cache
+	// in memory only. An unusable directory is logged and ignored.
+	CacheDir string
+	// MemoryLimit caps each guest's linear memory, in bytes (rounded down to
+	// 64 KiB pages). Default 256 MiB.
+	MemoryLimit uint64
+	// Timeout bounds one invocation's wall time. 0 disables the limit and
+	// wazero's context checks, which cost tight guest loops some speed.
+	Timeout time.Duration
+	// Stdout and Stderr receive the guest's WASI output (discarded if nil).
+	Stdout, Stderr io.Writer
+	// Logger receives the engine's own lines.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of host-abi.md: 256 MiB, 30 s.
+func DefaultConfig() Config {
+	return Config{MemoryLimit: 256 << 20, Timeout: 30 * time.Second}
+}
+
+// maxMemory is the wasm32 address space.
+const maxMemory = 1 << 32
+
+func (c *Config) validate() error {
+	if c.MemoryLimit < pageSize || c.MemoryLimit > maxMemory-pageSize {
+		return fmt.Errorf("engine: memory limit %d must be between 64 KiB and 4 GiB - 64 KiB", c.MemoryLimit)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("engine: negative time limit %s", c.Timeout)
+	}
+	c.MemoryLimit -= c.MemoryLimit % pageSize
+	if c.Stdout == nil {
+		c.Stdout = io.Discard
+	}
+	if c.Stderr == nil {
+		c.Stderr = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Engine runs guests against one host. Compile and Run are safe for
+// concurrent use; Close ends everything.
+type Engine struct {
+	cfg   Config
+	r     wazero.Runtime
+	cache wazero.CompilationCache
+	// provided maps "module\x00name" to the type the runtime provides.
+	provided map[string]abi.Func
+
+	// mu guards closed.
+	mu     sync.Mutex
+	closed bool
+}
+
+// New creates the wazero runtime, instantiates WASI and the nx host module
+// bound to host, and returns the engine.
+func New(ctx context.Context, cfg Config, host *hostapi.Host) (*Engine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	rc := wazero.NewRuntimeConfig().
+		// One page above the cap: see limitAllocator.
+		WithMemoryLimitPages(uint32(cfg.MemoryLimit/pageSize) + 1).
+		WithCloseOnContextDone(cfg.Timeout > 0)
+	e := &Engine{cfg: cfg}
+	if cfg.CacheDir != "" {
+		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			cfg.Logger.Warn("compilation cache unusable; compiling in memory only", "dir", cfg.CacheDir, "err", err)
+		} else {
+			e.cache = cache
+			rc = rc.WithCompilationCache(cache)
+		}
+	}
+	e.r = wazero.NewRuntimeWithConfig(ctx, rc)
+	fail := func(err error) (*Engine, error) {
+		_ = e.r.Close(ctx)
+		if e.cache != nil {
+			_ = e.cache.Close(ctx)
+		}
+		return nil, err
+	}
+	wasi, err := wasi_snapshot_preview1.NewBuilder(e.r).Compile(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("compile WASI: %w", err))
+	}
+	e.provided = map[string]abi.Func{}
+	for name, d := range wasi.ExportedFunctions() {
+		e.provided[wasi_snapshot_preview1.ModuleName+"\x00"+name] = abi.Func{
+			Name: name, Params: fromValueTypes(d.ParamTypes()), Results: fromValueTypes(d.ResultTypes()),
+		}
+	}
+	if _, err := e.r.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
+		return fail(fmt.Errorf("instantiate WASI: %w", err))
+	}
+	for _, f := range abi.Functions {
+		e.provided[abi.ModuleName+"\x00"+f.Name] = f
+	}
+	if _, err := hostapi.Instantiate(ctx, e.r, host); err != nil {
+		return fail(fmt.Errorf("instantiate host module: %w", err))
+	}
+	return e, nil
+}
+
+func fromValueTypes(ts []api.ValueType) []abi.ValType {
+	out := make([]abi.ValType, len(ts))
+	for i, t := range ts {
+		out[i] = abi.ValType(t)
+	}
+	return out
+}
+
+func sameTypes(a, b []abi.ValType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Module is a compiled guest, checked against the host, ready to run.
+type Module struct {
+	compiled wazero.CompiledModule
+	// Entry is the function Run calls: "run" or "_start".
+	Entry string
+	// Initialize is true when the module exports `_initialize`.
+	Initialize bool
+	// CompileTime is how long Compile took (short when the cache hit).
+	CompileTime time.Duration
+}
+
+var wasmMagic = []byte{0x00, 'a', 's', 'm'}
+
+// Compile decodes, validates and compiles wasm, then checks its imports and
+// entry point. Nothing of the guest runs.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	if !bytes.HasPrefix(wasm, wasmMagic) {
+		return nil, ErrNotWasm
+	}
+	start := time.Now()
+	cm, err := e.r.CompileModule(ctx, wasm)
+	if err != nil {
+		// wazero checks a declared minimum against its page limit (the cap
+		// plus one page) while decoding; say it in our words.
+		if strings.Contains(err.Error(), "section memory") && strings.Contains(err.Error(), "over limit") {
+			return nil, &MemoryLimitError{Limit: e.cfg.MemoryLimit, Declared: true, Err: err}
+		}
+		return nil, &CompileError{Err: err}
+	}
+	m := &Module{compiled: cm, CompileTime: time.Since(start)}
+	if err := e.check(m); err != nil {
+		_ = cm.Close(ctx)
+		return nil, err
+	}
+	return m, nil
+}
+
+var voidType = abi.Func{}
+
+func (e *Engine) check(m *Module) error {
+	usesNx := false
+	for _, d := range m.compiled.ImportedFunctions() {
+		mod, name, _ := d.Import()
+		got := abi.Func{Name: name, Params: fromValueTypes(d.ParamTypes()), Results: fromValueTypes(d.ResultTypes())}
+		want, ok := e.provided[mod+"\x00"+name]
+		if !ok {
+			return &ImportError{Module: mod, Name: name, Got: got.Signature()}
+		}
+		if !sameTypes(got.Params, want.Params) || !sameTypes(got.Results, want.Results) {
+			return &ImportError{Module: mod, Name: name, Got: got.Signature(), Want: want.Signature()}
+		}
+		usesNx = usesNx || mod == abi.ModuleName
+	}
+	for _, d := range m.compiled.ImportedMemories() {
+		mod, name, _ := d.Import()
+		return &ImportError{Module: mod, Name: name, Got: "memory"}
+	}
+	exports := m.compiled.ExportedFunctions()
+	for _, name := range []string{"run", "_start"} {
+		d, ok := exports[name]
+		if !ok {
+			continue
+		}
+		if len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 0 {
+			got := abi.Func{Params: fromValueTypes(d.ParamTypes()), Results: fromValueTypes(d.ResultTypes())}
+			return fmt.Errorf("entry point %s has type %s, want %s", name, got.Signature(), voidType.Signature())
+		}
+		m.Entry = name
+		break
+	}
+	if m.Entry == "" {
+		return ErrNoEntryPoint
+	}
+	if d, ok := exports["_initialize"]; ok {
+		if len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 0 {
+			return fmt.Errorf("_initialize must have type () -> ()")
+		}
+		m.Initialize = true
+	}
+	for _, d := range m.compiled.ExportedMemories() {
+		if min := uint64(d.Min()) * pageSize; min > e.cfg.MemoryLimit {
+			return &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: min, Declared: true}
+		}
+	}
+	if _, ok := m.compiled.ExportedMemories()["memory"]; usesNx && !ok {
+		return fmt.Errorf("module imports nx functions but does not export its memory as \"memory\"")
+	}
+	return nil
+}
+
+// Close releases the compiled module.
+func (m *Module) Close(ctx context.Context) error { return m.compiled.Close(ctx) }
+
+// RunConfig is one invocation's identity and arguments.
+type RunConfig struct {
+	// ID is the module id guests read with module_id (the path given to nx
+	// run); it is also argv[0].
+	ID string
+	// Args are the guest's arguments after argv[0].
+	Args []string
+}
+
+// Run instantiates m, calls `_initialize` if exported, then its entry point,
+// all within one invocation's time limit, and closes the instance.
+func (e *Engine) Run(ctx context.Context, m *Module, rc RunConfig) error {
+	e.mu.Lock()
+	closed := e.closed
+	e.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if e.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.cfg.Timeout)
+		defer cancel()
+	}
+	alloc := &limitAllocator{limit: e.cfg.MemoryLimit}
+	ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	mc := wazero.NewModuleConfig().
+		WithName(rc.ID).
+		WithArgs(append([]string{rc.ID}, rc.Args...)...).
+		WithStdout(e.cfg.Stdout).
+		WithStderr(e.cfg.Stderr).
+		WithStartFunctions(). // we call the entry points ourselves
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	inst, err := e.r.InstantiateModule(ctx, m.compiled, mc)
+	if err != nil {
+		return e.classify(ctx, alloc, err)
+	}
+	defer inst.Close(context.WithoutCancel(ctx))
+	if to := alloc.refusedTo.Load(); to > 0 {
+		return &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: to, Declared: true}
+	}
+	for _, name := range []string{"_initialize", m.Entry} {
+		if name == "_initialize" && !m.Initialize {
+			continue
+		}
+		if _, err := inst.ExportedFunction(name).Call(ctx); err != nil {
+			return e.classify(ctx, alloc, err)
+		}
+	}
+	if to := alloc.refusedTo.Load(); to > 0 {
+		e.cfg.Logger.Warn("guest reached its memory limit but recovered",
+			"module", rc.ID, "limit", formatBytes(e.cfg.MemoryLimit), "requested", formatBytes(to))
+	}
+	return nil
+}
+
+// classify turns how an invocation ended into one of the typed errors.
+func (e *Engine) classify(ctx context.Context, alloc *limitAllocator, err error) error {
+	var abort *hostapi.AbortError
+	if errors.As(err, &abort) {
+		return abort
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case 0:
+			return nil
+		case sys.ExitCodeDeadlineExceeded:
+			return &TimeoutError{Limit: e.cfg.Timeout}
+		case sys.ExitCodeContextCanceled:
+			return &CanceledError{Err: context.Cause(ctx)}
+		}
+		if to := alloc.refusedTo.Load(); to > 0 {
+			return &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: to, Err: err}
+		}
+		return &ExitError{Code: exit.ExitCode()}
+	}
+	if to := alloc.refusedTo.Load(); to > 0 {
+		return &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: to, Err: err}
+	}
+	msg := firstLine(err.Error())
+	const prefix = "wasm error: "
+	if len(msg) > len(prefix) && msg[:len(prefix)] == prefix {
+		msg = msg[len(prefix):]
+	}
+	return &TrapError{Message: msg, Detail: err.Error(), Err: err}
+}
+
+// Close closes the runtime and the compilation cache. A second Close
+// returns ErrClosed.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.closed = true
+	e.mu.Unlock()
+	err := e.r.Close(ctx)
+	if e.cache != nil {
+		err = errors.Join(err, e.cache.Close(ctx))
+	}
+	return err
+}

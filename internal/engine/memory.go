@@ -1,0 +1,64 @@
+package engine
+
+import (
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// limitAllocator backs guest memories and refuses to grow one past limit,
+// recording the refusal. wazero's own page limit is set one page above the
+// cap so that wazero asks the allocator rather than refusing silently; that
+// is how a failed memory.grow becomes a MemoryLimitError with a reason.
+type limitAllocator struct {
+	limit     uint64
+	refusedTo atomic.Uint64 // largest size refused, 0 if none
+}
+
+func (a *limitAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
+	return &limitMemory{a: a, buf: make([]byte, 0, min(capacity, a.limit+pageSize))}
+}
+
+const pageSize = 65536
+
+type limitMemory struct {
+	a       *limitAllocator
+	buf     []byte
+	started bool
+}
+
+func (a *limitAllocator) refuse(size uint64) {
+	for {
+		cur := a.refusedTo.Load()
+		if size <= cur || a.refusedTo.CompareAndSwap(cur, size) {
+			return
+		}
+	}
+}
+
+func (m *limitMemory) Reallocate(size uint64) []byte {
+	first := !m.started
+	m.started = true
+	if size > m.a.limit {
+		m.a.refuse(size)
+		// wazero cannot take a nil for the initial allocation (it is at
+		// most one page over the cap, wazero's own limit); Run sees the
+		// refusal and does not start the guest.
+		if !first {
+			return nil
+		}
+	}
+	if size <= uint64(cap(m.buf)) {
+		// Growing within capacity: the bytes past len were zeroed by make
+		// and never written, as wasm requires for new pages.
+		m.buf = m.buf[:size]
+		return m.buf
+	}
+	newCap := max(min(max(size, 2*uint64(cap(m.buf))), m.a.limit), size)
+	nb := make([]byte, size, newCap)
+	copy(nb, m.buf)
+	m.buf = nb
+	return m.buf
+}
+
+func (m *limitMemory) Free() { m.buf = nil }
