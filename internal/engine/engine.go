@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -162,13 +161,11 @@ type Module struct {
 	CompileTime time.Duration
 }
 
-var wasmMagic = []byte{0x00, 'a', 's', 'm'}
-
 // Compile decodes, validates and compiles wasm, then checks its imports and
 // entry point. Nothing of the guest runs.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
-	if !bytes.HasPrefix(wasm, wasmMagic) {
-		return nil, ErrNotWasm
+	if err := CheckMagic(wasm); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	cm, err := e.r.CompileModule(ctx, wasm)

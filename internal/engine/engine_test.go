@@ -272,9 +272,9 @@ func TestRun_Outcomes(t *testing.T) {
 			},
 		},
 		{
-			name: "declared_memory_at_limit_runs",
-			mod:  wt.Module{MemoryPages: 16, Funcs: []wt.Func{{Type: void, Export: "run"}}},
-			cfg:  func(c *Config) { c.MemoryLimit = 1 << 20 },
+			name:  "declared_memory_at_limit_runs",
+			mod:   wt.Module{MemoryPages: 16, Funcs: []wt.Func{{Type: void, Export: "run"}}},
+			cfg:   func(c *Config) { c.MemoryLimit = 1 << 20 },
 			check: noErr,
 		},
 	}

@@ -114,3 +114,11 @@ func formatBytes(n uint64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// CheckMagic returns ErrNotWasm unless b starts with the WebAssembly magic.
+func CheckMagic(b []byte) error {
+	if len(b) < 4 || string(b[:4]) != "\x00asm" {
+		return ErrNotWasm
+	}
+	return nil
+}

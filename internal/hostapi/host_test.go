@@ -106,7 +106,9 @@ func newHarness(t *testing.T) *harness {
 			v, ok := env[k]
 			return v, ok
 		},
-		OnEvent: func(module, name string, payload []byte) { hs.events = append(hs.events, module+"/"+name+"/"+string(payload)) },
+		OnEvent: func(module, name string, payload []byte) {
+			hs.events = append(hs.events, module+"/"+name+"/"+string(payload))
+		},
 	}
 	if _, err := NewBuilder(r, hs.h); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,141 @@
+/*
+ * nx.h - the Numax host ABI for C, C++ and Zig guests.
+ *
+ * Every function of host-abi.md, imported from module "nx" with its exact
+ * WebAssembly type: pointers and lengths are i32 (read as unsigned), counters
+ * and cursors i64. Results >= 0 are success (often a byte count); negative
+ * results are the NX_ERR_* codes below.
+ *
+ * Build a guest as a WASI reactor that exports `run`:
+ *
+ *   clang --target=wasm32-wasi -mexec-model=reactor -O2 \
+ *         -Wl,--export=run -o app.wasm app.c
+ *
+ * List outputs (scans, sets, map entries, peers) use little-endian u32 counts
+ * and lengths; nx_u32le() reads one.
+ */
+#ifndef NX_H
+#define NX_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NX_OK                    0
+#define NX_ERR_NOT_FOUND        -1
+#define NX_ERR_BUFFER_TOO_SMALL -2
+#define NX_ERR_INTERNAL         -3
+#define NX_ERR_RESERVED_KEY     -4
+#define NX_ERR_SYNC_DISABLED    -5
+
+#define NX_LOG_TRACE 0
+#define NX_LOG_DEBUG 1
+#define NX_LOG_INFO  2
+#define NX_LOG_WARN  3
+#define NX_LOG_ERROR 4
+
+/* Default limits (a node's [limits] may differ). */
+#define NX_MAX_KEY        1024u
+#define NX_MAX_VALUE      (1024u * 1024u)
+#define NX_MAX_OUTPUT     (10u * 1024u * 1024u)
+#define NX_MAX_SCAN_LIMIT 1024u
+#define NX_RESERVED_PREFIX "__nx/"
+
+#define NX_IMPORT(name) __attribute__((import_module("nx"), import_name(#name)))
+
+/* Logging */
+NX_IMPORT(host_log) void nx_host_log(const uint8_t *msg, uint32_t len);
+NX_IMPORT(host_log_v2) void nx_host_log_v2(int32_t level, const uint8_t *msg, uint32_t len);
+
+/* Local key/value store (never replicated) */
+NX_IMPORT(db_get) int32_t nx_db_get(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(db_set) int32_t nx_db_set(const uint8_t *key, uint32_t key_len, const uint8_t *val, uint32_t val_len);
+NX_IMPORT(db_delete) int32_t nx_db_delete(const uint8_t *key, uint32_t key_len);
+NX_IMPORT(db_exists) int32_t nx_db_exists(const uint8_t *key, uint32_t key_len);
+NX_IMPORT(db_scan) int32_t nx_db_scan(const uint8_t *prefix, uint32_t prefix_len, uint64_t cursor,
+                                      uint32_t limit, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(db_keys) int32_t nx_db_keys(const uint8_t *prefix, uint32_t prefix_len, uint64_t cursor,
+                                      uint32_t limit, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(db_scan_after) int32_t nx_db_scan_after(const uint8_t *prefix, uint32_t prefix_len,
+                                                  const uint8_t *after, uint32_t after_len,
+                                                  uint32_t limit, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(db_keys_after) int32_t nx_db_keys_after(const uint8_t *prefix, uint32_t prefix_len,
+                                                  const uint8_t *after, uint32_t after_len,
+                                                  uint32_t limit, uint8_t *out, uint32_t out_cap);
+
+/* Time, crypto, system */
+NX_IMPORT(time_now) uint64_t nx_time_now(void);
+NX_IMPORT(time_monotonic) uint64_t nx_time_monotonic(void);
+NX_IMPORT(random_bytes) int32_t nx_random_bytes(uint8_t *out, uint32_t n);
+NX_IMPORT(hash_sha256) int32_t nx_hash_sha256(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(hash_blake3) int32_t nx_hash_blake3(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(env_get) int32_t nx_env_get(const uint8_t *name, uint32_t name_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(module_id) int32_t nx_module_id(uint8_t *out, uint32_t out_cap);
+NX_IMPORT(host_capabilities) int32_t nx_host_capabilities(uint8_t *out, uint32_t out_cap);
+NX_IMPORT(event_emit) int32_t nx_event_emit(const uint8_t *name, uint32_t name_len,
+                                            const uint8_t *payload, uint32_t payload_len);
+NX_IMPORT(abort) __attribute__((noreturn)) void nx_abort(const uint8_t *msg, uint32_t len);
+NX_IMPORT(net_node_id) int32_t nx_net_node_id(uint8_t *out, uint32_t out_cap);
+NX_IMPORT(net_peers) int32_t nx_net_peers(uint8_t *out, uint32_t out_cap);
+
+/* Replicated CRDTs (NX_ERR_SYNC_DISABLED on a node without sync) */
+NX_IMPORT(crdt_gcounter_inc) int32_t nx_crdt_gcounter_inc(const uint8_t *key, uint32_t key_len, uint64_t delta);
+NX_IMPORT(crdt_gcounter_value) int32_t nx_crdt_gcounter_value(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_pncounter_inc) int32_t nx_crdt_pncounter_inc(const uint8_t *key, uint32_t key_len, uint64_t delta);
+NX_IMPORT(crdt_pncounter_dec) int32_t nx_crdt_pncounter_dec(const uint8_t *key, uint32_t key_len, uint64_t delta);
+NX_IMPORT(crdt_pncounter_value) int32_t nx_crdt_pncounter_value(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_lww_set) int32_t nx_crdt_lww_set(const uint8_t *key, uint32_t key_len, const uint8_t *val, uint32_t val_len);
+NX_IMPORT(crdt_lww_get) int32_t nx_crdt_lww_get(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_lww_map_set) int32_t nx_crdt_lww_map_set(const uint8_t *key, uint32_t key_len, const uint8_t *field,
+                                                        uint32_t field_len, const uint8_t *val, uint32_t val_len);
+NX_IMPORT(crdt_lww_map_remove) int32_t nx_crdt_lww_map_remove(const uint8_t *key, uint32_t key_len,
+                                                              const uint8_t *field, uint32_t field_len);
+NX_IMPORT(crdt_lww_map_get) int32_t nx_crdt_lww_map_get(const uint8_t *key, uint32_t key_len, const uint8_t *field,
+                                                        uint32_t field_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_lww_map_contains) int32_t nx_crdt_lww_map_contains(const uint8_t *key, uint32_t key_len,
+                                                                  const uint8_t *field, uint32_t field_len);
+NX_IMPORT(crdt_lww_map_entries) int32_t nx_crdt_lww_map_entries(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_orset_add) int32_t nx_crdt_orset_add(const uint8_t *key, uint32_t key_len, const uint8_t *elem, uint32_t elem_len);
+NX_IMPORT(crdt_orset_remove) int32_t nx_crdt_orset_remove(const uint8_t *key, uint32_t key_len, const uint8_t *elem, uint32_t elem_len);
+NX_IMPORT(crdt_orset_contains) int32_t nx_crdt_orset_contains(const uint8_t *key, uint32_t key_len, const uint8_t *elem, uint32_t elem_len);
+NX_IMPORT(crdt_orset_elements) int32_t nx_crdt_orset_elements(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_rga_insert) int32_t nx_crdt_rga_insert(const uint8_t *key, uint32_t key_len, const uint8_t *parent,
+                                                      uint32_t parent_len, const uint8_t *val, uint32_t val_len,
+                                                      uint8_t *out_id, uint32_t out_id_cap);
+NX_IMPORT(crdt_rga_delete) int32_t nx_crdt_rga_delete(const uint8_t *key, uint32_t key_len, const uint8_t *id, uint32_t id_len);
+NX_IMPORT(crdt_rga_values) int32_t nx_crdt_rga_values(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_rga_elements) int32_t nx_crdt_rga_elements(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+
+#undef NX_IMPORT
+
+/* Helpers */
+
+/* nx_u32le reads a little-endian u32 of the list encodings. */
+static inline uint32_t nx_u32le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline size_t nx__strlen(const char *s) {
+    size_t n = 0;
+    while (s[n]) n++;
+    return n;
+}
+
+/* nx_log logs a NUL-terminated string at level. */
+static inline void nx_log(int32_t level, const char *msg) {
+    nx_host_log_v2(level, (const uint8_t *)msg, (uint32_t)nx__strlen(msg));
+}
+
+/* nx_abort_str stops the guest with a NUL-terminated message. */
+static inline __attribute__((noreturn)) void nx_abort_str(const char *msg) {
+    nx_abort((const uint8_t *)msg, (uint32_t)nx__strlen(msg));
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NX_H */
