@@ -67,7 +67,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
-	return root.ExecuteContext(ctx)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
+		return &usageError{err}
+	}
+	return err
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

@@ -118,6 +118,14 @@ func (f *runFlags) run(ctx context.Context, path string, guestArgs []string, std
 			err = cerr
 		}
 	}()
+	if cfg.GuestTimeout == 0 {
+		// Without a time limit wazero does not watch the context, so a
+		// running guest cannot be stopped gracefully; say so at the signal.
+		stopWatch := context.AfterFunc(ctx, func() {
+			cfg.Logger.Warn("guest_timeout is 0: the running guest cannot be interrupted; send the signal again to abort")
+		})
+		defer stopWatch()
+	}
 	err = node.Run(ctx, wasm, numax.RunOptions{ID: path, Args: guestArgs})
 	var te *engine.TrapError
 	if errors.As(err, &te) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -86,10 +85,10 @@ func New(ctx context.Context, cfg Config, host *hostapi.Host) (*Engine, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	rc := wazero.NewRuntimeConfig().
-		// One page above the cap: see limitAllocator.
-		WithMemoryLimitPages(uint32(cfg.MemoryLimit/pageSize) + 1).
-		WithCloseOnContextDone(cfg.Timeout > 0)
+	// wazero's page limit stays at the wasm32 maximum so that every
+	// memory.grow reaches limitAllocator, which enforces the cap and records
+	// the refusal; Compile checks declared minimums first.
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Timeout > 0)
 	e := &Engine{cfg: cfg}
 	if cfg.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
@@ -167,14 +166,17 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err := CheckMagic(wasm); err != nil {
 		return nil, err
 	}
+	// A malformed module is left to wazero, which explains it in full.
+	if mins, err := memoryMinimums(wasm); err == nil {
+		for _, pages := range mins {
+			if pages*pageSize > e.cfg.MemoryLimit {
+				return nil, &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: pages * pageSize, Declared: true}
+			}
+		}
+	}
 	start := time.Now()
 	cm, err := e.r.CompileModule(ctx, wasm)
 	if err != nil {
-		// wazero checks a declared minimum against its page limit (the cap
-		// plus one page) while decoding; say it in our words.
-		if strings.Contains(err.Error(), "section memory") && strings.Contains(err.Error(), "over limit") {
-			return nil, &MemoryLimitError{Limit: e.cfg.MemoryLimit, Declared: true, Err: err}
-		}
 		return nil, &CompileError{Err: err}
 	}
 	m := &Module{compiled: cm, CompileTime: time.Since(start)}
@@ -226,11 +228,6 @@ func (e *Engine) check(m *Module) error {
 			return fmt.Errorf("_initialize must have type () -> ()")
 		}
 		m.Initialize = true
-	}
-	for _, d := range m.compiled.ExportedMemories() {
-		if min := uint64(d.Min()) * pageSize; min > e.cfg.MemoryLimit {
-			return &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: min, Declared: true}
-		}
 	}
 	if _, ok := m.compiled.ExportedMemories()["memory"]; usesNx && !ok {
 		return fmt.Errorf("module imports nx functions but does not export its memory as \"memory\"")

@@ -7,16 +7,16 @@ import (
 )
 
 // limitAllocator backs guest memories and refuses to grow one past limit,
-// recording the refusal. wazero's own page limit is set one page above the
-// cap so that wazero asks the allocator rather than refusing silently; that
-// is how a failed memory.grow becomes a MemoryLimitError with a reason.
+// recording the refusal. wazero's own page limit is left at the wasm32
+// maximum so that wazero asks the allocator rather than refusing silently;
+// that is how a failed memory.grow becomes a MemoryLimitError with a reason.
 type limitAllocator struct {
 	limit     uint64
 	refusedTo atomic.Uint64 // largest size refused, 0 if none
 }
 
 func (a *limitAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
-	return &limitMemory{a: a, buf: make([]byte, 0, min(capacity, a.limit+pageSize))}
+	return &limitMemory{a: a, buf: make([]byte, 0, min(capacity, a.limit))}
 }
 
 const pageSize = 65536
@@ -41,9 +41,9 @@ func (m *limitMemory) Reallocate(size uint64) []byte {
 	m.started = true
 	if size > m.a.limit {
 		m.a.refuse(size)
-		// wazero cannot take a nil for the initial allocation (it is at
-		// most one page over the cap, wazero's own limit); Run sees the
-		// refusal and does not start the guest.
+		// wazero cannot take a nil for the initial allocation. Compile
+		// refuses declared minimums over the cap, so this is a backstop:
+		// Run sees the refusal and does not start the guest.
 		if !first {
 			return nil
 		}

@@ -55,7 +55,12 @@ func once(t testing.TB, key string, f func(out string) error) string {
 	if p, ok := built[key]; ok {
 		return p
 	}
-	out := filepath.Join(outDir(t), fmt.Sprintf("%d-%s", len(built), filepath.Base(key)))
+	// One directory per artifact keeps the file name clean (probe.wasm).
+	dir := filepath.Join(outDir(t), fmt.Sprint(len(built)))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, artifactName(key))
 	if err := f(out); err != nil {
 		t.Fatalf("build %s: %v", key, err)
 	}
@@ -73,6 +78,17 @@ func runCmd(dir string, env []string, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
 	}
 	return nil
+}
+
+// artifactName is the file name for a build key: "nx", or the last source
+// path element with .wasm ("examples/hello#true.wasm" -> "hello.wasm",
+// "testdata/guests/probe.c.wasm" -> "probe.wasm").
+func artifactName(key string) string {
+	base := filepath.Base(key)
+	if i := strings.IndexAny(base, "#."); i > 0 && strings.HasSuffix(base, ".wasm") {
+		return base[:i] + ".wasm"
+	}
+	return base
 }
 
 // NX builds cmd/nx (CGO_ENABLED=0) and returns the binary's path.
