@@ -137,8 +137,12 @@ func (r *reader) bytes(n uint32) []byte {
 // at least min bytes, so a hostile count never drives an allocation.
 func (r *reader) count(min int) int {
 	n := r.u32()
-	if r.err == nil && uint64(n)*uint64(min) > uint64(len(r.b)) {
+	if r.err != nil {
+		return 0
+	}
+	if uint64(n)*uint64(min) > uint64(len(r.b)) {
 		r.err = fmt.Errorf("%w: count %d cannot fit in %d bytes", ErrMalformed, n, len(r.b))
+		return 0
 	}
 	return int(n)
 }

@@ -41,14 +41,3 @@ type KV struct {
 
 // Peer is a connected sync peer.
 type Peer = abi.Peer
-
-// maxOutput is the largest buffer the SDK grows to (the default out_cap limit).
-const maxOutput = abi.DefaultMaxOutput
-
-// code turns a host result into an error (nil for success values).
-func code(r int32) error {
-	if r >= 0 {
-		return nil
-	}
-	return Error(r)
-}

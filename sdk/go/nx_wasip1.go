@@ -11,6 +11,17 @@ import (
 	"github.com/numax/numax/internal/abi"
 )
 
+// maxOutput is the largest buffer the SDK grows to (the default out_cap limit).
+const maxOutput = abi.DefaultMaxOutput
+
+// code turns a host result into an error (nil for success values).
+func code(r int32) error {
+	if r >= 0 {
+		return nil
+	}
+	return Error(r)
+}
+
 // read calls f with a buffer that starts at initial bytes and doubles on
 // ERR_BUFFER_TOO_SMALL up to the output limit, and returns the bytes written.
 func read(initial int, f func(p unsafe.Pointer, n uint32) int32) ([]byte, error) {

@@ -1,0 +1,95 @@
+# Numax build. Pure Go: CGO_ENABLED=0 everywhere (Pebble would otherwise link
+# a cgo zstd). `make demo` and `make test` each work on a fresh clone.
+export CGO_ENABLED := 0
+
+GO        ?= go
+BIN       := bin
+NX        := $(BIN)/nx
+VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+GUESTS    := hello kv_counter kv_tour
+STATICCHECK_VERSION := 2026.2.2
+
+.PHONY: all build demo test check fmt vet staticcheck tidy cross deps-c deps-go bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(NX) ./cmd/nx
+
+# deps-c installs the C guest toolchain when it is missing (Debian).
+deps-c:
+	@if ! command -v clang >/dev/null 2>&1 || [ ! -d /usr/share/wasi-sysroot ] || ! ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; then \
+		echo "installing clang, lld, wasi-libc for C guests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang lld wasi-libc libclang-rt-dev-wasm32 >/dev/null; \
+	fi
+
+deps-go:
+	@command -v staticcheck >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ] || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# demo builds nx and the example guests from source and runs them on one node.
+demo: build deps-c
+	@mkdir -p $(BIN)/guests
+	@for g in $(GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/$$g.wasm ./examples/$$g || exit 1; done
+	@GOOS=wasip1 GOARCH=wasm $(GO) build -o $(BIN)/guests/hello_wasi.wasm ./examples/hello_wasi
+	@clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/hello_c.wasm examples/hello_c/guest/hello.c
+	@rm -rf $(BIN)/demo-data
+	@echo "== hello (Go SDK)";          $(NX) run $(BIN)/guests/hello.wasm --datastore-path $(BIN)/demo-data
+	@echo "== hello_c (C, nx.h)";       $(NX) run $(BIN)/guests/hello_c.wasm --datastore-path $(BIN)/demo-data
+	@echo "== hello_wasi (WASI command)"; $(NX) run $(BIN)/guests/hello_wasi.wasm --datastore-path $(BIN)/demo-data -- alpha beta
+	@echo "== kv_counter, three runs on one datastore"
+	@for i in 1 2 3; do $(NX) run $(BIN)/guests/kv_counter.wasm --datastore-path $(BIN)/demo-data --log-level warn || exit 1; done
+	@echo "== kv_tour";                 NX_GREETING=hi $(NX) run $(BIN)/guests/kv_tour.wasm --datastore-path $(BIN)/demo-data --log-level warn
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/go ./internal/abi
+
+staticcheck: deps-go
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" GOOS=wasip1 GOARCH=wasm staticcheck ./sdk/go
+	@# Guests' //go:wasmexport functions are called by the host, which U1000 cannot see.
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" GOOS=wasip1 GOARCH=wasm staticcheck -checks 'inherit,-U1000' ./examples/...
+
+tidy:
+	@cp go.mod /tmp/numax-go.mod.bak; cp go.sum /tmp/numax-go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy changed go.mod/go.sum"; git diff -- go.mod go.sum; exit 1; fi
+
+cross:
+	GOOS=linux GOARCH=arm64 $(GO) build -o /dev/null ./cmd/nx
+	GOOS=linux GOARCH=riscv64 $(GO) build -o /dev/null ./cmd/nx
+	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/nx
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/nx
+	GOOS=wasip1 GOARCH=wasm $(GO) build -o /dev/null ./sdk/go ./internal/abi
+	@for g in $(GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o /dev/null ./examples/$$g || exit 1; done
+
+check: fmt vet staticcheck tidy cross
+
+# test = check + every test with the race detector. -race needs cgo, so it is
+# the one place CGO_ENABLED=1 is set (for the test binaries only; nx itself is
+# always built without cgo by the tests).
+test: deps-c check
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 9m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+# fuzz runs every fuzz target for FUZZTIME (default 1m each).
+FUZZTIME ?= 1m
+fuzz:
+	@$(GO) list ./... | while read pkg; do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/numax-fuzz.log 2>&1 || { cat /tmp/numax-fuzz.log; exit 1; }; \
+		done; \
+	done
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./bench/ | tee bench/results/latest.txt
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,98 @@
+package numax_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/numax/numax"
+	wt "github.com/numax/numax/internal/wasmtest"
+)
+
+// greeter is a guest that logs "hello, embedder" through host_log.
+var greeter = wt.Module{
+	Imports:     []wt.Import{{Module: "nx", Name: "host_log", Type: wt.Type{Params: []byte{wt.I32, wt.I32}}}},
+	MemoryPages: 1,
+	Data:        []wt.Data{{Offset: 0, Bytes: []byte("hello, embedder")}},
+	Funcs:       []wt.Func{{Body: wt.Cat(wt.I32Const(0), wt.I32Const(15), wt.Call(0)), Export: "run"}},
+}.Bytes()
+
+// msgOnly prints "msg module=..." lines, without time, for the example output.
+func msgOnly() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+func ExampleNode_Run() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "numax-example-")
+	defer os.RemoveAll(dir)
+
+	cfg := numax.DefaultConfig()
+	cfg.DatastorePath = filepath.Join(dir, "data")
+	cfg.CompileCache = "" // in memory only
+	cfg.Logger = msgOnly()
+	node, err := numax.Open(ctx, cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer node.Close(ctx)
+	if err := node.Run(ctx, greeter, numax.RunOptions{ID: "greeter.wasm"}); err != nil {
+		fmt.Println(err)
+	}
+	// Output: msg="hello, embedder" module=greeter.wasm
+}
+
+func TestNode_Lifecycle(t *testing.T) {
+	ctx := context.Background()
+	cfg := numax.DefaultConfig()
+	cfg.DatastorePath = t.TempDir()
+	cfg.CompileCache = ""
+	node, err := numax.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := numax.Open(ctx, cfg); err == nil {
+		t.Fatal("second node on the same datastore opened")
+	}
+	for i := 0; i < 2; i++ {
+		if err := node.Run(ctx, greeter, numax.RunOptions{ID: "g.wasm"}); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+	if err := node.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Close(ctx); !errors.Is(err, numax.ErrClosed) {
+		t.Fatalf("second Close = %v", err)
+	}
+	if err := node.Run(ctx, greeter, numax.RunOptions{ID: "g.wasm"}); !errors.Is(err, numax.ErrClosed) {
+		t.Fatalf("Run after Close = %v", err)
+	}
+	// The datastore is free again.
+	node, err = numax.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Close(ctx)
+}
+
+func TestOpen_InvalidLimits(t *testing.T) {
+	cfg := numax.DefaultConfig()
+	cfg.DatastorePath = t.TempDir()
+	cfg.Limits.MaxKey = 0
+	if _, err := numax.Open(context.Background(), cfg); err == nil {
+		t.Fatal("zero key limit accepted")
+	}
+}
