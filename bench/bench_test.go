@@ -106,7 +106,9 @@ var (
 // of the same shape, in the same run. Target: nx <= 2x bare.
 func BenchmarkHostCall(b *testing.B) {
 	e := newEnv(b, store.SyncInterval, true)
-	call := func(idx uint32, args ...[]byte) []byte { return wt.Cat(append(args, wt.Call(idx), []byte{wt.OpDrop})...) }
+	call := func(idx uint32, args ...[]byte) []byte {
+		return wt.Cat(append(args, wt.Call(idx), []byte{wt.OpDrop})...)
+	}
 	fourArgs := wt.Cat(wt.I32Const(0), wt.I32Const(4), wt.I32Const(16), wt.I32Const(64))
 	cases := []struct {
 		name      string

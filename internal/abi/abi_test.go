@@ -171,9 +171,9 @@ func TestDecode_Malformed(t *testing.T) {
 func TestParseOpID(t *testing.T) {
 	origin := "0123456789abcdef0123456789abcdef"
 	tests := []struct {
-		in   string
-		seq  uint64
-		ok   bool
+		in  string
+		seq uint64
+		ok  bool
 	}{
 		{"1@" + origin, 1, true},
 		{"17@" + origin, 17, true},
