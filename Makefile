@@ -19,7 +19,7 @@ build:
 
 # deps-c installs the C guest toolchain when it is missing (Debian).
 deps-c:
-	@if ! command -v clang >/dev/null 2>&1 || [ ! -d /usr/share/wasi-sysroot ] || ! ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; then \
+	@if ! command -v clang >/dev/null 2>&1 || [ ! -f /usr/lib/wasm32-wasi/libc.a ] || ! ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; then \
 		echo "installing clang, lld, wasi-libc for C guests"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang lld wasi-libc libclang-rt-dev-wasm32 >/dev/null; \
@@ -41,7 +41,7 @@ demo: build deps-c
 	@echo "== hello_wasi (WASI command)"; $(NX) run $(BIN)/guests/hello_wasi.wasm --datastore-path $(BIN)/demo-data -- alpha beta
 	@echo "== kv_counter, three runs on one datastore"
 	@for i in 1 2 3; do $(NX) run $(BIN)/guests/kv_counter.wasm --datastore-path $(BIN)/demo-data --log-level warn || exit 1; done
-	@echo "== kv_tour";                 NX_GREETING=hi $(NX) run $(BIN)/guests/kv_tour.wasm --datastore-path $(BIN)/demo-data --log-level warn
+	@echo "== kv_tour";                 NX_GREETING=hi $(NX) run $(BIN)/guests/kv_tour.wasm --datastore-path $(BIN)/demo-data/tour --log-level warn
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
