@@ -81,7 +81,7 @@ test: deps-c check
 # fuzz runs every fuzz target for FUZZTIME (default 1m each). FUZZ_PKGS
 # lists the packages that have fuzz targets (one per decoder).
 FUZZTIME ?= 1m
-FUZZ_PKGS := ./internal/abi ./internal/engine
+FUZZ_PKGS := ./internal/abi ./internal/engine ./internal/crdt
 fuzz:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -7,6 +7,7 @@ require (
 	github.com/spf13/cobra v1.0.0
 	github.com/tetratelabs/wazero v1.12.0
 	lukechampine.com/blake3 v1.4.1
+	pgregory.net/rapid v1.3.0
 )
 
 require (

@@ -1,0 +1,407 @@
+package crdt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/numax/numax/internal/abi"
+)
+
+// FormatVersion is the first byte of every encoded object and op. A decoder
+// refuses any other value rather than guess.
+const FormatVersion = 1
+
+// ErrCorrupt wraps every decoding failure.
+var ErrCorrupt = errors.New("crdt: corrupt encoding")
+
+// VersionError reports an encoding of a format version this build does not
+// know.
+type VersionError struct{ Version byte }
+
+func (e *VersionError) Error() string {
+	return fmt.Sprintf("crdt: unknown format version %d (this build reads version %d)", e.Version, FormatVersion)
+}
+
+type enc []byte
+
+func (b enc) uv(v uint64) enc    { return binary.AppendUvarint(b, v) }
+func (b enc) bytes(p []byte) enc { return append(b.uv(uint64(len(p))), p...) }
+func (b enc) str(s string) enc   { return append(b.uv(uint64(len(s))), s...) }
+func (b enc) id(id OpID) enc     { return b.uv(id.Seq).str(id.Origin) }
+func (b enc) flag(v bool) enc    { return append(b, boolByte(v)) }
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+func sortedIDs(m map[OpID]struct{}) []OpID {
+	ids := make([]OpID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, compareID)
+	return ids
+}
+
+func (g *GCounter) appendBody(b enc) enc {
+	origins := sortedKeys(g.Slots)
+	origins = slices.DeleteFunc(origins, func(o string) bool { return g.Slots[o] == 0 })
+	b = b.uv(uint64(len(origins)))
+	for _, o := range origins {
+		b = b.str(o).uv(g.Slots[o])
+	}
+	return b
+}
+
+func (g *GCounter) AppendBinary(b []byte) []byte {
+	return g.appendBody(enc(append(b, FormatVersion, byte(TypeGCounter))))
+}
+
+func (p *PNCounter) AppendBinary(b []byte) []byte {
+	return p.N.appendBody(p.P.appendBody(enc(append(b, FormatVersion, byte(TypePNCounter)))))
+}
+
+func (r *LWWRegister) AppendBinary(b []byte) []byte {
+	e := enc(append(b, FormatVersion, byte(TypeLWWRegister))).flag(r.Set)
+	if r.Set {
+		e = e.uv(r.Stamp.HLC).str(r.Stamp.Writer).bytes(r.Value)
+	}
+	return e
+}
+
+func (m *LWWMap) AppendBinary(b []byte) []byte {
+	e := enc(append(b, FormatVersion, byte(TypeLWWMap))).uv(uint64(len(m.Fields)))
+	for _, f := range sortedKeys(m.Fields) {
+		en := m.Fields[f]
+		e = e.str(f).uv(en.Stamp.HLC).str(en.Stamp.Writer).flag(en.Removed).bytes(en.Value)
+	}
+	return e
+}
+
+func (s *ORSet) AppendBinary(b []byte) []byte {
+	keys := slices.DeleteFunc(sortedKeys(s.Elems), func(k string) bool {
+		return len(s.Elems[k].Adds) == 0 && len(s.Elems[k].Removes) == 0
+	})
+	e := enc(append(b, FormatVersion, byte(TypeORSet))).uv(uint64(len(keys)))
+	for _, k := range keys {
+		el := s.Elems[k]
+		e = e.str(k).uv(uint64(len(el.Adds)))
+		for _, id := range sortedIDs(el.Adds) {
+			e = e.id(id)
+		}
+		e = e.uv(uint64(len(el.Removes)))
+		for _, id := range sortedIDs(el.Removes) {
+			e = e.id(id)
+		}
+	}
+	return e
+}
+
+func (r *RGA) AppendBinary(b []byte) []byte {
+	ids := make([]OpID, 0, len(r.Elems))
+	for id := range r.Elems {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, compareID)
+	e := enc(append(b, FormatVersion, byte(TypeRGA))).uv(uint64(len(ids)))
+	for _, id := range ids {
+		el := r.Elems[id]
+		e = e.id(id).flag(el.Inserted).flag(el.Deleted)
+		if el.Inserted {
+			e = e.id(el.Parent).uv(el.HLC).bytes(el.Value)
+		}
+	}
+	return e
+}
+
+// dec reads an encoding; the first error sticks and later reads return zero
+// values, so decoders check once at the end.
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+}
+
+func (d *dec) uv() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
+		// n > 1 with a zero last byte is a non-minimal encoding: refused,
+		// so each value has exactly one encoding.
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *dec) byte1() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *dec) flag() bool {
+	switch d.byte1() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail("bad flag")
+	return false
+}
+
+func (d *dec) bytes() []byte {
+	n := d.uv()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("length %d overruns %d bytes", n, len(d.b))
+		return nil
+	}
+	p := append([]byte{}, d.b[:n]...)
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *dec) str() string { return string(d.bytes()) }
+
+// nodeID reads a NodeId (32 lowercase hex); empty is allowed only if zero.
+func (d *dec) nodeID(allowEmpty bool) string {
+	s := d.str()
+	if d.err == nil && !(allowEmpty && s == "") && !abi.ValidNodeID([]byte(s)) {
+		d.fail("bad node id %q", s)
+	}
+	return s
+}
+
+func (d *dec) id(allowZero bool) OpID {
+	id := OpID{Seq: d.uv()}
+	id.Origin = d.nodeID(allowZero && id.Seq == 0)
+	if d.err == nil && id.Seq == 0 && (!allowZero || id.Origin != "") {
+		d.fail("bad op id")
+	}
+	return id
+}
+
+// count reads an item count that must fit: each item takes at least min bytes.
+func (d *dec) count(min int) int {
+	n := d.uv()
+	if d.err == nil && n > uint64(len(d.b)/min) {
+		d.fail("count %d cannot fit in %d bytes", n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *dec) header(want Type) {
+	v := d.byte1()
+	if d.err == nil && v != FormatVersion {
+		d.err = &VersionError{Version: v}
+		return
+	}
+	if t := Type(d.byte1()); d.err == nil && t != want {
+		d.fail("type %s, want %s", t, want)
+	}
+}
+
+func (d *dec) done() error {
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	return d.err
+}
+
+func (d *dec) gcounter(g *GCounter) {
+	n := d.count(2)
+	for i := 0; i < n && d.err == nil; i++ {
+		o := d.nodeID(false)
+		v := d.uv()
+		if d.err == nil && v == 0 {
+			d.fail("zero slot %s", o)
+		}
+		if g.Slots == nil {
+			g.Slots = map[string]uint64{}
+		}
+		if _, dup := g.Slots[o]; dup {
+			d.fail("duplicate slot %s", o)
+		}
+		g.Slots[o] = v
+	}
+}
+
+// Decode decodes an object of type t from its canonical encoding. Anything
+// that is not exactly one well-formed object is an error wrapping
+// ErrCorrupt, or a *VersionError.
+func Decode(t Type, b []byte) (Object, error) {
+	d := &dec{b: b}
+	d.header(t)
+	var obj Object
+	switch t {
+	case TypeGCounter:
+		g := &GCounter{}
+		d.gcounter(g)
+		obj = g
+	case TypePNCounter:
+		p := &PNCounter{}
+		d.gcounter(&p.P)
+		d.gcounter(&p.N)
+		obj = p
+	case TypeLWWRegister:
+		r := &LWWRegister{Set: d.flag()}
+		if r.Set {
+			r.Stamp = Stamp{HLC: d.uv(), Writer: d.nodeID(false)}
+			r.Value = d.bytes()
+		}
+		obj = r
+	case TypeLWWMap:
+		m := &LWWMap{Fields: map[string]MapEntry{}}
+		n := d.count(4)
+		for i := 0; i < n && d.err == nil; i++ {
+			f := d.str()
+			e := MapEntry{Stamp: Stamp{HLC: d.uv(), Writer: d.nodeID(false)}, Removed: d.flag(), Value: d.bytes()}
+			if _, dup := m.Fields[f]; dup {
+				d.fail("duplicate field")
+			}
+			m.Fields[f] = e
+		}
+		obj = m
+	case TypeORSet:
+		s := &ORSet{}
+		n := d.count(3)
+		for i := 0; i < n && d.err == nil; i++ {
+			k := d.str()
+			if _, dup := s.Elems[k]; dup {
+				d.fail("duplicate element")
+			}
+			el := s.elem(k)
+			for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
+				m := d.count(2)
+				for j := 0; j < m && d.err == nil; j++ {
+					set[d.id(false)] = struct{}{}
+				}
+			}
+			if d.err == nil && len(el.Adds) == 0 && len(el.Removes) == 0 {
+				d.fail("element without tags")
+			}
+		}
+		obj = s
+	case TypeRGA:
+		r := &RGA{}
+		r.init()
+		n := d.count(4)
+		for i := 0; i < n && d.err == nil; i++ {
+			id := d.id(false)
+			e := &RGAElem{ID: id, Inserted: d.flag(), Deleted: d.flag()}
+			if e.Inserted {
+				e.Parent, e.HLC, e.Value = d.id(true), d.uv(), d.bytes()
+			}
+			if _, dup := r.Elems[id]; dup {
+				d.fail("duplicate element %s", id)
+			}
+			if d.err == nil && !e.Inserted && !e.Deleted {
+				d.fail("element %s neither inserted nor deleted", id)
+			}
+			r.Elems[id] = e
+		}
+		if d.err == nil {
+			for _, e := range r.Elems {
+				if e.Inserted {
+					r.link(e)
+				}
+			}
+		}
+		obj = r
+	default:
+		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, t)
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// AppendOp appends the encoding of op.
+func AppendOp(b []byte, op *Op) []byte {
+	e := enc(append(b, FormatVersion, byte(op.Kind))).str(op.Origin).uv(op.Seq).uv(op.HLC).str(op.Key).
+		uv(op.Delta).bytes(op.Field).bytes(op.Value).uv(uint64(len(op.Tags)))
+	for _, t := range op.Tags {
+		e = e.id(t)
+	}
+	return e.id(op.Ref)
+}
+
+// DecodeOp decodes one op and checks it is well-formed: a known kind, a
+// valid origin and seq, a UTF-8 key, and the references its kind needs.
+func DecodeOp(b []byte) (*Op, error) {
+	d := &dec{b: b}
+	if v := d.byte1(); d.err == nil && v != FormatVersion {
+		return nil, &VersionError{Version: v}
+	}
+	op := &Op{Kind: Kind(d.byte1())}
+	op.Origin = d.nodeID(false)
+	op.Seq, op.HLC = d.uv(), d.uv()
+	op.Key = d.str()
+	op.Delta = d.uv()
+	op.Field = d.bytes()
+	op.Value = d.bytes()
+	n := d.count(2)
+	for i := 0; i < n && d.err == nil; i++ {
+		op.Tags = append(op.Tags, d.id(false))
+	}
+	op.Ref = d.id(true)
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	if err := op.Validate(); err != nil {
+		return nil, err
+	}
+	return op, nil
+}
+
+// Validate checks an op's fields against its kind.
+func (op *Op) Validate() error {
+	switch {
+	case op.Kind == 0 || op.Kind >= kindEnd:
+		return fmt.Errorf("%w: unknown op kind %d", ErrCorrupt, op.Kind)
+	case op.Seq == 0 || !abi.ValidNodeID([]byte(op.Origin)):
+		return fmt.Errorf("%w: bad op id %d@%s", ErrCorrupt, op.Seq, op.Origin)
+	case !utf8.ValidString(op.Key):
+		return fmt.Errorf("%w: key is not UTF-8", ErrCorrupt)
+	case op.Kind == RGADelete && op.Ref.IsZero():
+		return fmt.Errorf("%w: RGA delete without an element id", ErrCorrupt)
+	case op.Kind != ORSetRemove && len(op.Tags) > 0:
+		return fmt.Errorf("%w: %s with tags", ErrCorrupt, op.Kind)
+	case op.Kind != RGAInsert && op.Kind != RGADelete && !op.Ref.IsZero():
+		return fmt.Errorf("%w: %s with a reference", ErrCorrupt, op.Kind)
+	}
+	return nil
+}

@@ -1,0 +1,48 @@
+package crdt
+
+import (
+	"bytes"
+	"testing"
+)
+
+// Decoders never panic, and whatever they accept re-encodes canonically:
+// decode(encode(decode(b))) is stable.
+func FuzzDecode(f *testing.F) {
+	s := NewState()
+	for i, o := range []*Op{
+		{Origin: nodeA, Seq: 1, Kind: GCounterInc, Key: "c", Delta: 3},
+		{Origin: nodeA, Seq: 2, Kind: PNCounterDec, Key: "p", Delta: 2},
+		{Origin: nodeA, Seq: 3, HLC: 9, Kind: LWWSet, Key: "r", Value: []byte("v")},
+		{Origin: nodeA, Seq: 4, HLC: 10, Kind: LWWMapSet, Key: "m", Field: []byte("f"), Value: []byte("1")},
+		{Origin: nodeA, Seq: 5, Kind: ORSetAdd, Key: "s", Field: []byte("e")},
+		{Origin: nodeA, Seq: 6, HLC: 11, Kind: RGAInsert, Key: "l", Value: []byte("x")},
+		{Origin: nodeB, Seq: 1, Kind: RGADelete, Key: "l", Ref: OpID{Seq: 9, Origin: nodeA}},
+	} {
+		s.Deliver(o)
+		f.Add(uint8(o.Kind.Type()), AppendOp(nil, o))
+		_ = i
+	}
+	for k, obj := range s.Objects {
+		f.Add(uint8(k.Type), obj.AppendBinary(nil))
+	}
+	f.Fuzz(func(t *testing.T, typ uint8, b []byte) {
+		if _, err := DecodeOp(b); err == nil {
+			op, _ := DecodeOp(b)
+			if !bytes.Equal(AppendOp(nil, op), b) {
+				t.Fatalf("op encoding not canonical")
+			}
+		}
+		obj, err := Decode(Type(typ), b)
+		if err != nil {
+			return
+		}
+		enc := obj.AppendBinary(nil)
+		obj2, err := Decode(Type(typ), enc)
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		if !bytes.Equal(obj2.AppendBinary(nil), enc) {
+			t.Fatal("encoding not stable")
+		}
+	})
+}

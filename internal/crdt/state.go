@@ -1,0 +1,194 @@
+package crdt
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+)
+
+// DefaultMaxPending bounds the ops held per origin while a gap is open; ops
+// beyond it are dropped and come back through anti-entropy.
+const DefaultMaxPending = 4096
+
+// Delivery says what Deliver did with an op.
+type Delivery int
+
+const (
+	// Applied: the op was the next of its origin (and may have released
+	// buffered ones).
+	Applied Delivery = iota
+	// Duplicate: at or below the version vector; ignored.
+	Duplicate
+	// Buffered: ahead of a gap; held until the gap fills.
+	Buffered
+	// Dropped: ahead of a gap with the buffer full; anti-entropy resends it.
+	Dropped
+)
+
+// State is a set of objects with the version vector of the ops they
+// reflect. Deliver gives exactly-once, per-origin-ordered application.
+type State struct {
+	Objects map[ObjKey]Object
+	// VV maps each origin to the highest seq such that all of 1..seq are
+	// applied.
+	VV map[string]uint64
+	// MaxPending bounds the per-origin gap buffer.
+	MaxPending int
+
+	pending map[string]map[uint64]*Op
+}
+
+// NewState returns an empty state.
+func NewState() *State {
+	return &State{Objects: map[ObjKey]Object{}, VV: map[string]uint64{}, MaxPending: DefaultMaxPending,
+		pending: map[string]map[uint64]*Op{}}
+}
+
+// Get returns the object k, or nil.
+func (s *State) Get(k ObjKey) Object { return s.Objects[k] }
+
+// Deliver hands op to the state and returns what happened and every op
+// applied as a result, in application order (op itself and any buffered ops
+// of its origin it released).
+func (s *State) Deliver(op *Op) (Delivery, []*Op) {
+	next := s.VV[op.Origin] + 1
+	switch {
+	case op.Seq < next:
+		return Duplicate, nil
+	case op.Seq > next:
+		p := s.pending[op.Origin]
+		if _, ok := p[op.Seq]; ok {
+			return Duplicate, nil
+		}
+		if len(p) >= s.MaxPending {
+			return Dropped, nil
+		}
+		if p == nil {
+			p = map[uint64]*Op{}
+			s.pending[op.Origin] = p
+		}
+		p[op.Seq] = op
+		return Buffered, nil
+	}
+	applied := []*Op{op}
+	s.apply(op)
+	applied = append(applied, s.drain(op.Origin)...)
+	return Applied, applied
+}
+
+// drain applies buffered ops of origin that are now next.
+func (s *State) drain(origin string) []*Op {
+	p := s.pending[origin]
+	var applied []*Op
+	for len(p) > 0 {
+		v := s.VV[origin]
+		for seq := range p {
+			if seq <= v {
+				delete(p, seq) // made a duplicate by a merge
+			}
+		}
+		op, ok := p[v+1]
+		if !ok {
+			break
+		}
+		delete(p, v+1)
+		s.apply(op)
+		applied = append(applied, op)
+	}
+	if len(p) == 0 {
+		delete(s.pending, origin)
+	}
+	return applied
+}
+
+func (s *State) apply(op *Op) {
+	k := op.Obj()
+	obj := s.Objects[k]
+	if obj == nil {
+		obj = New(k.Type)
+		s.Objects[k] = obj
+	}
+	obj.Apply(op)
+	s.VV[op.Origin] = op.Seq
+}
+
+// Pending returns how many ops wait behind gaps.
+func (s *State) Pending() int {
+	n := 0
+	for _, p := range s.pending {
+		n += len(p)
+	}
+	return n
+}
+
+// Merge joins another state into s (state-based path): every object is
+// merged and the version vector becomes the pointwise maximum. Buffered ops
+// the merge made next are applied and returned; ones it covered are dropped.
+func (s *State) Merge(o *State) []*Op {
+	for k, obj := range o.Objects {
+		s.MergeObject(k, obj)
+	}
+	var origins []string
+	for origin, seq := range o.VV {
+		if seq > s.VV[origin] {
+			s.VV[origin] = seq
+			origins = append(origins, origin)
+		}
+	}
+	slices.Sort(origins)
+	var applied []*Op
+	for _, origin := range origins {
+		applied = append(applied, s.drain(origin)...)
+	}
+	return applied
+}
+
+// MergeObject merges one object into the state (cloning it).
+func (s *State) MergeObject(k ObjKey, obj Object) {
+	cur := s.Objects[k]
+	if cur == nil {
+		s.Objects[k] = obj.Clone()
+		return
+	}
+	cur.Merge(obj)
+}
+
+// Clone returns a deep copy (without the gap buffer).
+func (s *State) Clone() *State {
+	c := NewState()
+	for k, obj := range s.Objects {
+		c.Objects[k] = obj.Clone()
+	}
+	for o, v := range s.VV {
+		c.VV[o] = v
+	}
+	return c
+}
+
+// AppendBinary appends a canonical encoding of the objects and the vector,
+// so two states are equal exactly when their encodings are.
+func (s *State) AppendBinary(b []byte) []byte {
+	keys := make([]ObjKey, 0, len(s.Objects))
+	for k := range s.Objects {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b ObjKey) int {
+		if a.Type != b.Type {
+			return int(a.Type) - int(b.Type)
+		}
+		return bytes.Compare([]byte(a.Key), []byte(b.Key))
+	})
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = append(b, byte(k.Type))
+		b = binary.AppendUvarint(b, uint64(len(k.Key)))
+		b = append(b, k.Key...)
+		b = s.Objects[k].AppendBinary(b)
+	}
+	origins := sortedKeys(s.VV)
+	b = binary.AppendUvarint(b, uint64(len(origins)))
+	for _, o := range origins {
+		b = binary.AppendUvarint(append(binary.AppendUvarint(b, uint64(len(o))), o...), s.VV[o])
+	}
+	return b
+}
