@@ -234,6 +234,11 @@ func (b *Batch) Delete(sp Space, k []byte) {
 	_ = b.b.Delete(key(sp, k), nil)
 }
 
+// DeleteRange adds the removal of every key k of sp with start <= k < end.
+func (b *Batch) DeleteRange(sp Space, start, end []byte) {
+	_ = b.b.DeleteRange(key(sp, start), key(sp, end), nil)
+}
+
 // Len returns the number of writes in the batch.
 func (b *Batch) Len() int { return int(b.b.Count()) }
 

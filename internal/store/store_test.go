@@ -176,6 +176,26 @@ func TestStore_BatchIsAtomicAndPersists(t *testing.T) {
 	}
 }
 
+func TestStore_DeleteRange(t *testing.T) {
+	s := openTest(t, SyncInterval)
+	for _, k := range []string{"a1", "a2", "a3", "b1"} {
+		mustSet(t, s, OpLog, k, "v")
+	}
+	mustSet(t, s, Guest, "a2", "other space")
+	b := s.NewBatch()
+	b.DeleteRange(OpLog, []byte("a1"), []byte("a3"))
+	if _, err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := s.Scan(OpLog, ScanOptions{})
+	if got := fmt.Sprint(keysOf(rows)); got != "[a3 b1]" {
+		t.Fatalf("after DeleteRange: %s", got)
+	}
+	if ok, _ := s.Exists(Guest, []byte("a2")); !ok {
+		t.Fatal("DeleteRange crossed key spaces")
+	}
+}
+
 func TestStore_OpenInUse(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(DefaultConfig(dir))

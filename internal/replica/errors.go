@@ -1,0 +1,44 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrBackpressure refuses a local write while the outbound queue is full.
+	ErrBackpressure = errors.New("replica: outbound queue full (limits.queued_ops_limit); peers are not keeping up")
+	// ErrNoop reports a local write that changes nothing and emits no op
+	// (an ORSet remove of an element this node has not seen).
+	ErrNoop = errors.New("replica: nothing to do")
+	// ErrNotFound reports a local write naming an element that does not
+	// exist here (an RGA parent or element id).
+	ErrNotFound = errors.New("replica: element not found")
+	// ErrRejected reports a local write the caller's check refused before
+	// anything changed.
+	ErrRejected = errors.New("replica: rejected by caller")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("replica: closed")
+)
+
+// IdentityError refuses a datastore written under another NodeId.
+type IdentityError struct {
+	Stored, Current string
+}
+
+func (e *IdentityError) Error() string {
+	return fmt.Sprintf("datastore belongs to node %s but this node is %s; a node's counter slots must never be shared by two identities (start with --adopt-identity to take it over deliberately)", e.Stored, e.Current)
+}
+
+// CorruptError stops hydration at a record that does not decode.
+type CorruptError struct {
+	What string // "CRDT gcounter \"visits\"", "version vector", ...
+	Key  []byte
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("corrupt %s record (store key %q): %v", e.What, e.Key, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }

@@ -1,0 +1,72 @@
+package replica
+
+import (
+	"context"
+
+	"github.com/numax/numax/internal/crdt"
+)
+
+// Write applies a local op: it fills in Origin, Seq and HLC (and, for an
+// ORSet remove, the observed tags), applies it, writes state + op log +
+// vector in one atomic batch, and queues it for peers (who receive it once
+// it is durable). accept, if set, sees the op's id before anything changes
+// and may refuse it (ErrRejected).
+//
+// Errors: ErrBackpressure (queue full), ErrNoop (ORSet remove of an unseen
+// element: nothing emitted), ErrNotFound (unknown RGA parent or element),
+// ErrRejected, ErrClosed, or a store failure.
+func (r *Replica) Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID) bool) (crdt.OpID, error) {
+	if r.closed.Load() {
+		return crdt.OpID{}, ErrClosed
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed != nil {
+		return crdt.OpID{}, r.failed
+	}
+	if r.cfg.Transport != nil && r.q.len() >= r.cfg.QueueLimit {
+		r.log.Warn("local CRDT write refused: outbound queue full", "limit", r.cfg.QueueLimit, "key", op.Key)
+		return crdt.OpID{}, ErrBackpressure
+	}
+	k := op.Obj()
+	switch op.Kind {
+	case crdt.ORSetRemove:
+		s, _ := r.state.Get(k).(*crdt.ORSet)
+		if s == nil {
+			return crdt.OpID{}, ErrNoop
+		}
+		op.Tags = s.Observed(op.Field)
+		if len(op.Tags) == 0 {
+			return crdt.OpID{}, ErrNoop
+		}
+	case crdt.RGAInsert, crdt.RGADelete:
+		if !op.Ref.IsZero() {
+			l, _ := r.state.Get(k).(*crdt.RGA)
+			if l == nil || !l.Has(op.Ref) {
+				return crdt.OpID{}, ErrNotFound
+			}
+		}
+	}
+	op.Origin = r.nodeID
+	op.Seq = r.state.VV[r.nodeID] + 1
+	if accept != nil && !accept(op.ID()) {
+		return crdt.OpID{}, ErrRejected
+	}
+	op.HLC = r.clock.Next()
+	if err := op.Validate(); err != nil {
+		return crdt.OpID{}, err
+	}
+	r.state.Deliver(op)
+	b := r.st.NewBatch()
+	r.persist(b, map[crdt.ObjKey]bool{k: true}, []*crdt.Op{op})
+	n, err := r.commit(b)
+	if err != nil {
+		return crdt.OpID{}, err
+	}
+	r.logCount++
+	r.stats.localOps.Add(1)
+	if r.cfg.Transport != nil {
+		r.q.push([]item{{op: op, seq: n}})
+	}
+	return op.ID(), nil
+}

@@ -1,0 +1,170 @@
+package replica
+
+import (
+	"errors"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+)
+
+// MemNet is an in-memory network of replicas for tests: messages are
+// delivered on goroutines after a random delay (so they reorder), and can be
+// dropped, duplicated, or blocked by partitions.
+type MemNet struct {
+	// mu guards everything below.
+	mu       sync.Mutex
+	nodes    map[string]*Replica
+	blocked  map[[2]string]bool
+	rng      *rand.Rand
+	drop     float64
+	dup      float64
+	maxDelay time.Duration
+	closed   bool
+	wg       sync.WaitGroup
+}
+
+// NewMemNet returns an empty network with no faults, seeded for
+// repeatability of the fault draws.
+func NewMemNet(seed uint64) *MemNet {
+	return &MemNet{nodes: map[string]*Replica{}, blocked: map[[2]string]bool{},
+		rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// SetFaults sets the drop and duplicate probabilities and the largest
+// delivery delay.
+func (n *MemNet) SetFaults(drop, dup float64, maxDelay time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.drop, n.dup, n.maxDelay = drop, dup, maxDelay
+}
+
+// Endpoint returns the Transport for node id; Attach the replica after
+// opening it.
+func (n *MemNet) Endpoint(id string) Transport { return &memEndpoint{net: n, id: id} }
+
+// Attach registers a replica under its NodeId and tells the others it is up.
+func (n *MemNet) Attach(r *Replica) {
+	n.mu.Lock()
+	n.nodes[r.NodeID()] = r
+	var up []*Replica
+	for id, o := range n.nodes {
+		if id != r.NodeID() && !n.blocked[pair(id, r.NodeID())] {
+			up = append(up, o)
+		}
+	}
+	n.mu.Unlock()
+	for _, o := range up {
+		o.PeerUp(r.NodeID())
+		r.PeerUp(o.NodeID())
+	}
+}
+
+// Detach removes a node (it is down).
+func (n *MemNet) Detach(id string) {
+	n.mu.Lock()
+	delete(n.nodes, id)
+	n.mu.Unlock()
+}
+
+func pair(a, b string) [2]string {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]string{a, b}
+}
+
+// Partition cuts every link between the two groups.
+func (n *MemNet) Partition(a, b []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, x := range a {
+		for _, y := range b {
+			n.blocked[pair(x, y)] = true
+		}
+	}
+}
+
+// Heal restores every link and tells each pair it is up again.
+func (n *MemNet) Heal() {
+	n.mu.Lock()
+	n.blocked = map[[2]string]bool{}
+	nodes := make([]*Replica, 0, len(n.nodes))
+	for _, r := range n.nodes {
+		nodes = append(nodes, r)
+	}
+	n.mu.Unlock()
+	for _, r := range nodes {
+		r.AntiEntropy()
+	}
+}
+
+// Close waits for messages in flight; later sends fail.
+func (n *MemNet) Close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.wg.Wait()
+}
+
+var errUnreachable = errors.New("memnet: peer unreachable")
+
+type memEndpoint struct {
+	net *MemNet
+	id  string
+}
+
+func (e *memEndpoint) Peers() []string {
+	n := e.net
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var ps []string
+	for id := range n.nodes {
+		if id != e.id && !n.blocked[pair(id, e.id)] {
+			ps = append(ps, id)
+		}
+	}
+	sort.Strings(ps)
+	return ps
+}
+
+func (e *memEndpoint) Send(peer string, m *Message) error {
+	n := e.net
+	n.mu.Lock()
+	to, ok := n.nodes[peer]
+	if n.closed || !ok || n.blocked[pair(peer, e.id)] {
+		n.mu.Unlock()
+		return errUnreachable
+	}
+	if n.rng.Float64() < n.drop {
+		n.mu.Unlock()
+		return nil // lost on the way: the sender cannot tell
+	}
+	copies := 1
+	if n.rng.Float64() < n.dup {
+		copies = 2
+	}
+	delays := make([]time.Duration, copies)
+	for i := range delays {
+		if n.maxDelay > 0 {
+			delays[i] = time.Duration(n.rng.Int64N(int64(n.maxDelay)))
+		}
+	}
+	n.wg.Add(copies)
+	n.mu.Unlock()
+	for _, d := range delays {
+		go func() {
+			defer n.wg.Done()
+			if d > 0 {
+				time.Sleep(d)
+			}
+			n.mu.Lock()
+			reachable := !n.blocked[pair(peer, e.id)] && n.nodes[peer] == to
+			n.mu.Unlock()
+			if reachable {
+				_ = to.Handle(e.id, m)
+			}
+		}()
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package replica
+
+import (
+	"context"
+	"sync"
+
+	"github.com/numax/numax/internal/crdt"
+)
+
+// item is one op waiting to be sent: the store write that holds it (sent
+// only once durable) and the peer it came from (not sent back there).
+type item struct {
+	op   *crdt.Op
+	seq  uint64
+	from string
+}
+
+// queue is the outbound queue: a slice under a mutex with a wake-up channel.
+type queue struct {
+	// mu guards items and notify.
+	mu     sync.Mutex
+	items  []item
+	notify chan struct{} // closed and replaced when items are added or on wake
+}
+
+func newQueue() *queue { return &queue{notify: make(chan struct{})} }
+
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+func (q *queue) push(items []item) {
+	q.mu.Lock()
+	q.items = append(q.items, items...)
+	close(q.notify)
+	q.notify = make(chan struct{})
+	q.mu.Unlock()
+}
+
+func (q *queue) wake() {
+	q.mu.Lock()
+	close(q.notify)
+	q.notify = make(chan struct{})
+	q.mu.Unlock()
+}
+
+// take removes up to n items; with none it returns the channel to wait on.
+func (q *queue) take(n int) ([]item, <-chan struct{}) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return nil, q.notify
+	}
+	n = min(n, len(q.items))
+	out := make([]item, n)
+	copy(out, q.items)
+	q.items = q.items[n:]
+	if len(q.items) == 0 {
+		q.items = nil
+	}
+	q.notify2()
+	return out, nil
+}
+
+// notify2 wakes waiters after a take (waitEmpty watches for emptiness).
+func (q *queue) notify2() {
+	close(q.notify)
+	q.notify = make(chan struct{})
+}
+
+// waitEmpty blocks until the queue is empty or ctx ends.
+func (q *queue) waitEmpty(ctx context.Context) {
+	for {
+		q.mu.Lock()
+		empty, ch := len(q.items) == 0, q.notify
+		q.mu.Unlock()
+		if empty {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

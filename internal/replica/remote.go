@@ -1,0 +1,333 @@
+package replica
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
+)
+
+// Handle processes a message from peer. It is safe to call from many
+// goroutines (one per connection, typically). A malformed message is refused
+// whole with an error and changes nothing; the caller decides whether to drop
+// the connection.
+func (r *Replica) Handle(peer string, m *Message) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	switch m.Kind {
+	case PushOps:
+		return r.handlePush(peer, m.Ops)
+	case Ack:
+		r.notePeer(peer, m.VV)
+		return nil
+	case PullSince:
+		r.notePeer(peer, m.VV)
+		return r.serve(peer, m.VV)
+	case Snapshot:
+		return r.handleSnapshot(peer, m)
+	}
+	return fmt.Errorf("replica: unknown message kind %d from %s", m.Kind, peer)
+}
+
+// notePeer records what peer is known to have (for pruning).
+func (r *Replica) notePeer(peer string, vv map[string]uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pv := r.peerVV[peer]
+	if pv == nil {
+		pv = map[string]uint64{}
+		r.peerVV[peer] = pv
+	}
+	for o, s := range vv {
+		if s > pv[o] {
+			pv[o] = s
+		}
+	}
+}
+
+func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
+	for _, op := range ops {
+		if err := op.Validate(); err != nil {
+			return fmt.Errorf("replica: push from %s: %w", peer, err)
+		}
+	}
+	r.mu.Lock()
+	if r.failed != nil {
+		r.mu.Unlock()
+		return r.failed
+	}
+	var applied []*crdt.Op
+	touched := map[crdt.ObjKey]bool{}
+	for _, op := range ops {
+		r.clock.Observe(op.HLC)
+		d, ops := r.state.Deliver(op)
+		switch d {
+		case crdt.Duplicate:
+			r.stats.remoteDup.Add(1)
+		case crdt.Buffered:
+			r.stats.remoteBuffered.Add(1)
+		case crdt.Dropped:
+			r.stats.remoteDropped.Add(1)
+		}
+		for _, a := range ops {
+			touched[a.Obj()] = true
+		}
+		applied = append(applied, ops...)
+	}
+	var seq uint64
+	if len(applied) > 0 {
+		b := r.st.NewBatch()
+		r.persist(b, touched, applied)
+		var err error
+		if seq, err = r.commit(b); err != nil {
+			r.mu.Unlock()
+			return err
+		}
+		r.logCount += len(applied)
+		r.stats.remoteApplied.Add(uint64(len(applied)))
+	}
+	vv := copyVV(r.state.VV)
+	r.mu.Unlock()
+
+	if len(applied) > 0 {
+		// Relay what was new to the other peers; a full queue drops the
+		// relay (anti-entropy covers it) rather than block the receiver.
+		if r.q.len()+len(applied) <= r.cfg.QueueLimit {
+			items := make([]item, len(applied))
+			for i, op := range applied {
+				items[i] = item{op: op, seq: seq, from: peer}
+			}
+			r.q.push(items)
+		} else {
+			r.stats.relaysDropped.Add(uint64(len(applied)))
+		}
+		// Acknowledge only what is durable, so the sender never prunes an
+		// op this node could still lose.
+		if err := r.st.WaitDurable(r.ctx, seq); err != nil {
+			return nil
+		}
+	}
+	if err := r.cfg.Transport.Send(peer, &Message{Kind: Ack, VV: vv}); err != nil {
+		r.log.Debug("ack failed", "peer", peer, "err", err)
+	}
+	return nil
+}
+
+// serve answers a PullSince: every op the peer lacks from the op log, or a
+// snapshot when the log no longer holds them.
+func (r *Replica) serve(peer string, theirs map[string]uint64) error {
+	// Local ops go out only once durable: make everything written so far
+	// durable before reading the log.
+	if err := r.st.WaitDurable(r.ctx, r.st.WrittenSeq()); err != nil {
+		return nil
+	}
+	r.mu.Lock()
+	type span struct {
+		origin   string
+		from, to uint64
+	}
+	var spans []span
+	snapshot := false
+	for o, have := range r.state.VV {
+		their := theirs[o]
+		if have <= their {
+			continue
+		}
+		if start := r.logStart[o]; start == 0 || start > their+1 {
+			snapshot = true
+			break
+		}
+		spans = append(spans, span{o, their + 1, have})
+	}
+	if snapshot {
+		msg := &Message{Kind: Snapshot, VV: copyVV(r.state.VV), Objects: map[crdt.ObjKey][]byte{}}
+		for k, obj := range r.state.Objects {
+			msg.Objects[k] = obj.AppendBinary(nil)
+		}
+		r.mu.Unlock()
+		r.stats.snapshotsSent.Add(1)
+		r.log.Info("sending snapshot: op log no longer holds what the peer lacks", "peer", peer, "objects", len(msg.Objects))
+		return r.cfg.Transport.Send(peer, msg)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(spans, func(a, b span) int {
+		if a.origin < b.origin {
+			return -1
+		}
+		return 1
+	})
+	var batch []*crdt.Op
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Ops: batch})
+		batch = nil
+		return err
+	}
+	for _, s := range spans {
+		rows, err := r.st.Scan(store.OpLog, store.ScanOptions{
+			Prefix: []byte(s.origin), After: logKey(s.origin, s.from-1),
+		})
+		if err != nil {
+			return fmt.Errorf("replica: read op log: %w", err)
+		}
+		for _, row := range rows {
+			seq := binary.BigEndian.Uint64(row.Key[len(s.origin):])
+			if seq > s.to {
+				break
+			}
+			op, err := crdt.DecodeOp(row.Value)
+			if err != nil {
+				return &CorruptError{What: "op log", Key: row.Key, Err: err}
+			}
+			batch = append(batch, op)
+			if len(batch) >= r.cfg.BatchSize {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+func (r *Replica) handleSnapshot(peer string, m *Message) error {
+	snap := crdt.NewState()
+	for k, enc := range m.Objects {
+		obj, err := crdt.Decode(k.Type, enc)
+		if err != nil {
+			return fmt.Errorf("replica: snapshot from %s: %s %q: %w", peer, k.Type, k.Key, err)
+		}
+		snap.Objects[k] = obj
+	}
+	for o, s := range m.VV {
+		snap.VV[o] = s
+	}
+	r.mu.Lock()
+	if r.failed != nil {
+		r.mu.Unlock()
+		return r.failed
+	}
+	before := copyVV(r.state.VV)
+	applied := r.state.Merge(snap)
+	b := r.st.NewBatch()
+	touched := map[crdt.ObjKey]bool{}
+	for k := range snap.Objects {
+		touched[k] = true
+	}
+	for _, op := range applied {
+		touched[op.Obj()] = true
+	}
+	// The log has nothing of what the snapshot skipped: it now starts
+	// after the snapshot's vector for every origin that jumped.
+	removed := 0
+	for o, s := range snap.VV {
+		if s > before[o] {
+			if old := r.logStart[o]; old != 0 && old <= before[o] {
+				removed += int(before[o] - old + 1)
+			}
+			b.DeleteRange(store.OpLog, logKey(o, 0), logKey(o, s+1))
+			r.logStart[o] = s + 1
+			b.Set(store.Vector, startKey(o), uvarint(s+1))
+			b.Set(store.Vector, vvKey(o), uvarint(r.state.VV[o]))
+		}
+	}
+	r.persist(b, touched, applied)
+	seq, err := r.commit(b)
+	if err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.logCount += len(applied) - removed
+	vv := copyVV(r.state.VV)
+	r.mu.Unlock()
+	r.stats.snapshotsApplied.Add(1)
+	r.log.Info("snapshot applied", "peer", peer, "objects", len(snap.Objects))
+	if err := r.st.WaitDurable(context.WithoutCancel(r.ctx), seq); err == nil {
+		_ = r.cfg.Transport.Send(peer, &Message{Kind: Ack, VV: vv})
+	}
+	return nil
+}
+
+// prune drops op-log entries every known peer has acknowledged, then the
+// oldest entries beyond OpLogLimit (peers that still need those get a
+// snapshot).
+func (r *Replica) prune() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed != nil {
+		return
+	}
+	known := map[string]bool{}
+	for p := range r.peerVV {
+		known[p] = true
+	}
+	for _, p := range r.cfg.Transport.Peers() {
+		known[p] = true
+	}
+	upTo := map[string]uint64{}
+	for o, have := range r.state.VV {
+		start := r.logStart[o]
+		if start == 0 || start > have {
+			continue
+		}
+		acked := have
+		if len(known) == 0 {
+			acked = 0 // nobody to serve yet: keep the log (up to its limit)
+		}
+		for p := range known {
+			acked = min(acked, r.peerVV[p][o])
+		}
+		if acked >= start {
+			upTo[o] = acked
+		}
+	}
+	over := r.logCount - r.cfg.OpLogLimit
+	if over > 0 {
+		// Beyond the limit: drop the oldest entries of the longest logs.
+		type span struct {
+			origin string
+			n      uint64
+		}
+		var spans []span
+		for o, have := range r.state.VV {
+			start := max(r.logStart[o], upTo[o]+1)
+			if start != 0 && start <= have {
+				spans = append(spans, span{o, have - start + 1})
+			}
+		}
+		slices.SortFunc(spans, func(a, b span) int { return int(b.n) - int(a.n) })
+		for _, s := range spans {
+			if over <= 0 {
+				break
+			}
+			drop := min(uint64(over), s.n)
+			from := max(r.logStart[s.origin], upTo[s.origin]+1)
+			upTo[s.origin] = from + drop - 1
+			over -= int(drop)
+		}
+	}
+	if len(upTo) == 0 {
+		return
+	}
+	b := r.st.NewBatch()
+	removed := 0
+	for o, to := range upTo {
+		start := r.logStart[o]
+		b.DeleteRange(store.OpLog, logKey(o, 0), logKey(o, to+1))
+		b.Set(store.Vector, startKey(o), uvarint(to+1))
+		removed += int(to - start + 1)
+	}
+	if _, err := r.commit(b); err != nil {
+		return
+	}
+	for o, to := range upTo {
+		r.logStart[o] = to + 1
+	}
+	r.logCount -= removed
+}

@@ -1,0 +1,370 @@
+package replica
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
+)
+
+// Config configures a Replica. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// Store is the node's datastore. Required.
+	Store *store.Store
+	// Logger receives the replica's lines.
+	Logger *slog.Logger
+	// NodeID is the identity to run under (derived from the TLS
+	// certificate); "" loads the stored one or generates one.
+	NodeID string
+	// AdoptIdentity lets a datastore written under another NodeId be taken
+	// over by NodeID.
+	AdoptIdentity bool
+	// Transport sends to peers; nil runs without peers.
+	Transport Transport
+	// QueueLimit bounds the outbound queue (limits.queued_ops_limit).
+	QueueLimit int
+	// BatchSize and BatchDelay bound an outbound batch: up to BatchSize
+	// ops, waiting at most BatchDelay for more.
+	BatchSize  int
+	BatchDelay time.Duration
+	// OpLogLimit bounds the op log (limits.op_log_limit); past it the
+	// oldest entries go and peers that need them get a snapshot.
+	OpLogLimit int
+	// AntiEntropyInterval is how often every connected peer is asked for
+	// what this node lacks (0 = never on a timer).
+	AntiEntropyInterval time.Duration
+	// MaxPending bounds each origin's gap buffer.
+	MaxPending int
+	// Wall returns Unix milliseconds (time.Now if nil).
+	Wall func() int64
+}
+
+// DefaultConfig returns the defaults of crdt.md and the whitepaper.
+func DefaultConfig() Config {
+	return Config{
+		QueueLimit: 10000, BatchSize: 1024, BatchDelay: time.Millisecond,
+		OpLogLimit: 10000, AntiEntropyInterval: 30 * time.Second, MaxPending: crdt.DefaultMaxPending,
+	}
+}
+
+func (c *Config) fill() error {
+	if c.Store == nil {
+		return errors.New("replica: Config.Store is required")
+	}
+	d := DefaultConfig()
+	if c.QueueLimit <= 0 {
+		c.QueueLimit = d.QueueLimit
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = d.BatchSize
+	}
+	if c.BatchDelay <= 0 {
+		c.BatchDelay = d.BatchDelay
+	}
+	if c.OpLogLimit <= 0 {
+		c.OpLogLimit = d.OpLogLimit
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = d.MaxPending
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Wall == nil {
+		c.Wall = func() int64 { return time.Now().UnixMilli() }
+	}
+	return nil
+}
+
+// Stats are counters for metrics and tests.
+type Stats struct {
+	LocalOps, RemoteApplied, RemoteDuplicates, RemoteBuffered, RemoteDropped uint64
+	RelaysDropped, BatchesSent, OpsSent, SnapshotsSent, SnapshotsApplied    uint64
+	OpLogEntries                                                            int
+}
+
+// Replica is a node's replicated state.
+type Replica struct {
+	cfg    Config
+	log    *slog.Logger
+	st     *store.Store
+	nodeID string
+
+	// mu guards state, clock, logStart, logCount, peerVV and failed: every
+	// change to them and the store batch that records it happen under mu,
+	// so memory and disk change together.
+	mu       sync.Mutex
+	state    *crdt.State
+	clock    crdt.Clock
+	logStart map[string]uint64 // lowest seq of origin still in the op log
+	logCount int
+	peerVV   map[string]map[string]uint64 // what each known peer has acknowledged
+	failed   error                        // a store failure: the replica refuses everything after
+
+	q *queue
+
+	stats struct {
+		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
+		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied atomic.Uint64
+	}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// Open loads (or creates) the node identity, rebuilds the state from the
+// store and starts the outbound sender and the anti-entropy ticker.
+func Open(cfg Config) (*Replica, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	r := &Replica{
+		cfg: cfg, log: cfg.Logger, st: cfg.Store,
+		state: crdt.NewState(), logStart: map[string]uint64{}, peerVV: map[string]map[string]uint64{},
+		q: newQueue(),
+	}
+	r.state.MaxPending = cfg.MaxPending
+	r.clock.Wall = cfg.Wall
+	if err := r.identity(); err != nil {
+		return nil, err
+	}
+	if err := r.hydrate(); err != nil {
+		return nil, err
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if cfg.Transport != nil {
+		r.wg.Add(1)
+		go r.sendLoop()
+		if cfg.AntiEntropyInterval > 0 {
+			r.wg.Add(1)
+			go r.antiEntropyLoop()
+		}
+	}
+	return r, nil
+}
+
+// NewNodeID returns a random NodeId (32 lowercase hex characters).
+func NewNodeID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func (r *Replica) identity() error {
+	stored, err := r.st.Get(store.Meta, metaNodeID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		stored = nil
+	case err != nil:
+		return fmt.Errorf("read node id: %w", err)
+	case !abi.ValidNodeID(stored):
+		return &CorruptError{What: "node id", Key: metaNodeID, Err: fmt.Errorf("%q is not a NodeId", stored)}
+	}
+	id := r.cfg.NodeID
+	switch {
+	case id == "" && stored != nil:
+		id = string(stored)
+	case id == "":
+		id = NewNodeID()
+	case !abi.ValidNodeID([]byte(id)):
+		return fmt.Errorf("replica: %q is not a NodeId (32 lowercase hex characters)", id)
+	case stored != nil && string(stored) != id && !r.cfg.AdoptIdentity:
+		return &IdentityError{Stored: string(stored), Current: id}
+	}
+	if string(stored) != id {
+		if _, err := r.st.Set(store.Meta, metaNodeID, []byte(id)); err != nil {
+			return fmt.Errorf("store node id: %w", err)
+		}
+		if stored != nil {
+			r.log.Warn("datastore adopted by a new identity", "previous", string(stored), "node", id)
+		}
+	}
+	r.nodeID = id
+	return nil
+}
+
+func (r *Replica) hydrate() error {
+	if h, err := r.st.Get(store.Meta, metaHLC); err == nil {
+		v, n := binary.Uvarint(h)
+		if n <= 0 {
+			return &CorruptError{What: "clock", Key: metaHLC, Err: errors.New("bad varint")}
+		}
+		r.clock.Restore(v)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	rows, err := r.st.Scan(store.Vector, store.ScanOptions{})
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		v, n := binary.Uvarint(row.Value)
+		origin := string(row.Key[1:])
+		if len(row.Key) < 1 || n <= 0 || n != len(row.Value) || !abi.ValidNodeID([]byte(origin)) {
+			return &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("malformed entry")}
+		}
+		switch row.Key[0] {
+		case 'a':
+			r.state.VV[origin] = v
+		case 'l':
+			r.logStart[origin] = v
+		default:
+			return &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("unknown entry kind")}
+		}
+	}
+	rows, err = r.st.Scan(store.CRDT, store.ScanOptions{})
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		if len(row.Key) < 1 {
+			return &CorruptError{What: "CRDT", Key: row.Key, Err: errors.New("empty key")}
+		}
+		k := crdt.ObjKey{Type: crdt.Type(row.Key[0]), Key: string(row.Key[1:])}
+		obj, err := crdt.Decode(k.Type, row.Value)
+		if err != nil {
+			return &CorruptError{What: fmt.Sprintf("CRDT %s %q", k.Type, k.Key), Key: row.Key, Err: err}
+		}
+		r.state.Objects[k] = obj
+	}
+	keys, err := r.st.Scan(store.OpLog, store.ScanOptions{KeysOnly: true})
+	if err != nil {
+		return err
+	}
+	r.logCount = len(keys)
+	r.log.Debug("replica hydrated", "node", r.nodeID, "objects", len(r.state.Objects),
+		"origins", len(r.state.VV), "op_log", r.logCount)
+	return nil
+}
+
+// NodeID returns the node's identity.
+func (r *Replica) NodeID() string { return r.nodeID }
+
+// Peers returns the transport's connected peers, sorted.
+func (r *Replica) Peers() []string {
+	if r.cfg.Transport == nil {
+		return nil
+	}
+	p := r.cfg.Transport.Peers()
+	sort.Strings(p)
+	return p
+}
+
+// VV returns a copy of the version vector.
+func (r *Replica) VV() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return copyVV(r.state.VV)
+}
+
+func copyVV(v map[string]uint64) map[string]uint64 {
+	c := make(map[string]uint64, len(v))
+	for k, s := range v {
+		c[k] = s
+	}
+	return c
+}
+
+// Read calls f with object k (nil if absent) while the state cannot change.
+// f must not keep the object.
+func (r *Replica) Read(k crdt.ObjKey, f func(crdt.Object)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(r.state.Get(k))
+}
+
+// Digest returns the canonical encoding of the whole state (objects and
+// vector): two replicas have converged exactly when their digests are equal.
+func (r *Replica) Digest() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.AppendBinary(nil)
+}
+
+// Stats returns the counters.
+func (r *Replica) Stats() Stats {
+	r.mu.Lock()
+	n := r.logCount
+	r.mu.Unlock()
+	return Stats{
+		LocalOps: r.stats.localOps.Load(), RemoteApplied: r.stats.remoteApplied.Load(),
+		RemoteDuplicates: r.stats.remoteDup.Load(), RemoteBuffered: r.stats.remoteBuffered.Load(),
+		RemoteDropped: r.stats.remoteDropped.Load(), RelaysDropped: r.stats.relaysDropped.Load(),
+		BatchesSent: r.stats.batches.Load(), OpsSent: r.stats.opsSent.Load(),
+		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
+		OpLogEntries: n,
+	}
+}
+
+// Close stops the goroutines after sending what is queued (bounded by
+// ctx). The store stays open: its owner closes it. A second Close returns
+// ErrClosed.
+func (r *Replica) Close(ctx context.Context) error {
+	if r.closed.Swap(true) {
+		return ErrClosed
+	}
+	if r.cfg.Transport != nil {
+		drained := make(chan struct{})
+		go func() { r.q.waitEmpty(ctx); close(drained) }()
+		select {
+		case <-drained:
+		case <-ctx.Done():
+		}
+	}
+	r.cancel()
+	r.q.wake()
+	r.wg.Wait()
+	return nil
+}
+
+// commit writes a batch and, on failure, puts the replica in the failed
+// state: memory may now be ahead of disk, so nothing more is accepted until
+// a restart rebuilds from the store. Called with mu held.
+func (r *Replica) commit(b *store.Batch) (uint64, error) {
+	n, err := r.st.Commit(b)
+	if err != nil {
+		r.failed = fmt.Errorf("replica: store write failed, restart the node: %w", err)
+		r.log.Error("store write failed; replica stopped accepting changes", "err", err)
+		return 0, r.failed
+	}
+	return n, nil
+}
+
+// persist adds to b the objects touched, the log entries of applied ops, the
+// vector entries of their origins and the clock. Called with mu held.
+func (r *Replica) persist(b *store.Batch, touched map[crdt.ObjKey]bool, applied []*crdt.Op) {
+	for k := range touched {
+		if obj := r.state.Get(k); obj != nil {
+			b.Set(store.CRDT, objStoreKey(k), obj.AppendBinary(nil))
+		}
+	}
+	origins := map[string]bool{}
+	for _, op := range applied {
+		b.Set(store.OpLog, logKey(op.Origin, op.Seq), crdt.AppendOp(nil, op))
+		origins[op.Origin] = true
+		if r.logStart[op.Origin] == 0 {
+			r.logStart[op.Origin] = op.Seq
+			b.Set(store.Vector, startKey(op.Origin), uvarint(op.Seq))
+		}
+	}
+	for o := range origins {
+		b.Set(store.Vector, vvKey(o), uvarint(r.state.VV[o]))
+	}
+	b.Set(store.Meta, metaHLC, uvarint(r.clock.Last()))
+}

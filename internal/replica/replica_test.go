@@ -1,0 +1,476 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func openStore(t testing.TB, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(store.DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func openReplica(t testing.TB, cfg Config) *Replica {
+	t.Helper()
+	r, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func write(t testing.TB, r *Replica, op *crdt.Op) crdt.OpID {
+	t.Helper()
+	id, err := r.Write(context.Background(), op, nil)
+	if err != nil {
+		t.Fatalf("Write %s: %v", op.Kind, err)
+	}
+	return id
+}
+
+func gcounter(r *Replica, key string) uint64 {
+	var v uint64
+	r.Read(crdt.ObjKey{Type: crdt.TypeGCounter, Key: key}, func(o crdt.Object) {
+		if o != nil {
+			v = o.(*crdt.GCounter).Value()
+		}
+	})
+	return v
+}
+
+func TestReplica_PersistsAndHydrates(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	r := openReplica(t, Config{Store: st})
+	id := r.NodeID()
+	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 5})
+	write(t, r, &crdt.Op{Kind: crdt.PNCounterDec, Key: "p", Delta: 2})
+	write(t, r, &crdt.Op{Kind: crdt.LWWSet, Key: "r", Value: []byte("v")})
+	write(t, r, &crdt.Op{Kind: crdt.LWWMapSet, Key: "m", Field: []byte("f"), Value: []byte("1")})
+	write(t, r, &crdt.Op{Kind: crdt.ORSetAdd, Key: "s", Field: []byte("e")})
+	first := write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: "l", Value: []byte("a")})
+	write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: "l", Ref: first, Value: []byte("b")})
+	write(t, r, &crdt.Op{Kind: crdt.ORSetRemove, Key: "s", Field: []byte("e")})
+	if _, err := r.Write(context.Background(), &crdt.Op{Kind: crdt.ORSetRemove, Key: "s", Field: []byte("never")}, nil); !errors.Is(err, ErrNoop) {
+		t.Fatalf("remove of unseen element: %v", err)
+	}
+	if _, err := r.Write(context.Background(), &crdt.Op{Kind: crdt.RGADelete, Key: "l", Ref: crdt.OpID{Seq: 99, Origin: id}}, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete of unknown element: %v", err)
+	}
+	if _, err := r.Write(context.Background(), &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1}, func(crdt.OpID) bool { return false }); !errors.Is(err, ErrRejected) {
+		t.Fatalf("rejected write: %v", err)
+	}
+	want := r.Digest()
+	if r.VV()[id] != 8 {
+		t.Fatalf("vv = %v", r.VV())
+	}
+	r.Close(context.Background())
+	st.Close()
+
+	st = openStore(t, dir)
+	defer st.Close()
+	r2 := openReplica(t, Config{Store: st})
+	defer r2.Close(context.Background())
+	if r2.NodeID() != id {
+		t.Fatalf("node id changed across restart: %s -> %s", id, r2.NodeID())
+	}
+	if !bytes.Equal(r2.Digest(), want) {
+		t.Fatal("hydrated state differs from the state before restart")
+	}
+	if n := write(t, r2, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1}); n.Seq != 9 {
+		t.Fatalf("seq after restart = %d, want 9", n.Seq)
+	}
+	if r2.Stats().OpLogEntries != 9 {
+		t.Fatalf("op log entries = %d", r2.Stats().OpLogEntries)
+	}
+}
+
+func TestReplica_Identity(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	a, b := NewNodeID(), NewNodeID()
+	r := openReplica(t, Config{Store: st, NodeID: a})
+	r.Close(context.Background())
+	_, err := Open(Config{Store: st, NodeID: b})
+	var ie *IdentityError
+	if !errors.As(err, &ie) || ie.Stored != a || ie.Current != b {
+		t.Fatalf("err = %v", err)
+	}
+	r = openReplica(t, Config{Store: st, NodeID: b, AdoptIdentity: true})
+	r.Close(context.Background())
+	r = openReplica(t, Config{Store: st})
+	defer r.Close(context.Background())
+	if r.NodeID() != b {
+		t.Fatalf("adopted identity not kept: %s", r.NodeID())
+	}
+	if _, err := Open(Config{Store: st, NodeID: "NOT-HEX"}); err == nil {
+		t.Fatal("invalid NodeId accepted")
+	}
+}
+
+func TestReplica_CorruptRecordStopsStart(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	r := openReplica(t, Config{Store: st})
+	write(t, r, &crdt.Op{Kind: crdt.LWWSet, Key: "status", Value: []byte("ok")})
+	r.Close(context.Background())
+	st.Set(store.CRDT, objStoreKey(crdt.ObjKey{Type: crdt.TypeLWWRegister, Key: "status"}), []byte{1, 3, 9, 9})
+	_, err := Open(Config{Store: st})
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.What != `CRDT lww-register "status"` {
+		t.Fatalf("err = %v", err)
+	}
+	st.Set(store.CRDT, objStoreKey(crdt.ObjKey{Type: crdt.TypeLWWRegister, Key: "status"}), []byte{7, 3})
+	_, err = Open(Config{Store: st})
+	var ve *crdt.VersionError
+	if !errors.As(err, &ve) || ve.Version != 7 {
+		t.Fatalf("unknown version: %v", err)
+	}
+}
+
+// recorder is a Transport with one fake peer that records what it is sent.
+type recorder struct {
+	mu    sync.Mutex
+	msgs  []*Message
+	block chan struct{} // if set, Send waits on it
+}
+
+func (rc *recorder) Peers() []string { return []string{"ffffffffffffffffffffffffffffffff"} }
+func (rc *recorder) Send(_ string, m *Message) error {
+	if rc.block != nil {
+		<-rc.block
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.msgs = append(rc.msgs, m)
+	return nil
+}
+func (rc *recorder) pushed() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for _, m := range rc.msgs {
+		if m.Kind == PushOps {
+			n += len(m.Ops)
+		}
+	}
+	return n
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReplica_SendsOnlyDurableOps(t *testing.T) {
+	cfg := store.DefaultConfig(t.TempDir())
+	cfg.SyncInterval = time.Hour // nothing becomes durable unless asked
+	st, err := store.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rc := &recorder{}
+	r := openReplica(t, Config{Store: st, Transport: rc})
+	defer r.Close(context.Background())
+	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	time.Sleep(50 * time.Millisecond) // many batch delays: nothing may go out
+	if n := rc.pushed(); n != 0 {
+		t.Fatalf("%d ops pushed before they were durable", n)
+	}
+	if err := st.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "push after fsync", func() bool { return rc.pushed() == 1 })
+}
+
+func TestReplica_Backpressure(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	rc := &recorder{block: make(chan struct{})}
+	r := openReplica(t, Config{Store: st, Transport: rc, QueueLimit: 3, BatchSize: 1})
+	var err error
+	n := 0
+	for ; n < 100 && err == nil; n++ {
+		_, err = r.Write(context.Background(), &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1}, nil)
+	}
+	if !errors.Is(err, ErrBackpressure) || n > 10 {
+		t.Fatalf("after %d writes: %v", n, err)
+	}
+	if got := gcounter(r, "c"); got != uint64(n-1) {
+		t.Fatalf("refused write was applied: value %d after %d accepted", got, n-1)
+	}
+	close(rc.block)
+	r.Close(context.Background())
+}
+
+// cluster is n replicas on one MemNet, each with its own store.
+type cluster struct {
+	t     *testing.T
+	net   *MemNet
+	nodes []*Replica
+	dirs  []string
+	st    []*store.Store
+	cfg   Config
+}
+
+func newCluster(t *testing.T, n int, cfg Config) *cluster {
+	c := &cluster{t: t, net: NewMemNet(42), cfg: cfg}
+	for i := 0; i < n; i++ {
+		c.dirs = append(c.dirs, t.TempDir())
+		c.st = append(c.st, nil)
+		c.nodes = append(c.nodes, nil)
+		c.start(i)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *cluster) start(i int) {
+	c.st[i] = openStore(c.t, c.dirs[i])
+	cfg := c.cfg
+	cfg.Store = c.st[i]
+	id := NewNodeID()
+	if c.nodes[i] != nil {
+		id = c.nodes[i].NodeID()
+	}
+	cfg.NodeID = id
+	cfg.Transport = c.net.Endpoint(id)
+	c.nodes[i] = openReplica(c.t, cfg)
+	c.net.Attach(c.nodes[i])
+}
+
+func (c *cluster) stop(i int) {
+	c.net.Detach(c.nodes[i].NodeID())
+	c.nodes[i].Close(context.Background())
+	c.st[i].Close()
+}
+
+func (c *cluster) close() {
+	for i, r := range c.nodes {
+		if !r.closed.Load() {
+			c.stop(i)
+		}
+	}
+	c.net.Close()
+}
+
+func (c *cluster) converged() bool {
+	d := c.nodes[0].Digest()
+	for _, r := range c.nodes[1:] {
+		if !bytes.Equal(r.Digest(), d) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *cluster) awaitConvergence(what string) {
+	c.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !c.converged() {
+		if time.Now().After(deadline) {
+			for i, r := range c.nodes {
+				c.t.Logf("node %d vv %v stats %+v", i, r.VV(), r.Stats())
+			}
+			c.t.Fatalf("%s: not converged after 30s", what)
+		}
+		for _, r := range c.nodes {
+			r.AntiEntropy()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// randomOp draws a write on r: counters, registers, maps, sets and sequences,
+// with removes and deletes of elements r has seen.
+func randomOp(rng *rand.Rand, r *Replica) *crdt.Op {
+	key := []string{"x", "y"}[rng.IntN(2)]
+	val := []byte(fmt.Sprintf("v%d", rng.IntN(5)))
+	switch rng.IntN(9) {
+	case 0, 1:
+		return &crdt.Op{Kind: crdt.GCounterInc, Key: key, Delta: uint64(rng.IntN(10))}
+	case 2:
+		k := crdt.PNCounterInc
+		if rng.IntN(2) == 0 {
+			k = crdt.PNCounterDec
+		}
+		return &crdt.Op{Kind: k, Key: key, Delta: uint64(rng.IntN(10))}
+	case 3:
+		return &crdt.Op{Kind: crdt.LWWSet, Key: key, Value: val}
+	case 4:
+		if rng.IntN(3) == 0 {
+			return &crdt.Op{Kind: crdt.LWWMapRemove, Key: key, Field: val[:2]}
+		}
+		return &crdt.Op{Kind: crdt.LWWMapSet, Key: key, Field: val[:2], Value: val}
+	case 5:
+		if rng.IntN(3) == 0 {
+			return &crdt.Op{Kind: crdt.ORSetRemove, Key: key, Field: val}
+		}
+		return &crdt.Op{Kind: crdt.ORSetAdd, Key: key, Field: val}
+	default:
+		var elems []*crdt.RGAElem
+		r.Read(crdt.ObjKey{Type: crdt.TypeRGA, Key: key}, func(o crdt.Object) {
+			if o != nil {
+				elems = o.(*crdt.RGA).Visible()
+			}
+		})
+		if len(elems) > 0 && rng.IntN(4) == 0 {
+			return &crdt.Op{Kind: crdt.RGADelete, Key: key, Ref: elems[rng.IntN(len(elems))].ID}
+		}
+		op := &crdt.Op{Kind: crdt.RGAInsert, Key: key, Value: val}
+		if len(elems) > 0 && rng.IntN(3) > 0 {
+			op.Ref = elems[rng.IntN(len(elems))].ID
+		}
+		return op
+	}
+}
+
+// TestCluster_ConvergesUnderFaults: 5 nodes write concurrently while
+// messages are dropped, duplicated and reordered and the cluster is split;
+// after healing every node holds exactly the same state and the counters
+// equal the sum of every increment.
+func TestCluster_ConvergesUnderFaults(t *testing.T) {
+	c := newCluster(t, 5, Config{AntiEntropyInterval: 100 * time.Millisecond})
+	c.net.SetFaults(0.15, 0.15, 5*time.Millisecond)
+	var mu sync.Mutex
+	total := map[string]uint64{}
+	var wg sync.WaitGroup
+	for i, r := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			for n := 0; n < 300; n++ {
+				if n == 100 && i == 0 {
+					ids := make([]string, 5)
+					for j, x := range c.nodes {
+						ids[j] = x.NodeID()
+					}
+					c.net.Partition(ids[:2], ids[2:])
+				}
+				op := randomOp(rng, r)
+				_, err := r.Write(context.Background(), op, nil)
+				if errors.Is(err, ErrNoop) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrBackpressure) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if op.Kind == crdt.GCounterInc {
+					mu.Lock()
+					total[op.Key] += op.Delta
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	c.net.SetFaults(0, 0, 0)
+	c.net.Heal()
+	c.awaitConvergence("after heal")
+	for key, want := range total {
+		for i, r := range c.nodes {
+			if got := gcounter(r, key); got != want {
+				t.Fatalf("node %d gcounter %s = %d, want %d", i, key, got, want)
+			}
+		}
+	}
+	var dups uint64
+	for _, r := range c.nodes {
+		dups += r.Stats().RemoteDuplicates
+	}
+	t.Logf("converged; gcounters %v; duplicates discarded %d", total, dups)
+}
+
+// TestCluster_SnapshotPath: a node away while the others write more than the
+// op log holds catches up from a snapshot and converges exactly.
+func TestCluster_SnapshotPath(t *testing.T) {
+	c := newCluster(t, 3, Config{OpLogLimit: 50, AntiEntropyInterval: 50 * time.Millisecond})
+	write(t, c.nodes[2], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	c.awaitConvergence("before")
+	c.stop(2)
+	for n := 0; n < 500; n++ {
+		write(t, c.nodes[n%2], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+		write(t, c.nodes[n%2], &crdt.Op{Kind: crdt.ORSetAdd, Key: "s", Field: []byte(fmt.Sprint(n % 7))})
+	}
+	eventually(t, "op logs pruned to their limit", func() bool {
+		c.nodes[0].AntiEntropy()
+		c.nodes[1].AntiEntropy()
+		return c.nodes[0].Stats().OpLogEntries <= 50 && c.nodes[1].Stats().OpLogEntries <= 50
+	})
+	c.start(2)
+	c.awaitConvergence("after return")
+	if got := gcounter(c.nodes[2], "c"); got != 501 {
+		t.Fatalf("returning node counts %d, want 501", got)
+	}
+	if c.nodes[2].Stats().SnapshotsApplied == 0 {
+		t.Fatal("converged without a snapshot: the test did not exercise the snapshot path")
+	}
+	// After the snapshot it keeps replicating op by op.
+	write(t, c.nodes[2], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	c.awaitConvergence("after a write on the returned node")
+}
+
+// TestCluster_PrunesAcknowledgedOps: once every peer has acknowledged the
+// ops, the op log drops them.
+func TestCluster_PrunesAcknowledgedOps(t *testing.T) {
+	c := newCluster(t, 3, Config{AntiEntropyInterval: time.Hour})
+	for n := 0; n < 20; n++ {
+		write(t, c.nodes[0], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	}
+	c.awaitConvergence("push")
+	eventually(t, "pruned", func() bool {
+		for _, r := range c.nodes {
+			r.AntiEntropy()
+		}
+		return c.nodes[0].Stats().OpLogEntries == 0
+	})
+}
+
+// TestCluster_RestartKeepsStateAndCatchesUp: a node restarted from its
+// datastore keeps its ops and gets what it missed.
+func TestCluster_RestartKeepsStateAndCatchesUp(t *testing.T) {
+	c := newCluster(t, 3, Config{AntiEntropyInterval: 50 * time.Millisecond})
+	for n := 0; n < 50; n++ {
+		write(t, c.nodes[n%3], &crdt.Op{Kind: crdt.PNCounterDec, Key: "p", Delta: 1})
+	}
+	c.awaitConvergence("before restart")
+	c.stop(1)
+	for n := 0; n < 1000; n++ {
+		write(t, c.nodes[0], &crdt.Op{Kind: crdt.PNCounterInc, Key: "p", Delta: 2})
+	}
+	c.start(1)
+	c.awaitConvergence("after restart")
+	var v int64
+	c.nodes[1].Read(crdt.ObjKey{Type: crdt.TypePNCounter, Key: "p"}, func(o crdt.Object) { v = o.(*crdt.PNCounter).Value() })
+	if v != 1950 {
+		t.Fatalf("value %d, want 1950", v)
+	}
+}

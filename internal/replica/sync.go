@@ -1,0 +1,107 @@
+package replica
+
+import (
+	"time"
+
+	"github.com/numax/numax/internal/crdt"
+)
+
+// sendLoop batches queued ops (up to BatchSize, waiting at most BatchDelay
+// for more), waits until the store has fsynced every op in the batch, and
+// pushes it to every connected peer except the one each op came from.
+func (r *Replica) sendLoop() {
+	defer r.wg.Done()
+	for {
+		batch, wait := r.q.take(r.cfg.BatchSize)
+		if batch == nil {
+			select {
+			case <-wait:
+				continue
+			case <-r.ctx.Done():
+				return
+			}
+		}
+		if len(batch) < r.cfg.BatchSize {
+			// A short batch: give writers one BatchDelay to fill it.
+			t := time.NewTimer(r.cfg.BatchDelay)
+			select {
+			case <-t.C:
+			case <-r.ctx.Done():
+			}
+			t.Stop()
+			more, _ := r.q.take(r.cfg.BatchSize - len(batch))
+			batch = append(batch, more...)
+		}
+		var maxSeq uint64
+		for _, it := range batch {
+			maxSeq = max(maxSeq, it.seq)
+		}
+		// An op leaves this node only once it is durable here.
+		if err := r.st.WaitDurable(r.ctx, maxSeq); err != nil {
+			if r.ctx.Err() == nil {
+				r.log.Error("outbound batch not sent: store not durable", "err", err)
+			}
+			return
+		}
+		r.broadcast(batch)
+	}
+}
+
+func (r *Replica) broadcast(batch []item) {
+	for _, peer := range r.cfg.Transport.Peers() {
+		ops := make([]*crdt.Op, 0, len(batch))
+		for _, it := range batch {
+			if it.from != peer {
+				ops = append(ops, it.op)
+			}
+		}
+		if len(ops) == 0 {
+			continue
+		}
+		if err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Ops: ops}); err != nil {
+			r.log.Debug("push failed; anti-entropy will cover it", "peer", peer, "err", err)
+			continue
+		}
+		r.stats.batches.Add(1)
+		r.stats.opsSent.Add(uint64(len(ops)))
+	}
+}
+
+func (r *Replica) antiEntropyLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.AntiEntropyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.AntiEntropy()
+		case <-r.ctx.Done():
+			return
+		}
+	}
+}
+
+// AntiEntropy asks every connected peer for what this node lacks and prunes
+// the op log. It runs every AntiEntropyInterval and on PeerUp.
+func (r *Replica) AntiEntropy() {
+	if r.cfg.Transport == nil {
+		return
+	}
+	for _, p := range r.cfg.Transport.Peers() {
+		r.pull(p)
+	}
+	r.prune()
+}
+
+// PeerUp tells the replica a peer connected: it pulls what it lacks at once.
+func (r *Replica) PeerUp(peer string) {
+	if r.cfg.Transport != nil && !r.closed.Load() {
+		r.pull(peer)
+	}
+}
+
+func (r *Replica) pull(peer string) {
+	if err := r.cfg.Transport.Send(peer, &Message{Kind: PullSince, VV: r.VV()}); err != nil {
+		r.log.Debug("pull failed", "peer", peer, "err", err)
+	}
+}
