@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/engine"
 	"github.com/numax/numax/internal/hostapi"
+	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -53,6 +55,16 @@ type Config struct {
 	Logger *slog.Logger
 	// LookupEnv backs env_get (os.LookupEnv if nil).
 	LookupEnv func(string) (string, bool)
+
+	// Replicate turns sync on: the crdt_* and net_* host functions work
+	// and the node keeps a replicated state (package replica). Without it
+	// they answer ERR_SYNC_DISABLED.
+	Replicate bool
+	// Replica configures replication (limits, anti-entropy, transport).
+	// Its Store and Logger are filled in by Open.
+	Replica replica.Config
+	// ShutdownTimeout bounds how long Close waits to send queued ops.
+	ShutdownTimeout time.Duration
 }
 
 // DefaultConfig returns the defaults of the spec: ./nx-data, interval
@@ -68,6 +80,9 @@ func DefaultConfig() Config {
 		GuestMemory:   ec.MemoryLimit,
 		GuestTimeout:  ec.Timeout,
 		Limits:        abi.DefaultLimits(),
+		Replica:       replica.DefaultConfig(),
+
+		ShutdownTimeout: 30 * time.Second,
 	}
 }
 
@@ -83,10 +98,11 @@ func DefaultCompileCache() string {
 
 // Node is a running node: datastore and engine.
 type Node struct {
-	cfg    Config
-	store  *store.Store
-	engine *engine.Engine
-	log    *slog.Logger
+	cfg     Config
+	store   *store.Store
+	replica *replica.Replica // nil without sync
+	engine  *engine.Engine
+	log     *slog.Logger
 
 	// mu guards closed.
 	mu     sync.Mutex
@@ -114,16 +130,62 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	host := &hostapi.Host{
 		Store: st, Logger: log, Limits: cfg.Limits, LookupEnv: cfg.LookupEnv, Start: time.Now(),
 	}
+	var rep *replica.Replica
+	if cfg.Replicate {
+		rc := cfg.Replica
+		rc.Store, rc.Logger = st, log
+		if rep, err = replica.Open(rc); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		host.Sync = syncHost{rep}
+	}
 	ec := engine.Config{
 		CacheDir: cfg.CompileCache, MemoryLimit: cfg.GuestMemory, Timeout: cfg.GuestTimeout,
 		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: log,
 	}
 	eng, err := engine.New(ctx, ec, host)
 	if err != nil {
+		if rep != nil {
+			_ = rep.Close(ctx)
+		}
 		_ = st.Close()
 		return nil, err
 	}
-	return &Node{cfg: cfg, store: st, engine: eng, log: log}, nil
+	return &Node{cfg: cfg, store: st, replica: rep, engine: eng, log: log}, nil
+}
+
+// syncHost adapts a replica to the host API's Sync.
+type syncHost struct{ *replica.Replica }
+
+func (s syncHost) Peers() []abi.Peer {
+	ids := s.Replica.Peers()
+	peers := make([]abi.Peer, len(ids))
+	for i, id := range ids {
+		peers[i] = abi.Peer{NodeID: id}
+	}
+	return peers
+}
+
+// NodeID returns the node's identity, or "" without sync.
+func (n *Node) NodeID() string {
+	if n.replica == nil {
+		return ""
+	}
+	return n.replica.NodeID()
+}
+
+// Replica returns the node's replicated state, or nil without sync.
+func (n *Node) Replica() *replica.Replica { return n.replica }
+
+// Format renders CRDT (t, key) as --print-* prints it, e.g. "visits = 3".
+func (n *Node) Format(t crdt.Type, key string) (string, error) {
+	if n.replica == nil {
+		return "", errors.New("numax: sync is disabled")
+	}
+	var s string
+	n.replica.Read(crdt.ObjKey{Type: t, Key: key}, func(o crdt.Object) { s = crdt.Format(t, key, o) })
+	return s, nil
 }
 
 // RunOptions identify one invocation.
@@ -163,6 +225,11 @@ func (n *Node) Close(ctx context.Context) error {
 	n.closed = true
 	n.mu.Unlock()
 	err := n.engine.Close(ctx)
+	if n.replica != nil {
+		dctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
+		err = errors.Join(err, n.replica.Close(dctx))
+		cancel()
+	}
 	if serr := n.store.Close(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("close datastore: %w", serr))
 	}

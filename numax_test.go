@@ -7,9 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/numax/numax"
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/testutil"
 	wt "github.com/numax/numax/internal/wasmtest"
 )
 
@@ -32,6 +35,8 @@ func msgOnly() *slog.Logger {
 		},
 	}))
 }
+
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
 
 func ExampleNode_Run() {
 	ctx := context.Background()
@@ -94,5 +99,50 @@ func TestOpen_InvalidLimits(t *testing.T) {
 	cfg.Limits.MaxKey = 0
 	if _, err := numax.Open(context.Background(), cfg); err == nil {
 		t.Fatal("zero key limit accepted")
+	}
+}
+
+func TestNode_ReplicatedGuest(t *testing.T) {
+	wasm, err := os.ReadFile(testutil.GoGuest(t, "testdata/guests/crdttour"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg := numax.DefaultConfig()
+	cfg.DatastorePath = t.TempDir()
+	cfg.Replicate = true
+	var out strings.Builder
+	cfg.Stdout = &out
+	want := []string{
+		"status before: nx: ERR_NOT_FOUND (-1)\nvisits=2 stock=-3 status=online settings=1:theme tags=wasm doc=line1 node=32\n",
+		"status before: <nil>\nvisits=4 stock=-6 status=online settings=1:theme tags=wasm doc=line1|line2 node=32\n",
+	}
+	var id string
+	for i, w := range want {
+		out.Reset()
+		node, err := numax.Open(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := node.Run(ctx, wasm, numax.RunOptions{ID: "crdttour.wasm"}); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if out.String() != w {
+			t.Fatalf("run %d stdout:\n%s\nwant:\n%s", i, out.String(), w)
+		}
+		if id != "" && node.NodeID() != id {
+			t.Fatalf("node id changed: %s -> %s", id, node.NodeID())
+		}
+		id = node.NodeID()
+		for _, f := range []struct {
+			t    crdt.Type
+			key  string
+			want string
+		}{{crdt.TypeGCounter, "visits", fmt.Sprintf("visits = %d", 2*(i+1))}, {crdt.TypeORSet, "tags", "tags = [wasm]"}} {
+			if got, _ := node.Format(f.t, f.key); got != f.want {
+				t.Fatalf("Format = %q, want %q", got, f.want)
+			}
+		}
+		node.Close(ctx)
 	}
 }

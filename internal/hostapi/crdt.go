@@ -2,11 +2,15 @@ package hostapi
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/replica"
 )
 
 // argKind says how one argument of a crdt_* function is validated.
@@ -30,45 +34,60 @@ func (k argKind) slots() int {
 	return 2
 }
 
-// crdtArgs lists the arguments of every crdt_* function in order. A test
-// checks it against abi.Functions so the two cannot disagree.
-var crdtArgs = map[string][]argKind{
-	"crdt_gcounter_inc":     {argKey, argDelta},
-	"crdt_gcounter_value":   {argKey, argOut},
-	"crdt_pncounter_inc":    {argKey, argDelta},
-	"crdt_pncounter_dec":    {argKey, argDelta},
-	"crdt_pncounter_value":  {argKey, argOut},
-	"crdt_lww_set":          {argKey, argValue},
-	"crdt_lww_get":          {argKey, argOut},
-	"crdt_lww_map_set":      {argKey, argField, argValue},
-	"crdt_lww_map_remove":   {argKey, argField},
-	"crdt_lww_map_get":      {argKey, argField, argOut},
-	"crdt_lww_map_contains": {argKey, argField},
-	"crdt_lww_map_entries":  {argKey, argOut},
-	"crdt_orset_add":        {argKey, argField},
-	"crdt_orset_remove":     {argKey, argField},
-	"crdt_orset_contains":   {argKey, argField},
-	"crdt_orset_elements":   {argKey, argOut},
-	"crdt_rga_insert":       {argKey, argParent, argValue, argOut},
-	"crdt_rga_delete":       {argKey, argID},
-	"crdt_rga_values":       {argKey, argOut},
-	"crdt_rga_elements":     {argKey, argOut},
+// crdtCall is a validated crdt_* call: its decoded arguments.
+type crdtCall struct {
+	key          string
+	field, value []byte
+	delta        uint64
+	ref          crdt.OpID
+	outP, outN   uint32
+}
+
+type crdtFunc func(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32
+
+// crdtFuncs lists every crdt_* function: its arguments in order and what it
+// does once they are valid. A test checks the arguments against
+// abi.Functions so the two cannot disagree.
+var crdtFuncs = map[string]struct {
+	args []argKind
+	do   crdtFunc
+}{
+	"crdt_gcounter_inc":     {[]argKind{argKey, argDelta}, counterAdd(crdt.GCounterInc)},
+	"crdt_gcounter_value":   {[]argKind{argKey, argOut}, gcounterValue},
+	"crdt_pncounter_inc":    {[]argKind{argKey, argDelta}, counterAdd(crdt.PNCounterInc)},
+	"crdt_pncounter_dec":    {[]argKind{argKey, argDelta}, counterAdd(crdt.PNCounterDec)},
+	"crdt_pncounter_value":  {[]argKind{argKey, argOut}, pncounterValue},
+	"crdt_lww_set":          {[]argKind{argKey, argValue}, lwwSet},
+	"crdt_lww_get":          {[]argKind{argKey, argOut}, lwwGet},
+	"crdt_lww_map_set":      {[]argKind{argKey, argField, argValue}, mapSet},
+	"crdt_lww_map_remove":   {[]argKind{argKey, argField}, mapRemove},
+	"crdt_lww_map_get":      {[]argKind{argKey, argField, argOut}, mapGet},
+	"crdt_lww_map_contains": {[]argKind{argKey, argField}, mapContains},
+	"crdt_lww_map_entries":  {[]argKind{argKey, argOut}, mapEntries},
+	"crdt_orset_add":        {[]argKind{argKey, argField}, setAdd},
+	"crdt_orset_remove":     {[]argKind{argKey, argField}, setRemove},
+	"crdt_orset_contains":   {[]argKind{argKey, argField}, setContains},
+	"crdt_orset_elements":   {[]argKind{argKey, argOut}, setElements},
+	"crdt_rga_insert":       {[]argKind{argKey, argParent, argValue, argOut}, rgaInsert},
+	"crdt_rga_delete":       {[]argKind{argKey, argID}, rgaDelete},
+	"crdt_rga_values":       {[]argKind{argKey, argOut}, rgaValues},
+	"crdt_rga_elements":     {[]argKind{argKey, argOut}, rgaElements},
 }
 
 func (h *Host) crdtFunctions() map[string]api.GoModuleFunc {
-	m := make(map[string]api.GoModuleFunc, len(crdtArgs))
-	for name, kinds := range crdtArgs {
-		m[name] = h.crdtCall(kinds)
+	m := make(map[string]api.GoModuleFunc, len(crdtFuncs))
+	for name, f := range crdtFuncs {
+		m[name] = h.crdtEntry(name, f.args, f.do)
 	}
 	return m
 }
 
-// crdtCall validates a crdt_* call in the spec's order: arguments and limits
-// (-3), reserved key (-4), sync enabled (-5). This node has no replicated
-// state engine (that is issue 3), so a valid call answers -5.
-func (h *Host) crdtCall(kinds []argKind) api.GoModuleFunc {
+// crdtEntry validates a crdt_* call in the spec's order — arguments and
+// limits (-3), reserved key (-4), sync enabled (-5) — then runs it.
+func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModuleFunc {
 	return func(ctx context.Context, mod api.Module, s []uint64) {
 		a := h.args(mod)
+		var c crdtCall
 		var key []byte
 		i := 0
 		for _, k := range kinds {
@@ -79,17 +98,22 @@ func (h *Host) crdtCall(kinds []argKind) api.GoModuleFunc {
 					a.bad = true
 				}
 			case argField:
-				a.key(u32(s[i]), u32(s[i+1]))
+				c.field = a.key(u32(s[i]), u32(s[i+1]))
 			case argValue:
-				a.value(u32(s[i]), u32(s[i+1]))
+				c.value = a.value(u32(s[i]), u32(s[i+1]))
+			case argDelta:
+				c.delta = s[i]
 			case argOut:
-				a.out(u32(s[i]), u32(s[i+1]))
+				c.outP, c.outN = u32(s[i]), u32(s[i+1])
+				a.out(c.outP, c.outN)
 			case argParent, argID:
 				id := a.key(u32(s[i]), u32(s[i+1]))
 				if a.ok() && (k == argID || len(id) > 0) {
-					if _, _, err := abi.ParseOpID(id); err != nil {
+					ref, err := crdt.ParseOpID(id)
+					if err != nil {
 						a.bad = true
 					}
+					c.ref = ref
 				}
 			}
 			i += k.slots()
@@ -102,6 +126,208 @@ func (h *Host) crdtCall(kinds []argKind) api.GoModuleFunc {
 			ret(s, abi.ErrReservedKey)
 			return
 		}
-		ret(s, abi.ErrSyncDisabled)
+		if h.Sync == nil {
+			ret(s, abi.ErrSyncDisabled)
+			return
+		}
+		// Guest memory is a view; the op keeps its own copies.
+		c.key = string(key)
+		c.field = append([]byte(nil), c.field...)
+		c.value = append([]byte(nil), c.value...)
+		code := do(ctx, h, mod, &c)
+		if code == abi.ErrInternal {
+			h.Logger.Debug("crdt call failed", "module", mod.Name(), "func", name, "key", c.key)
+		}
+		ret(s, code)
 	}
+}
+
+// writeOp applies a local op and maps the replica's answer to a code.
+func (h *Host) writeOp(ctx context.Context, mod api.Module, op *crdt.Op, accept func(crdt.OpID) bool) (crdt.OpID, int32) {
+	id, err := h.Sync.Write(ctx, op, accept)
+	switch {
+	case err == nil:
+		return id, abi.OK
+	case errors.Is(err, replica.ErrNoop):
+		return id, abi.OK
+	case errors.Is(err, replica.ErrNotFound):
+		return id, abi.ErrNotFound
+	case errors.Is(err, replica.ErrRejected):
+		return id, abi.ErrBufferTooSmall
+	}
+	return id, h.fail(ctx, mod, op.Kind.String(), err)
+}
+
+func counterAdd(k crdt.Kind) crdtFunc {
+	return func(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+		_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: k, Key: c.key, Delta: c.delta}, nil)
+		return code
+	}
+}
+
+// read runs f on object (t, key) under the replica's lock.
+func read[T crdt.Object](h *Host, t crdt.Type, key string, f func(obj T, ok bool)) {
+	h.Sync.Read(crdt.ObjKey{Type: t, Key: key}, func(o crdt.Object) {
+		obj, ok := o.(T)
+		f(obj, ok)
+	})
+}
+
+func gcounterValue(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	var v uint64
+	read(h, crdt.TypeGCounter, c.key, func(g *crdt.GCounter, ok bool) {
+		if ok {
+			v = g.Value()
+		}
+	})
+	return write(mod, c.outP, c.outN, binary.LittleEndian.AppendUint64(nil, v))
+}
+
+func pncounterValue(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	var v int64
+	read(h, crdt.TypePNCounter, c.key, func(p *crdt.PNCounter, ok bool) {
+		if ok {
+			v = p.Value()
+		}
+	})
+	return write(mod, c.outP, c.outN, binary.LittleEndian.AppendUint64(nil, uint64(v)))
+}
+
+func lwwSet(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.LWWSet, Key: c.key, Value: c.value}, nil)
+	return code
+}
+
+func lwwGet(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	code := abi.ErrNotFound
+	read(h, crdt.TypeLWWRegister, c.key, func(r *crdt.LWWRegister, ok bool) {
+		if ok && r.Set {
+			code = write(mod, c.outP, c.outN, r.Value)
+		}
+	})
+	return code
+}
+
+func mapSet(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.LWWMapSet, Key: c.key, Field: c.field, Value: c.value}, nil)
+	return code
+}
+
+func mapRemove(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.LWWMapRemove, Key: c.key, Field: c.field}, nil)
+	return code
+}
+
+func mapGet(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	code := abi.ErrNotFound
+	read(h, crdt.TypeLWWMap, c.key, func(m *crdt.LWWMap, ok bool) {
+		if !ok {
+			return
+		}
+		if v, found := m.Get(c.field); found {
+			code = write(mod, c.outP, c.outN, v)
+		}
+	})
+	return code
+}
+
+func mapContains(_ context.Context, h *Host, _ api.Module, c *crdtCall) int32 {
+	var code int32
+	read(h, crdt.TypeLWWMap, c.key, func(m *crdt.LWWMap, ok bool) {
+		if _, found := m.Get(c.field); ok && found {
+			code = 1
+		}
+	})
+	return code
+}
+
+func mapEntries(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	var buf []byte
+	read(h, crdt.TypeLWWMap, c.key, func(m *crdt.LWWMap, ok bool) {
+		var pairs []abi.Row
+		if ok {
+			fields, values := m.Entries()
+			for i := range fields {
+				pairs = append(pairs, abi.Row{Key: fields[i], Value: values[i]})
+			}
+		}
+		buf = abi.AppendPairs(nil, pairs)
+	})
+	return write(mod, c.outP, c.outN, buf)
+}
+
+func setAdd(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.ORSetAdd, Key: c.key, Field: c.field}, nil)
+	return code
+}
+
+func setRemove(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.ORSetRemove, Key: c.key, Field: c.field}, nil)
+	return code
+}
+
+func setContains(_ context.Context, h *Host, _ api.Module, c *crdtCall) int32 {
+	var code int32
+	read(h, crdt.TypeORSet, c.key, func(s *crdt.ORSet, ok bool) {
+		if ok && s.Contains(c.field) {
+			code = 1
+		}
+	})
+	return code
+}
+
+func setElements(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	var buf []byte
+	read(h, crdt.TypeORSet, c.key, func(s *crdt.ORSet, ok bool) {
+		var elems [][]byte
+		if ok {
+			elems = s.Elements()
+		}
+		buf = abi.AppendList(nil, elems)
+	})
+	return write(mod, c.outP, c.outN, buf)
+}
+
+// rgaInsert writes the new element's id; if it would not fit in the output
+// buffer the insert does not happen (-2, no op emitted).
+func rgaInsert(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	fits := func(id crdt.OpID) bool { return uint64(len(id.String())) <= uint64(c.outN) }
+	id, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.RGAInsert, Key: c.key, Ref: c.ref, Value: c.value}, fits)
+	if code != abi.OK {
+		return code
+	}
+	return write(mod, c.outP, c.outN, []byte(id.String()))
+}
+
+func rgaDelete(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.RGADelete, Key: c.key, Ref: c.ref}, nil)
+	return code
+}
+
+func rgaValues(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	var buf []byte
+	read(h, crdt.TypeRGA, c.key, func(r *crdt.RGA, ok bool) {
+		var vals [][]byte
+		if ok {
+			for _, e := range r.Visible() {
+				vals = append(vals, e.Value)
+			}
+		}
+		buf = abi.AppendList(nil, vals)
+	})
+	return write(mod, c.outP, c.outN, buf)
+}
+
+func rgaElements(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	var buf []byte
+	read(h, crdt.TypeRGA, c.key, func(r *crdt.RGA, ok bool) {
+		var pairs []abi.Row
+		if ok {
+			for _, e := range r.Visible() {
+				pairs = append(pairs, abi.Row{Key: []byte(e.ID.String()), Value: e.Value})
+			}
+		}
+		buf = abi.AppendPairs(nil, pairs)
+	})
+	return write(mod, c.outP, c.outN, buf)
 }

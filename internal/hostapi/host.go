@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -19,11 +20,17 @@ const ModuleName = abi.ModuleName
 
 // Sync is the replicated side of a node, present only when the node runs with
 // sync. A nil Sync makes every sync-only function answer ERR_SYNC_DISABLED.
+// *replica.Replica (with a peer list) implements it.
 type Sync interface {
 	// NodeID returns the local NodeId.
 	NodeID() string
 	// Peers returns the connected peers, one per NodeId, sorted by NodeId.
 	Peers() []abi.Peer
+	// Write applies a local op durably (see replica.Replica.Write).
+	Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID) bool) (crdt.OpID, error)
+	// Read calls f with an object (nil if absent) that cannot change
+	// meanwhile.
+	Read(k crdt.ObjKey, f func(crdt.Object))
 }
 
 // Host is what the host functions act on. Fill it before Instantiate and do

@@ -15,6 +15,7 @@ import (
 	"lukechampine.com/blake3"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -65,7 +66,9 @@ func attr(r slog.Record, key string) string {
 	return v
 }
 
-type fakeSync struct{}
+// fakeSync answers the net_* functions; its CRDT side is a real replica
+// (see crdt_test.go) when one is attached.
+type fakeSync struct{ *replica.Replica }
 
 func (fakeSync) NodeID() string { return "0123456789abcdef0123456789abcdef" }
 func (fakeSync) Peers() []abi.Peer {
@@ -216,7 +219,8 @@ func TestCRDTArgs_MatchABITypes(t *testing.T) {
 		if !strings.HasPrefix(f.Name, "crdt_") {
 			continue
 		}
-		kinds, ok := crdtArgs[f.Name]
+		entry, ok := crdtFuncs[f.Name]
+		kinds := entry.args
 		if !ok {
 			t.Errorf("%s has no argument table", f.Name)
 			continue
@@ -616,7 +620,7 @@ func TestCRDT_ValidationOrder(t *testing.T) {
 	// args builds valid arguments for fn with the key replaced.
 	args := func(fn string, kp, kn uint64) []uint64 {
 		var a []uint64
-		for _, k := range crdtArgs[fn] {
+		for _, k := range crdtFuncs[fn].args {
 			switch k {
 			case argKey:
 				a = append(a, kp, kn)
@@ -634,7 +638,7 @@ func TestCRDT_ValidationOrder(t *testing.T) {
 		}
 		return a
 	}
-	for fn := range crdtArgs {
+	for fn := range crdtFuncs {
 		t.Run(fn, func(t *testing.T) {
 			if got := hs.call(fn, args(fn, key, keyN)...); got != abi.ErrSyncDisabled {
 				t.Errorf("valid call = %d, want -5", got)

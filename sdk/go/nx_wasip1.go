@@ -22,8 +22,22 @@ func code(r int32) error {
 	return Error(r)
 }
 
-// read calls f with a buffer that starts at initial bytes and doubles on
+// Grow calls f with a buffer that starts at initial bytes and doubles on
 // ERR_BUFFER_TOO_SMALL up to the output limit, and returns the bytes written.
+// f receives the buffer's address and capacity and returns the host's code.
+func Grow(initial int, f func(p unsafe.Pointer, n uint32) int32) ([]byte, error) {
+	return read(initial, f)
+}
+
+// Code turns a host result into an error: nil for values >= 0, else Error.
+func Code(r int32) error { return code(r) }
+
+// Ptr returns the address of b's first byte for a raw host call.
+func Ptr(b []byte) unsafe.Pointer { return ptr(b) }
+
+// StrPtr returns the address of s's first byte for a raw host call.
+func StrPtr(s string) unsafe.Pointer { return sptr(s) }
+
 func read(initial int, f func(p unsafe.Pointer, n uint32) int32) ([]byte, error) {
 	size := initial
 	for {

@@ -1,0 +1,156 @@
+package hostapi
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/replica"
+)
+
+// withReplica turns sync on for the harness, backed by a real replica on
+// the harness's store.
+func withReplica(t *testing.T, hs *harness) {
+	t.Helper()
+	r, err := replica.Open(replica.Config{Store: hs.h.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	hs.h.Sync = fakeSync{r}
+}
+
+func TestCRDT_Functions(t *testing.T) {
+	hs := newHarness(t)
+	withReplica(t, hs)
+	out := hs.buf(512)
+	k := func(s string) (uint64, uint64) { return hs.str(s) }
+	kp, kn := k("votes")
+
+	t.Run("gcounter", func(t *testing.T) {
+		if got := hs.call("crdt_gcounter_value", kp, kn, out, 8); got != 8 || binary.LittleEndian.Uint64(hs.read(out, 8)) != 0 {
+			t.Fatalf("unknown key = %d", got)
+		}
+		for _, d := range []uint64{3, 4, 1<<64 - 1} {
+			if got := hs.call("crdt_gcounter_inc", kp, kn, d); got != 0 {
+				t.Fatalf("inc = %d", got)
+			}
+		}
+		if got := hs.call("crdt_gcounter_value", kp, kn, out, 7); got != abi.ErrBufferTooSmall {
+			t.Fatalf("7-byte buffer = %d", got)
+		}
+		if got := hs.call("crdt_gcounter_value", kp, kn, out, 8); got != 8 || binary.LittleEndian.Uint64(hs.read(out, 8)) != 1<<64-1 {
+			t.Fatalf("saturated value = %d %d", got, binary.LittleEndian.Uint64(hs.read(out, 8)))
+		}
+	})
+	t.Run("pncounter", func(t *testing.T) {
+		pp, pn := k("stock")
+		hs.call("crdt_pncounter_inc", pp, pn, 5)
+		hs.call("crdt_pncounter_dec", pp, pn, 7)
+		if got := hs.call("crdt_pncounter_value", pp, pn, out, 8); got != 8 || int64(binary.LittleEndian.Uint64(hs.read(out, 8))) != -2 {
+			t.Fatalf("value = %d", int64(binary.LittleEndian.Uint64(hs.read(out, 8))))
+		}
+	})
+	t.Run("lww_register", func(t *testing.T) {
+		rp, rn := k("status")
+		if got := hs.call("crdt_lww_get", rp, rn, out, 64); got != abi.ErrNotFound {
+			t.Fatalf("never set = %d", got)
+		}
+		vp, vn := k("online")
+		hs.call("crdt_lww_set", rp, rn, vp, vn)
+		if got := hs.call("crdt_lww_get", rp, rn, out, 3); got != abi.ErrBufferTooSmall {
+			t.Fatalf("small = %d", got)
+		}
+		if got := hs.call("crdt_lww_get", rp, rn, out, 64); got != 6 || string(hs.read(out, 6)) != "online" {
+			t.Fatalf("get = %d", got)
+		}
+	})
+	t.Run("lww_map", func(t *testing.T) {
+		mp, mn := k("settings")
+		fa, fan := k("theme")
+		fb, fbn := k("lang")
+		va, van := k("dark")
+		vb, vbn := k("en")
+		hs.call("crdt_lww_map_set", mp, mn, fa, fan, va, van)
+		hs.call("crdt_lww_map_set", mp, mn, fb, fbn, vb, vbn)
+		if got := hs.call("crdt_lww_map_contains", mp, mn, fa, fan); got != 1 {
+			t.Fatalf("contains = %d", got)
+		}
+		hs.call("crdt_lww_map_remove", mp, mn, fa, fan)
+		if got := hs.call("crdt_lww_map_get", mp, mn, fa, fan, out, 64); got != abi.ErrNotFound {
+			t.Fatalf("removed field = %d", got)
+		}
+		n := hs.call("crdt_lww_map_entries", mp, mn, out, 512)
+		pairs, err := abi.DecodePairs(hs.read(out, int(n)))
+		if err != nil || len(pairs) != 1 || string(pairs[0].Key) != "lang" || string(pairs[0].Value) != "en" {
+			t.Fatalf("entries = %v %v", pairs, err)
+		}
+	})
+	t.Run("orset", func(t *testing.T) {
+		sp, sn := k("tags")
+		ep, en := k("go")
+		xp, xn := k("never-added")
+		if got := hs.call("crdt_orset_remove", sp, sn, xp, xn); got != 0 {
+			t.Fatalf("remove of unseen = %d", got)
+		}
+		hs.call("crdt_orset_add", sp, sn, ep, en)
+		if got := hs.call("crdt_orset_contains", sp, sn, ep, en); got != 1 {
+			t.Fatalf("contains = %d", got)
+		}
+		hs.call("crdt_orset_remove", sp, sn, ep, en)
+		if got := hs.call("crdt_orset_contains", sp, sn, ep, en); got != 0 {
+			t.Fatalf("after remove = %d", got)
+		}
+		n := hs.call("crdt_orset_elements", sp, sn, out, 512)
+		if items, err := abi.DecodeList(hs.read(out, int(n))); err != nil || len(items) != 0 {
+			t.Fatalf("elements = %q", items)
+		}
+	})
+	t.Run("rga", func(t *testing.T) {
+		lp, ln := k("doc")
+		vp, vn := k("H")
+		before := hs.h.Sync.(fakeSync).VV()
+		if got := hs.call("crdt_rga_insert", lp, ln, 0, 0, vp, vn, out, 10); got != abi.ErrBufferTooSmall {
+			t.Fatalf("id into 10 bytes = %d", got)
+		}
+		if after := hs.h.Sync.(fakeSync).VV(); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Fatalf("-2 emitted an op: %v -> %v", before, after)
+		}
+		n := hs.call("crdt_rga_insert", lp, ln, 0, 0, vp, vn, out, 64)
+		if n <= 0 {
+			t.Fatalf("insert = %d", n)
+		}
+		first := string(hs.read(out, int(n)))
+		if !strings.HasSuffix(first, "@0123456789abcdef0123456789abcdef") && !strings.Contains(first, "@") {
+			t.Fatalf("id %q", first)
+		}
+		fp, fn := hs.str(first)
+		ip, in := k("i")
+		if got := hs.call("crdt_rga_insert", lp, ln, fp, fn, ip, in, out, 64); got <= 0 {
+			t.Fatalf("insert after = %d", got)
+		}
+		unknown, un := k("7@ffffffffffffffffffffffffffffffff")
+		if got := hs.call("crdt_rga_insert", lp, ln, unknown, un, ip, in, out, 64); got != abi.ErrNotFound {
+			t.Fatalf("unknown parent = %d", got)
+		}
+		if got := hs.call("crdt_rga_delete", lp, ln, unknown, un); got != abi.ErrNotFound {
+			t.Fatalf("delete unknown = %d", got)
+		}
+		n = hs.call("crdt_rga_values", lp, ln, out, 512)
+		vals, _ := abi.DecodeList(hs.read(out, int(n)))
+		if len(vals) != 2 || string(vals[0])+string(vals[1]) != "Hi" {
+			t.Fatalf("values %q", vals)
+		}
+		if got := hs.call("crdt_rga_delete", lp, ln, fp, fn); got != 0 {
+			t.Fatalf("delete = %d", got)
+		}
+		n = hs.call("crdt_rga_elements", lp, ln, out, 512)
+		pairs, _ := abi.DecodePairs(hs.read(out, int(n)))
+		if len(pairs) != 1 || string(pairs[0].Value) != "i" {
+			t.Fatalf("elements %v", pairs)
+		}
+	})
+}

@@ -1,0 +1,69 @@
+//go:build wasip1
+
+// Package lwwmap is a replicated map of last-writer-wins fields
+// (crdt_lww_map_*); a remove is a tombstone with its own timestamp.
+package lwwmap
+
+import (
+	"unsafe"
+
+	"github.com/numax/numax/internal/abi"
+	nx "github.com/numax/numax/sdk/go"
+)
+
+//go:wasmimport nx crdt_lww_map_set
+func set(kp unsafe.Pointer, kn uint32, fp unsafe.Pointer, fn uint32, vp unsafe.Pointer, vn uint32) int32
+
+//go:wasmimport nx crdt_lww_map_remove
+func remove(kp unsafe.Pointer, kn uint32, fp unsafe.Pointer, fn uint32) int32
+
+//go:wasmimport nx crdt_lww_map_get
+func get(kp unsafe.Pointer, kn uint32, fp unsafe.Pointer, fn uint32, op unsafe.Pointer, on uint32) int32
+
+//go:wasmimport nx crdt_lww_map_contains
+func contains(kp unsafe.Pointer, kn uint32, fp unsafe.Pointer, fn uint32) int32
+
+//go:wasmimport nx crdt_lww_map_entries
+func entries(kp unsafe.Pointer, kn uint32, op unsafe.Pointer, on uint32) int32
+
+// Set writes field.
+func Set(key, field string, value []byte) error {
+	return nx.Code(set(nx.StrPtr(key), uint32(len(key)), nx.StrPtr(field), uint32(len(field)), nx.Ptr(value), uint32(len(value))))
+}
+
+// Remove tombstones field.
+func Remove(key, field string) error {
+	return nx.Code(remove(nx.StrPtr(key), uint32(len(key)), nx.StrPtr(field), uint32(len(field))))
+}
+
+// Get returns field's value, or nx.ErrNotFound if absent or removed.
+func Get(key, field string) ([]byte, error) {
+	return nx.Grow(256, func(p unsafe.Pointer, n uint32) int32 {
+		return get(nx.StrPtr(key), uint32(len(key)), nx.StrPtr(field), uint32(len(field)), p, n)
+	})
+}
+
+// Contains reports whether field is present.
+func Contains(key, field string) (bool, error) {
+	r := contains(nx.StrPtr(key), uint32(len(key)), nx.StrPtr(field), uint32(len(field)))
+	return r == 1, nx.Code(r)
+}
+
+// Entries returns the visible fields in field order.
+func Entries(key string) ([]nx.KV, error) {
+	b, err := nx.Grow(1024, func(p unsafe.Pointer, n uint32) int32 {
+		return entries(nx.StrPtr(key), uint32(len(key)), p, n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	pairs, derr := abi.DecodePairs(b)
+	if derr != nil {
+		return nil, nx.ErrInternal
+	}
+	kvs := make([]nx.KV, len(pairs))
+	for i, p := range pairs {
+		kvs[i] = nx.KV{Key: p.Key, Value: p.Value}
+	}
+	return kvs, nil
+}

@@ -1,0 +1,55 @@
+//go:build wasip1
+
+// Package orset is a replicated observed-remove set (crdt_orset_*): a remove
+// takes away the adds this node has seen; a concurrent add elsewhere wins.
+package orset
+
+import (
+	"unsafe"
+
+	"github.com/numax/numax/internal/abi"
+	nx "github.com/numax/numax/sdk/go"
+)
+
+//go:wasmimport nx crdt_orset_add
+func add(kp unsafe.Pointer, kn uint32, ep unsafe.Pointer, en uint32) int32
+
+//go:wasmimport nx crdt_orset_remove
+func remove(kp unsafe.Pointer, kn uint32, ep unsafe.Pointer, en uint32) int32
+
+//go:wasmimport nx crdt_orset_contains
+func contains(kp unsafe.Pointer, kn uint32, ep unsafe.Pointer, en uint32) int32
+
+//go:wasmimport nx crdt_orset_elements
+func elements(kp unsafe.Pointer, kn uint32, op unsafe.Pointer, on uint32) int32
+
+// Add adds elem.
+func Add(key string, elem []byte) error {
+	return nx.Code(add(nx.StrPtr(key), uint32(len(key)), nx.Ptr(elem), uint32(len(elem))))
+}
+
+// Remove removes elem as this node has seen it (a no-op if never seen).
+func Remove(key string, elem []byte) error {
+	return nx.Code(remove(nx.StrPtr(key), uint32(len(key)), nx.Ptr(elem), uint32(len(elem))))
+}
+
+// Contains reports whether elem is present.
+func Contains(key string, elem []byte) (bool, error) {
+	r := contains(nx.StrPtr(key), uint32(len(key)), nx.Ptr(elem), uint32(len(elem)))
+	return r == 1, nx.Code(r)
+}
+
+// Elements returns the present elements, sorted.
+func Elements(key string) ([][]byte, error) {
+	b, err := nx.Grow(1024, func(p unsafe.Pointer, n uint32) int32 {
+		return elements(nx.StrPtr(key), uint32(len(key)), p, n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	items, derr := abi.DecodeList(b)
+	if derr != nil {
+		return nil, nx.ErrInternal
+	}
+	return items, nil
+}
