@@ -91,8 +91,8 @@ func (c *Config) fill() error {
 // Stats are counters for metrics and tests.
 type Stats struct {
 	LocalOps, RemoteApplied, RemoteDuplicates, RemoteBuffered, RemoteDropped uint64
-	RelaysDropped, BatchesSent, OpsSent, SnapshotsSent, SnapshotsApplied    uint64
-	OpLogEntries                                                            int
+	RelaysDropped, BatchesSent, OpsSent, SnapshotsSent, SnapshotsApplied     uint64
+	OpLogEntries                                                             int
 }
 
 // Replica is a node's replicated state.
@@ -117,7 +117,7 @@ type Replica struct {
 
 	stats struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
-		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied atomic.Uint64
+		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
 	}
 
 	ctx    context.Context

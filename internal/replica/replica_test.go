@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,13 @@ import (
 	"github.com/numax/numax/internal/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("NUMAX_REPLICA_CRASH_CHILD"); dir != "" {
+		crashChild(dir, os.Getenv("NUMAX_REPLICA_CRASH_MODE"))
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
