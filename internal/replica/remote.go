@@ -1,7 +1,6 @@
 package replica
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -105,16 +104,31 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 		} else {
 			r.stats.relaysDropped.Add(uint64(len(applied)))
 		}
-		// Acknowledge only what is durable, so the sender never prunes an
-		// op this node could still lose.
-		if err := r.st.WaitDurable(r.ctx, seq); err != nil {
-			return nil
+	}
+	r.ackWhenDurable(peer, seq, vv)
+	return nil
+}
+
+// ackWhenDurable acknowledges vv to peer once store write seq is durable, so
+// the sender never prunes an op this node could still lose. It waits on its
+// own goroutine: the next batch need not wait for this one's fsync.
+func (r *Replica) ackWhenDurable(peer string, seq uint64, vv map[string]uint64) {
+	send := func() {
+		if err := r.cfg.Transport.Send(peer, &Message{Kind: Ack, VV: vv}); err != nil {
+			r.log.Debug("ack failed", "peer", peer, "err", err)
 		}
 	}
-	if err := r.cfg.Transport.Send(peer, &Message{Kind: Ack, VV: vv}); err != nil {
-		r.log.Debug("ack failed", "peer", peer, "err", err)
+	if seq <= r.st.DurableSeq() {
+		send()
+		return
 	}
-	return nil
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if r.st.WaitDurable(r.ctx, seq) == nil {
+			send()
+		}
+	}()
 }
 
 // serve answers a PullSince: every op the peer lacks from the op log, or a
@@ -248,9 +262,7 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	r.mu.Unlock()
 	r.stats.snapshotsApplied.Add(1)
 	r.log.Info("snapshot applied", "peer", peer, "objects", len(snap.Objects))
-	if err := r.st.WaitDurable(context.WithoutCancel(r.ctx), seq); err == nil {
-		_ = r.cfg.Transport.Send(peer, &Message{Kind: Ack, VV: vv})
-	}
+	r.ackWhenDurable(peer, seq, vv)
 	return nil
 }
 
