@@ -10,9 +10,15 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GUESTS    := hello kv_counter kv_tour
 STATICCHECK_VERSION := 2026.2.2
 
-.PHONY: all build demo test check fmt vet staticcheck tidy cross deps-c deps-go bench fuzz clean
+.PHONY: generate all build demo test check fmt vet staticcheck tidy cross deps-c deps-go bench fuzz clean
 
 all: build
+
+# generate rebuilds the committed protobuf code (needs protoc and protoc-gen-go).
+generate:
+	@command -v protoc >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq protobuf-compiler; }
+	@$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$$($(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc --go_out=. --go_opt=module=github.com/numax/numax -I internal/wire/wirepb internal/wire/wirepb/wire.proto
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(NX) ./cmd/nx

@@ -1,0 +1,233 @@
+// Package wire is the Numax wire protocol of wire.md: frames of a 4-byte
+// big-endian length and a format tag, carrying one protobuf Frame message in
+// binary (default) or JSON (--debug-protocol) form, and the conversion
+// between wire messages and the replica's.
+//
+// Decoders never trust a length they have not checked against the limit and
+// refuse anything that does not decode to exactly one well-formed message. The
+// package does no I/O beyond the reader and writer it is given.
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/replica"
+	"github.com/numax/numax/internal/wire/wirepb"
+)
+
+// ProtocolVersion is this build's protocol version; a Hello with another is
+// refused with ProtocolMismatch.
+const ProtocolVersion = 1
+
+// Format tags.
+const (
+	TagJSON   byte = 0x01
+	TagBinary byte = 0x02
+)
+
+// DefaultMaxMessageSize is the default frame size limit (16 MiB).
+const DefaultMaxMessageSize = 16 << 20
+
+var (
+	// ErrFrameTooLarge is a frame whose length is over the limit.
+	ErrFrameTooLarge = errors.New("wire: frame larger than max_message_size")
+	// ErrUnknownTag is a frame whose format tag is neither JSON nor binary.
+	ErrUnknownTag = errors.New("wire: unknown format tag")
+	// ErrMalformed is a payload that does not decode to exactly one message.
+	ErrMalformed = errors.New("wire: malformed message")
+)
+
+// ReadFrame reads one frame and returns its tag and payload. The length is
+// checked against max before anything is allocated.
+func ReadFrame(r io.Reader, max int) (byte, []byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 {
+		return 0, nil, fmt.Errorf("%w: empty frame", ErrMalformed)
+	}
+	if uint64(n) > uint64(max) {
+		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, err
+	}
+	tag := buf[0]
+	if tag != TagJSON && tag != TagBinary {
+		return 0, nil, fmt.Errorf("%w 0x%02x", ErrUnknownTag, tag)
+	}
+	return tag, buf[1:], nil
+}
+
+// AppendFrame appends a frame holding payload with tag.
+func AppendFrame(b []byte, tag byte, payload []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(payload)+1))
+	b = append(b, tag)
+	return append(b, payload...)
+}
+
+// Marshal encodes f as a frame payload with tag.
+func Marshal(f *wirepb.Frame, tag byte) ([]byte, error) {
+	if tag == TagJSON {
+		return protojson.Marshal(f)
+	}
+	return proto.Marshal(f)
+}
+
+// EncodeFrame returns a whole frame (length, tag, payload) for f.
+func EncodeFrame(f *wirepb.Frame, tag byte) ([]byte, error) {
+	p, err := Marshal(f, tag)
+	if err != nil {
+		return nil, err
+	}
+	return AppendFrame(make([]byte, 0, len(p)+5), tag, p), nil
+}
+
+// Unmarshal decodes a frame payload; exactly one message must be set and
+// nothing may be left unknown.
+func Unmarshal(tag byte, payload []byte) (*wirepb.Frame, error) {
+	f := &wirepb.Frame{}
+	var err error
+	switch tag {
+	case TagJSON:
+		err = protojson.Unmarshal(payload, f)
+	case TagBinary:
+		err = proto.Unmarshal(payload, f)
+	default:
+		return nil, fmt.Errorf("%w 0x%02x", ErrUnknownTag, tag)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if f.Msg == nil {
+		return nil, fmt.Errorf("%w: frame carries no message", ErrMalformed)
+	}
+	if len(f.ProtoReflect().GetUnknown()) > 0 {
+		return nil, fmt.Errorf("%w: unknown fields", ErrMalformed)
+	}
+	return f, nil
+}
+
+// OpToProto converts an op for the wire.
+func OpToProto(op *crdt.Op) *wirepb.Op {
+	p := &wirepb.Op{Origin: op.Origin, Seq: op.Seq, Hlc: op.HLC, Kind: uint32(op.Kind), Key: op.Key,
+		Delta: op.Delta, Field: op.Field, Value: op.Value}
+	for _, t := range op.Tags {
+		p.Tags = append(p.Tags, &wirepb.OpId{Seq: t.Seq, Origin: t.Origin})
+	}
+	if !op.Ref.IsZero() {
+		p.Ref = &wirepb.OpId{Seq: op.Ref.Seq, Origin: op.Ref.Origin}
+	}
+	return p
+}
+
+// OpFromProto converts and validates a wire op.
+func OpFromProto(p *wirepb.Op) (*crdt.Op, error) {
+	if p == nil || p.Kind > 255 {
+		return nil, fmt.Errorf("%w: bad op", ErrMalformed)
+	}
+	op := &crdt.Op{Origin: p.Origin, Seq: p.Seq, HLC: p.Hlc, Kind: crdt.Kind(p.Kind), Key: p.Key,
+		Delta: p.Delta, Field: p.Field, Value: p.Value}
+	for _, t := range p.Tags {
+		if t == nil || t.Seq == 0 || !abi.ValidNodeID([]byte(t.Origin)) {
+			return nil, fmt.Errorf("%w: bad tag", ErrMalformed)
+		}
+		op.Tags = append(op.Tags, crdt.OpID{Seq: t.Seq, Origin: t.Origin})
+	}
+	if p.Ref != nil {
+		if p.Ref.Seq == 0 || !abi.ValidNodeID([]byte(p.Ref.Origin)) {
+			return nil, fmt.Errorf("%w: bad reference", ErrMalformed)
+		}
+		op.Ref = crdt.OpID{Seq: p.Ref.Seq, Origin: p.Ref.Origin}
+	}
+	if err := op.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return op, nil
+}
+
+// ValidVV checks a version vector's keys.
+func ValidVV(vv map[string]uint64) error {
+	for o := range vv {
+		if !abi.ValidNodeID([]byte(o)) {
+			return fmt.Errorf("%w: version vector names %q", ErrMalformed, o)
+		}
+	}
+	return nil
+}
+
+// ToMessage converts a replication frame (PushOps, Ack, PullSince,
+// Snapshot) into a replica message, validating every field. ok is false for
+// frames that are not replication messages.
+func ToMessage(f *wirepb.Frame) (m *replica.Message, ok bool, err error) {
+	switch x := f.Msg.(type) {
+	case *wirepb.Frame_PushOps:
+		m = &replica.Message{Kind: replica.PushOps}
+		for _, p := range x.PushOps.GetOps() {
+			op, err := OpFromProto(p)
+			if err != nil {
+				return nil, true, err
+			}
+			m.Ops = append(m.Ops, op)
+		}
+	case *wirepb.Frame_Ack:
+		m = &replica.Message{Kind: replica.Ack, VV: x.Ack.GetVv()}
+	case *wirepb.Frame_PullSince:
+		m = &replica.Message{Kind: replica.PullSince, VV: x.PullSince.GetVv()}
+	case *wirepb.Frame_Snapshot:
+		m = &replica.Message{Kind: replica.Snapshot, VV: x.Snapshot.GetVv(), Objects: map[crdt.ObjKey][]byte{}}
+		for _, o := range x.Snapshot.GetObjects() {
+			k := crdt.ObjKey{Type: crdt.Type(o.GetType()), Key: o.GetKey()}
+			if o.GetType() == 0 || o.GetType() > 255 || crdt.New(k.Type) == nil {
+				return nil, true, fmt.Errorf("%w: snapshot object of unknown type %d", ErrMalformed, o.GetType())
+			}
+			if _, dup := m.Objects[k]; dup {
+				return nil, true, fmt.Errorf("%w: snapshot object %s %q twice", ErrMalformed, k.Type, k.Key)
+			}
+			m.Objects[k] = o.GetState()
+		}
+	default:
+		return nil, false, nil
+	}
+	if m.VV == nil {
+		m.VV = map[string]uint64{}
+	}
+	if err := ValidVV(m.VV); err != nil {
+		return nil, true, err
+	}
+	return m, true, nil
+}
+
+// FromMessage converts a replica message into a frame.
+func FromMessage(m *replica.Message) *wirepb.Frame {
+	switch m.Kind {
+	case replica.PushOps:
+		p := &wirepb.PushOps{Ops: make([]*wirepb.Op, len(m.Ops))}
+		for i, op := range m.Ops {
+			p.Ops[i] = OpToProto(op)
+		}
+		return &wirepb.Frame{Msg: &wirepb.Frame_PushOps{PushOps: p}}
+	case replica.Ack:
+		return &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Vv: m.VV}}}
+	case replica.PullSince:
+		return &wirepb.Frame{Msg: &wirepb.Frame_PullSince{PullSince: &wirepb.PullSince{Vv: m.VV}}}
+	case replica.Snapshot:
+		s := &wirepb.Snapshot{Vv: m.VV}
+		for k, st := range m.Objects {
+			s.Objects = append(s.Objects, &wirepb.SnapshotObject{Type: uint32(k.Type), Key: k.Key, State: st})
+		}
+		return &wirepb.Frame{Msg: &wirepb.Frame_Snapshot{Snapshot: s}}
+	}
+	return nil
+}

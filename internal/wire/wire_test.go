@@ -1,0 +1,106 @@
+package wire
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/replica"
+	"github.com/numax/numax/internal/wire/wirepb"
+)
+
+var origin = strings.Repeat("ab", 16)
+
+func sampleMessages() []*replica.Message {
+	return []*replica.Message{
+		{Kind: replica.PushOps, Ops: []*crdt.Op{
+			{Origin: origin, Seq: 1, HLC: 9, Kind: crdt.GCounterInc, Key: "c", Delta: 3},
+			{Origin: origin, Seq: 2, HLC: 10, Kind: crdt.ORSetRemove, Key: "s", Field: []byte("e"), Tags: []crdt.OpID{{Seq: 1, Origin: origin}}},
+			{Origin: origin, Seq: 3, HLC: 11, Kind: crdt.RGAInsert, Key: "l", Ref: crdt.OpID{Seq: 1, Origin: origin}, Value: []byte("x")},
+		}},
+		{Kind: replica.Ack, VV: map[string]uint64{origin: 3}},
+		{Kind: replica.PullSince, VV: map[string]uint64{}},
+		{Kind: replica.Snapshot, VV: map[string]uint64{origin: 3}, Objects: map[crdt.ObjKey][]byte{
+			{Type: crdt.TypeGCounter, Key: "c"}: (&crdt.GCounter{Slots: map[string]uint64{origin: 3}}).AppendBinary(nil)}},
+	}
+}
+
+func TestRoundTrip_BothFormats(t *testing.T) {
+	for _, tag := range []byte{TagBinary, TagJSON} {
+		for _, m := range sampleMessages() {
+			t.Run(m.Kind.String()+"/"+string(rune('0'+tag)), func(t *testing.T) {
+				frame, err := EncodeFrame(FromMessage(m), tag)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotTag, payload, err := ReadFrame(bytes.NewReader(frame), DefaultMaxMessageSize)
+				if err != nil || gotTag != tag {
+					t.Fatalf("ReadFrame: %v tag %d", err, gotTag)
+				}
+				f, err := Unmarshal(gotTag, payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, ok, err := ToMessage(f)
+				if err != nil || !ok || got.Kind != m.Kind || len(got.Ops) != len(m.Ops) || len(got.Objects) != len(m.Objects) {
+					t.Fatalf("ToMessage = %+v %v %v", got, ok, err)
+				}
+				for i := range m.Ops {
+					if !bytes.Equal(crdt.AppendOp(nil, got.Ops[i]), crdt.AppendOp(nil, m.Ops[i])) {
+						t.Fatalf("op %d differs", i)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestReadFrame_Refusals(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"huge_length", []byte{0xff, 0xff, 0xff, 0xff, 2}, ErrFrameTooLarge},
+		{"over_limit", AppendFrame(nil, TagBinary, make([]byte, 100)), ErrFrameTooLarge},
+		{"unknown_tag", AppendFrame(nil, 0x07, []byte("x")), ErrUnknownTag},
+		{"empty", []byte{0, 0, 0, 0}, ErrMalformed},
+		{"truncated", []byte{0, 0, 0, 9, 2, 1}, io.ErrUnexpectedEOF},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := ReadFrame(bytes.NewReader(tt.in), 64); !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUnmarshal_Refusals(t *testing.T) {
+	empty, _ := Marshal(&wirepb.Frame{}, TagBinary)
+	badOp, _ := Marshal(&wirepb.Frame{Msg: &wirepb.Frame_PushOps{PushOps: &wirepb.PushOps{Ops: []*wirepb.Op{{Origin: "x", Seq: 1, Kind: 1}}}}}, TagBinary)
+	for _, tt := range []struct {
+		name    string
+		tag     byte
+		payload []byte
+	}{
+		{"garbage_binary", TagBinary, []byte{0xff, 0xff, 0xff}},
+		{"garbage_json", TagJSON, []byte("{not json")},
+		{"no_message", TagBinary, empty},
+		{"unknown_json_field", TagJSON, []byte(`{"ping":{},"bogus":1}`)},
+	} {
+		if _, err := Unmarshal(tt.tag, tt.payload); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: err = %v", tt.name, err)
+		}
+	}
+	f, err := Unmarshal(TagBinary, badOp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ToMessage(f); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("op with a bad origin: %v", err)
+	}
+}
