@@ -1,0 +1,455 @@
+// Package transport carries replication messages between nodes over TCP,
+// with TLS 1.3 and mutual authentication (or plain TCP when insecure), as
+// wire.md describes: a Hello/HelloAck handshake with version negotiation and
+// NodeId checks, one link per pair of nodes, reconnects with exponential
+// backoff and jitter, keepalive pings, and per-frame size and time limits.
+//
+// It implements replica.Transport and hands every replication message it
+// receives to a Handler (the replica). It owns its listener, its dialers and
+// one reader and one writer goroutine per link; Close stops them all.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/replica"
+	"github.com/numax/numax/internal/wire"
+	"github.com/numax/numax/internal/wire/wirepb"
+)
+
+// Handler receives what arrives: replication messages and link events.
+type Handler interface {
+	Handle(peer string, m *replica.Message) error
+	PeerUp(peer string)
+}
+
+// Config configures a Transport.
+type Config struct {
+	// NodeID is this node's identity (with TLS, Identity.NodeID).
+	NodeID string
+	// Listen is the address to accept peers on ("" = dial only).
+	Listen string
+	// Peers are addresses to dial.
+	Peers []string
+	// TLS is the node's TLS identity; nil means plain TCP (insecure).
+	TLS *Identity
+	// AllowedPeers, if not empty, are the only NodeIds accepted.
+	AllowedPeers []string
+	// Debug sends JSON frames instead of binary.
+	Debug bool
+	// MaxMessageSize bounds a frame.
+	MaxMessageSize int
+	// SocketTimeout bounds every read and write; an idle link is pinged
+	// every third of it.
+	SocketTimeout time.Duration
+	// ReconnectInitial and ReconnectMax bound the redial backoff.
+	ReconnectInitial, ReconnectMax time.Duration
+	// PeerDeadAfter is how many failed dials in a row make a peer dead.
+	PeerDeadAfter int
+	// MaxPeers bounds the links.
+	MaxPeers int
+	// VV returns the version vector to put in Hello and HelloAck.
+	VV func() map[string]uint64
+	// Logger receives the transport's lines.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of wire.md and the whitepaper.
+func DefaultConfig() Config {
+	return Config{
+		MaxMessageSize: wire.DefaultMaxMessageSize, SocketTimeout: 30 * time.Second,
+		ReconnectInitial: 500 * time.Millisecond, ReconnectMax: 30 * time.Second,
+		PeerDeadAfter: 3, MaxPeers: 64,
+	}
+}
+
+// Health is a dialed peer's state.
+type Health int
+
+const (
+	Healthy Health = iota
+	Suspect
+	Dead
+	Refused // refused by identity or version: never redialed
+)
+
+func (h Health) String() string {
+	return [...]string{"healthy", "suspect", "dead", "refused"}[h]
+}
+
+// Transport is a node's links to its peers.
+type Transport struct {
+	cfg     Config
+	log     *slog.Logger
+	ln      net.Listener
+	allowed map[string]bool
+	tag     byte
+
+	// mu guards conns, health, addrPeer, handler and closed.
+	mu       sync.Mutex
+	conns    map[string]*conn   // by peer NodeId
+	health   map[string]Health  // by dialed address
+	addrPeer map[string]string  // dialed address -> NodeId learned
+	handler  Handler
+	closed   bool
+	changed  chan struct{} // closed and replaced when conns change
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New validates cfg and binds the listener (so a port in use fails here,
+// before anything starts). Start begins accepting and dialing.
+func New(cfg Config) (*Transport, error) {
+	d := DefaultConfig()
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = d.MaxMessageSize
+	}
+	if cfg.SocketTimeout <= 0 {
+		cfg.SocketTimeout = d.SocketTimeout
+	}
+	if cfg.ReconnectInitial <= 0 {
+		cfg.ReconnectInitial = d.ReconnectInitial
+	}
+	if cfg.ReconnectMax < cfg.ReconnectInitial {
+		cfg.ReconnectMax = max(d.ReconnectMax, cfg.ReconnectInitial)
+	}
+	if cfg.PeerDeadAfter <= 0 {
+		cfg.PeerDeadAfter = d.PeerDeadAfter
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = d.MaxPeers
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.VV == nil {
+		cfg.VV = func() map[string]uint64 { return nil }
+	}
+	if !abi.ValidNodeID([]byte(cfg.NodeID)) {
+		return nil, fmt.Errorf("transport: NodeID %q is not 32 lowercase hex characters", cfg.NodeID)
+	}
+	if cfg.TLS != nil && cfg.TLS.NodeID != cfg.NodeID {
+		return nil, fmt.Errorf("transport: NodeID %s differs from the certificate's %s", cfg.NodeID, cfg.TLS.NodeID)
+	}
+	t := &Transport{
+		cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, tag: wire.TagBinary,
+		conns: map[string]*conn{}, health: map[string]Health{}, addrPeer: map[string]string{},
+		changed: make(chan struct{}),
+	}
+	if cfg.Debug {
+		t.tag = wire.TagJSON
+	}
+	for _, id := range cfg.AllowedPeers {
+		if !abi.ValidNodeID([]byte(id)) {
+			return nil, fmt.Errorf("transport: allowed peer %q is not a NodeId", id)
+		}
+		t.allowed[id] = true
+	}
+	if cfg.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		}
+		t.ln = ln
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	return t, nil
+}
+
+// Addr returns the bound listen address (nil without one).
+func (t *Transport) Addr() net.Addr {
+	if t.ln == nil {
+		return nil
+	}
+	return t.ln.Addr()
+}
+
+// Start accepts peers and dials the configured ones, handing what arrives to h.
+func (t *Transport) Start(h Handler) {
+	t.mu.Lock()
+	t.handler = h
+	t.mu.Unlock()
+	if t.cfg.TLS == nil {
+		t.log.Warn("TLS is off (--tls-insecure): links are plain TCP, unauthenticated and unencrypted; for local development only")
+	}
+	if t.ln != nil {
+		t.wg.Add(1)
+		go t.acceptLoop()
+	}
+	for _, addr := range slices.Compact(slices.Sorted(slices.Values(t.cfg.Peers))) {
+		t.wg.Add(1)
+		go t.dialLoop(addr)
+	}
+}
+
+// Peers returns the connected peers' NodeIds, sorted.
+func (t *Transport) Peers() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ids := make([]string, 0, len(t.conns))
+	for id := range t.conns {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// PeerInfo returns the connected peers with their addresses, sorted by NodeId.
+func (t *Transport) PeerInfo() []abi.Peer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ps := make([]abi.Peer, 0, len(t.conns))
+	for id, c := range t.conns {
+		ps = append(ps, abi.Peer{Addr: c.addr, NodeID: id})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].NodeID < ps[j].NodeID })
+	return ps
+}
+
+// HealthOf returns the state of each dialed address.
+func (t *Transport) HealthOf() map[string]Health {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := make(map[string]Health, len(t.health))
+	for a, h := range t.health {
+		m[a] = h
+	}
+	return m
+}
+
+// WaitForPeers blocks until every configured address is connected or
+// refused, or ctx ends.
+func (t *Transport) WaitForPeers(ctx context.Context) {
+	for {
+		t.mu.Lock()
+		done := true
+		for _, a := range t.cfg.Peers {
+			id, known := t.addrPeer[a]
+			if t.health[a] == Refused {
+				continue
+			}
+			if !known || t.conns[id] == nil {
+				done = false
+			}
+		}
+		ch := t.changed
+		t.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Send queues m for peer. It fails if the peer is not connected or stays
+// too slow to take it for a socket timeout (the link is then dropped).
+func (t *Transport) Send(peer string, m *replica.Message) error {
+	t.mu.Lock()
+	c := t.conns[peer]
+	t.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("transport: %s is not connected", peer)
+	}
+	f := wire.FromMessage(m)
+	if f == nil {
+		return fmt.Errorf("transport: cannot encode %s", m.Kind)
+	}
+	return c.send(f)
+}
+
+// Close stops listening and dialing and closes every link. A second Close
+// returns net.ErrClosed.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return net.ErrClosed
+	}
+	t.closed = true
+	conns := make([]*conn, 0, len(t.conns))
+	for _, c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	t.cancel()
+	if t.ln != nil {
+		_ = t.ln.Close()
+	}
+	for _, c := range conns {
+		c.close("node shutting down")
+	}
+	t.wg.Wait()
+	return nil
+}
+
+func (t *Transport) notifyChanged() {
+	close(t.changed)
+	t.changed = make(chan struct{})
+}
+
+// register adds a handshaken link. With a link to the same peer already up,
+// both ends keep the one dialed by the smaller NodeId and close the other.
+func (t *Transport) register(c *conn) (ok bool, reason string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false, "shutting down"
+	}
+	keeper := min(t.cfg.NodeID, c.peer)
+	if old := t.conns[c.peer]; old != nil {
+		if old.dialer == keeper || c.dialer != keeper {
+			return false, "duplicate link (kept the one dialed by the smaller NodeId)"
+		}
+		go old.close("replaced by the link dialed by the smaller NodeId")
+		delete(t.conns, c.peer)
+	} else if len(t.conns) >= t.cfg.MaxPeers {
+		return false, fmt.Sprintf("max_peers (%d) reached", t.cfg.MaxPeers)
+	}
+	t.conns[c.peer] = c
+	t.notifyChanged()
+	return true, ""
+}
+
+func (t *Transport) unregister(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.conns[c.peer] == c {
+		delete(t.conns, c.peer)
+		t.notifyChanged()
+	}
+}
+
+func (t *Transport) connTo(peer string) *conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.conns[peer]
+}
+
+func (t *Transport) setHealth(addr string, h Health) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.health[addr] != h {
+		t.health[addr] = h
+		t.notifyChanged()
+	}
+}
+
+// backoff returns the delay before redial attempt n (1-based): exponential
+// from ReconnectInitial to ReconnectMax, with up to 50% jitter.
+func (t *Transport) backoff(n int) time.Duration {
+	d := t.cfg.ReconnectInitial
+	for i := 1; i < n && d < t.cfg.ReconnectMax; i++ {
+		d *= 2
+	}
+	d = min(d, t.cfg.ReconnectMax)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func (t *Transport) dialLoop(addr string) {
+	defer t.wg.Done()
+	failures := 0
+	for {
+		// While the peer behind addr is linked (by either side), wait.
+		t.mu.Lock()
+		var up *conn
+		if id, ok := t.addrPeer[addr]; ok {
+			up = t.conns[id]
+		}
+		t.mu.Unlock()
+		if up != nil {
+			select {
+			case <-up.done:
+				continue
+			case <-t.ctx.Done():
+				return
+			}
+		}
+		c, refused, err := t.dial(addr)
+		switch {
+		case errors.Is(err, errNotKept):
+			failures = 0
+			t.setHealth(addr, Healthy)
+			continue
+		case refused:
+			t.setHealth(addr, Refused)
+			t.log.Error("peer refused for good; not redialing", "addr", addr, "err", err)
+			return
+		case err != nil:
+			failures++
+			h := Suspect
+			if failures >= t.cfg.PeerDeadAfter {
+				h = Dead
+			}
+			t.setHealth(addr, h)
+			lvl := slog.LevelDebug
+			if failures == t.cfg.PeerDeadAfter {
+				lvl = slog.LevelWarn
+			}
+			t.log.Log(t.ctx, lvl, "dial failed", "addr", addr, "failures", failures, "health", h.String(), "err", err)
+		default:
+			failures = 0
+			t.setHealth(addr, Healthy)
+			select {
+			case <-c.done:
+			case <-t.ctx.Done():
+				return
+			}
+		}
+		select {
+		case <-time.After(t.backoff(max(failures, 1))):
+		case <-t.ctx.Done():
+			return
+		}
+	}
+}
+
+func (t *Transport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		nc, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			t.log.Error("accept failed", "err", err)
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-t.ctx.Done():
+				return
+			}
+			continue
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			t.accept(nc)
+		}()
+	}
+}
+
+// refusal builds an Error frame.
+func refusal(e *wirepb.Error) *wirepb.Frame { return &wirepb.Frame{Msg: &wirepb.Frame_Error{Error: e}} }
+
+func notAuthorized(reason string) *wirepb.Frame {
+	return refusal(&wirepb.Error{Kind: &wirepb.Error_NotAuthorized{NotAuthorized: &wirepb.NotAuthorized{Reason: reason}}})
+}
