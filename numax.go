@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/numax/numax/internal/abi"
@@ -17,6 +19,7 @@ import (
 	"github.com/numax/numax/internal/hostapi"
 	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
+	"github.com/numax/numax/internal/transport"
 )
 
 // SyncMode is the durability of writes; see Config.Sync.
@@ -65,6 +68,33 @@ type Config struct {
 	Replica replica.Config
 	// ShutdownTimeout bounds how long Close waits to send queued ops.
 	ShutdownTimeout time.Duration
+	// Network connects the node to peers; a Listen address turns sync on.
+	Network Network
+}
+
+// Network is how a node reaches its peers (wire.md).
+type Network struct {
+	// Listen is the address peers connect to; it enables sync.
+	Listen string
+	// Peers are addresses to dial.
+	Peers []string
+	// TLSCert, TLSKey and TLSCA are the node's certificate, key and the
+	// cluster CA (PEM files). NodeId comes from the certificate's key.
+	TLSCert, TLSKey, TLSCA string
+	// AllowedPeers, if set, are the only NodeIds accepted.
+	AllowedPeers []string
+	// Insecure runs plain TCP without TLS (local development only).
+	Insecure bool
+	// AdoptIdentity lets this node take over a datastore written under
+	// another NodeId.
+	AdoptIdentity bool
+	// Debug sends JSON frames instead of binary.
+	Debug bool
+	// Transport limits; zero values take transport.DefaultConfig.
+	MaxMessageSize                 int
+	SocketTimeout                  time.Duration
+	ReconnectInitial, ReconnectMax time.Duration
+	PeerDeadAfter, MaxPeers        int
 }
 
 // DefaultConfig returns the defaults of the spec: ./nx-data, interval
@@ -100,7 +130,8 @@ func DefaultCompileCache() string {
 type Node struct {
 	cfg     Config
 	store   *store.Store
-	replica *replica.Replica // nil without sync
+	replica *replica.Replica     // nil without sync
+	net     *transport.Transport // nil without a network
 	engine  *engine.Engine
 	log     *slog.Logger
 
@@ -121,12 +152,26 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	var ident *transport.Identity
+	netw := cfg.Network
+	if netw.Listen != "" {
+		cfg.Replicate = true
+		if !netw.Insecure {
+			var err error
+			if ident, err = transport.LoadIdentity(netw.TLSCert, netw.TLSKey, netw.TLSCA); err != nil {
+				return nil, err
+			}
+			cfg.Replica.NodeID = ident.NodeID
+		}
+		cfg.Replica.AdoptIdentity = netw.AdoptIdentity
+	}
 	sc := store.DefaultConfig(cfg.DatastorePath)
 	sc.Sync, sc.SyncInterval, sc.Logger = cfg.Sync, cfg.SyncInterval, log
 	st, err := store.Open(sc)
 	if err != nil {
 		return nil, err
 	}
+	link := &lateLink{}
 	host := &hostapi.Host{
 		Store: st, Logger: log, Limits: cfg.Limits, LookupEnv: cfg.LookupEnv, Start: time.Now(),
 	}
@@ -134,11 +179,46 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Replicate {
 		rc := cfg.Replica
 		rc.Store, rc.Logger = st, log
+		if netw.Listen != "" {
+			rc.Transport = link
+		}
 		if rep, err = replica.Open(rc); err != nil {
 			_ = st.Close()
 			return nil, err
 		}
-		host.Sync = syncHost{rep}
+		host.Sync = syncHost{rep, link}
+	}
+	var tr *transport.Transport
+	if netw.Listen != "" {
+		tc := transport.DefaultConfig()
+		tc.NodeID, tc.Listen, tc.Peers, tc.TLS = rep.NodeID(), netw.Listen, netw.Peers, ident
+		tc.AllowedPeers, tc.Debug, tc.Logger, tc.VV = netw.AllowedPeers, netw.Debug, log, rep.VV
+		if netw.MaxMessageSize > 0 {
+			tc.MaxMessageSize = netw.MaxMessageSize
+		}
+		if netw.SocketTimeout > 0 {
+			tc.SocketTimeout = netw.SocketTimeout
+		}
+		if netw.ReconnectInitial > 0 {
+			tc.ReconnectInitial = netw.ReconnectInitial
+		}
+		if netw.ReconnectMax > 0 {
+			tc.ReconnectMax = netw.ReconnectMax
+		}
+		if netw.PeerDeadAfter > 0 {
+			tc.PeerDeadAfter = netw.PeerDeadAfter
+		}
+		if netw.MaxPeers > 0 {
+			tc.MaxPeers = netw.MaxPeers
+		}
+		if tr, err = transport.New(tc); err != nil {
+			_ = rep.Close(ctx)
+			_ = st.Close()
+			return nil, err
+		}
+		link.t.Store(tr)
+		tr.Start(rep)
+		log.Info("sync started", "node", rep.NodeID(), "listen", tr.Addr().String(), "peers", len(netw.Peers), "tls", ident != nil)
 	}
 	ec := engine.Config{
 		CacheDir: cfg.CompileCache, MemoryLimit: cfg.GuestMemory, Timeout: cfg.GuestTimeout,
@@ -149,22 +229,60 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if rep != nil {
 			_ = rep.Close(ctx)
 		}
+		if tr != nil {
+			_ = tr.Close()
+		}
 		_ = st.Close()
 		return nil, err
 	}
-	return &Node{cfg: cfg, store: st, replica: rep, engine: eng, log: log}, nil
+	return &Node{cfg: cfg, store: st, replica: rep, net: tr, engine: eng, log: log}, nil
 }
 
-// syncHost adapts a replica to the host API's Sync.
-type syncHost struct{ *replica.Replica }
+// lateLink is the replica's transport, set once the transport exists (the
+// transport needs the replica's NodeId first).
+type lateLink struct{ t atomic.Pointer[transport.Transport] }
+
+func (l *lateLink) Send(peer string, m *replica.Message) error {
+	if t := l.t.Load(); t != nil {
+		return t.Send(peer, m)
+	}
+	return errors.New("numax: network not started")
+}
+
+func (l *lateLink) Peers() []string {
+	if t := l.t.Load(); t != nil {
+		return t.Peers()
+	}
+	return nil
+}
+
+// syncHost adapts a replica and its links to the host API's Sync.
+type syncHost struct {
+	*replica.Replica
+	link *lateLink
+}
 
 func (s syncHost) Peers() []abi.Peer {
-	ids := s.Replica.Peers()
-	peers := make([]abi.Peer, len(ids))
-	for i, id := range ids {
-		peers[i] = abi.Peer{NodeID: id}
+	if t := s.link.t.Load(); t != nil {
+		return t.PeerInfo()
 	}
-	return peers
+	return []abi.Peer{}
+}
+
+// Addr returns the address peers connect to (nil without a network).
+func (n *Node) Addr() net.Addr {
+	if n.net == nil {
+		return nil
+	}
+	return n.net.Addr()
+}
+
+// WaitForPeers waits until every configured peer is connected (or refused)
+// or ctx ends.
+func (n *Node) WaitForPeers(ctx context.Context) {
+	if n.net != nil {
+		n.net.WaitForPeers(ctx)
+	}
 }
 
 // NodeID returns the node's identity, or "" without sync.
@@ -226,9 +344,13 @@ func (n *Node) Close(ctx context.Context) error {
 	n.mu.Unlock()
 	err := n.engine.Close(ctx)
 	if n.replica != nil {
+		// Drain: queued ops go out before the links close.
 		dctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
 		err = errors.Join(err, n.replica.Close(dctx))
 		cancel()
+	}
+	if n.net != nil {
+		err = errors.Join(err, n.net.Close())
 	}
 	if serr := n.store.Close(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("close datastore: %w", serr))

@@ -68,8 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRoot(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
-		return &usageError{err}
+	if err != nil && (strings.HasPrefix(err.Error(), "unknown command ") || strings.Contains(err.Error(), " arg(s), received ")) {
+		return &usageError{err} // cobra's own command-line errors
 	}
 	return err
 }
@@ -87,6 +87,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newCertCmd(stdout))
 	return root
 }
