@@ -7,7 +7,7 @@ BIN       := bin
 NX        := $(BIN)/nx
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
-GUESTS    := hello kv_counter kv_tour
+GUESTS    := hello kv_counter kv_tour distributed_counter
 STATICCHECK_VERSION := 2026.2.2
 
 .PHONY: generate all build demo test check fmt vet staticcheck tidy cross deps-c deps-go bench fuzz clean
@@ -48,6 +48,14 @@ demo: build deps-c
 	@echo "== kv_counter, three runs on one datastore"
 	@for i in 1 2 3; do $(NX) run $(BIN)/guests/kv_counter.wasm --datastore-path $(BIN)/demo-data --log-level warn || exit 1; done
 	@echo "== kv_tour";                 NX_GREETING=hi $(NX) run $(BIN)/guests/kv_tour.wasm --datastore-path $(BIN)/demo-data/tour --log-level warn
+	@echo "== distributed_counter: 3 nodes on 127.0.0.1 adding 1, 2 and 3 visits; each prints the converged total"
+	@rm -rf $(BIN)/demo-cluster; set -e; \
+	P1=$$($(GO) run ./internal/testutil/freeport); P2=$$($(GO) run ./internal/testutil/freeport); P3=$$($(GO) run ./internal/testutil/freeport); \
+	C="--tls-insecure --settle-for 3s --print-gcounter visits --log-level warn"; \
+	$(NX) run $(BIN)/guests/distributed_counter.wasm --datastore-path $(BIN)/demo-cluster/n1 --listen $$P1 $$C | sed 's/^/node1: /' & \
+	NX_VISITS=2 $(NX) run $(BIN)/guests/distributed_counter.wasm --datastore-path $(BIN)/demo-cluster/n2 --listen $$P2 --peer $$P1 --wait-before-run 5s $$C | sed 's/^/node2: /' & \
+	NX_VISITS=3 $(NX) run $(BIN)/guests/distributed_counter.wasm --datastore-path $(BIN)/demo-cluster/n3 --listen $$P3 --peer $$P1 --peer $$P2 --wait-before-run 5s $$C | sed 's/^/node3: /' & \
+	wait
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
