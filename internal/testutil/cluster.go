@@ -83,3 +83,67 @@ func (p *Proc) Wait(t testing.TB, d time.Duration) int {
 	}
 	return 0
 }
+
+// Node describes one node of RunCluster: its environment and extra flags.
+type Node struct {
+	Env  []string
+	Args []string
+}
+
+// RunCluster runs one nx process per node with module wasm, the first
+// listening alone and each later one dialing all earlier ones, all with
+// --tls-insecure unless extra flags say otherwise, and common flags (e.g.
+// --print-*). It waits for all to exit 0 and returns their stdouts.
+func RunCluster(t testing.TB, wasm string, nodes []Node, common ...string) []string {
+	t.Helper()
+	var addrs []string
+	var procs []*Proc
+	for i, n := range nodes {
+		addr := FreePort(t)
+		args := []string{"run", wasm, "--datastore-path", t.TempDir(), "--listen", addr,
+			"--settle-for", "3s", "--log-level", "warn"}
+		for _, a := range addrs {
+			args = append(args, "--peer", a)
+		}
+		if i > 0 {
+			args = append(args, "--wait-before-run", "5s")
+		}
+		if !containsFlag(n.Args, "--tls-cert") {
+			args = append(args, "--tls-insecure")
+		}
+		args = append(append(args, n.Args...), common...)
+		procs = append(procs, StartNX(t, n.Env, args...))
+		addrs = append(addrs, addr)
+	}
+	outs := make([]string, len(procs))
+	for i, p := range procs {
+		if code := p.Wait(t, 2*time.Minute); code != 0 {
+			t.Fatalf("node %d exited %d\nstderr: %s", i+1, code, p.Stderr())
+		}
+		outs[i] = p.Stdout()
+	}
+	return outs
+}
+
+func containsFlag(args []string, f string) bool {
+	for _, a := range args {
+		if a == f {
+			return true
+		}
+	}
+	return false
+}
+
+// SameOutput fails unless every output equals want (or, with want "", each
+// other).
+func SameOutput(t testing.TB, outs []string, want string) {
+	t.Helper()
+	if want == "" {
+		want = outs[0]
+	}
+	for i, o := range outs {
+		if o != want {
+			t.Fatalf("node %d printed %q, want %q (all: %q)", i+1, o, want, outs)
+		}
+	}
+}
