@@ -240,7 +240,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 
 // lateLink is the replica's transport, set once the transport exists (the
 // transport needs the replica's NodeId first).
-type lateLink struct{ t atomic.Pointer[transport.Transport] }
+type lateLink struct {
+	t atomic.Pointer[transport.Transport]
+}
 
 func (l *lateLink) Send(peer string, m *replica.Message) error {
 	if t := l.t.Load(); t != nil {

@@ -97,9 +97,9 @@ type Transport struct {
 
 	// mu guards conns, health, addrPeer, handler and closed.
 	mu       sync.Mutex
-	conns    map[string]*conn   // by peer NodeId
-	health   map[string]Health  // by dialed address
-	addrPeer map[string]string  // dialed address -> NodeId learned
+	conns    map[string]*conn  // by peer NodeId
+	health   map[string]Health // by dialed address
+	addrPeer map[string]string // dialed address -> NodeId learned
 	handler  Handler
 	closed   bool
 	changed  chan struct{} // closed and replaced when conns change

@@ -1,0 +1,35 @@
+//go:build wasip1
+
+// writer makes NX_OPS separate increments of 1 to the GCounter NX_KEY
+// (default "visits"), printing "ok <n>" after each one the host accepted,
+// so a test killing the node knows which writes were acknowledged.
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	nx "github.com/numax/numax/sdk/go"
+	"github.com/numax/numax/sdk/go/gcounter"
+)
+
+//go:wasmexport run
+func run() {
+	key, err := nx.Env("NX_KEY")
+	if err != nil {
+		key = "visits"
+	}
+	s, _ := nx.Env("NX_OPS")
+	n, _ := strconv.Atoi(s)
+	verbose, _ := nx.Env("NX_VERBOSE")
+	for i := 1; i <= n; i++ {
+		if err := gcounter.Inc(key, 1); err != nil {
+			nx.Abort(fmt.Sprintf("op %d: %v", i, err))
+		}
+		if verbose != "" {
+			fmt.Printf("ok %d\n", i)
+		}
+	}
+}
+
+func main() {}
