@@ -91,6 +91,11 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	}
 	vv := copyVV(r.state.VV)
 	r.mu.Unlock()
+	if f := r.cfg.OnRemoteApply; f != nil {
+		for _, op := range applied {
+			f(op)
+		}
+	}
 
 	if len(applied) > 0 {
 		// Relay what was new to the other peers; a full queue drops the

@@ -49,6 +49,10 @@ type Config struct {
 	MaxPending int
 	// Wall returns Unix milliseconds (time.Now if nil).
 	Wall func() int64
+	// OnRemoteApply, if set, is called with each remote op once it is
+	// applied and committed (for replication-lag measurement). It must
+	// not block.
+	OnRemoteApply func(op *crdt.Op)
 }
 
 // DefaultConfig returns the defaults of crdt.md and the whitepaper.

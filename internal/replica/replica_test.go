@@ -194,26 +194,42 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// durableRecorder records, for every push, how far the store was durable
+// when it was sent.
+type durableRecorder struct {
+	recorder
+	st            *store.Store
+	durableAtSend []uint64
+}
+
+func (d *durableRecorder) Send(p string, m *Message) error {
+	if m.Kind == PushOps {
+		d.mu.Lock()
+		d.durableAtSend = append(d.durableAtSend, d.st.DurableSeq())
+		d.mu.Unlock()
+	}
+	return d.recorder.Send(p, m)
+}
+
 func TestReplica_SendsOnlyDurableOps(t *testing.T) {
 	cfg := store.DefaultConfig(t.TempDir())
-	cfg.SyncInterval = time.Hour // nothing becomes durable unless asked
+	cfg.SyncInterval = time.Hour // the store's own timer never syncs here
 	st, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	rc := &recorder{}
+	rc := &durableRecorder{st: st}
 	r := openReplica(t, Config{Store: st, Transport: rc})
 	defer r.Close(context.Background())
 	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
-	time.Sleep(50 * time.Millisecond) // many batch delays: nothing may go out
-	if n := rc.pushed(); n != 0 {
-		t.Fatalf("%d ops pushed before they were durable", n)
+	written := st.WrittenSeq()
+	eventually(t, "push", func() bool { return rc.pushed() == 1 })
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.durableAtSend[0] < written {
+		t.Fatalf("op pushed while durable up to %d, its write is %d", rc.durableAtSend[0], written)
 	}
-	if err := st.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "push after fsync", func() bool { return rc.pushed() == 1 })
 }
 
 func TestReplica_Backpressure(t *testing.T) {

@@ -36,7 +36,16 @@ func (r *Replica) sendLoop() {
 		for _, it := range batch {
 			maxSeq = max(maxSeq, it.seq)
 		}
-		// An op leaves this node only once it is durable here.
+		// An op leaves this node only once it is durable here. Rather than
+		// wait for the interval's fsync, make it durable now: one fsync
+		// covers the whole batch (group commit), and replication lag stays
+		// near one fsync instead of up to a whole sync interval.
+		if r.st.DurableSeq() < maxSeq {
+			if err := r.st.Sync(); err != nil && r.ctx.Err() == nil {
+				r.log.Error("outbound batch not sent: fsync failed", "err", err)
+				return
+			}
+		}
 		if err := r.st.WaitDurable(r.ctx, maxSeq); err != nil {
 			if r.ctx.Err() == nil {
 				r.log.Error("outbound batch not sent: store not durable", "err", err)

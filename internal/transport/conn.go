@@ -90,6 +90,7 @@ func (t *Transport) readFrame(r io.Reader, nc net.Conn) (*wirepb.Frame, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.bytesIn.Add(uint64(len(payload) + 5))
 	return wire.Unmarshal(tag, payload)
 }
 
@@ -308,6 +309,7 @@ func (t *Transport) writeLoop(c *conn) {
 				c.close("write failed: " + err.Error())
 				return
 			}
+			t.bytesOut.Add(uint64(len(b)))
 			ping.Reset(t.cfg.SocketTimeout / 3)
 		case <-ping.C:
 			nonce++

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/numax/numax/internal/abi"
@@ -104,10 +105,15 @@ type Transport struct {
 	closed   bool
 	changed  chan struct{} // closed and replaced when conns change
 
+	bytesOut, bytesIn atomic.Uint64
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
+
+// Bytes returns the frame bytes written to and read from peers so far.
+func (t *Transport) Bytes() (out, in uint64) { return t.bytesOut.Load(), t.bytesIn.Load() }
 
 // New validates cfg and binds the listener (so a port in use fails here,
 // before anything starts). Start begins accepting and dialing.
