@@ -95,7 +95,7 @@ test: deps-c check
 # fuzz runs every fuzz target for FUZZTIME (default 1m each). FUZZ_PKGS
 # lists the packages that have fuzz targets (one per decoder).
 FUZZTIME ?= 1m
-FUZZ_PKGS := ./internal/abi ./internal/engine ./internal/crdt
+FUZZ_PKGS := ./internal/abi ./internal/engine ./internal/crdt ./internal/wire
 fuzz:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

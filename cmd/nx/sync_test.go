@@ -275,3 +275,52 @@ func TestSync_HostilePeers(t *testing.T) {
 		t.Fatalf("A printed %q: a refused node's op applied, or the allowed one's did not", out)
 	}
 }
+
+// A datastore written under one NodeId refuses another without
+// --adopt-identity.
+func TestSync_DatastoreIdentity(t *testing.T) {
+	wasm := testutil.GoGuest(t, "examples/distributed_counter")
+	pki, data := t.TempDir(), t.TempDir()
+	testutil.RunNX(t, time.Minute, nil, "cert", "ca", "--dir", pki)
+	idA := strings.TrimSpace(testutil.RunNX(t, time.Minute, nil, "cert", "node", "a", "--ca-dir", pki, "--dir", pki).Stdout)
+	idB := strings.TrimSpace(testutil.RunNX(t, time.Minute, nil, "cert", "node", "b", "--ca-dir", pki, "--dir", pki).Stdout)
+	as := func(n string, extra ...string) testutil.Result {
+		args := nodeRun(wasm, data, testutil.FreePort(t), "--tls-cert", filepath.Join(pki, n+".crt"), "--tls-key",
+			filepath.Join(pki, n+".key"), "--tls-ca", filepath.Join(pki, "ca.crt"), "--settle-for", "0s", "--print-gcounter", "visits")
+		return testutil.RunNX(t, time.Minute, nil, append(args, extra...)...)
+	}
+	if r := as("a"); r.Code != 0 || r.Stdout != "visits = 1\n" {
+		t.Fatalf("first run: %d %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	r := as("b")
+	if r.Code != 1 || !strings.Contains(r.Stderr, "datastore belongs to node "+idA+" but this node is "+idB) {
+		t.Fatalf("other identity: exit %d %s", r.Code, r.Stderr)
+	}
+	if r := as("b", "--adopt-identity"); r.Code != 0 || r.Stdout != "visits = 2\n" {
+		t.Fatalf("adopted: %d %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// Scenario 12: a partition (links cut) while both sides write, then heal:
+// all nodes converge and the counter equals the total of all writes.
+func TestSync_PartitionAndHeal(t *testing.T) {
+	wasm := testutil.GoGuest(t, "testdata/guests/writer")
+	a, b, c := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
+	toA1, toA2 := testutil.NewProxy(t, a), testutil.NewProxy(t, a)
+	toA1.Cut() // A is cut off from B and C from the start
+	toA2.Cut()
+	common := []string{"--tls-insecure", "--settle-for", "20s", "--print-gcounter", "visits", "--log-level", "info"}
+	pa := testutil.StartNX(t, []string{"NX_OPS=100"}, nodeRun(wasm, t.TempDir(), a, common...)...)
+	pb := testutil.StartNX(t, []string{"NX_OPS=200"}, nodeRun(wasm, t.TempDir(), b, append([]string{"--peer", toA1.Addr}, common...)...)...)
+	pc := testutil.StartNX(t, []string{"NX_OPS=50"}, nodeRun(wasm, t.TempDir(), c, append([]string{"--peer", toA2.Addr, "--peer", b}, common...)...)...)
+	for _, p := range []*testutil.Proc{pa, pb, pc} {
+		waitLog(t, p, "settling") // every side has written while partitioned
+	}
+	toA1.Heal()
+	toA2.Heal()
+	for i, p := range []*testutil.Proc{pa, pb, pc} {
+		if out := exitOK(t, p, "node"); out != "visits = 350\n" {
+			t.Fatalf("node %d printed %q after heal, want visits = 350", i, out)
+		}
+	}
+}
