@@ -13,10 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/engine"
 	"github.com/numax/numax/internal/hostapi"
+	"github.com/numax/numax/internal/obs"
 	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
 	"github.com/numax/numax/internal/transport"
@@ -70,6 +73,10 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Network connects the node to peers; a Listen address turns sync on.
 	Network Network
+	// ObservabilityListen, if set, serves /health, /ready and /metrics.
+	ObservabilityListen string
+	// ObservabilityTimeout bounds one request to that endpoint.
+	ObservabilityTimeout time.Duration
 }
 
 // Network is how a node reaches its peers (wire.md).
@@ -134,6 +141,9 @@ type Node struct {
 	net     *transport.Transport // nil without a network
 	engine  *engine.Engine
 	log     *slog.Logger
+	metrics *metrics
+	obs     *obs.Server // nil without an observability endpoint
+	nodeID  string
 
 	// mu guards closed.
 	mu     sync.Mutex
@@ -152,6 +162,32 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	m := newMetrics()
+	var srv *obs.Server
+	if cfg.ObservabilityListen != "" {
+		// Up first, so /ready answers 503 until the node is ready.
+		var err error
+		if srv, err = obs.Listen(cfg.ObservabilityListen, m.reg, max(cfg.ObservabilityTimeout, time.Second), log); err != nil {
+			return nil, err
+		}
+	}
+	node, err := open(ctx, cfg, log, m)
+	if err != nil {
+		if srv != nil {
+			_ = srv.Close(context.WithoutCancel(ctx))
+		}
+		return nil, err
+	}
+	node.obs = srv
+	m.register(node)
+	if srv != nil {
+		srv.SetReady(true)
+		log.Info("observability endpoint up", "listen", srv.Addr().String())
+	}
+	return node, nil
+}
+
+func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node, error) {
 	var ident *transport.Identity
 	netw := cfg.Network
 	if netw.Listen != "" {
@@ -172,13 +208,21 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	link := &lateLink{}
+	nodeID, err := replica.Identity(st, cfg.Replica.NodeID, cfg.Replica.AdoptIdentity, log)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	log = log.With("node", nodeID) // every line from here on names the node
 	host := &hostapi.Host{
 		Store: st, Logger: log, Limits: cfg.Limits, LookupEnv: cfg.LookupEnv, Start: time.Now(),
+		OnEvent: func(_, name string, _ []byte) { m.event(name) },
 	}
 	var rep *replica.Replica
 	if cfg.Replicate {
 		rc := cfg.Replica
-		rc.Store, rc.Logger = st, log
+		rc.Store, rc.Logger, rc.NodeID = st, log, nodeID
+		rc.OnBatchApplied = func(d time.Duration) { m.batchApply.Observe(d.Seconds()) }
 		if netw.Listen != "" {
 			rc.Transport = link
 		}
@@ -235,8 +279,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		_ = st.Close()
 		return nil, err
 	}
-	return &Node{cfg: cfg, store: st, replica: rep, net: tr, engine: eng, log: log}, nil
+	return &Node{cfg: cfg, store: st, replica: rep, net: tr, engine: eng, log: log, metrics: m, nodeID: nodeID}, nil
 }
+
+// Registry returns the node's Prometheus registry.
+func (n *Node) Registry() *prometheus.Registry { return n.metrics.reg }
 
 // lateLink is the replica's transport, set once the transport exists (the
 // transport needs the replica's NodeId first).
@@ -287,13 +334,9 @@ func (n *Node) WaitForPeers(ctx context.Context) {
 	}
 }
 
-// NodeID returns the node's identity, or "" without sync.
-func (n *Node) NodeID() string {
-	if n.replica == nil {
-		return ""
-	}
-	return n.replica.NodeID()
-}
+// NodeID returns the node's identity (stored in the datastore, or derived
+// from the TLS certificate).
+func (n *Node) NodeID() string { return n.nodeID }
 
 // Replica returns the node's replicated state, or nil without sync.
 func (n *Node) Replica() *replica.Replica { return n.replica }
@@ -327,11 +370,16 @@ func (n *Node) Run(ctx context.Context, wasm []byte, o RunOptions) error {
 	}
 	m, err := n.engine.Compile(ctx, wasm)
 	if err != nil {
+		n.metrics.invocation(o.ID, 0, err)
 		return err
 	}
 	defer m.Close(ctx)
+	n.metrics.compile.Observe(m.CompileTime.Seconds())
 	n.log.Debug("module compiled", "module", o.ID, "entry", m.Entry, "compile_time", m.CompileTime)
-	return n.engine.Run(ctx, m, engine.RunConfig{ID: o.ID, Args: o.Args})
+	start := time.Now()
+	err = n.engine.Run(ctx, m, engine.RunConfig{ID: o.ID, Args: o.Args})
+	n.metrics.invocation(o.ID, time.Since(start), err)
+	return err
 }
 
 // Close stops the engine, then syncs and closes the datastore. A second
@@ -344,6 +392,9 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	if n.obs != nil {
+		n.obs.SetReady(false) // 503 while shutting down
+	}
 	err := n.engine.Close(ctx)
 	if n.replica != nil {
 		// Drain: queued ops go out before the links close.
@@ -356,6 +407,9 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	if serr := n.store.Close(); serr != nil {
 		err = errors.Join(err, fmt.Errorf("close datastore: %w", serr))
+	}
+	if n.obs != nil {
+		err = errors.Join(err, n.obs.Close(ctx))
 	}
 	return err
 }

@@ -24,11 +24,12 @@ var greeter = wt.Module{
 	Funcs:       []wt.Func{{Body: wt.Cat(wt.I32Const(0), wt.I32Const(15), wt.Call(0)), Export: "run"}},
 }.Bytes()
 
-// msgOnly prints "msg module=..." lines, without time, for the example output.
+// msgOnly prints "msg module=..." lines, without time, level or the (random)
+// NodeId, for the example output.
 func msgOnly() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == slog.LevelKey {
+			if a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == "node" {
 				return slog.Attr{}
 			}
 			return a

@@ -52,8 +52,8 @@ func TestConformance(t *testing.T) {
 	}
 	t.Logf("%d ABI checks passed", passed)
 	// The host logged the probe's line with its module id, and its events.
-	for _, want := range []string{`msg="probe log line" module=` + probe, `event=probe.ok:1-a_b`, `msg="guest log message outside guest memory"`} {
-		if !strings.Contains(r.Stderr, want) {
+	for _, want := range []string{`msg="probe log line" node=[0-9a-f]{32} module=` + regexp.QuoteMeta(probe), `event=probe.ok:1-a_b`, `msg="guest log message outside guest memory"`} {
+		if !regexp.MustCompile(want).MatchString(r.Stderr) {
 			t.Errorf("stderr lacks %q", want)
 		}
 	}
@@ -123,10 +123,14 @@ func TestUsageErrors(t *testing.T) {
 		{"no_module", []string{"run"}, "run takes exactly one module"},
 		{"two_modules", []string{"run", hello, hello}, "run takes exactly one module"},
 		{"unknown_flag", []string{"run", hello, "--frobnicate"}, "unknown flag: --frobnicate"},
-		{"bad_sync", []string{"run", hello, "--sync", "sometimes"}, `--sync: sync mode "sometimes"`},
-		{"bad_interval", []string{"run", hello, "--sync-interval", "0"}, "--sync-interval"},
+		{"bad_sync", []string{"run", hello, "--sync", "sometimes"}, `--sync: must be "always" or "interval", got "sometimes"`},
+		{"bad_interval", []string{"run", hello, "--sync-interval", "0"}, "--sync-interval: must be a positive duration"},
 		{"bad_timeout", []string{"run", hello, "--guest-timeout", "-1s"}, "must not be negative"},
-		{"tiny_memory", []string{"run", hello, "--guest-memory", "1KiB"}, "want between 64KiB"},
+		{"tiny_memory", []string{"run", hello, "--guest-memory", "1KiB"}, "--guest-memory: must be between 64KiB"},
+		{"peer_without_listen", []string{"run", hello, "--peer", "127.0.0.1:1"}, "--peer needs sync: add --listen ADDR"},
+		{"listen_without_tls", []string{"run", hello, "--listen", "127.0.0.1:0"}, "sync needs tls.cert, tls.key and tls.ca"},
+		{"insecure_with_ca", []string{"run", hello, "--listen", "127.0.0.1:0", "--tls-insecure", "--tls-ca", "x"}, "--tls-insecure: insecure (plain TCP) excludes"},
+		{"allowlist_without_ca", []string{"run", hello, "--listen", "127.0.0.1:0", "--tls-cert", "c", "--tls-key", "k", "--allowed-peers", "0123456789abcdef0123456789abcdef"}, "--allowed-peers: an allowlist needs tls.ca"},
 		{"bad_size", []string{"run", hello, "--guest-memory", "lots"}, "--guest-memory: size"},
 		{"bad_log_level", []string{"run", hello, "--log-level", "loud"}, "--log-level"},
 		{"unknown_command", []string{"frobnicate"}, "unknown command"},

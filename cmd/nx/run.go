@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/numax/numax"
+	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/config"
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/engine"
@@ -18,18 +19,16 @@ import (
 )
 
 type runFlags struct {
-	log           logFlags
-	datastorePath string
-	sync          string
-	syncInterval  string
-	guestTimeout  string
-	guestMemory   string
-	compileCache  string
-
+	log             logFlags
+	configFile      string
+	datastorePath   string
+	sync            string
+	syncInterval    string
+	guestTimeout    string
+	guestMemory     string
+	compileCache    string
 	listen          string
 	peers           []string
-	waitBeforeRun   string
-	settleFor       string
 	debugProtocol   bool
 	tlsCert         string
 	tlsKey          string
@@ -37,6 +36,9 @@ type runFlags struct {
 	allowedPeers    []string
 	tlsInsecure     bool
 	adoptIdentity   bool
+	obsListen       string
+	waitBeforeRun   string
+	settleFor       string
 	shutdownTimeout string
 	prints          map[crdt.Type]*[]string
 }
@@ -51,13 +53,14 @@ var printFlags = []struct {
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
-	def := numax.DefaultConfig()
 	f := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run MODULE.wasm [flags] [-- guest args]",
 		Short: "Run a module on this node",
 		Long: "Run opens the datastore, instantiates the module, calls its entry point\n" +
-			"(`run`, else `_start`; `_initialize` first when exported) once, and exits.",
+			"(`run`, else `_start`; `_initialize` first when exported) once, and exits.\n" +
+			"With --listen it also syncs its CRDT state with peers (see --settle-for).\n" +
+			"Settings come from flags > NX_* environment > --config file > defaults.",
 		Args: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			n := len(args)
@@ -78,15 +81,18 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.datastorePath, "datastore-path", def.DatastorePath, "data directory")
-	fl.StringVar(&f.sync, "sync", def.Sync.String(), `durability: "interval" (fsync within --sync-interval) or "always" (fsync before a write returns)`)
-	fl.StringVar(&f.syncInterval, "sync-interval", def.SyncInterval.String(), "longest time an acknowledged write stays unsynced in interval mode")
-	fl.StringVar(&f.guestTimeout, "guest-timeout", def.GuestTimeout.String(), "wall-time limit of one invocation; 0 turns the limit off")
-	fl.StringVar(&f.guestMemory, "guest-memory", config.FormatSize(def.GuestMemory), "cap on the guest's linear memory")
-	fl.StringVar(&f.compileCache, "compile-cache", def.CompileCache, `directory of compiled modules kept across runs ("" = none)`)
-	fl.StringVar(&f.log.level, "log-level", "info", "trace, debug, info, warn or error")
-	fl.StringVar(&f.log.format, "log-format", "text", "text or json")
+	d := config.Default()
+	fl.StringVar(&f.configFile, "config", "", "TOML configuration file (see nx config init)")
+	fl.StringVar(&f.datastorePath, "datastore-path", d.Storage.DatastorePath, "data directory")
+	fl.StringVar(&f.sync, "sync", d.Storage.Sync, `durability: "interval" (fsync within --sync-interval) or "always" (fsync before a write returns)`)
+	fl.StringVar(&f.syncInterval, "sync-interval", time.Duration(d.Storage.SyncInterval).String(), "longest time an acknowledged write stays unsynced in interval mode")
+	fl.StringVar(&f.guestTimeout, "guest-timeout", time.Duration(d.Limits.GuestTimeout).String(), "wall-time limit of one invocation; 0 turns the limit off")
+	fl.StringVar(&f.guestMemory, "guest-memory", config.FormatSize(uint64(d.Limits.GuestMemory)), "cap on the guest's linear memory")
+	fl.StringVar(&f.compileCache, "compile-cache", "", `directory of compiled modules kept across runs (default: the user cache directory)`)
+	fl.StringVar(&f.log.level, "log-level", d.Observability.LogLevel, "trace, debug, info, warn or error")
+	fl.StringVar(&f.log.format, "log-format", d.Observability.LogFormat, "text or json")
 	fl.BoolVarP(&f.log.verbose, "verbose", "v", false, "same as --log-level debug")
+	fl.StringVar(&f.obsListen, "observability-listen", "", "serve /metrics, /health and /ready on this address")
 
 	fl.StringVar(&f.listen, "listen", "", "accept peers on this address; enables sync")
 	fl.StringArrayVar(&f.peers, "peer", nil, "a peer address to dial (repeatable)")
@@ -109,73 +115,160 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-// network validates the sync flags and fills cfg.Network.
-func (f *runFlags) network(cmd *cobra.Command, cfg *numax.Config) error {
-	needSync := []string{"peer", "wait-before-run", "settle-for", "debug-protocol", "tls-cert", "tls-key",
-		"tls-ca", "allowed-peers", "tls-insecure", "adopt-identity"}
-	for _, p := range printFlags {
-		needSync = append(needSync, p.name)
+// effective merges defaults < --config file < NX_* environment < the flags
+// that were set, and validates the result.
+func (f *runFlags) effective(cmd *cobra.Command) (config.Config, error) {
+	c := config.Default()
+	if f.configFile != "" {
+		var err error
+		if c, err = config.Load(f.configFile); err != nil {
+			return c, err
+		}
 	}
-	if f.listen == "" {
+	if err := c.ApplyEnv(os.LookupEnv); err != nil {
+		return c, usagef("%v", err)
+	}
+	changed := cmd.Flags().Changed
+	var err error
+	parseDur := func(flag, v string, dst *config.Duration) {
+		if err == nil && changed(flag) {
+			var d time.Duration
+			if d, err = config.ParseDuration(v); err != nil {
+				err = usagef("--%s: %v", flag, err)
+			}
+			*dst = config.Duration(d)
+		}
+	}
+	parseDur("sync-interval", f.syncInterval, &c.Storage.SyncInterval)
+	parseDur("guest-timeout", f.guestTimeout, &c.Limits.GuestTimeout)
+	if err == nil && changed("guest-memory") {
+		var n uint64
+		if n, err = config.ParseSize(f.guestMemory); err != nil {
+			err = usagef("--guest-memory: %v", err)
+		}
+		c.Limits.GuestMemory = config.Size(n)
+	}
+	if err != nil {
+		return c, err
+	}
+	str := func(flag, v string, dst *string) {
+		if changed(flag) {
+			*dst = v
+		}
+	}
+	str("datastore-path", f.datastorePath, &c.Storage.DatastorePath)
+	str("sync", f.sync, &c.Storage.Sync)
+	str("compile-cache", f.compileCache, &c.Storage.CompileCache)
+	str("log-level", f.log.level, &c.Observability.LogLevel)
+	str("log-format", f.log.format, &c.Observability.LogFormat)
+	str("observability-listen", f.obsListen, &c.Observability.Listen)
+	str("listen", f.listen, &c.Network.Listen)
+	str("tls-cert", f.tlsCert, &c.TLS.Cert)
+	str("tls-key", f.tlsKey, &c.TLS.Key)
+	str("tls-ca", f.tlsCA, &c.TLS.CA)
+	if f.log.verbose && c.Observability.LogLevel != "trace" {
+		c.Observability.LogLevel = "debug"
+	}
+	if changed("peer") {
+		c.Network.Peers = f.peers
+	}
+	if changed("allowed-peers") {
+		c.TLS.AllowedPeers = f.allowedPeers
+	}
+	if changed("tls-insecure") {
+		c.TLS.Insecure = f.tlsInsecure
+	}
+	if changed("adopt-identity") {
+		c.TLS.AdoptIdentity = f.adoptIdentity
+	}
+	if changed("debug-protocol") && f.debugProtocol {
+		c.Network.SerializationFormat = "json"
+	}
+	if c.Network.Listen == "" {
+		needSync := []string{"peer", "wait-before-run", "settle-for", "debug-protocol", "tls-cert", "tls-key",
+			"tls-ca", "allowed-peers", "tls-insecure", "adopt-identity"}
+		for _, p := range printFlags {
+			needSync = append(needSync, p.name)
+		}
 		for _, name := range needSync {
-			if cmd.Flags().Changed(name) {
-				return usagef("--%s needs sync: add --listen ADDR", name)
+			if changed(name) {
+				return c, usagef("--%s needs sync: add --listen ADDR", name)
 			}
 		}
-		return nil
 	}
-	n := &cfg.Network
-	n.Listen, n.Peers, n.Debug, n.AdoptIdentity = f.listen, f.peers, f.debugProtocol, f.adoptIdentity
-	n.TLSCert, n.TLSKey, n.TLSCA, n.AllowedPeers, n.Insecure = f.tlsCert, f.tlsKey, f.tlsCA, f.allowedPeers, f.tlsInsecure
-	tlsSet := f.tlsCert != "" || f.tlsKey != "" || f.tlsCA != ""
-	switch {
-	case f.tlsInsecure && (tlsSet || len(f.allowedPeers) > 0):
-		return usagef("--tls-insecure excludes --tls-cert, --tls-key, --tls-ca and --allowed-peers")
-	case !f.tlsInsecure && (f.tlsCert == "" || f.tlsKey == "" || f.tlsCA == ""):
-		return usagef("sync needs --tls-cert, --tls-key and --tls-ca (make them with `nx cert`), or --tls-insecure for local development")
+	if err := c.Validate(); err != nil {
+		// Name the flag the user typed when a flag set the bad value.
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			if flag, ok := flagOf[ce.Key]; ok && changed(flag) {
+				return c, usagef("--%s: %s", flag, ce.Msg)
+			}
+		}
+		return c, usagef("%v", err)
 	}
-	var err error
-	if cfg.ShutdownTimeout, err = config.ParseDuration(f.shutdownTimeout); err != nil {
-		return usagef("--shutdown-timeout: %v", err)
-	}
-	return nil
+	return c, nil
 }
 
-func (f *runFlags) config(cmd *cobra.Command, stdout, stderr io.Writer) (numax.Config, error) {
+// flagOf maps configuration keys to the run flags that set them.
+var flagOf = map[string]string{
+	"storage.datastore_path": "datastore-path", "storage.sync": "sync", "storage.sync_interval": "sync-interval",
+	"limits.guest_memory": "guest-memory", "limits.guest_timeout": "guest-timeout",
+	"observability.log_level": "log-level", "observability.log_format": "log-format",
+	"network.listen": "listen", "network.peers": "peer", "tls.allowed_peers": "allowed-peers",
+	"tls.insecure": "tls-insecure", "tls.key": "tls-key",
+}
+
+// nodeConfig turns the effective configuration into the node's.
+func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error) {
 	cfg := numax.DefaultConfig()
 	var err error
-	if cfg.Logger, err = f.log.newLogger(stderr); err != nil {
+	lf := logFlags{level: c.Observability.LogLevel, format: c.Observability.LogFormat}
+	if cfg.Logger, err = lf.newLogger(stderr); err != nil {
 		return cfg, err
 	}
-	if cfg.Sync, err = store.ParseSyncMode(f.sync); err != nil {
-		return cfg, usagef("--sync: %v", err)
+	if cfg.Sync, err = store.ParseSyncMode(c.Storage.Sync); err != nil {
+		return cfg, err
 	}
-	if cfg.SyncInterval, err = config.ParseDuration(f.syncInterval); err != nil || cfg.SyncInterval == 0 {
-		return cfg, usagef("--sync-interval %q: want a positive duration such as 10ms", f.syncInterval)
+	cfg.DatastorePath = c.Storage.DatastorePath
+	cfg.SyncInterval = time.Duration(c.Storage.SyncInterval)
+	if c.Storage.CompileCache != "" {
+		cfg.CompileCache = c.Storage.CompileCache
 	}
-	if cfg.GuestTimeout, err = config.ParseDuration(f.guestTimeout); err != nil {
-		return cfg, usagef("--guest-timeout: %v", err)
+	l := c.Limits
+	cfg.GuestMemory, cfg.GuestTimeout = uint64(l.GuestMemory), time.Duration(l.GuestTimeout)
+	cfg.Limits = abi.Limits{
+		MaxKey: uint32(l.MaxKeySize), MaxValue: uint32(l.MaxValueSize), MaxOutput: uint32(l.MaxOutputSize),
+		MaxScanLimit: uint32(l.MaxScanLimit), MaxLogMessage: uint32(l.MaxLogMessageSize), MaxRandom: uint32(l.MaxRandomSize),
+		MaxEventName: uint32(l.MaxEventNameSize), MaxEventPayload: uint32(l.MaxEventPayloadSize),
 	}
-	if cfg.GuestMemory, err = config.ParseSize(f.guestMemory); err != nil {
-		return cfg, usagef("--guest-memory: %v", err)
+	cfg.Replica.QueueLimit, cfg.Replica.OpLogLimit = l.QueuedOpsLimit, l.OpLogLimit
+	cfg.Replica.AntiEntropyInterval = time.Duration(l.AntiEntropyInterval)
+	cfg.Network = numax.Network{
+		Listen: c.Network.Listen, Peers: c.Network.Peers, Debug: c.Network.SerializationFormat == "json",
+		TLSCert: c.TLS.Cert, TLSKey: c.TLS.Key, TLSCA: c.TLS.CA, AllowedPeers: c.TLS.AllowedPeers,
+		Insecure: c.TLS.Insecure, AdoptIdentity: c.TLS.AdoptIdentity,
+		MaxMessageSize: int(l.MaxMessageSize), SocketTimeout: time.Duration(l.SocketTimeoutSecs) * time.Second,
+		ReconnectInitial: time.Duration(l.ReconnectInitialDelay), ReconnectMax: time.Duration(l.ReconnectMaxDelay),
+		PeerDeadAfter: l.PeerDeadAfterFailures, MaxPeers: l.MaxPeers,
 	}
-	if cfg.GuestMemory < 64<<10 || cfg.GuestMemory > 4<<30-64<<10 {
-		return cfg, usagef("--guest-memory %s: want between 64KiB and 4GiB minus 64KiB", f.guestMemory)
-	}
-	if f.datastorePath == "" {
-		return cfg, usagef("--datastore-path must not be empty")
-	}
-	cfg.DatastorePath = f.datastorePath
-	cfg.CompileCache = f.compileCache
+	cfg.ObservabilityListen = c.Observability.Listen
+	cfg.ObservabilityTimeout = time.Duration(c.Observability.RequestTimeoutSecs) * time.Second
 	cfg.Stdout, cfg.Stderr = stdout, stderr
-	return cfg, f.network(cmd, &cfg)
+	return cfg, nil
 }
 
 func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdout, stderr io.Writer) (err error) {
 	ctx := cmd.Context()
-	cfg, err := f.config(cmd, stdout, stderr)
+	eff, err := f.effective(cmd)
 	if err != nil {
 		return err
+	}
+	cfg, err := nodeConfig(eff, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.ShutdownTimeout, err = config.ParseDuration(f.shutdownTimeout); err != nil {
+		return usagef("--shutdown-timeout: %v", err)
 	}
 	wait, err := config.ParseDuration(f.waitBeforeRun)
 	if err != nil {

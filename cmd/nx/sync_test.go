@@ -42,14 +42,14 @@ func exitOK(t *testing.T, p *testutil.Proc, what string) string {
 func TestSync_SimultaneousDialsOneLink(t *testing.T) {
 	wasm := testutil.GoGuest(t, "testdata/guests/peers")
 	a, b := testutil.FreePort(t), testutil.FreePort(t)
-	flags := []string{"--tls-insecure", "--wait-before-run", "20s", "--settle-for", "1s", "--log-level", "warn"}
+	flags := []string{"--tls-insecure", "--wait-before-run", "20s", "--settle-for", "1s", "--log-level", "debug"}
 	pa := testutil.StartNX(t, nil, nodeRun(wasm, t.TempDir(), a, append([]string{"--peer", b}, flags...)...)...)
 	pb := testutil.StartNX(t, nil, nodeRun(wasm, t.TempDir(), b, append([]string{"--peer", a}, flags...)...)...)
 	outA, outB := exitOK(t, pa, "a"), exitOK(t, pb, "b")
 	idOf := func(out string) string { return strings.Fields(strings.SplitN(out, "\n", 2)[0])[1] }
 	peers := func(out string) []string { return regexp.MustCompile(`(?m)^peer (\S+)`).FindAllString(out, -1) }
-	if pa, pb := peers(outA), peers(outB); len(pa) != 1 || len(pb) != 1 || pa[0] != "peer "+idOf(outB) || pb[0] != "peer "+idOf(outA) {
-		t.Fatalf("net_peers: a=%q b=%q", outA, outB)
+	if la, lb := peers(outA), peers(outB); len(la) != 1 || len(lb) != 1 || la[0] != "peer "+idOf(outB) || lb[0] != "peer "+idOf(outA) {
+		t.Fatalf("net_peers: a=%q b=%q\nA: %s\nB: %s", outA, outB, pa.Stderr(), pb.Stderr())
 	}
 }
 

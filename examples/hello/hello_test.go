@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ func TestHello(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("exit %d\nstderr: %s", r.Code, r.Stderr)
 	}
-	want := `level=INFO msg="Hello from Numax!" module=` + wasm
-	if !strings.Contains(r.Stderr, want) {
+	// Every line names the node; guest lines also the module.
+	want := `level=INFO msg="Hello from Numax!" node=[0-9a-f]{32} module=` + regexp.QuoteMeta(wasm)
+	if !regexp.MustCompile(want).MatchString(r.Stderr) {
 		t.Fatalf("stderr lacks %q:\n%s", want, r.Stderr)
 	}
 }

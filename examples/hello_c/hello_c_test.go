@@ -2,7 +2,7 @@ package hello_c
 
 import (
 	"os"
-	"strings"
+	"regexp"
 	"testing"
 	"time"
 
@@ -17,7 +17,7 @@ func TestHelloC(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("exit %d\nstderr: %s", r.Code, r.Stderr)
 	}
-	if !strings.Contains(r.Stderr, `msg="Hello from C!" module=`+wasm) {
+	if !regexp.MustCompile(`msg="Hello from C!" node=[0-9a-f]{32} module=` + regexp.QuoteMeta(wasm)).MatchString(r.Stderr) {
 		t.Fatalf("stderr: %s", r.Stderr)
 	}
 	if r.Stdout != "greeting = hello, datastore\n" {

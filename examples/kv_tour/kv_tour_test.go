@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +47,7 @@ func TestKVTour(t *testing.T) {
 	if r.Stdout != want {
 		t.Fatalf("stdout:\n%s\nwant:\n%s", r.Stdout, want)
 	}
-	if !strings.Contains(r.Stderr, `msg="guest event" module=`+wasm+` event=tour.done payload_bytes=10`) {
+	if !regexp.MustCompile(`msg="guest event" node=[0-9a-f]{32} module=` + regexp.QuoteMeta(wasm) + ` event=tour.done payload_bytes=10`).MatchString(r.Stderr) {
 		t.Fatalf("event not logged:\n%s", r.Stderr)
 	}
 }

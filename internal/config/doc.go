@@ -1,4 +1,7 @@
-// Package config parses the node's configuration values: sizes with units
-// and durations as the CLI and the TOML file accept them. It does no I/O
-// beyond reading what it is given and starts nothing.
+// Package config is the node's configuration: the TOML file of cli-config.md
+// (sections [storage] [network] [tls] [limits] [observability] [discovery]),
+// its defaults, the NX_* environment overrides, and validation whose errors
+// name the file, line and key and say what to do.
+//
+// It parses and checks; it opens nothing and starts nothing.
 package config

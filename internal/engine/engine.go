@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -77,7 +78,14 @@ type Engine struct {
 	// mu guards closed.
 	mu     sync.Mutex
 	closed bool
+
+	// lastMemory is the linear memory size of the last instance run.
+	lastMemory atomic.Uint64
 }
+
+// LastMemory returns the linear memory size, in bytes, of the last guest
+// instance at the end of its invocation.
+func (e *Engine) LastMemory() uint64 { return e.lastMemory.Load() }
 
 // New creates the wazero runtime, instantiates WASI and the nx host module
 // bound to host, and returns the engine.
@@ -278,6 +286,16 @@ func (e *Engine) Run(ctx context.Context, m *Module, rc RunConfig) error {
 		return e.classify(ctx, alloc, err)
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
+	defer func() {
+		// Memory() of a module without one is a typed nil: go by the
+		// exported definitions instead.
+		for name := range m.compiled.ExportedMemories() {
+			if mem := inst.ExportedMemory(name); mem != nil {
+				e.lastMemory.Store(uint64(mem.Size()))
+			}
+			break
+		}
+	}()
 	if to := alloc.refusedTo.Load(); to > 0 {
 		return &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: to, Declared: true}
 	}

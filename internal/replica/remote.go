@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/store"
@@ -54,6 +55,7 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 			return fmt.Errorf("replica: push from %s: %w", peer, err)
 		}
 	}
+	start := time.Now()
 	r.mu.Lock()
 	if r.failed != nil {
 		r.mu.Unlock()
@@ -91,6 +93,9 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	}
 	vv := copyVV(r.state.VV)
 	r.mu.Unlock()
+	if f := r.cfg.OnBatchApplied; f != nil {
+		f(time.Since(start))
+	}
 	if f := r.cfg.OnRemoteApply; f != nil {
 		for _, op := range applied {
 			f(op)

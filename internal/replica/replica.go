@@ -53,6 +53,9 @@ type Config struct {
 	// applied and committed (for replication-lag measurement). It must
 	// not block.
 	OnRemoteApply func(op *crdt.Op)
+	// OnBatchApplied, if set, is called after each PushOps batch with how
+	// long applying and committing it took (for metrics).
+	OnBatchApplied func(d time.Duration)
 }
 
 // DefaultConfig returns the defaults of crdt.md and the whitepaper.
@@ -171,36 +174,45 @@ func NewNodeID() string {
 }
 
 func (r *Replica) identity() error {
-	stored, err := r.st.Get(store.Meta, metaNodeID)
+	id, err := Identity(r.st, r.cfg.NodeID, r.cfg.AdoptIdentity, r.log)
+	r.nodeID = id
+	return err
+}
+
+// Identity returns the node's NodeId, storing it in st on first use:
+// configured (from a TLS certificate) if set, else the stored one, else a
+// new random one. A datastore written under another NodeId is refused with
+// an *IdentityError unless adopt is set.
+func Identity(st *store.Store, configured string, adopt bool, log *slog.Logger) (string, error) {
+	stored, err := st.Get(store.Meta, metaNodeID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		stored = nil
 	case err != nil:
-		return fmt.Errorf("read node id: %w", err)
+		return "", fmt.Errorf("read node id: %w", err)
 	case !abi.ValidNodeID(stored):
-		return &CorruptError{What: "node id", Key: metaNodeID, Err: fmt.Errorf("%q is not a NodeId", stored)}
+		return "", &CorruptError{What: "node id", Key: metaNodeID, Err: fmt.Errorf("%q is not a NodeId", stored)}
 	}
-	id := r.cfg.NodeID
+	id := configured
 	switch {
 	case id == "" && stored != nil:
 		id = string(stored)
 	case id == "":
 		id = NewNodeID()
 	case !abi.ValidNodeID([]byte(id)):
-		return fmt.Errorf("replica: %q is not a NodeId (32 lowercase hex characters)", id)
-	case stored != nil && string(stored) != id && !r.cfg.AdoptIdentity:
-		return &IdentityError{Stored: string(stored), Current: id}
+		return "", fmt.Errorf("replica: %q is not a NodeId (32 lowercase hex characters)", id)
+	case stored != nil && string(stored) != id && !adopt:
+		return "", &IdentityError{Stored: string(stored), Current: id}
 	}
 	if string(stored) != id {
-		if _, err := r.st.Set(store.Meta, metaNodeID, []byte(id)); err != nil {
-			return fmt.Errorf("store node id: %w", err)
+		if _, err := st.Set(store.Meta, metaNodeID, []byte(id)); err != nil {
+			return "", fmt.Errorf("store node id: %w", err)
 		}
-		if stored != nil {
-			r.log.Warn("datastore adopted by a new identity", "previous", string(stored), "node", id)
+		if stored != nil && log != nil {
+			log.Warn("datastore adopted by a new identity", "previous", string(stored), "node", id)
 		}
 	}
-	r.nodeID = id
-	return nil
+	return id, nil
 }
 
 func (r *Replica) hydrate() error {
@@ -299,6 +311,24 @@ func (r *Replica) Digest() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.state.AppendBinary(nil)
+}
+
+// PeerLag returns, per known peer, how many ops it is known to lack: the
+// sum over origins of this node's vector minus the peer's acknowledged one.
+func (r *Replica) PeerLag() map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lag := make(map[string]uint64, len(r.peerVV))
+	for p, pv := range r.peerVV {
+		var n uint64
+		for o, have := range r.state.VV {
+			if have > pv[o] {
+				n += have - pv[o]
+			}
+		}
+		lag[p] = n
+	}
+	return lag
 }
 
 // Stats returns the counters.

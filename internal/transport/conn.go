@@ -227,6 +227,7 @@ func (t *Transport) accept(nc net.Conn) {
 	}
 	hello := h.Hello
 	refuse := func(f *wirepb.Frame, reason string) {
+		t.refusals.Add(1)
 		t.log.Error("inbound peer refused", "remote", remote, "claimed", hello.GetNodeId(), "reason", reason)
 		_ = t.writeFrame(nc, wire.TagBinary, f)
 		_ = nc.Close()
@@ -254,6 +255,14 @@ func (t *Transport) accept(nc net.Conn) {
 	}
 	c := &conn{t: t, nc: nc, peer: hello.GetNodeId(), addr: addr, dialer: hello.GetNodeId(), tag: tag,
 		out: make(chan []byte, 256), done: make(chan struct{})}
+	if la := hello.GetListenAddr(); la != "" {
+		// The peer's listen address may be one this node dials: knowing
+		// whose it is stops the dialer from redialing a linked peer and
+		// lets WaitForPeers count the link.
+		t.mu.Lock()
+		t.addrPeer[la] = c.peer
+		t.mu.Unlock()
+	}
 	if ok, why := t.register(c); !ok {
 		t.log.Debug("inbound link not kept", "peer", c.peer, "reason", why)
 		_ = t.writeFrame(nc, wire.TagBinary, refusal(&wirepb.Error{Kind: &wirepb.Error_RateLimited{RateLimited: &wirepb.RateLimited{RetryAfterMs: 1000}}}))
@@ -276,6 +285,7 @@ func (t *Transport) accept(nc net.Conn) {
 
 // run starts a registered link's reader and writer and tells the handler.
 func (t *Transport) run(c *conn, br *bufio.Reader) {
+	t.connects.Add(1)
 	t.log.Info("peer connected", "peer", c.peer, "addr", c.addr, "dialed_by_us", c.dialer == t.cfg.NodeID)
 	t.wg.Add(2)
 	go func() {
@@ -287,6 +297,7 @@ func (t *Transport) run(c *conn, br *bufio.Reader) {
 		t.readLoop(c, br)
 		t.unregister(c)
 		c.close("read loop ended")
+		t.disconnects.Add(1)
 		t.log.Info("peer disconnected", "peer", c.peer, "reason", c.why)
 	}()
 	t.mu.Lock()
@@ -339,6 +350,8 @@ func (t *Transport) readLoop(c *conn, br *bufio.Reader) {
 			lvl := slog.LevelWarn
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				lvl = slog.LevelDebug
+			} else {
+				t.badFrames.Add(1)
 			}
 			t.log.Log(t.ctx, lvl, "closing link: bad or failed read", "peer", c.peer, "err", err)
 			c.close(err.Error())
@@ -369,6 +382,7 @@ func (t *Transport) readLoop(c *conn, br *bufio.Reader) {
 			}
 		}
 		if err != nil {
+			t.badFrames.Add(1)
 			t.log.Warn("closing link: refused message", "peer", c.peer, "err", err)
 			c.close(err.Error())
 			return

@@ -106,10 +106,22 @@ type Transport struct {
 	changed  chan struct{} // closed and replaced when conns change
 
 	bytesOut, bytesIn atomic.Uint64
+	// Counters for metrics.
+	connects, disconnects, dialFailures, refusals, badFrames atomic.Uint64
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// Counters are the link counters for metrics.
+type Counters struct {
+	Connects, Disconnects, DialFailures, Refusals, BadFrames uint64
+}
+
+// Counters returns the link counters.
+func (t *Transport) Counters() Counters {
+	return Counters{t.connects.Load(), t.disconnects.Load(), t.dialFailures.Load(), t.refusals.Load(), t.badFrames.Load()}
 }
 
 // Bytes returns the frame bytes written to and read from peers so far.
@@ -393,10 +405,12 @@ func (t *Transport) dialLoop(addr string) {
 			t.setHealth(addr, Healthy)
 			continue
 		case refused:
+			t.refusals.Add(1)
 			t.setHealth(addr, Refused)
 			t.log.Error("peer refused for good; not redialing", "addr", addr, "err", err)
 			return
 		case err != nil:
+			t.dialFailures.Add(1)
 			failures++
 			h := Suspect
 			if failures >= t.cfg.PeerDeadAfter {

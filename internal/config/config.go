@@ -1,0 +1,375 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Size is a byte size: "16MiB", "512KiB" or a plain integer.
+type Size uint64
+
+// UnmarshalTOML accepts a quoted size with units or an integer.
+func (s *Size) UnmarshalTOML(data []byte) error {
+	text := string(bytes.TrimSpace(data))
+	if strings.HasPrefix(text, `"`) || strings.HasPrefix(text, `'`) {
+		u, err := strconv.Unquote(strings.ReplaceAll(text, `'`, `"`))
+		if err != nil {
+			return fmt.Errorf("bad string %s", text)
+		}
+		text = u
+	}
+	v, err := ParseSize(text)
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+// MarshalText renders the size with units.
+func (s Size) MarshalText() ([]byte, error) { return []byte(FormatSize(uint64(s))), nil }
+
+// Duration is a Go duration string: "500ms", "30s", "1h30m".
+type Duration time.Duration
+
+// UnmarshalTOML accepts a quoted Go duration.
+func (d *Duration) UnmarshalTOML(data []byte) error {
+	text := string(bytes.TrimSpace(data))
+	u, err := strconv.Unquote(strings.ReplaceAll(text, `'`, `"`))
+	if err != nil {
+		return fmt.Errorf("want a duration string such as \"30s\", got %s", text)
+	}
+	v, err := ParseDuration(u)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText renders the duration in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Config is the whole node configuration.
+type Config struct {
+	Storage       Storage       `toml:"storage"`
+	Network       Network       `toml:"network"`
+	TLS           TLS           `toml:"tls"`
+	Limits        Limits        `toml:"limits"`
+	Observability Observability `toml:"observability"`
+	Discovery     Discovery     `toml:"discovery"`
+}
+
+// Storage is [storage].
+type Storage struct {
+	DatastorePath string   `toml:"datastore_path"`
+	Sync          string   `toml:"sync"`
+	SyncInterval  Duration `toml:"sync_interval"`
+	CompileCache  string   `toml:"compile_cache"`
+}
+
+// Network is [network].
+type Network struct {
+	Listen              string   `toml:"listen"`
+	Peers               []string `toml:"peers"`
+	SerializationFormat string   `toml:"serialization_format"`
+}
+
+// TLS is [tls].
+type TLS struct {
+	Cert          string   `toml:"cert"`
+	Key           string   `toml:"key"`
+	CA            string   `toml:"ca"`
+	AllowedPeers  []string `toml:"allowed_peers"`
+	Insecure      bool     `toml:"insecure"`
+	AdoptIdentity bool     `toml:"adopt_identity"`
+}
+
+// Limits is [limits]: the network limits of wire.md and the guest limits of
+// host-abi.md.
+type Limits struct {
+	MaxPeers              int      `toml:"max_peers"`
+	QueuedOpsLimit        int      `toml:"queued_ops_limit"`
+	OpLogLimit            int      `toml:"op_log_limit"`
+	SeenOpsLimit          int      `toml:"seen_ops_limit"`
+	MaxMessageSize        Size     `toml:"max_message_size"`
+	SocketTimeoutSecs     int      `toml:"socket_timeout_secs"`
+	ReconnectInitialDelay Duration `toml:"reconnect_initial_delay"`
+	ReconnectMaxDelay     Duration `toml:"reconnect_max_delay"`
+	PeerDeadAfterFailures int      `toml:"peer_dead_after_failures"`
+	AntiEntropyInterval   Duration `toml:"anti_entropy_interval"`
+
+	GuestMemory         Size     `toml:"guest_memory"`
+	GuestTimeout        Duration `toml:"guest_timeout"`
+	MaxKeySize          Size     `toml:"max_key_size"`
+	MaxValueSize        Size     `toml:"max_value_size"`
+	MaxOutputSize       Size     `toml:"max_output_size"`
+	MaxScanLimit        int      `toml:"max_scan_limit"`
+	MaxLogMessageSize   Size     `toml:"max_log_message_size"`
+	MaxRandomSize       Size     `toml:"max_random_size"`
+	MaxEventNameSize    int      `toml:"max_event_name_size"`
+	MaxEventPayloadSize Size     `toml:"max_event_payload_size"`
+}
+
+// Observability is [observability].
+type Observability struct {
+	Listen             string `toml:"listen"`
+	LogLevel           string `toml:"log_level"`
+	LogFormat          string `toml:"log_format"`
+	RequestTimeoutSecs int    `toml:"request_timeout_secs"`
+}
+
+// Discovery is [discovery].
+type Discovery struct {
+	Mode string `toml:"mode"`
+}
+
+// Default returns every default of the spec.
+func Default() Config {
+	return Config{
+		Storage: Storage{DatastorePath: "./nx-data", Sync: "interval", SyncInterval: Duration(10 * time.Millisecond)},
+		Network: Network{SerializationFormat: "binary"},
+		Limits: Limits{
+			MaxPeers: 64, QueuedOpsLimit: 10000, OpLogLimit: 10000, SeenOpsLimit: 100000,
+			MaxMessageSize: 16 << 20, SocketTimeoutSecs: 30,
+			ReconnectInitialDelay: Duration(500 * time.Millisecond), ReconnectMaxDelay: Duration(30 * time.Second),
+			PeerDeadAfterFailures: 3, AntiEntropyInterval: Duration(30 * time.Second),
+			GuestMemory: 256 << 20, GuestTimeout: Duration(30 * time.Second),
+			MaxKeySize: 1024, MaxValueSize: 1 << 20, MaxOutputSize: 10 << 20, MaxScanLimit: 1024,
+			MaxLogMessageSize: 64 << 10, MaxRandomSize: 1 << 20, MaxEventNameSize: 128, MaxEventPayloadSize: 64 << 10,
+		},
+		Observability: Observability{LogLevel: "info", LogFormat: "text", RequestTimeoutSecs: 5},
+		Discovery:     Discovery{Mode: "static"},
+	}
+}
+
+// Error is a configuration error: where it is and what to do.
+type Error struct {
+	File string // "" for the environment or the command line
+	Line int    // 0 if unknown
+	Key  string // "limits.max_peers"
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var where string
+	switch {
+	case e.File != "" && e.Line > 0:
+		where = fmt.Sprintf("%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		where = e.File + ": "
+	}
+	if e.Key != "" {
+		return where + e.Key + ": " + e.Msg
+	}
+	return where + e.Msg
+}
+
+// Load reads path over the defaults. Unknown sections or keys and values of
+// the wrong type are errors naming the file, line and key.
+func Load(path string) (Config, error) {
+	c := Default()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, &Error{File: path, Msg: fmt.Sprintf("cannot read the configuration: %v", err)}
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields().EnableUnmarshalerInterface()
+	if err := dec.Decode(&c); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			e := sm.Errors[0]
+			row, _ := e.Position()
+			return c, &Error{File: path, Line: row, Key: strings.Join(e.Key(), "."),
+				Msg: "unknown key (sections are storage, network, tls, limits, observability, discovery; `nx config init` writes every key)"}
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, _ := de.Position()
+			return c, &Error{File: path, Line: row, Key: strings.Join(de.Key(), "."), Msg: de.Error()}
+		}
+		return c, &Error{File: path, Msg: err.Error()}
+	}
+	if err := c.Validate(); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) {
+			ce.File, ce.Line = path, lineOf(data, ce.Key)
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+// lineOf finds the line of section.key in a TOML text (0 if absent).
+func lineOf(data []byte, dotted string) int {
+	section, key, ok := strings.Cut(dotted, ".")
+	if !ok {
+		return 0
+	}
+	cur := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
+			cur = strings.TrimSpace(strings.Trim(l, "[]"))
+			continue
+		}
+		if cur == section {
+			if k, _, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == key {
+				return i + 1
+			}
+		}
+	}
+	return 0
+}
+
+// Validate checks ranges and cross-field rules, with messages that say what
+// to do.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error { return &Error{Key: key, Msg: fmt.Sprintf(format, args...)} }
+	switch c.Storage.Sync {
+	case "always", "interval":
+	default:
+		return bad("storage.sync", "must be \"always\" or \"interval\", got %q", c.Storage.Sync)
+	}
+	if c.Storage.DatastorePath == "" {
+		return bad("storage.datastore_path", "must not be empty")
+	}
+	if c.Storage.SyncInterval <= 0 {
+		return bad("storage.sync_interval", "must be a positive duration such as \"10ms\"")
+	}
+	switch c.Network.SerializationFormat {
+	case "binary", "bincode", "json":
+	default:
+		return bad("network.serialization_format", "must be \"binary\" or \"json\" (\"bincode\" is read as binary), got %q", c.Network.SerializationFormat)
+	}
+	l := &c.Limits
+	for _, p := range []struct {
+		key string
+		v   int64
+	}{
+		{"limits.max_peers", int64(l.MaxPeers)}, {"limits.queued_ops_limit", int64(l.QueuedOpsLimit)},
+		{"limits.op_log_limit", int64(l.OpLogLimit)}, {"limits.max_message_size", int64(l.MaxMessageSize)},
+		{"limits.socket_timeout_secs", int64(l.SocketTimeoutSecs)}, {"limits.reconnect_initial_delay", int64(l.ReconnectInitialDelay)},
+		{"limits.reconnect_max_delay", int64(l.ReconnectMaxDelay)}, {"limits.peer_dead_after_failures", int64(l.PeerDeadAfterFailures)},
+		{"limits.anti_entropy_interval", int64(l.AntiEntropyInterval)},
+		{"limits.max_key_size", int64(l.MaxKeySize)}, {"limits.max_value_size", int64(l.MaxValueSize)},
+		{"limits.max_output_size", int64(l.MaxOutputSize)}, {"limits.max_scan_limit", int64(l.MaxScanLimit)},
+		{"limits.max_log_message_size", int64(l.MaxLogMessageSize)}, {"limits.max_random_size", int64(l.MaxRandomSize)},
+		{"limits.max_event_name_size", int64(l.MaxEventNameSize)}, {"limits.max_event_payload_size", int64(l.MaxEventPayloadSize)},
+		{"observability.request_timeout_secs", int64(c.Observability.RequestTimeoutSecs)},
+	} {
+		if p.v <= 0 {
+			return bad(p.key, "must be greater than zero, got %d", p.v)
+		}
+	}
+	if l.SeenOpsLimit < 0 {
+		return bad("limits.seen_ops_limit", "must not be negative (it is accepted for compatibility and has no effect)")
+	}
+	if l.ReconnectMaxDelay < l.ReconnectInitialDelay {
+		return bad("limits.reconnect_max_delay", "must be at least limits.reconnect_initial_delay")
+	}
+	if l.GuestMemory < 64<<10 || l.GuestMemory > 4<<30-64<<10 {
+		return bad("limits.guest_memory", "must be between 64KiB and 4GiB minus 64KiB, got %s", FormatSize(uint64(l.GuestMemory)))
+	}
+	if l.GuestTimeout < 0 {
+		return bad("limits.guest_timeout", "must not be negative (0 turns the limit off)")
+	}
+	if l.MaxKeySize > 1<<31 || l.MaxValueSize > 1<<31 || l.MaxOutputSize > 1<<31 || l.MaxLogMessageSize > 1<<31 ||
+		l.MaxRandomSize > 1<<31 || l.MaxEventPayloadSize > 1<<31 {
+		return bad("limits", "guest size limits must stay below 2GiB")
+	}
+	switch c.Observability.LogLevel {
+	case "trace", "debug", "info", "warn", "error":
+	default:
+		return bad("observability.log_level", "must be trace, debug, info, warn or error, got %q", c.Observability.LogLevel)
+	}
+	switch c.Observability.LogFormat {
+	case "text", "json":
+	default:
+		return bad("observability.log_format", "must be text or json, got %q", c.Observability.LogFormat)
+	}
+	if c.Discovery.Mode != "static" {
+		return bad("discovery.mode", "%q is not supported by this build; use \"static\" (configured peers)", c.Discovery.Mode)
+	}
+	t := &c.TLS
+	switch {
+	case (t.Cert == "") != (t.Key == ""):
+		return bad("tls.key", "tls.cert and tls.key go together: set both or neither")
+	case t.Insecure && (t.CA != "" || len(t.AllowedPeers) > 0 || t.Cert != ""):
+		return bad("tls.insecure", "insecure (plain TCP) excludes tls.cert, tls.key, tls.ca and tls.allowed_peers: remove them or set insecure = false")
+	case len(t.AllowedPeers) > 0 && t.CA == "":
+		return bad("tls.allowed_peers", "an allowlist needs tls.ca: NodeIds are only trusted from certificates the CA signed")
+	case len(c.Network.Peers) > 0 && c.Network.Listen == "":
+		return bad("network.peers", "peers need network.listen: sync is enabled by listening")
+	case c.Network.Listen != "" && !t.Insecure && (t.Cert == "" || t.CA == ""):
+		return bad("network.listen", "sync needs tls.cert, tls.key and tls.ca (make them with `nx cert`), or tls.insecure = true for local development")
+	}
+	for _, id := range t.AllowedPeers {
+		if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+			return bad("tls.allowed_peers", "%q is not a NodeId (32 lowercase hex characters; `nx cert id CERT` prints one)", id)
+		}
+	}
+	return nil
+}
+
+// Env names the NX_* variables that override the file.
+var Env = []string{"NX_DATASTORE_PATH", "NX_LISTEN", "NX_PEERS", "NX_TLS_CERT", "NX_TLS_KEY", "NX_TLS_CA",
+	"NX_ALLOWED_PEERS", "NX_TLS_INSECURE", "NX_OBSERVABILITY_LISTEN", "NX_LOG_LEVEL", "NX_LOG_FORMAT", "NX_SERIALIZATION_FORMAT"}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// ApplyEnv applies the NX_* variables found by lookup.
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
+	set := func(name string, dst *string) {
+		if v, ok := lookup(name); ok {
+			*dst = v
+		}
+	}
+	set("NX_DATASTORE_PATH", &c.Storage.DatastorePath)
+	set("NX_LISTEN", &c.Network.Listen)
+	set("NX_TLS_CERT", &c.TLS.Cert)
+	set("NX_TLS_KEY", &c.TLS.Key)
+	set("NX_TLS_CA", &c.TLS.CA)
+	set("NX_OBSERVABILITY_LISTEN", &c.Observability.Listen)
+	set("NX_LOG_LEVEL", &c.Observability.LogLevel)
+	set("NX_LOG_FORMAT", &c.Observability.LogFormat)
+	set("NX_SERIALIZATION_FORMAT", &c.Network.SerializationFormat)
+	if v, ok := lookup("NX_PEERS"); ok {
+		c.Network.Peers = splitList(v)
+	}
+	if v, ok := lookup("NX_ALLOWED_PEERS"); ok {
+		c.TLS.AllowedPeers = splitList(v)
+	}
+	if v, ok := lookup("NX_TLS_INSECURE"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &Error{Key: "NX_TLS_INSECURE", Msg: fmt.Sprintf("must be true or false, got %q", v)}
+		}
+		c.TLS.Insecure = b
+	}
+	return nil
+}
+
+// Encode renders c as TOML that Load accepts.
+func (c Config) Encode() ([]byte, error) {
+	var b bytes.Buffer
+	enc := toml.NewEncoder(&b)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}

@@ -1,0 +1,74 @@
+package config
+
+// Template is what `nx config init` writes: every key with its default,
+// commented. It validates as is (a node without sync).
+const Template = `# Numax node configuration. Every value below is the default.
+# Precedence: command-line flags > NX_* environment variables > this file > defaults.
+# Durations use Go syntax ("500ms", "30s", "1h30m"); sizes accept "16MiB", "512KiB" or bytes.
+
+[storage]
+# Data directory (NX_DATASTORE_PATH).
+datastore_path = "./nx-data"
+# "interval": a write returns at once and is fsynced within sync_interval.
+# "always":   a write returns after the fsync that covers it.
+sync = "interval"
+sync_interval = "10ms"
+# Compiled modules kept across runs ("" = the user cache directory).
+compile_cache = ""
+
+[network]
+# Accept peers here; setting it enables sync (NX_LISTEN). Example: "0.0.0.0:9000".
+listen = ""
+# Peers to dial (NX_PEERS, comma-separated).
+peers = []
+# "binary" (protobuf) or "json" (readable frames for debugging).
+serialization_format = "binary"
+
+[tls]
+# This node's certificate and key, and the cluster CA (make them with nx cert).
+cert = ""
+key = ""
+ca = ""
+# Only these NodeIds may connect (needs ca). nx cert id CERT prints a NodeId.
+allowed_peers = []
+# Plain TCP without TLS: for local development only.
+insecure = false
+# Take over a datastore written under another NodeId.
+adopt_identity = false
+
+[limits]
+max_peers = 64
+queued_ops_limit = 10000
+op_log_limit = 10000
+# Accepted for compatibility; it has no effect (duplicate detection is exact).
+seen_ops_limit = 100000
+max_message_size = "16MiB"
+socket_timeout_secs = 30
+reconnect_initial_delay = "500ms"
+reconnect_max_delay = "30s"
+peer_dead_after_failures = 3
+anti_entropy_interval = "30s"
+# Guest limits (host-abi.md).
+guest_memory = "256MiB"
+# One invocation's wall time; "0s" turns the limit off (and its cost).
+guest_timeout = "30s"
+max_key_size = "1KiB"
+max_value_size = "1MiB"
+max_output_size = "10MiB"
+max_scan_limit = 1024
+max_log_message_size = "64KiB"
+max_random_size = "1MiB"
+max_event_name_size = 128
+max_event_payload_size = "64KiB"
+
+[observability]
+# Serve /metrics, /health and /ready here ("" = off; NX_OBSERVABILITY_LISTEN).
+listen = ""
+log_level = "info"
+log_format = "text"
+request_timeout_secs = 5
+
+[discovery]
+# "static": the configured peers.
+mode = "static"
+`

@@ -1,0 +1,75 @@
+// Package obs serves a node's observability endpoint: /health (liveness),
+// /ready (503 until the node is ready and again while it shuts down) and
+// /metrics (Prometheus text format from a registry). It owns its HTTP server
+// and listener; Close stops them.
+package obs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server is a running observability endpoint.
+type Server struct {
+	ln    net.Listener
+	srv   *http.Server
+	ready atomic.Bool
+	done  chan struct{}
+}
+
+// Listen binds addr (so a port in use fails here) and starts serving reg.
+// The node starts not ready.
+func Listen(addr string, reg *prometheus.Registry, timeout time.Duration, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("observability listen on %s: %w", addr, err)
+	}
+	s := &Server{ln: ln, done: make(chan struct{})}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: timeout}))
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout + time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		defer close(s.done)
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("observability endpoint stopped", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Addr returns the bound address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// SetReady sets what /ready answers.
+func (s *Server) SetReady(r bool) { s.ready.Store(r) }
+
+// Close stops the server. A second Close returns http.ErrServerClosed.
+func (s *Server) Close(ctx context.Context) error {
+	s.ready.Store(false)
+	err := s.srv.Shutdown(ctx)
+	<-s.done
+	return err
+}

@@ -1,0 +1,167 @@
+package numax
+
+import (
+	"errors"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/numax/numax/internal/engine"
+	"github.com/numax/numax/internal/hostapi"
+	"github.com/numax/numax/internal/store"
+)
+
+// maxEventLabels bounds the distinct event names in numax_guest_events_total;
+// later names are counted under "other".
+const maxEventLabels = 64
+
+// metrics are the node's Prometheus metrics (cli-config.md).
+type metrics struct {
+	reg         *prometheus.Registry
+	invocations *prometheus.CounterVec
+	compile     prometheus.Histogram
+	execution   prometheus.Histogram
+	batchApply  prometheus.Histogram
+	events      *prometheus.CounterVec
+
+	// mu guards eventNames and the store-size cache.
+	mu         sync.Mutex
+	eventNames map[string]bool
+	keysAt     time.Time
+	keys       int
+}
+
+func newMetrics() *metrics {
+	m := &metrics{reg: prometheus.NewRegistry(), eventNames: map[string]bool{}}
+	m.invocations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "numax_wasm_invocations_total",
+		Help: "Guest invocations by outcome."}, []string{"module", "status"})
+	m.compile = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_wasm_compile_duration_seconds",
+		Help: "Module compile time (short when served from the cache).", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)})
+	m.execution = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_wasm_execution_duration_seconds",
+		Help: "Guest invocation wall time.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12)})
+	m.batchApply = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_remote_op_batch_apply_duration_seconds",
+		Help: "Time to apply and commit one PushOps batch.", Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10)})
+	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "numax_guest_events_total",
+		Help: "Guest event_emit calls by event name (at most 64 names, then \"other\")."}, []string{"event"})
+	m.reg.MustRegister(m.invocations, m.compile, m.execution, m.batchApply, m.events,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) event(name string) {
+	m.mu.Lock()
+	if !m.eventNames[name] {
+		if len(m.eventNames) >= maxEventLabels {
+			name = "other"
+		} else {
+			m.eventNames[name] = true
+		}
+	}
+	m.mu.Unlock()
+	m.events.WithLabelValues(name).Inc()
+}
+
+// invocation records one Run's outcome.
+func (m *metrics) invocation(module string, d time.Duration, err error) {
+	status := "ok"
+	var (
+		trap *engine.TrapError
+		to   *engine.TimeoutError
+		mem  *engine.MemoryLimitError
+		ab   *hostapi.AbortError
+		ex   *engine.ExitError
+	)
+	switch {
+	case err == nil:
+	case errors.As(err, &to):
+		status = "timeout"
+	case errors.As(err, &mem):
+		status = "memory_limit"
+	case errors.As(err, &ab):
+		status = "abort"
+	case errors.As(err, &trap):
+		status = "trap"
+	case errors.As(err, &ex):
+		status = "exit_error"
+	default:
+		status = "error"
+	}
+	m.invocations.WithLabelValues(filepath.Base(module), status).Inc()
+	m.execution.Observe(d.Seconds())
+}
+
+// register adds the metrics that read the node's parts at scrape time.
+func (m *metrics) register(n *Node) {
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	gauge("numax_store_bytes", "Datastore size on disk.", func() float64 { return float64(n.store.DiskBytes()) })
+	gauge("numax_store_keys", "Guest keys in the local store (recounted at most every 10 s).", func() float64 {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if time.Since(m.keysAt) > 10*time.Second {
+			if k, err := n.store.CountKeys(store.Guest); err == nil {
+				m.keys, m.keysAt = k, time.Now()
+			}
+		}
+		return float64(m.keys)
+	})
+	gauge("numax_wasm_memory_bytes", "Linear memory of the last guest instance.", func() float64 { return float64(n.engine.LastMemory()) })
+	if r := n.replica; r != nil {
+		counter("numax_ops_total", "Local CRDT writes plus remote ops applied.", func() float64 {
+			s := r.Stats()
+			return float64(s.LocalOps + s.RemoteApplied)
+		})
+		counter("numax_broadcast_batches_total", "PushOps batches sent.", func() float64 { return float64(r.Stats().BatchesSent) })
+		counter("numax_broadcast_ops_total", "Ops sent in PushOps batches.", func() float64 { return float64(r.Stats().OpsSent) })
+		counter("numax_remote_ops_received_total", "Remote ops received.", func() float64 {
+			s := r.Stats()
+			return float64(s.RemoteApplied + s.RemoteDuplicates + s.RemoteBuffered + s.RemoteDropped)
+		})
+		counter("numax_remote_ops_applied_total", "Remote ops applied.", func() float64 { return float64(r.Stats().RemoteApplied) })
+		counter("numax_remote_ops_duplicate_total", "Remote ops discarded as duplicates.", func() float64 { return float64(r.Stats().RemoteDuplicates) })
+		gauge("numax_op_log_entries", "Entries in the op log.", func() float64 { return float64(r.Stats().OpLogEntries) })
+		m.reg.MustRegister(&lagCollector{n: n, desc: prometheus.NewDesc("numax_replication_lag_ops",
+			"Ops the peer is known to lack.", []string{"peer"}, nil)})
+	}
+	if t := n.net; t != nil {
+		gauge("numax_peers_connected", "Connected peers.", func() float64 { return float64(len(t.Peers())) })
+		counter("numax_peer_connects_total", "Links established.", func() float64 { return float64(t.Counters().Connects) })
+		counter("numax_peer_disconnects_total", "Links lost.", func() float64 { return float64(t.Counters().Disconnects) })
+		m.reg.MustRegister(&syncErrors{n: n, desc: prometheus.NewDesc("numax_sync_errors_total",
+			"Sync failures by reason.", []string{"reason"}, nil)})
+	}
+}
+
+// lagCollector reports numax_replication_lag_ops per known peer.
+type lagCollector struct {
+	n    *Node
+	desc *prometheus.Desc
+}
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	for p, lag := range c.n.replica.PeerLag() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(lag), p)
+	}
+}
+
+// syncErrors reports numax_sync_errors_total{reason}.
+type syncErrors struct {
+	n    *Node
+	desc *prometheus.Desc
+}
+
+func (c *syncErrors) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *syncErrors) Collect(ch chan<- prometheus.Metric) {
+	k := c.n.net.Counters()
+	for reason, v := range map[string]uint64{"dial_failed": k.DialFailures, "refused": k.Refusals, "bad_frame": k.BadFrames} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), reason)
+	}
+}
