@@ -52,6 +52,9 @@ type Config struct {
 	SyncInterval time.Duration
 	// Logger receives Pebble's own log lines and the store's. Nil discards.
 	Logger *slog.Logger
+	// ReadOnly opens an existing datastore without writing anything (for
+	// nx inspect); a missing datastore is an error, not created.
+	ReadOnly bool
 }
 
 // DefaultConfig returns the defaults: interval mode, 10 ms.

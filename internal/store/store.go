@@ -86,7 +86,11 @@ func Open(cfg Config) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if cfg.ReadOnly {
+		if _, err := os.Stat(filepath.Join(cfg.Dir, "pebble")); err != nil {
+			return nil, fmt.Errorf("open datastore %s: no datastore there", cfg.Dir)
+		}
+	} else if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create datastore %s: %w", cfg.Dir, err)
 	}
 	// Our own lock, taken before Pebble's, so "in use" is told apart from
@@ -98,6 +102,7 @@ func Open(cfg Config) (*Store, error) {
 	opts := &pebble.Options{
 		Logger:             pebbleLogger{log},
 		FormatMajorVersion: pebble.FormatNewest,
+		ReadOnly:           cfg.ReadOnly,
 	}
 	db, err := pebble.Open(filepath.Join(cfg.Dir, "pebble"), opts)
 	if err != nil {
@@ -114,7 +119,7 @@ func Open(cfg Config) (*Store, error) {
 		_ = lock.Close()
 		return nil, err
 	}
-	if cfg.Sync == SyncInterval {
+	if cfg.Sync == SyncInterval && !cfg.ReadOnly {
 		ctx, cancel := context.WithCancel(context.Background())
 		s.cancel = cancel
 		s.wg.Add(1)
@@ -127,6 +132,8 @@ func Open(cfg Config) (*Store, error) {
 func (s *Store) checkFormat() error {
 	v, err := s.Get(Meta, formatKey)
 	switch {
+	case errors.Is(err, ErrNotFound) && s.cfg.ReadOnly:
+		return fmt.Errorf("datastore %s has no format version: not a Numax datastore", s.cfg.Dir)
 	case errors.Is(err, ErrNotFound):
 		return s.db.Set(key(Meta, formatKey), []byte(formatVersion), pebble.Sync)
 	case err != nil:
@@ -249,6 +256,9 @@ func (b *Batch) Discard() { _ = b.b.Close() }
 // the write's number. In SyncAlways mode the write is durable on return.
 func (s *Store) Commit(b *Batch) (uint64, error) {
 	defer b.Discard()
+	if s.cfg.ReadOnly {
+		return 0, errors.New("store: datastore opened read-only")
+	}
 	if err := s.acquire(); err != nil {
 		return 0, err
 	}
@@ -363,7 +373,10 @@ func (s *Store) Close() error {
 		s.wg.Wait()
 	}
 	s.life.Lock()
-	syncErr := s.syncLocked()
+	var syncErr error
+	if !s.cfg.ReadOnly {
+		syncErr = s.syncLocked()
+	}
 	s.closed = true
 	err := errors.Join(syncErr, s.db.Close(), s.lock.Close())
 	s.life.Unlock()
