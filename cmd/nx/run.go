@@ -53,6 +53,12 @@ var printFlags = []struct {
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	cmd, _ := newRunCmdFlags(stdout, stderr)
+	return cmd
+}
+
+// newRunCmdFlags returns the run command and the flags it parses into.
+func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 	f := &runFlags{}
 	cmd := &cobra.Command{
 		Use:   "run MODULE.wasm [flags] [-- guest args]",
@@ -112,7 +118,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		f.prints[p.t] = v
 		fl.StringArrayVar(v, p.name, nil, "after settling, print this "+p.t.String()+" as `K = value` (repeatable)")
 	}
-	return cmd
+	return cmd, f
 }
 
 // effective merges defaults < --config file < NX_* environment < the flags

@@ -194,7 +194,10 @@ func Load(path string) (Config, error) {
 			row, _ := de.Position()
 			return c, &Error{File: path, Line: row, Key: strings.Join(de.Key(), "."), Msg: de.Error()}
 		}
-		return c, &Error{File: path, Msg: err.Error()}
+		// A value our own decoders refused (a size or a duration): find
+		// the line by decoding each key alone.
+		line, key := locate(data)
+		return c, &Error{File: path, Line: line, Key: key, Msg: err.Error()}
 	}
 	if err := c.Validate(); err != nil {
 		var ce *Error
@@ -204,6 +207,29 @@ func Load(path string) (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// locate returns the first line (and its section.key) whose value alone does
+// not decode.
+func locate(data []byte) (int, string) {
+	section := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
+			section = strings.TrimSpace(strings.Trim(l, "[]"))
+			continue
+		}
+		k, _, ok := strings.Cut(l, "=")
+		if !ok || strings.HasPrefix(l, "#") {
+			continue
+		}
+		var c Config
+		doc := "[" + section + "]\n" + l + "\n"
+		if err := toml.NewDecoder(strings.NewReader(doc)).EnableUnmarshalerInterface().Decode(&c); err != nil {
+			return i + 1, section + "." + strings.TrimSpace(k)
+		}
+	}
+	return 0, ""
 }
 
 // lineOf finds the line of section.key in a TOML text (0 if absent).

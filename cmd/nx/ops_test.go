@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/numax/numax/internal/testutil"
+)
+
+// Precedence: flags > NX_* environment > file > defaults, as a table.
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "node.toml")
+	os.WriteFile(file, []byte("[storage]\ndatastore_path = \"/file\"\n[observability]\nlog_level = \"warn\"\n"), 0o644)
+	tests := []struct {
+		name     string
+		useFile  bool
+		env      string
+		flag     string
+		wantPath string
+	}{
+		{"default", false, "", "", "./nx-data"},
+		{"file", true, "", "", "/file"},
+		{"env_over_file", true, "/env", "", "/env"},
+		{"flag_over_env_and_file", true, "/env", "/flag", "/flag"},
+		{"flag_over_default", false, "", "/flag", "/flag"},
+		{"env_over_default", false, "/env", "", "/env"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("NX_DATASTORE_PATH", tt.env)
+			} else {
+				os.Unsetenv("NX_DATASTORE_PATH")
+			}
+			cmd, f := newRunCmdFlags(io.Discard, io.Discard)
+			var args []string
+			if tt.useFile {
+				args = append(args, "--config", file)
+			}
+			if tt.flag != "" {
+				args = append(args, "--datastore-path", tt.flag)
+			}
+			if err := cmd.ParseFlags(args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.effective(cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Storage.DatastorePath != tt.wantPath {
+				t.Fatalf("datastore_path = %q, want %q", c.Storage.DatastorePath, tt.wantPath)
+			}
+			if tt.useFile && c.Observability.LogLevel != "warn" {
+				t.Fatalf("file value lost: log_level %q", c.Observability.LogLevel)
+			}
+		})
+	}
+}
+
+func TestConfigCommands(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "node.toml")
+	if r := testutil.RunNX(t, time.Minute, nil, "config", "init", "--output", file); r.Code != 0 {
+		t.Fatalf("init: %s", r.Stderr)
+	}
+	if r := testutil.RunNX(t, time.Minute, nil, "config", "init", "--output", file); r.Code != 1 || !strings.Contains(r.Stderr, "exists") {
+		t.Fatalf("init over an existing file: %d %s", r.Code, r.Stderr)
+	}
+	if r := testutil.RunNX(t, time.Minute, nil, "config", "validate", "--config", file); r.Code != 0 || r.Stdout != file+": ok\n" {
+		t.Fatalf("validate template: %d %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	typo := filepath.Join(dir, "typo.toml")
+	os.WriteFile(typo, []byte("[storage]\nsync = \"always\"\n\n[limits]\nmax_peer = 3\n"), 0o644)
+	r := testutil.RunNX(t, time.Minute, nil, "config", "validate", "--config", typo)
+	if r.Code != 1 || !strings.HasPrefix(r.Stderr, "nx: "+typo+":5: limits.max_peer: unknown key") {
+		t.Fatalf("typo: %d %q", r.Code, r.Stderr)
+	}
+	// show --effective: file < env, and its output is itself valid input.
+	os.WriteFile(file, []byte("[storage]\ndatastore_path = \"/from-file\"\n[observability]\nlog_level = \"debug\"\n"), 0o644)
+	r = testutil.RunNX(t, time.Minute, []string{"NX_DATASTORE_PATH=/from-env"}, "config", "show", "--config", file, "--effective")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "datastore_path = '/from-env'") || !strings.Contains(r.Stdout, "log_level = 'debug'") {
+		t.Fatalf("show: %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	shown := filepath.Join(dir, "shown.toml")
+	os.WriteFile(shown, []byte(r.Stdout), 0o644)
+	if r := testutil.RunNX(t, time.Minute, nil, "config", "validate", "--config", shown); r.Code != 0 {
+		t.Fatalf("show output is not valid input: %s", r.Stderr)
+	}
+}
+
+func TestRunRefusals(t *testing.T) {
+	wasm := testutil.GoGuest(t, "examples/distributed_counter")
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[limits]\nqueued_ops_limit = 0\n"), 0o644)
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"listen_port_in_use", []string{"--listen", busy.Addr().String(), "--tls-insecure"}, 1, "listen on " + busy.Addr().String()},
+		{"observability_port_in_use", []string{"--observability-listen", busy.Addr().String()}, 1, "observability listen on " + busy.Addr().String()},
+		{"unreadable_cert", []string{"--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent/a.crt", "--tls-key", "/nonexistent/a.key", "--tls-ca", "/nonexistent/ca.crt"}, 1, "load TLS certificate /nonexistent/a.crt"},
+		{"bad_config_file", []string{"--config", bad}, 1, bad + ":2: limits.queued_ops_limit: must be greater than zero"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			r := testutil.RunNX(t, time.Minute, nil, append([]string{"run", wasm, "--datastore-path", dir}, tt.args...)...)
+			if r.Code != tt.code || !strings.Contains(r.Stderr, tt.want) || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+				t.Fatalf("exit %d stderr %q, want %d with %q", r.Code, r.Stderr, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("not Prometheus text format: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			key := name
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// Scenario 18: /health, /ready and /metrics, scraped by the Prometheus text
+// parser; values move as ops happen.
+func TestObservability(t *testing.T) {
+	wasm := testutil.GoGuest(t, "examples/distributed_counter")
+	a, obsAddr := testutil.FreePort(t), testutil.FreePort(t)
+	pa := testutil.StartNX(t, []string{"NX_VISITS=1"}, nodeRun(wasm, t.TempDir(), a, "--tls-insecure",
+		"--observability-listen", obsAddr, "--log-level", "info")...)
+	waitLog(t, pa, "serving until")
+	if code, body := get(t, "http://"+obsAddr+"/health"); code != 200 || body != "ok\n" {
+		t.Fatalf("/health = %d %q", code, body)
+	}
+	if code, _ := get(t, "http://"+obsAddr+"/ready"); code != 200 {
+		t.Fatalf("/ready = %d while serving", code)
+	}
+	m := scrape(t, obsAddr)
+	for _, name := range []string{"numax_ops_total", "numax_peers_connected", "numax_store_bytes", "numax_store_keys",
+		"numax_wasm_memory_bytes", "numax_broadcast_ops_total", "numax_remote_ops_applied_total", "numax_remote_ops_received_total",
+		"numax_remote_ops_duplicate_total", "numax_peer_connects_total", "numax_peer_disconnects_total",
+		"numax_wasm_compile_duration_seconds_count", "numax_wasm_execution_duration_seconds_count",
+		"numax_sync_errors_total{reason=refused}", "numax_wasm_invocations_total{module=distributed_counter.wasm}{status=ok}"} {
+		if _, ok := m[name]; !ok {
+			t.Errorf("metric %s missing", name)
+		}
+	}
+	if m["numax_ops_total"] != 1 || m["numax_peers_connected"] != 0 {
+		t.Fatalf("before the peer: ops %v peers %v", m["numax_ops_total"], m["numax_peers_connected"])
+	}
+	r := testutil.RunNX(t, time.Minute, []string{"NX_VISITS=2"}, nodeRun(wasm, t.TempDir(), testutil.FreePort(t), "--peer", a,
+		"--tls-insecure", "--wait-before-run", "10s", "--settle-for", "1s")...)
+	if r.Code != 0 {
+		t.Fatalf("peer: %s", r.Stderr)
+	}
+	testutil.Eventually(t, 20*time.Second, "metrics to move", func() bool {
+		m := scrape(t, obsAddr)
+		return m["numax_ops_total"] == 2 && m["numax_remote_ops_applied_total"] == 1 && m["numax_peer_connects_total"] >= 1
+	})
+	pa.Cmd.Process.Signal(syscall.SIGTERM)
+	exitOK(t, pa, "a")
+}
