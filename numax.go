@@ -262,7 +262,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 		}
 		link.t.Store(tr)
 		tr.Start(rep)
-		log.Info("sync started", "node", rep.NodeID(), "listen", tr.Addr().String(), "peers", len(netw.Peers), "tls", ident != nil)
+		log.Info("sync started", "listen", tr.Addr().String(), "peers", len(netw.Peers), "tls", ident != nil)
 	}
 	ec := engine.Config{
 		CacheDir: cfg.CompileCache, MemoryLimit: cfg.GuestMemory, Timeout: cfg.GuestTimeout,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -209,6 +210,77 @@ func TestObservability(t *testing.T) {
 		m := scrape(t, obsAddr)
 		return m["numax_ops_total"] == 2 && m["numax_remote_ops_applied_total"] == 1 && m["numax_peer_connects_total"] >= 1
 	})
+	pa.Cmd.Process.Signal(syscall.SIGTERM)
+	exitOK(t, pa, "a")
+}
+
+// Scenario 19: nx inspect shows, offline, the same CRDT values the node
+// printed; it refuses a datastore in use and never writes.
+func TestInspect(t *testing.T) {
+	wasm := testutil.GoGuest(t, "testdata/guests/crdttour")
+	dir := t.TempDir()
+	r := testutil.RunNX(t, time.Minute, nil, nodeRun(wasm, dir, testutil.FreePort(t), "--tls-insecure", "--settle-for", "0s",
+		"--print-gcounter", "visits", "--print-pncounter", "stock", "--print-lww-map", "settings", "--print-orset", "tags", "--print-rga", "doc")...)
+	if r.Code != 0 {
+		t.Fatalf("node: %s", r.Stderr)
+	}
+	printed := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	printed = printed[len(printed)-5:]
+	for i, q := range [][2]string{{"gcounter", "visits"}, {"pncounter", "stock"}, {"lww-map", "settings"}, {"orset", "tags"}, {"rga", "doc"}} {
+		got := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "crdt", "get", q[0], q[1])
+		if got.Code != 0 || strings.TrimSpace(got.Stdout) != printed[i] {
+			t.Fatalf("inspect %s %s = %q, node printed %q (%s)", q[0], q[1], got.Stdout, printed[i], got.Stderr)
+		}
+	}
+	if l := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "crdt", "list"); !strings.Contains(l.Stdout, "gcounter visits\n") {
+		t.Fatalf("crdt list: %q", l.Stdout)
+	}
+	if v := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "vv"); v.Code != 0 || !regexpMatch(`^[0-9a-f]{32} 10\n$`, v.Stdout) {
+		t.Fatalf("vv: %q %s", v.Stdout, v.Stderr)
+	}
+	if o := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "oplog", "--tail", "2"); strings.Count(o.Stdout, "\n") != 2 {
+		t.Fatalf("oplog --tail 2: %q", o.Stdout)
+	}
+	before := snapshot(t, dir)
+	testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "keys")
+	if after := snapshot(t, dir); !equal(before, after) {
+		t.Fatal("inspect wrote to the datastore")
+	}
+	// A running node holds the datastore: inspect refuses.
+	p := testutil.StartNX(t, nil, nodeRun(wasm, dir, testutil.FreePort(t), "--tls-insecure", "--log-level", "info")...)
+	waitLog(t, p, "serving until")
+	if in := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "vv"); in.Code != 1 || !strings.Contains(in.Stderr, "datastore is in use") {
+		t.Fatalf("inspect of a running node: %d %s", in.Code, in.Stderr)
+	}
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	exitOK(t, p, "node")
+}
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// Scenario 11: a node offline longer than the op log holds still converges
+// exactly (snapshot path).
+func TestSync_SnapshotPath(t *testing.T) {
+	wasm := testutil.GoGuest(t, "testdata/guests/writer")
+	cfg := filepath.Join(t.TempDir(), "small-log.toml")
+	os.WriteFile(cfg, []byte("[limits]\nop_log_limit = 50\nanti_entropy_interval = \"100ms\"\n"), 0o644)
+	a, obsAddr := testutil.FreePort(t), testutil.FreePort(t)
+	pa := testutil.StartNX(t, []string{"NX_OPS=500"}, nodeRun(wasm, t.TempDir(), a, "--config", cfg, "--tls-insecure",
+		"--settle-for", "15s", "--print-gcounter", "visits", "--log-level", "info", "--observability-listen", obsAddr)...)
+	waitLog(t, pa, "settling")
+	// Wait until the op log is pruned to its limit, then bring the other node in.
+	testutil.Eventually(t, 20*time.Second, "op log pruned", func() bool {
+		n, ok := scrape(t, obsAddr)["numax_op_log_entries"]
+		return ok && n <= 50
+	})
+	r := testutil.RunNX(t, time.Minute, []string{"NX_OPS=0"}, nodeRun(wasm, t.TempDir(), testutil.FreePort(t), "--config", cfg,
+		"--peer", a, "--tls-insecure", "--wait-before-run", "10s", "--settle-for", "2s", "--print-gcounter", "visits", "--log-level", "info")...)
+	if r.Code != 0 || r.Stdout != "visits = 500\n" {
+		t.Fatalf("returning node: %d %q\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "snapshot applied") {
+		t.Fatalf("converged without the snapshot path:\n%s", r.Stderr)
+	}
 	pa.Cmd.Process.Signal(syscall.SIGTERM)
 	exitOK(t, pa, "a")
 }
