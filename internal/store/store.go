@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Space is a key space: the first byte of every stored key.
@@ -95,7 +94,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	// Our own lock, taken before Pebble's, so "in use" is told apart from
 	// every other way Open can fail.
-	lock, err := vfs.Default.Lock(filepath.Join(cfg.Dir, lockName))
+	lock, err := lockFile(filepath.Join(cfg.Dir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, ErrInUse)
 	}
@@ -103,6 +102,7 @@ func Open(cfg Config) (*Store, error) {
 		Logger:             pebbleLogger{log},
 		FormatMajorVersion: pebble.FormatNewest,
 		ReadOnly:           cfg.ReadOnly,
+		FS:                 pebbleFS(),
 	}
 	db, err := pebble.Open(filepath.Join(cfg.Dir, "pebble"), opts)
 	if err != nil {
