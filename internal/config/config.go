@@ -257,7 +257,9 @@ func lineOf(data []byte, dotted string) int {
 // Validate checks ranges and cross-field rules, with messages that say what
 // to do.
 func (c *Config) Validate() error {
-	bad := func(key, format string, args ...any) error { return &Error{Key: key, Msg: fmt.Sprintf(format, args...)} }
+	bad := func(key, format string, args ...any) error {
+		return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
 	switch c.Storage.Sync {
 	case "always", "interval":
 	default:

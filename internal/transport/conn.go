@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,6 +21,10 @@ import (
 // errNotKept is a dial whose link lost to an existing one to the same peer:
 // the peer is connected, just not through this socket.
 var errNotKept = errors.New("link not kept")
+
+// errSlotsFull is a dial refused because max_peers links are up; the dialer
+// backs off and takes a slot when one frees (simple rotation).
+var errSlotsFull = errors.New("max_peers reached")
 
 // conn is one handshaken link to a peer.
 type conn struct {
@@ -192,6 +197,9 @@ func (t *Transport) dial(addr string) (c *conn, refused bool, err error) {
 	t.mu.Unlock()
 	if ok, why := t.register(c); !ok {
 		_, _, _ = fail(false, nil)
+		if strings.HasPrefix(why, "max_peers") {
+			return nil, false, fmt.Errorf("%w: %s", errSlotsFull, why)
+		}
 		return nil, false, fmt.Errorf("%w: %s", errNotKept, why)
 	}
 	t.run(c, br)

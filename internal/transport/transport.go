@@ -404,6 +404,9 @@ func (t *Transport) dialLoop(addr string) {
 			failures = 0
 			t.setHealth(addr, Healthy)
 			continue
+		case errors.Is(err, errSlotsFull):
+			// Not the peer's fault: wait a backoff period for a free slot.
+			t.log.Debug("no free peer slot; will retry", "addr", addr)
 		case refused:
 			t.refusals.Add(1)
 			t.setHealth(addr, Refused)

@@ -302,3 +302,27 @@ func TestNew_Refusals(t *testing.T) {
 		}
 	}
 }
+
+// With max_peers 1, a node dialing two peers keeps one link and waits (with
+// backoff, no busy loop) for a slot for the other; when the first goes away
+// the second gets the slot.
+func TestMaxPeersSlots(t *testing.T) {
+	b := start(t, nil, nil)
+	c := start(t, nil, nil)
+	a := start(t, nil, func(cfg *Config) { cfg.MaxPeers = 1; cfg.Peers = []string{b.addr(), c.addr()} })
+	eventually(t, "one link", func() bool { return len(a.t.Peers()) == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := len(a.t.Peers()); n != 1 {
+		t.Fatalf("%d links with max_peers 1", n)
+	}
+	first := a.t.Peers()[0]
+	for _, n := range []*node{b, c} {
+		if n.id == first {
+			n.t.Close()
+		}
+	}
+	eventually(t, "the other peer takes the freed slot", func() bool {
+		p := a.t.Peers()
+		return len(p) == 1 && p[0] != first
+	})
+}
