@@ -62,11 +62,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/go ./internal/abi
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/go/... ./internal/abi
 
 staticcheck: deps-go
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
-	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" GOOS=wasip1 GOARCH=wasm staticcheck ./sdk/go
+	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" GOOS=wasip1 GOARCH=wasm staticcheck ./sdk/go/...
 	@# Guests' //go:wasmexport functions are called by the host, which U1000 cannot see.
 	@PATH="$$PATH:$$($(GO) env GOPATH)/bin" GOOS=wasip1 GOARCH=wasm staticcheck -checks 'inherit,-U1000' ./examples/...
 
@@ -80,7 +80,7 @@ cross:
 	GOOS=linux GOARCH=riscv64 $(GO) build -o /dev/null ./cmd/nx
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/nx
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/nx
-	GOOS=wasip1 GOARCH=wasm $(GO) build -o /dev/null ./sdk/go ./internal/abi
+	GOOS=wasip1 GOARCH=wasm $(GO) build -o /dev/null ./sdk/go/... ./internal/abi
 	@for g in $(GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o /dev/null ./examples/$$g || exit 1; done
 
 check: fmt vet staticcheck tidy cross

@@ -13,10 +13,6 @@ var (
 	nodeB = strings.Repeat("b", 32)
 )
 
-func op(origin string, seq, hlc uint64, k Kind) *Op {
-	return &Op{Origin: origin, Seq: seq, HLC: hlc, Kind: k, Key: "k"}
-}
-
 func TestGCounter_Saturates(t *testing.T) {
 	g := &GCounter{}
 	g.Apply(&Op{Origin: nodeA, Delta: math.MaxUint64 - 1})

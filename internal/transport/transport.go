@@ -353,12 +353,6 @@ func (t *Transport) unregister(c *conn) {
 	}
 }
 
-func (t *Transport) connTo(peer string) *conn {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.conns[peer]
-}
-
 func (t *Transport) setHealth(addr string, h Health) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
