@@ -118,12 +118,8 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 			}
 			i += k.slots()
 		}
-		if !a.ok() {
-			ret(s, abi.ErrInternal)
-			return
-		}
-		if abi.IsReserved(key) {
-			ret(s, abi.ErrReservedKey)
+		if code, ok := a.gate(key); !ok {
+			ret(s, code)
 			return
 		}
 		if h.Sync == nil {

@@ -15,12 +15,8 @@ func (h *Host) dbGet(ctx context.Context, mod api.Module, s []uint64) {
 	k := a.key(u32(s[0]), u32(s[1]))
 	outP, outN := u32(s[2]), u32(s[3])
 	a.out(outP, outN)
-	if !a.ok() {
-		ret(s, abi.ErrInternal)
-		return
-	}
-	if abi.IsReserved(k) {
-		ret(s, abi.ErrReservedKey)
+	if code, ok := a.gate(k); !ok {
+		ret(s, code)
 		return
 	}
 	v, err := h.Store.Get(store.Guest, k)
@@ -38,12 +34,8 @@ func (h *Host) dbSet(ctx context.Context, mod api.Module, s []uint64) {
 	a := h.args(mod)
 	k := a.key(u32(s[0]), u32(s[1]))
 	v := a.value(u32(s[2]), u32(s[3]))
-	if !a.ok() {
-		ret(s, abi.ErrInternal)
-		return
-	}
-	if abi.IsReserved(k) {
-		ret(s, abi.ErrReservedKey)
+	if code, ok := a.gate(k); !ok {
+		ret(s, code)
 		return
 	}
 	if _, err := h.Store.Set(store.Guest, k, v); err != nil {
@@ -56,12 +48,8 @@ func (h *Host) dbSet(ctx context.Context, mod api.Module, s []uint64) {
 func (h *Host) dbDelete(ctx context.Context, mod api.Module, s []uint64) {
 	a := h.args(mod)
 	k := a.key(u32(s[0]), u32(s[1]))
-	if !a.ok() {
-		ret(s, abi.ErrInternal)
-		return
-	}
-	if abi.IsReserved(k) {
-		ret(s, abi.ErrReservedKey)
+	if code, ok := a.gate(k); !ok {
+		ret(s, code)
 		return
 	}
 	if _, err := h.Store.Delete(store.Guest, k); err != nil {
@@ -74,12 +62,8 @@ func (h *Host) dbDelete(ctx context.Context, mod api.Module, s []uint64) {
 func (h *Host) dbExists(ctx context.Context, mod api.Module, s []uint64) {
 	a := h.args(mod)
 	k := a.key(u32(s[0]), u32(s[1]))
-	if !a.ok() {
-		ret(s, abi.ErrInternal)
-		return
-	}
-	if abi.IsReserved(k) {
-		ret(s, abi.ErrReservedKey)
+	if code, ok := a.gate(k); !ok {
+		ret(s, code)
 		return
 	}
 	ok, err := h.Store.Exists(store.Guest, k)
@@ -113,12 +97,8 @@ func (h *Host) dbScanOffset(keysOnly bool) api.GoModuleFunc {
 		limit := a.limit(u32(s[3]))
 		outP, outN := u32(s[4]), u32(s[5])
 		a.out(outP, outN)
-		if !a.ok() {
-			ret(s, abi.ErrInternal)
-			return
-		}
-		if abi.IsReserved(prefix) {
-			ret(s, abi.ErrReservedKey)
+		if code, ok := a.gate(prefix); !ok {
+			ret(s, code)
 			return
 		}
 		ret(s, h.scan(ctx, mod, name, store.ScanOptions{
@@ -144,12 +124,8 @@ func (h *Host) dbScanAfter(keysOnly bool) api.GoModuleFunc {
 		if a.ok() && len(after) > 0 && !hasPrefix(after, prefix) {
 			a.bad = true // the cursor must lie under the prefix
 		}
-		if !a.ok() {
-			ret(s, abi.ErrInternal)
-			return
-		}
-		if abi.IsReserved(prefix) || abi.IsReserved(after) {
-			ret(s, abi.ErrReservedKey)
+		if code, ok := a.gate(prefix, after); !ok {
+			ret(s, code)
 			return
 		}
 		ret(s, h.scan(ctx, mod, name, store.ScanOptions{

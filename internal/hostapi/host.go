@@ -190,6 +190,21 @@ func (a *args) out(p, n uint32) {
 
 func (a *args) ok() bool { return !a.bad }
 
+// gate applies the spec's order once the arguments are read: -3 if any was
+// invalid, then -4 if a key, prefix or cursor is reserved. ok is false when
+// the call must answer code.
+func (a *args) gate(keys ...[]byte) (code int32, ok bool) {
+	if a.bad {
+		return abi.ErrInternal, false
+	}
+	for _, k := range keys {
+		if abi.IsReserved(k) {
+			return abi.ErrReservedKey, false
+		}
+	}
+	return abi.OK, true
+}
+
 // write copies data into the guest's output buffer if it fits: the byte
 // count, or -2 with nothing written.
 func write(mod api.Module, p, capacity uint32, data []byte) int32 {

@@ -141,32 +141,27 @@ func (h *Host) abort(_ context.Context, mod api.Module, s []uint64) {
 	panic(&AbortError{Message: string(msg)})
 }
 
-func (h *Host) netNodeID(_ context.Context, mod api.Module, s []uint64) {
+// syncOut answers a sync-only reader: -3 for a bad buffer, -5 without sync,
+// else the bytes of value.
+func (h *Host) syncOut(mod api.Module, s []uint64, value func() []byte) {
 	a := h.args(mod)
 	outP, outN := u32(s[0]), u32(s[1])
 	a.out(outP, outN)
-	if !a.ok() {
-		ret(s, abi.ErrInternal)
+	if code, ok := a.gate(); !ok {
+		ret(s, code)
 		return
 	}
 	if h.Sync == nil {
 		ret(s, abi.ErrSyncDisabled)
 		return
 	}
-	ret(s, write(mod, outP, outN, []byte(h.Sync.NodeID())))
+	ret(s, write(mod, outP, outN, value()))
+}
+
+func (h *Host) netNodeID(_ context.Context, mod api.Module, s []uint64) {
+	h.syncOut(mod, s, func() []byte { return []byte(h.Sync.NodeID()) })
 }
 
 func (h *Host) netPeers(_ context.Context, mod api.Module, s []uint64) {
-	a := h.args(mod)
-	outP, outN := u32(s[0]), u32(s[1])
-	a.out(outP, outN)
-	if !a.ok() {
-		ret(s, abi.ErrInternal)
-		return
-	}
-	if h.Sync == nil {
-		ret(s, abi.ErrSyncDisabled)
-		return
-	}
-	ret(s, write(mod, outP, outN, abi.AppendPeers(nil, h.Sync.Peers())))
+	h.syncOut(mod, s, func() []byte { return abi.AppendPeers(nil, h.Sync.Peers()) })
 }
