@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/store"
+	"github.com/numax/numax/internal/testutil"
 )
 
 // crashChild runs origin A and peer B (separate datastores in dir/a and
@@ -124,56 +123,19 @@ func TestReplica_SurvivesSIGKILL(t *testing.T) {
 
 func runChild(t *testing.T, dir, mode string, after time.Duration) (acked, durable uint64) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "NUMAX_REPLICA_CRASH_CHILD="+dir, "NUMAX_REPLICA_CRASH_MODE="+mode)
-	out, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
+	testutil.RunAndKill(t, []string{"NUMAX_REPLICA_CRASH_CHILD=" + dir, "NUMAX_REPLICA_CRASH_MODE=" + mode}, after, func(l string) {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			return
 		}
-		close(lines)
-	}()
-	var kill <-chan time.Time
-	deadline := time.After(60 * time.Second)
-	for lines != nil {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				lines = nil
-				break
-			}
-			f := strings.Fields(l)
-			if len(f) != 2 {
-				continue
-			}
-			n, _ := strconv.ParseUint(f[1], 10, 64)
-			if f[0] == "ack" {
-				acked = n
-				if kill == nil {
-					kill = time.After(after)
-				}
-			} else if f[0] == "durable" {
-				durable = n
-			}
-		case <-kill:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			kill = nil
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			t.Fatalf("child made no progress; stderr: %s", stderr.String())
+		n, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "ack":
+			acked = n
+		case "durable":
+			durable = n
 		}
-	}
-	var ee *exec.ExitError
-	if err := cmd.Wait(); !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v; stderr: %s", err, stderr.String())
-	}
+	})
 	return acked, durable
 }
 

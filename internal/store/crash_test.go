@@ -3,15 +3,14 @@ package store
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/numax/numax/internal/testutil"
 )
 
 // The crash tests run this test binary again as a writer child (selected by
@@ -109,63 +108,19 @@ func TestStore_SurvivesSIGKILL(t *testing.T) {
 
 func runAndKill(t *testing.T, dir, mode string, after time.Duration) (acked, durable uint64) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "NUMAX_STORE_CRASH_CHILD="+dir, "NUMAX_STORE_CRASH_MODE="+mode)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
+	testutil.RunAndKill(t, []string{"NUMAX_STORE_CRASH_CHILD=" + dir, "NUMAX_STORE_CRASH_MODE=" + mode}, after, func(l string) {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			return
 		}
-		close(lines)
-	}()
-	// Wait for the first ack so the kill lands inside the loop, then let it
-	// run a little longer.
-	deadline := time.After(30 * time.Second)
-	var kill <-chan time.Time
-	for lines != nil {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				lines = nil
-				break
-			}
-			f := strings.Fields(l)
-			if len(f) != 2 {
-				continue
-			}
-			n, _ := strconv.ParseUint(f[1], 10, 64)
-			switch f[0] {
-			case "ack":
-				acked = n
-				if kill == nil {
-					kill = time.After(after)
-				}
-			case "durable":
-				durable = n
-			}
-		case <-kill:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			kill = nil
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			t.Fatalf("child never acknowledged a write; stderr: %s", stderr.String())
+		n, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "ack":
+			acked = n
+		case "durable":
+			durable = n
 		}
-	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die by SIGKILL: %v; stderr: %s", err, stderr.String())
-	}
+	})
 	return acked, durable
 }
 
