@@ -8,7 +8,7 @@ NX        := $(BIN)/nx
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GUESTS    := hello kv_counter kv_tour distributed_counter
-STATICCHECK_VERSION := 2026.2.2
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: generate all build demo test check fmt vet staticcheck tidy cross deps-c deps-go bench fuzz clean
 
