@@ -104,8 +104,16 @@ fuzz:
 		done; \
 	done
 
-bench: build
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./bench/ | tee bench/results/latest.txt
+# bench runs the full load profile (reports in bench/results/latest, checked
+# against bench/results/baseline: throughput -10%, p99 +20%) and the Go
+# benchmarks with their same-run baselines.
+bench: build deps-c
+	@mkdir -p $(BIN)/guests
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/hello.wasm ./examples/hello
+	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/hello_c.wasm examples/hello_c/guest/hello.c
+	$(NX) bench store crdt-local startup --profile full --report-dir bench/results/latest \
+		--baseline-dir bench/results/baseline --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
 
 clean:
 	rm -rf $(BIN)

@@ -87,6 +87,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(stdout, stderr), newCertCmd(stdout), newConfigCmd(stdout), newInspectCmd(stdout))
+	root.AddCommand(newRunCmd(stdout, stderr), newCertCmd(stdout), newConfigCmd(stdout), newInspectCmd(stdout), newBenchCmd(stdout))
 	return root
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/numax/numax/internal/perf"
 	"github.com/numax/numax/internal/testutil"
 )
 
@@ -283,4 +284,52 @@ func TestSync_SnapshotPath(t *testing.T) {
 	}
 	pa.Cmd.Process.Signal(syscall.SIGTERM)
 	exitOK(t, pa, "a")
+}
+
+// The smoke profile of nx bench runs here (make test); the full one is
+// make bench. The reports must parse and carry every figure.
+func TestBenchSmoke(t *testing.T) {
+	dir := t.TempDir()
+	r := testutil.RunNX(t, 3*time.Minute, nil, "bench", "store", "crdt-local", "startup", "--profile", "smoke", "--report-dir", dir,
+		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"))
+	if r.Code != 0 {
+		t.Fatalf("bench: %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	for scenario, names := range map[string][]string{
+		"store":      {"guest db_set/s (interval)", "guest/raw (interval)", "db_set p99 (always)"},
+		"crdt-local": {"gcounter writes/s", "orset writes/s"},
+		"startup":    {"go-guest start cold", "c-guest start cached"},
+	} {
+		rep, err := perf.ReadReport(filepath.Join(dir, scenario+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Profile != "smoke" || rep.Machine.Cores == 0 || rep.Machine.GoVersion == "" || !strings.HasPrefix(rep.Command, "nx bench") {
+			t.Fatalf("%s report header: %+v", scenario, rep)
+		}
+		have := map[string]float64{}
+		for _, m := range rep.Metrics {
+			have[m.Name] = m.Value
+		}
+		for _, n := range names {
+			if v, ok := have[n]; !ok || v <= 0 {
+				t.Errorf("%s: metric %q = %v", scenario, n, v)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, scenario+".md")); err != nil {
+			t.Error(err)
+		}
+	}
+	// A baseline ten times faster than this run is a regression.
+	base := filepath.Join(t.TempDir(), "base")
+	os.MkdirAll(base, 0o755)
+	rep, _ := perf.ReadReport(filepath.Join(dir, "crdt-local.json"))
+	for i := range rep.Metrics {
+		rep.Metrics[i].Value *= 10
+	}
+	rep.WriteJSON(filepath.Join(base, "crdt-local.json"))
+	rr := testutil.RunNX(t, 3*time.Minute, nil, "bench", "crdt-local", "--report-dir", t.TempDir(), "--baseline-dir", base)
+	if rr.Code != 1 || !strings.Contains(rr.Stdout, "REGRESSION crdt-local: gcounter writes/s") {
+		t.Fatalf("regression not caught: %d\n%s\n%s", rr.Code, rr.Stdout, rr.Stderr)
+	}
 }

@@ -1,0 +1,240 @@
+package perf
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/tetratelabs/wazero"
+
+	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/hostapi"
+	"github.com/numax/numax/internal/replica"
+	"github.com/numax/numax/internal/store"
+	wt "github.com/numax/numax/internal/wasmtest"
+)
+
+// Profile sizes a run: smoke (seconds, run by make test) or full (make bench).
+type Profile struct {
+	Name       string
+	StoreOps   int // guest db_set ops (interval mode)
+	SyncedOps  int // guest db_set ops with sync = always
+	CRDTOps    int // local CRDT writes per type
+	StartupRun int // nx run repetitions per guest and cache state
+}
+
+// Profiles are the two sizes.
+var Profiles = map[string]Profile{
+	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1},
+	"full":  {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 500_000, StartupRun: 5},
+}
+
+// LoopModule is a guest exporting loop(n i32), which runs body n times
+// (local 0 is the remaining count), and one() which runs body once with
+// local 0 = 1.
+func LoopModule(imports []wt.Import, body []byte, data []wt.Data) []byte {
+	loop := wt.Cat(
+		[]byte{wt.OpLoop, wt.OpBlockVoid},
+		body,
+		[]byte{wt.OpLocalGet, 0}, wt.I32Const(1), []byte{0x6b /* i32.sub */, 0x22 /* local.tee */, 0},
+		[]byte{wt.OpBrIf, 0, wt.OpEnd},
+	)
+	return wt.Module{
+		Imports: imports, MemoryPages: 2, Data: data,
+		Funcs: []wt.Func{{Type: wt.Type{Params: []byte{wt.I32}}, Body: loop, Export: "loop"}},
+	}.Bytes()
+}
+
+var fourI32 = wt.Type{Params: []byte{wt.I32, wt.I32, wt.I32, wt.I32}, Results: []byte{wt.I32}}
+
+// dbSetLoop writes a 4-byte key (the loop counter, offset by memory[8..12])
+// with a 100-byte value per iteration.
+func dbSetLoop() []byte {
+	body := wt.Cat(
+		wt.I32Const(0), []byte{wt.OpLocalGet, 0}, wt.I32Const(0), []byte{0x28, 0x02, 0x08}, // i32.load offset=8
+		[]byte{wt.OpI32Add}, []byte{0x36, 0x02, 0x00}, // memory[0] = n + base
+		wt.I32Const(0), wt.I32Const(4), wt.I32Const(64), wt.I32Const(100),
+		wt.Call(0), []byte{wt.OpDrop},
+	)
+	return LoopModule([]wt.Import{{Module: "nx", Name: "db_set", Type: fourI32}}, body, nil)
+}
+
+func percentile(d []time.Duration, p float64) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	return float64(d[int(p*float64(len(d)-1))].Nanoseconds()) / 1000
+}
+
+// Store measures guest db_set throughput and per-call latency next to raw
+// Pebble writes of the same keys and values, at both durability settings.
+func Store(ctx context.Context, p Profile, r *Report, dir string) error {
+	for _, mode := range []store.SyncMode{store.SyncInterval, store.SyncAlways} {
+		n := p.StoreOps
+		target := ">= 300000"
+		if mode == store.SyncAlways {
+			n, target = p.SyncedOps, ""
+		}
+		sc := store.DefaultConfig(filepath.Join(dir, "store-"+mode.String()))
+		sc.Sync = mode
+		st, err := store.Open(sc)
+		if err != nil {
+			return err
+		}
+		rt := wazero.NewRuntime(ctx)
+		if _, err := hostapi.Instantiate(ctx, rt, &hostapi.Host{Store: st, Limits: abi.DefaultLimits()}); err != nil {
+			return err
+		}
+		mod, err := rt.InstantiateWithConfig(ctx, dbSetLoop(), wazero.NewModuleConfig().WithName("store-bench"))
+		if err != nil {
+			return err
+		}
+		loop := mod.ExportedFunction("loop")
+		start := time.Now()
+		if _, err := loop.Call(ctx, uint64(n)); err != nil {
+			return err
+		}
+		guest := time.Since(start)
+		// Per-call latency: one db_set per wasm call, on fresh keys.
+		lat := make([]time.Duration, 0, n/10)
+		base := make([]byte, 4)
+		for i := 0; i < cap(lat); i++ {
+			binary.LittleEndian.PutUint32(base, uint32(n+i+1))
+			mod.Memory().Write(8, base)
+			t0 := time.Now()
+			if _, err := loop.Call(ctx, 1); err != nil {
+				return err
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		rt.Close(ctx)
+		st.Close()
+
+		db, err := pebble.Open(filepath.Join(dir, "raw-"+mode.String()), &pebble.Options{FormatMajorVersion: pebble.FormatNewest, Logger: quiet{}})
+		if err != nil {
+			return err
+		}
+		wo := pebble.NoSync
+		if mode == store.SyncAlways {
+			wo = pebble.Sync
+		}
+		key, val := make([]byte, 5), make([]byte, 100)
+		key[0] = 'g'
+		start = time.Now()
+		for i := n; i > 0; i-- {
+			binary.LittleEndian.PutUint32(key[1:], uint32(i))
+			if err := db.Set(key, val, wo); err != nil {
+				return err
+			}
+		}
+		raw := time.Since(start)
+		db.Close()
+		m := mode.String()
+		r.Add("guest db_set/s ("+m+")", float64(n)/guest.Seconds(), "ops/s", Throughput, target)
+		r.Add("raw Pebble Set/s ("+m+")", float64(n)/raw.Seconds(), "ops/s", Info, "")
+		r.Add("guest/raw ("+m+")", raw.Seconds()/guest.Seconds(), "ratio", Throughput, ">= 0.5")
+		r.Add("db_set p50 ("+m+")", percentile(lat, 0.5), "µs", Latency, "")
+		r.Add("db_set p99 ("+m+")", percentile(lat, 0.99), "µs", Latency, "")
+		r.Add("db_set max ("+m+")", percentile(lat, 1), "µs", Info, "")
+	}
+	return nil
+}
+
+type quiet struct{}
+
+func (quiet) Infof(string, ...any)              {}
+func (quiet) Errorf(string, ...any)             {}
+func (quiet) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+// CRDTLocal measures local CRDT writes (state + op log + vector, one atomic
+// batch each) per type.
+func CRDTLocal(ctx context.Context, p Profile, r *Report, dir string) error {
+	st, err := store.Open(store.DefaultConfig(filepath.Join(dir, "crdt")))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := replica.Open(replica.Config{Store: st})
+	if err != nil {
+		return err
+	}
+	defer rep.Close(ctx)
+	kinds := []struct {
+		name   string
+		target string
+		op     func(i int) *crdt.Op
+	}{
+		{"gcounter", ">= 200000", func(int) *crdt.Op { return &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1} }},
+		{"pncounter", ">= 200000", func(i int) *crdt.Op {
+			return &crdt.Op{Kind: crdt.PNCounterInc + crdt.Kind(i%2), Key: "p", Delta: 1}
+		}},
+		{"lww-register", "", func(i int) *crdt.Op { return &crdt.Op{Kind: crdt.LWWSet, Key: "r", Value: []byte("value")} }},
+		{"lww-map", "", func(i int) *crdt.Op {
+			return &crdt.Op{Kind: crdt.LWWMapSet, Key: "m", Field: []byte(fmt.Sprint(i % 64)), Value: []byte("v")}
+		}},
+		{"orset", "", func(i int) *crdt.Op {
+			return &crdt.Op{Kind: crdt.ORSetAdd, Key: "s", Field: []byte(fmt.Sprint(i % 64))}
+		}},
+	}
+	for _, k := range kinds {
+		n := p.CRDTOps
+		if k.target == "" {
+			// Whole-object types: every write re-encodes the object, so
+			// a long run would only measure how big it grew.
+			n = min(n, 5000)
+		}
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			if _, err := rep.Write(ctx, k.op(i), nil); err != nil {
+				return err
+			}
+		}
+		r.Add(k.name+" writes/s", float64(n)/time.Since(start).Seconds(), "ops/s", Throughput, k.target)
+	}
+	r.Note("LWW-Map and ORSet objects are stored whole: each write re-encodes the object, so their rate falls as it grows " +
+		"(ORSet re-adds accumulate one tag per add). Measured over at most 5000 writes on 64 fields/elements.")
+	return nil
+}
+
+// Startup measures whole-process `nx run` time for each guest, with a cold
+// compile cache and a warm one.
+func Startup(ctx context.Context, p Profile, r *Report, dir, nx string, guests map[string]string) error {
+	names := make([]string, 0, len(guests))
+	for n := range guests {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		var cold, warm []time.Duration
+		for i := 0; i < p.StartupRun; i++ {
+			cache := filepath.Join(dir, fmt.Sprintf("cache-%s-%d", name, i))
+			for pass := 0; pass < 2; pass++ {
+				cmd := exec.CommandContext(ctx, nx, "run", guests[name], "--datastore-path", filepath.Join(dir, "d-"+name),
+					"--compile-cache", cache, "--log-level", "error")
+				cmd.Env = os.Environ()
+				t0 := time.Now()
+				if out, err := cmd.CombinedOutput(); err != nil {
+					return fmt.Errorf("nx run %s: %v: %s", name, err, out)
+				}
+				if pass == 0 {
+					cold = append(cold, time.Since(t0))
+				} else {
+					warm = append(warm, time.Since(t0))
+				}
+			}
+		}
+		slices.Sort(cold)
+		slices.Sort(warm)
+		r.Add(name+" start cold", float64(cold[len(cold)/2].Microseconds())/1000, "ms", Latency, "")
+		r.Add(name+" start cached", float64(warm[len(warm)/2].Microseconds())/1000, "ms", Latency, "")
+	}
+	return nil
+}
