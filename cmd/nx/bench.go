@@ -13,6 +13,23 @@ import (
 	"github.com/numax/numax/internal/perf"
 )
 
+// confirmed keeps the regressions of the first run whose metric also
+// regressed in the second.
+func confirmed(first, second []string) []string {
+	name := func(r string) string { n, _, _ := strings.Cut(r, ":"); return n }
+	again := map[string]bool{}
+	for _, r := range second {
+		again[name(r)] = true
+	}
+	var out []string
+	for _, r := range first {
+		if again[name(r)] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func newBenchCmd(stdout io.Writer) *cobra.Command {
 	var profile, reportDir, baselineDir, goGuest, cGuest string
 	cmd := &cobra.Command{
@@ -48,10 +65,13 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 			defer os.RemoveAll(work)
 			nx, _ := os.Executable()
 			var regressions []string
-			for _, s := range args {
+			run := func(s string) (*perf.Report, error) {
 				r := &perf.Report{SchemaVersion: perf.SchemaVersion, Scenario: s, Profile: p.Name,
 					Command: "nx " + strings.Join(os.Args[1:], " "), StartedAt: time.Now(), Machine: perf.DescribeMachine()}
-				dir := filepath.Join(work, s)
+				dir, err := os.MkdirTemp(work, s+"-")
+				if err != nil {
+					return nil, err
+				}
 				switch s {
 				case "store":
 					err = perf.Store(cmd.Context(), p, r, dir)
@@ -61,9 +81,38 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					err = perf.Startup(cmd.Context(), p, r, dir, nx, map[string]string{"go-guest": goGuest, "c-guest": cGuest})
 				}
 				if err != nil {
-					return fmt.Errorf("scenario %s: %w", s, err)
+					return nil, fmt.Errorf("scenario %s: %w", s, err)
 				}
 				r.Seconds = time.Since(r.StartedAt).Seconds()
+				return r, nil
+			}
+			for _, s := range args {
+				r, err := run(s)
+				if err != nil {
+					return err
+				}
+				var found []string
+				if baselineDir != "" {
+					base, err := perf.ReadReport(filepath.Join(baselineDir, s+".json"))
+					if err != nil {
+						return fmt.Errorf("baseline: %w", err)
+					}
+					if found = perf.Regressions(r, base); len(found) > 0 {
+						// Confirm on a second run: a figure counts as a
+						// regression only if it regresses both times (shared
+						// machines are noisy).
+						fmt.Fprintf(stdout, "%s: %d figure(s) below the baseline; running it again to confirm\n", s, len(found))
+						again, err := run(s)
+						if err != nil {
+							return err
+						}
+						r.Note("A confirmation run was made; a regression is reported only if both runs regress.")
+						found = confirmed(found, perf.Regressions(again, base))
+					}
+				}
+				for _, reg := range found {
+					regressions = append(regressions, s+": "+reg)
+				}
 				if err := r.WriteJSON(filepath.Join(reportDir, s+".json")); err != nil {
 					return err
 				}
@@ -72,15 +121,6 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					return err
 				}
 				fmt.Fprint(stdout, md+"\n")
-				if baselineDir != "" {
-					base, err := perf.ReadReport(filepath.Join(baselineDir, s+".json"))
-					if err != nil {
-						return fmt.Errorf("baseline: %w", err)
-					}
-					for _, reg := range perf.Regressions(r, base) {
-						regressions = append(regressions, s+": "+reg)
-					}
-				}
 			}
 			if len(regressions) > 0 {
 				for _, reg := range regressions {

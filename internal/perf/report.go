@@ -81,7 +81,9 @@ func (r *Report) Add(name string, value float64, unit string, kind Kind, target 
 }
 
 // Note adds a line of context.
-func (r *Report) Note(format string, args ...any) { r.Notes = append(r.Notes, fmt.Sprintf(format, args...)) }
+func (r *Report) Note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
 
 // DescribeMachine reads this machine's facts.
 func DescribeMachine() Machine {
