@@ -110,9 +110,11 @@ fuzz:
 bench: build deps-c
 	@mkdir -p $(BIN)/guests
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/hello.wasm ./examples/hello
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/writer.wasm ./testdata/guests/writer
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/hello_c.wasm examples/hello_c/guest/hello.c
-	$(NX) bench store crdt-local startup --profile full --report-dir bench/results/latest \
-		--baseline-dir bench/results/baseline --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm
+	$(NX) bench store crdt-local startup sync-3 --profile full --report-dir bench/results/latest \
+		--baseline-dir bench/results/baseline --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm \
+		--writer-guest $(BIN)/guests/writer.wasm
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
 
 clean:

@@ -290,8 +290,9 @@ func TestSync_SnapshotPath(t *testing.T) {
 // make bench. The reports must parse and carry every figure.
 func TestBenchSmoke(t *testing.T) {
 	dir := t.TempDir()
-	r := testutil.RunNX(t, 3*time.Minute, nil, "bench", "store", "crdt-local", "startup", "--profile", "smoke", "--report-dir", dir,
-		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"))
+	r := testutil.RunNX(t, 3*time.Minute, nil, "bench", "store", "crdt-local", "startup", "sync-3", "--profile", "smoke", "--report-dir", dir,
+		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"),
+		"--writer-guest", testutil.GoGuest(t, "testdata/guests/writer"))
 	if r.Code != 0 {
 		t.Fatalf("bench: %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -299,6 +300,7 @@ func TestBenchSmoke(t *testing.T) {
 		"store":      {"guest db_set/s (interval)", "guest/raw (interval)", "db_set p99 (always)"},
 		"crdt-local": {"gcounter writes/s", "orset writes/s"},
 		"startup":    {"go-guest start cold", "c-guest start cached"},
+		"sync-3":     {"sustained ops/s per node (until all converged)", "RSS node 1"},
 	} {
 		rep, err := perf.ReadReport(filepath.Join(dir, scenario+".json"))
 		if err != nil {

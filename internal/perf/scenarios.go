@@ -29,12 +29,13 @@ type Profile struct {
 	CRDTOps    int // local CRDT writes per type
 	StartupRun int // nx run repetitions per guest and cache state
 	Rounds     int // rounds of a gated throughput figure; the best is reported
+	SyncOps    int // ops each node writes in sync-3
 }
 
 // Profiles are the two sizes.
 var Profiles = map[string]Profile{
-	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1},
-	"full":  {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3},
+	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000},
+	"full":  {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000},
 }
 
 // LoopModule is a guest exporting loop(n i32), which runs body n times

@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	nx "github.com/numax/numax/sdk/go"
 	"github.com/numax/numax/sdk/go/gcounter"
@@ -23,8 +24,18 @@ func run() {
 	n, _ := strconv.Atoi(s)
 	verbose, _ := nx.Env("NX_VERBOSE")
 	for i := 1; i <= n; i++ {
-		if err := gcounter.Inc(key, 1); err != nil {
-			nx.Abort(fmt.Sprintf("op %d: %v", i, err))
+		// ERR_INTERNAL here is the host's back-pressure (its outbound queue
+		// is full): wait a little and retry, for at most 30 s per op.
+		deadline := nx.Monotonic() + 30*time.Second
+		for {
+			err := gcounter.Inc(key, 1)
+			if err == nil {
+				break
+			}
+			if err != nx.ErrInternal || nx.Monotonic() > deadline {
+				nx.Abort(fmt.Sprintf("op %d: %v", i, err))
+			}
+			time.Sleep(time.Millisecond)
 		}
 		if verbose != "" {
 			fmt.Printf("ok %d\n", i)
