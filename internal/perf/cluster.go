@@ -176,7 +176,8 @@ func Sync3(ctx context.Context, p Profile, r *Report, dir, nx, writer string, op
 		lastRun = converged
 	}
 	r.Add("sustained ops/s per node (until all converged)", float64(ops)/converged.Sub(start).Seconds(), "ops/s", Throughput, ">= 50000")
-	r.Add("converged after the load stopped", float64(converged.Sub(lastRun).Milliseconds()), "ms", Latency, "<= 1000")
+	// Judged by its target, not by percentage: tens of ms swing by more than 20%.
+	r.Add("converged after the load stopped", float64(converged.Sub(lastRun).Milliseconds()), "ms", Info, "<= 1000")
 	for i, pr := range procs {
 		r.Add(fmt.Sprintf("RSS node %d", i+1), rssBytes(pr.cmd.Process.Pid)/(1<<20), "MiB", Info, "<= 100")
 	}
