@@ -275,3 +275,11 @@ func equal(a, b map[string]time.Time) bool {
 	}
 	return true
 }
+
+func TestCPUProfileFlag(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	r := testutil.RunNX(t, timeout, nil, "run", testutil.GoGuest(t, "examples/hello"), "--datastore-path", t.TempDir(), "--cpu-profile", prof)
+	if fi, err := os.Stat(prof); r.Code != 0 || err != nil || fi.Size() == 0 {
+		t.Fatalf("exit %d, profile %v %v\n%s", r.Code, fi, err, r.Stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,6 +41,7 @@ type runFlags struct {
 	waitBeforeRun   string
 	settleFor       string
 	shutdownTimeout string
+	cpuProfile      string
 	prints          map[crdt.Type]*[]string
 }
 
@@ -112,6 +114,7 @@ func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 	fl.BoolVar(&f.tlsInsecure, "tls-insecure", false, "plain TCP without TLS, for local development only")
 	fl.BoolVar(&f.adoptIdentity, "adopt-identity", false, "take over a datastore written under another NodeId")
 	fl.StringVar(&f.shutdownTimeout, "shutdown-timeout", "30s", "bound on a graceful shutdown")
+	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile (pprof) of the whole run to this file")
 	f.prints = map[crdt.Type]*[]string{}
 	for _, p := range printFlags {
 		v := new([]string)
@@ -275,6 +278,17 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 	}
 	if cfg.ShutdownTimeout, err = config.ParseDuration(f.shutdownTimeout); err != nil {
 		return usagef("--shutdown-timeout: %v", err)
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	wait, err := config.ParseDuration(f.waitBeforeRun)
 	if err != nil {
