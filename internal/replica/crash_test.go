@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,20 +122,7 @@ func TestReplica_SurvivesSIGKILL(t *testing.T) {
 
 func runChild(t *testing.T, dir, mode string, after time.Duration) (acked, durable uint64) {
 	t.Helper()
-	testutil.RunAndKill(t, []string{"NUMAX_REPLICA_CRASH_CHILD=" + dir, "NUMAX_REPLICA_CRASH_MODE=" + mode}, after, func(l string) {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			return
-		}
-		n, _ := strconv.ParseUint(f[1], 10, 64)
-		switch f[0] {
-		case "ack":
-			acked = n
-		case "durable":
-			durable = n
-		}
-	})
-	return acked, durable
+	return testutil.RunAndKillCounting(t, []string{"NUMAX_REPLICA_CRASH_CHILD=" + dir, "NUMAX_REPLICA_CRASH_MODE=" + mode}, after)
 }
 
 // checkAfterCrash reopens both datastores and checks: no op applied twice on

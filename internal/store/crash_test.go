@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -108,20 +106,7 @@ func TestStore_SurvivesSIGKILL(t *testing.T) {
 
 func runAndKill(t *testing.T, dir, mode string, after time.Duration) (acked, durable uint64) {
 	t.Helper()
-	testutil.RunAndKill(t, []string{"NUMAX_STORE_CRASH_CHILD=" + dir, "NUMAX_STORE_CRASH_MODE=" + mode}, after, func(l string) {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			return
-		}
-		n, _ := strconv.ParseUint(f[1], 10, 64)
-		switch f[0] {
-		case "ack":
-			acked = n
-		case "durable":
-			durable = n
-		}
-	})
-	return acked, durable
+	return testutil.RunAndKillCounting(t, []string{"NUMAX_STORE_CRASH_CHILD=" + dir, "NUMAX_STORE_CRASH_MODE=" + mode}, after)
 }
 
 // verifyPrefix reopens the datastore and checks that the surviving batches

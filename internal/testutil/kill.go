@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -61,4 +62,25 @@ func RunAndKill(t testing.TB, env []string, after time.Duration, onLine func(str
 	if err := cmd.Wait(); !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child did not die by SIGKILL: %v; stderr: %s", err, stderr.String())
 	}
+}
+
+// RunAndKillCounting is RunAndKill for the crash-test children that print
+// "ack N" after each acknowledged write and "durable N" for the highest one
+// known fsynced; it returns the last of each seen before the kill.
+func RunAndKillCounting(t testing.TB, env []string, after time.Duration) (acked, durable uint64) {
+	t.Helper()
+	RunAndKill(t, env, after, func(l string) {
+		f := strings.Fields(l)
+		if len(f) != 2 {
+			return
+		}
+		n, _ := strconv.ParseUint(f[1], 10, 64)
+		switch f[0] {
+		case "ack":
+			acked = n
+		case "durable":
+			durable = n
+		}
+	})
+	return acked, durable
 }

@@ -79,35 +79,3 @@ func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(b)) }
 
 // sptr returns the address of s's first byte.
 func sptr(s string) unsafe.Pointer { return unsafe.Pointer(unsafe.StringData(s)) }
-
-// Raw gives direct access to the imports with their exact signatures, for
-// callers that manage buffers themselves (conformance tests, benchmarks).
-// Pointers are unsafe.Pointer, lengths uint32.
-var Raw = struct {
-	HostLog          func(p unsafe.Pointer, n uint32)
-	HostLogV2        func(level int32, p unsafe.Pointer, n uint32)
-	DBGet            func(kp unsafe.Pointer, kn uint32, op unsafe.Pointer, on uint32) int32
-	DBSet            func(kp unsafe.Pointer, kn uint32, vp unsafe.Pointer, vn uint32) int32
-	DBDelete         func(kp unsafe.Pointer, kn uint32) int32
-	DBExists         func(kp unsafe.Pointer, kn uint32) int32
-	DBScan           func(pp unsafe.Pointer, pn uint32, cursor uint64, limit uint32, op unsafe.Pointer, on uint32) int32
-	DBKeys           func(pp unsafe.Pointer, pn uint32, cursor uint64, limit uint32, op unsafe.Pointer, on uint32) int32
-	DBScanAfter      func(pp unsafe.Pointer, pn uint32, ap unsafe.Pointer, an uint32, limit uint32, op unsafe.Pointer, on uint32) int32
-	DBKeysAfter      func(pp unsafe.Pointer, pn uint32, ap unsafe.Pointer, an uint32, limit uint32, op unsafe.Pointer, on uint32) int32
-	TimeNow          func() uint64
-	TimeMonotonic    func() uint64
-	RandomBytes      func(op unsafe.Pointer, n uint32) int32
-	HashSHA256       func(ip unsafe.Pointer, in uint32, op unsafe.Pointer, on uint32) int32
-	HashBLAKE3       func(ip unsafe.Pointer, in uint32, op unsafe.Pointer, on uint32) int32
-	EnvGet           func(kp unsafe.Pointer, kn uint32, op unsafe.Pointer, on uint32) int32
-	ModuleID         func(op unsafe.Pointer, on uint32) int32
-	HostCapabilities func(op unsafe.Pointer, on uint32) int32
-	EventEmit        func(np unsafe.Pointer, nn uint32, pp unsafe.Pointer, pn uint32) int32
-	Abort            func(p unsafe.Pointer, n uint32)
-	NetNodeID        func(op unsafe.Pointer, on uint32) int32
-	NetPeers         func(op unsafe.Pointer, on uint32) int32
-}{
-	hostLog, hostLogV2, dbGet, dbSet, dbDelete, dbExists, dbScan, dbKeys, dbScanAfter, dbKeysAfter,
-	timeNow, timeMonotonic, randomBytes, hashSHA256, hashBLAKE3, envGet, moduleID, hostCapabilities,
-	eventEmit, abort, netNodeID, netPeers,
-}

@@ -38,6 +38,34 @@ func Ptr(b []byte) unsafe.Pointer { return ptr(b) }
 // StrPtr returns the address of s's first byte for a raw host call.
 func StrPtr(s string) unsafe.Pointer { return sptr(s) }
 
+// GrowList is Grow for outputs in the list encoding (count, then len+bytes
+// per item), decoded.
+func GrowList(initial int, f func(p unsafe.Pointer, n uint32) int32) ([][]byte, error) {
+	b, err := read(initial, f)
+	if err != nil {
+		return nil, err
+	}
+	return decodeKeys(b)
+}
+
+// GrowPairs is Grow for outputs in the pairs encoding (count, then
+// len+key, len+value per item), decoded.
+func GrowPairs(initial int, f func(p unsafe.Pointer, n uint32) int32) ([]KV, error) {
+	b, err := read(initial, f)
+	if err != nil {
+		return nil, err
+	}
+	pairs, derr := abi.DecodePairs(b)
+	if derr != nil {
+		return nil, ErrInternal
+	}
+	kvs := make([]KV, len(pairs))
+	for i, p := range pairs {
+		kvs[i] = KV{Key: p.Key, Value: p.Value}
+	}
+	return kvs, nil
+}
+
 func read(initial int, f func(p unsafe.Pointer, n uint32) int32) ([]byte, error) {
 	size := initial
 	for {
@@ -130,13 +158,9 @@ func ScanPage(prefix []byte, cursor uint64, limit int) ([]KV, error) {
 
 // KeysPage is ScanPage for keys only (db_keys).
 func KeysPage(prefix []byte, cursor uint64, limit int) ([][]byte, error) {
-	b, err := read(1024, func(p unsafe.Pointer, n uint32) int32 {
+	return GrowList(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return dbKeys(ptr(prefix), uint32(len(prefix)), cursor, uint32(limit), p, n)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return decodeKeys(b)
 }
 
 // ScanAfterPage returns up to limit rows under prefix strictly after key
@@ -153,13 +177,9 @@ func ScanAfterPage(prefix, after []byte, limit int) ([]KV, error) {
 
 // KeysAfterPage is ScanAfterPage for keys only (db_keys_after).
 func KeysAfterPage(prefix, after []byte, limit int) ([][]byte, error) {
-	b, err := read(1024, func(p unsafe.Pointer, n uint32) int32 {
+	return GrowList(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return dbKeysAfter(ptr(prefix), uint32(len(prefix)), ptr(after), uint32(len(after)), uint32(limit), p, n)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return decodeKeys(b)
 }
 
 // pageSize is the page the iterators start with; a page that does not fit

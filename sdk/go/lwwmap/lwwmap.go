@@ -7,7 +7,6 @@ package lwwmap
 import (
 	"unsafe"
 
-	"github.com/numax/numax/internal/abi"
 	nx "github.com/numax/numax/sdk/go"
 )
 
@@ -51,19 +50,7 @@ func Contains(key, field string) (bool, error) {
 
 // Entries returns the visible fields in field order.
 func Entries(key string) ([]nx.KV, error) {
-	b, err := nx.Grow(1024, func(p unsafe.Pointer, n uint32) int32 {
+	return nx.GrowPairs(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return entries(nx.StrPtr(key), uint32(len(key)), p, n)
 	})
-	if err != nil {
-		return nil, err
-	}
-	pairs, derr := abi.DecodePairs(b)
-	if derr != nil {
-		return nil, nx.ErrInternal
-	}
-	kvs := make([]nx.KV, len(pairs))
-	for i, p := range pairs {
-		kvs[i] = nx.KV{Key: p.Key, Value: p.Value}
-	}
-	return kvs, nil
 }

@@ -7,7 +7,6 @@ package orset
 import (
 	"unsafe"
 
-	"github.com/numax/numax/internal/abi"
 	nx "github.com/numax/numax/sdk/go"
 )
 
@@ -41,15 +40,7 @@ func Contains(key string, elem []byte) (bool, error) {
 
 // Elements returns the present elements, sorted.
 func Elements(key string) ([][]byte, error) {
-	b, err := nx.Grow(1024, func(p unsafe.Pointer, n uint32) int32 {
+	return nx.GrowList(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return elements(nx.StrPtr(key), uint32(len(key)), p, n)
 	})
-	if err != nil {
-		return nil, err
-	}
-	items, derr := abi.DecodeList(b)
-	if derr != nil {
-		return nil, nx.ErrInternal
-	}
-	return items, nil
 }

@@ -8,7 +8,6 @@ package rga
 import (
 	"unsafe"
 
-	"github.com/numax/numax/internal/abi"
 	nx "github.com/numax/numax/sdk/go"
 )
 
@@ -54,30 +53,18 @@ func Delete(key, id string) error {
 
 // Values returns the visible values in sequence order.
 func Values(key string) ([][]byte, error) {
-	b, err := nx.Grow(1024, func(p unsafe.Pointer, n uint32) int32 {
+	return nx.GrowList(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return values(nx.StrPtr(key), uint32(len(key)), p, n)
 	})
-	if err != nil {
-		return nil, err
-	}
-	items, derr := abi.DecodeList(b)
-	if derr != nil {
-		return nil, nx.ErrInternal
-	}
-	return items, nil
 }
 
 // Elements returns the visible elements with their ids, in order.
 func Elements(key string) ([]Element, error) {
-	b, err := nx.Grow(1024, func(p unsafe.Pointer, n uint32) int32 {
+	pairs, err := nx.GrowPairs(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return elements(nx.StrPtr(key), uint32(len(key)), p, n)
 	})
 	if err != nil {
 		return nil, err
-	}
-	pairs, derr := abi.DecodePairs(b)
-	if derr != nil {
-		return nil, nx.ErrInternal
 	}
 	out := make([]Element, len(pairs))
 	for i, p := range pairs {
