@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GUESTS    := hello kv_counter kv_tour distributed_counter
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: generate all build demo test check fmt vet staticcheck tidy cross deps-c deps-go bench fuzz clean
+.PHONY: generate all build demo test check fmt vet staticcheck tidy cross deps-c deps-redis deps-go bench soak guests-bench fuzz clean
 
 all: build
 
@@ -29,6 +29,15 @@ deps-c:
 		echo "installing clang, lld, wasi-libc for C guests"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq clang lld wasi-libc libclang-rt-dev-wasm32 >/dev/null; \
+	fi
+
+# deps-redis installs Debian's redis-server for the redis-compare scenario
+# (loopback only; nothing is started as a service by the scenario).
+deps-redis:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1; then \
+		echo "installing redis-server for nx bench redis-compare"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
 	fi
 
 deps-go:
@@ -88,7 +97,7 @@ check: fmt vet staticcheck tidy cross
 # test = check + every test with the race detector. -race needs cgo, so it is
 # the one place CGO_ENABLED=1 is set (for the test binaries only; nx itself is
 # always built without cgo by the tests).
-test: deps-c check
+test: deps-c deps-redis check
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 9m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
@@ -107,15 +116,28 @@ fuzz:
 # bench runs the full load profile (reports in bench/results/latest, checked
 # against bench/results/baseline: throughput -10%, p99 +20%) and the Go
 # benchmarks with their same-run baselines.
-bench: build deps-c
+bench: build deps-c deps-redis guests-bench
+	$(NX) bench store crdt-local startup sync-3 sync-10 chaos partition redis-compare --profile full \
+		--report-dir bench/results/latest --baseline-dir bench/results/baseline $(BENCH_GUESTS)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
+
+# soak repeats the chaos and partition scenarios (full profile: a minute
+# each) SOAK_ROUNDS times; every round must keep 0 double counts, 0
+# divergence and 0 lost acknowledged ops (sync = always).
+SOAK_ROUNDS ?= 5
+soak: build deps-c guests-bench
+	@for i in $$(seq $(SOAK_ROUNDS)); do \
+		echo "soak round $$i/$(SOAK_ROUNDS)"; \
+		$(NX) bench chaos partition --profile full --report-dir bench/results/soak/round-$$i $(BENCH_GUESTS) || exit 1; \
+		if grep -hE '(double counts|diverging|acknowledged ops lost).*\*\*missed\*\*' bench/results/soak/round-$$i/chaos.md; then exit 1; fi; \
+	done
+
+BENCH_GUESTS = --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm --writer-guest $(BIN)/guests/writer.wasm
+guests-bench:
 	@mkdir -p $(BIN)/guests
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/hello.wasm ./examples/hello
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/writer.wasm ./testdata/guests/writer
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/hello_c.wasm examples/hello_c/guest/hello.c
-	$(NX) bench store crdt-local startup sync-3 --profile full --report-dir bench/results/latest \
-		--baseline-dir bench/results/baseline --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm \
-		--writer-guest $(BIN)/guests/writer.wasm
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
 
 clean:
 	rm -rf $(BIN)

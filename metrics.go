@@ -25,6 +25,7 @@ type metrics struct {
 	compile     prometheus.Histogram
 	execution   prometheus.Histogram
 	batchApply  prometheus.Histogram
+	delay       prometheus.Histogram
 	events      *prometheus.CounterVec
 
 	// mu guards eventNames and the store-size cache.
@@ -33,6 +34,11 @@ type metrics struct {
 	keysAt     time.Time
 	keys       int
 }
+
+// DelayBuckets are the upper bounds of numax_replication_delay_seconds:
+// fine below 50 ms, where the latency targets are.
+var DelayBuckets = []float64{0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03,
+	0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60}
 
 func newMetrics() *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), eventNames: map[string]bool{}}
@@ -44,9 +50,15 @@ func newMetrics() *metrics {
 		Help: "Guest invocation wall time.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12)})
 	m.batchApply = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_remote_op_batch_apply_duration_seconds",
 		Help: "Time to apply and commit one PushOps batch.", Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10)})
+	// Not in cli-config.md: how long after its creation on the origin (the
+	// HLC's wall milliseconds) a remote op was applied here. Across hosts it
+	// includes their clock skew; on one host it is the replication delay.
+	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_replication_delay_seconds",
+		Help: "Time from an op's creation on its origin (HLC wall time, ms resolution) to its apply on this node.",
+		Buckets: DelayBuckets})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "numax_guest_events_total",
 		Help: "Guest event_emit calls by event name (at most 64 names, then \"other\")."}, []string{"event"})
-	m.reg.MustRegister(m.invocations, m.compile, m.execution, m.batchApply, m.events,
+	m.reg.MustRegister(m.invocations, m.compile, m.execution, m.batchApply, m.delay, m.events,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -129,6 +141,9 @@ func (m *metrics) register(n *Node) {
 		gauge("numax_op_log_entries", "Entries in the op log.", func() float64 { return float64(r.Stats().OpLogEntries) })
 		m.reg.MustRegister(&lagCollector{n: n, desc: prometheus.NewDesc("numax_replication_lag_ops",
 			"Ops the peer is known to lack.", []string{"peer"}, nil)})
+		m.reg.MustRegister(&vvCollector{n: n, desc: prometheus.NewDesc("numax_version_vector",
+			"Highest contiguous sequence number applied from each origin (equal on every node once converged).",
+			[]string{"origin"}, nil)})
 	}
 	if t := n.net; t != nil {
 		gauge("numax_peers_connected", "Connected peers.", func() float64 { return float64(len(t.Peers())) })
@@ -149,6 +164,20 @@ func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 	for p, lag := range c.n.replica.PeerLag() {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(lag), p)
+	}
+}
+
+// vvCollector reports numax_version_vector per origin: one series per node
+// that ever wrote, so its cardinality is the cluster's size.
+type vvCollector struct {
+	n    *Node
+	desc *prometheus.Desc
+}
+
+func (c *vvCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *vvCollector) Collect(ch chan<- prometheus.Metric) {
+	for origin, seq := range c.n.replica.VV() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(seq), origin)
 	}
 }
 

@@ -223,6 +223,17 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 		rc := cfg.Replica
 		rc.Store, rc.Logger, rc.NodeID = st, log, nodeID
 		rc.OnBatchApplied = func(d time.Duration) { m.batchApply.Observe(d.Seconds()) }
+		embedder := rc.OnRemoteApply
+		rc.OnRemoteApply = func(op *crdt.Op) {
+			// The HLC has whole milliseconds: the op was made somewhere in
+			// [hlc, hlc+1ms), so the estimate is taken from the middle. A
+			// clock behind the origin's reads 0.
+			ms := float64(time.Now().UnixMicro())/1000 - float64(crdt.HLCTime(op.HLC)) - 0.5
+			m.delay.Observe(max(ms, 0) / 1000)
+			if embedder != nil {
+				embedder(op)
+			}
+		}
 		if netw.Listen != "" {
 			rc.Transport = link
 		}

@@ -34,7 +34,7 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 	var profile, reportDir, baselineDir, goGuest, cGuest, writer string
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO... [--profile smoke|full] [--report-dir DIR] [--baseline-dir DIR]",
-		Short: "Run load scenarios (store, crdt-local, startup, sync-3) and write JSON + Markdown reports",
+		Short: "Run load scenarios (store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare) and write JSON + Markdown reports",
 		Long: "Each scenario writes DIR/SCENARIO.json (schema-versioned, with machine, Go version,\n" +
 			"revision, profile and command) and DIR/SCENARIO.md. With --baseline-dir, a throughput\n" +
 			"more than 10% below or a latency more than 20% above the baseline's fails the run.",
@@ -51,12 +51,12 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					if goGuest == "" || cGuest == "" {
 						return usagef("startup needs --go-guest and --c-guest")
 					}
-				case "sync-3":
+				case "sync-3", "sync-10", "chaos", "partition", "redis-compare":
 					if writer == "" {
-						return usagef("sync-3 needs --writer-guest (testdata/guests/writer)")
+						return usagef("%s needs --writer-guest (testdata/guests/writer)", s)
 					}
 				default:
-					return usagef("unknown scenario %q: want store, crdt-local, startup or sync-3", s)
+					return usagef("unknown scenario %q: want store, crdt-local, startup, sync-3, sync-10, chaos, partition or redis-compare", s)
 				}
 			}
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
@@ -84,7 +84,15 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 				case "startup":
 					err = perf.Startup(cmd.Context(), p, r, dir, nx, map[string]string{"go-guest": goGuest, "c-guest": cGuest})
 				case "sync-3":
-					err = perf.Sync3(cmd.Context(), p, r, dir, nx, writer, p.SyncOps)
+					err = perf.Sync3(cmd.Context(), p, r, dir, nx, writer)
+				case "sync-10":
+					err = perf.Sync10(cmd.Context(), p, r, dir, nx, writer)
+				case "chaos":
+					err = perf.Chaos(cmd.Context(), p, r, dir, nx, writer)
+				case "partition":
+					err = perf.Partition(cmd.Context(), p, r, dir, nx, writer)
+				case "redis-compare":
+					err = perf.RedisCompare(cmd.Context(), p, r, dir, nx, writer)
 				}
 				if err != nil {
 					return nil, fmt.Errorf("scenario %s: %w", s, err)
@@ -143,6 +151,6 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 	f.StringVar(&baselineDir, "baseline-dir", "", "compare with the reports in this directory")
 	f.StringVar(&goGuest, "go-guest", "", "Go guest for the startup scenario")
 	f.StringVar(&cGuest, "c-guest", "", "C guest for the startup scenario")
-	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3")
+	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition and redis-compare")
 	return cmd
 }

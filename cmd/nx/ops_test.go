@@ -290,35 +290,52 @@ func TestSync_SnapshotPath(t *testing.T) {
 // make bench. The reports must parse and carry every figure.
 func TestBenchSmoke(t *testing.T) {
 	dir := t.TempDir()
-	r := testutil.RunNX(t, 3*time.Minute, nil, "bench", "store", "crdt-local", "startup", "sync-3", "--profile", "smoke", "--report-dir", dir,
+	r := testutil.RunNX(t, 5*time.Minute, nil, "bench", "store", "crdt-local", "startup", "sync-3", "sync-10", "chaos", "partition",
+		"redis-compare", "--profile", "smoke", "--report-dir", dir,
 		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"),
 		"--writer-guest", testutil.GoGuest(t, "testdata/guests/writer"))
 	if r.Code != 0 {
 		t.Fatalf("bench: %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
-	for scenario, names := range map[string][]string{
-		"store":      {"guest db_set/s (interval)", "guest/raw (interval)", "db_set p99 (always)"},
-		"crdt-local": {"gcounter writes/s", "orset writes/s"},
-		"startup":    {"go-guest start cold", "c-guest start cached"},
-		"sync-3":     {"sustained ops/s per node (until all converged)", "RSS node 1"},
+	for _, c := range []struct {
+		scenario string
+		positive []string // measured, so above zero
+		zero     []string // correctness: must be exactly zero
+	}{
+		{"store", []string{"guest db_set/s (interval)", "guest/raw (interval)", "db_set p99 (always)"}, nil},
+		{"crdt-local", []string{"gcounter writes/s", "orset writes/s"}, nil},
+		{"startup", []string{"go-guest start cold", "c-guest start cached"}, nil},
+		{"sync-3", []string{"sustained ops/s per node (until all converged)", "peak RSS, largest node",
+			"replication delay p50 at 10000 ops/s/node", "replication delay p99 at 10000 ops/s/node", "RSS node 3 after 10000 ops/s"}, nil},
+		{"sync-10", []string{"sustained ops/s per node (until all converged)", "peak RSS, largest node"}, nil},
+		{"chaos", []string{"sync=always: restarts of node 3", "sync=always: ops written (all nodes)", "sync=interval: restarts of node 3"},
+			[]string{"sync=always: double counts", "sync=always: diverging counters after settling", "sync=always: acknowledged ops lost",
+				"sync=interval: double counts", "sync=interval: diverging counters after settling"}},
+		{"partition", []string{"divergent ops at heal", "converged after heal"}, nil},
+		{"redis-compare", []string{"nx / redis (pipeline 1)", "redis: INCR/s per client, pipeline 32"}, nil},
 	} {
-		rep, err := perf.ReadReport(filepath.Join(dir, scenario+".json"))
+		rep, err := perf.ReadReport(filepath.Join(dir, c.scenario+".json"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if rep.Profile != "smoke" || rep.Machine.Cores == 0 || rep.Machine.GoVersion == "" || !strings.HasPrefix(rep.Command, "nx bench") {
-			t.Fatalf("%s report header: %+v", scenario, rep)
+			t.Fatalf("%s report header: %+v", c.scenario, rep)
 		}
 		have := map[string]float64{}
 		for _, m := range rep.Metrics {
 			have[m.Name] = m.Value
 		}
-		for _, n := range names {
+		for _, n := range c.positive {
 			if v, ok := have[n]; !ok || v <= 0 {
-				t.Errorf("%s: metric %q = %v", scenario, n, v)
+				t.Errorf("%s: metric %q = %v (present: %v)", c.scenario, n, v, ok)
 			}
 		}
-		if _, err := os.Stat(filepath.Join(dir, scenario+".md")); err != nil {
+		for _, n := range c.zero {
+			if v, ok := have[n]; !ok || v != 0 {
+				t.Errorf("%s: metric %q = %v (present: %v), want 0", c.scenario, n, v, ok)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, c.scenario+".md")); err != nil {
 			t.Error(err)
 		}
 	}
