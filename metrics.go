@@ -54,7 +54,7 @@ func newMetrics() *metrics {
 	// HLC's wall milliseconds) a remote op was applied here. Across hosts it
 	// includes their clock skew; on one host it is the replication delay.
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_replication_delay_seconds",
-		Help: "Time from an op's creation on its origin (HLC wall time, ms resolution) to its apply on this node.",
+		Help:    "Time from an op's creation on its origin (HLC wall time, ms resolution) to its apply on this node.",
 		Buckets: DelayBuckets})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "numax_guest_events_total",
 		Help: "Guest event_emit calls by event name (at most 64 names, then \"other\")."}, []string{"event"})

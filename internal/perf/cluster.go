@@ -105,7 +105,7 @@ func fixedRate(ctx context.Context, r *Report, dir, nx, writer string, n, rate i
 
 // Chaos runs three nodes writing at p.ChaosRate ops/s each with sync =
 // "always" (and again with "interval"); node 3 is SIGKILLed and restarted
-// every p.ChaosEvery for p.ChaosSeconds. Each incarnation counts into its
+// every p.ChaosEvery for p.ChaosFor. Each incarnation counts into its
 // own GCounter key, so every key's final value can be checked against the
 // writes its writer saw acknowledged: fewer is a lost acknowledged op, more
 // than acknowledged + 1 (the op in flight at the kill) a double count.
@@ -118,7 +118,7 @@ func Chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer string) er
 	r.Note("Three nodes on 127.0.0.1, each writing %d ops/s to its own counter key; node 3 is SIGKILLed and restarted "+
 		"every %v for %v, each incarnation writing to a new key. Acknowledged = the writer printed \"ok N\" after the "+
 		"host call returned. Divergence compares every counter on every node (nx inspect) after settling.",
-		p.ChaosRate, p.ChaosEvery, p.ChaosSeconds)
+		p.ChaosRate, p.ChaosEvery, p.ChaosFor)
 	return nil
 }
 
@@ -129,7 +129,7 @@ func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode stri
 		return err
 	}
 	defer c.stop()
-	total := int(float64(p.ChaosRate) * p.ChaosSeconds.Seconds())
+	total := int(float64(p.ChaosRate) * p.ChaosFor.Seconds())
 	env := func(key string, ops int) []string {
 		return []string{"NX_VERBOSE=1", "NX_KEY=" + key, fmt.Sprintf("NX_OPS=%d", ops), fmt.Sprintf("NX_RATE=%d", p.ChaosRate)}
 	}
@@ -143,10 +143,10 @@ func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode stri
 	restarts := 0
 	for k := 0; ; k++ {
 		key := fmt.Sprintf("n3-%d", k)
-		last := time.Since(begin)+p.ChaosEvery >= p.ChaosSeconds
+		last := time.Since(begin)+p.ChaosEvery >= p.ChaosFor
 		ops := total
 		if last {
-			ops = max(int(float64(p.ChaosRate)*(p.ChaosSeconds-time.Since(begin)).Seconds()), 1)
+			ops = max(int(float64(p.ChaosRate)*(p.ChaosFor-time.Since(begin)).Seconds()), 1)
 		}
 		if err := c.start(ctx, 2, env(key, ops)...); err != nil {
 			return err
@@ -166,7 +166,7 @@ func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode stri
 		restarts++
 	}
 	// Every writer finishes, then the cluster settles.
-	loadEnd, err := c.waitFor(ctx, p.ChaosSeconds+2*time.Minute, "the writers finishing", func() bool { return !c.lastRun().IsZero() })
+	loadEnd, err := c.waitFor(ctx, p.ChaosFor+2*time.Minute, "the writers finishing", func() bool { return !c.lastRun().IsZero() })
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode stri
 }
 
 // Partition runs three nodes with node 3 cut off from nodes 1 and 2 while
-// all of them write p.PartitionRate ops/s for p.PartitionSeconds, then
+// all of them write p.PartitionRate ops/s for p.PartitionFor, then
 // heals, and reports the divergent ops and how long convergence took.
 func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string) error {
 	toml := "[limits]\nreconnect_max_delay = \"500ms\"\n"
@@ -242,13 +242,13 @@ func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string
 	}
 	defer c.stop()
 	c.cut(2)
-	ops := int(float64(p.PartitionRate) * p.PartitionSeconds.Seconds())
+	ops := int(float64(p.PartitionRate) * p.PartitionFor.Seconds())
 	for i := 0; i < 3; i++ {
 		if err := c.start(ctx, i, fmt.Sprintf("NX_OPS=%d", ops), fmt.Sprintf("NX_RATE=%d", p.PartitionRate)); err != nil {
 			return err
 		}
 	}
-	if _, err := c.waitFor(ctx, p.PartitionSeconds+2*time.Minute, "the writers finishing", func() bool { return !c.lastRun().IsZero() }); err != nil {
+	if _, err := c.waitFor(ctx, p.PartitionFor+2*time.Minute, "the writers finishing", func() bool { return !c.lastRun().IsZero() }); err != nil {
 		return err
 	}
 	// Each side is complete within itself before the heal.
@@ -279,6 +279,6 @@ func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string
 	r.Note("Three nodes on 127.0.0.1 linked through TCP proxies; node 3 is cut off from nodes 1 and 2 while every node "+
 		"writes %d ops/s for %v (%d ops each), then the proxies heal. reconnect_max_delay is 500ms so the redial "+
 		"backoff (default up to 30 s) does not dominate; 'after the links came back' excludes it.",
-		p.PartitionRate, p.PartitionSeconds, ops)
+		p.PartitionRate, p.PartitionFor, ops)
 	return c.stop()
 }

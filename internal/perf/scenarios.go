@@ -35,20 +35,20 @@ type Profile struct {
 	LagSeconds float64
 	Sync10Ops  int // ops each node writes in sync-10
 	// Chaos: ops/s per node, the kill period and the run's length.
-	ChaosRate                int
-	ChaosEvery, ChaosSeconds time.Duration
-	PartitionRate            int // ops/s per node while partitioned
-	PartitionSeconds         time.Duration
+	ChaosRate            int
+	ChaosEvery, ChaosFor time.Duration
+	PartitionRate        int // ops/s per node while partitioned
+	PartitionFor         time.Duration
 }
 
 // Profiles are the two sizes.
 var Profiles = map[string]Profile{
 	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000,
-		LagSeconds: 1, Sync10Ops: 1_000, ChaosRate: 500, ChaosEvery: time.Second, ChaosSeconds: 3 * time.Second,
-		PartitionRate: 1_000, PartitionSeconds: 2 * time.Second},
+		LagSeconds: 1, Sync10Ops: 1_000, ChaosRate: 500, ChaosEvery: time.Second, ChaosFor: 3 * time.Second,
+		PartitionRate: 1_000, PartitionFor: 2 * time.Second},
 	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000,
-		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosSeconds: time.Minute,
-		PartitionRate: 600, PartitionSeconds: time.Minute},
+		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosFor: time.Minute,
+		PartitionRate: 600, PartitionFor: time.Minute},
 }
 
 // LoopModule is a guest exporting loop(n i32), which runs body n times
