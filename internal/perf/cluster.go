@@ -15,7 +15,7 @@ import (
 // measures the sustained ops/s per node until every node holds every op,
 // how long after the last writer finished that took, and each node's RSS.
 func SyncN(ctx context.Context, r *Report, dir, nx, writer string, n, ops int, rateTarget string, convergeMs int) error {
-	c, err := newCluster(nx, writer, dir, n, false, "", "--wait-before-run", "20s")
+	c, err := newCluster(nx, writer, dir, n, clusterOpts{}, "--wait-before-run", "20s")
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func Sync10(ctx context.Context, p Profile, r *Report, dir, nx, writer string) e
 // reports the replication delay (write on the origin to apply on a peer)
 // p50/p99/max and each node's RSS.
 func fixedRate(ctx context.Context, r *Report, dir, nx, writer string, n, rate int, secs float64) error {
-	c, err := newCluster(nx, writer, dir, n, false, "", "--wait-before-run", "20s")
+	c, err := newCluster(nx, writer, dir, n, clusterOpts{}, "--wait-before-run", "20s")
 	if err != nil {
 		return err
 	}
@@ -123,8 +123,7 @@ func Chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer string) er
 }
 
 func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode string) error {
-	toml := fmt.Sprintf("[storage]\nsync = %q\n[limits]\nreconnect_max_delay = \"1s\"\n", mode)
-	c, err := newCluster(nx, writer, dir, 3, false, toml)
+	c, err := newCluster(nx, writer, dir, 3, clusterOpts{sync: mode, reconnectMax: "1s"})
 	if err != nil {
 		return err
 	}
@@ -235,8 +234,7 @@ func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode stri
 // all of them write p.PartitionRate ops/s for p.PartitionFor, then
 // heals, and reports the divergent ops and how long convergence took.
 func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string) error {
-	toml := "[limits]\nreconnect_max_delay = \"500ms\"\n"
-	c, err := newCluster(nx, writer, dir, 3, true, toml)
+	c, err := newCluster(nx, writer, dir, 3, clusterOpts{proxied: true, reconnectMax: "500ms"})
 	if err != nil {
 		return err
 	}

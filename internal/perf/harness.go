@@ -37,7 +37,7 @@ type cluster struct {
 	listen, obs    []string
 	// proxies[i][j] carries node i's link to node j (nil when direct or i == j).
 	proxies [][]*tcpproxy.Proxy
-	toml    string // written to each node's config file
+	opts    clusterOpts
 	extra   []string
 	nodes   []*node
 }
@@ -62,9 +62,17 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func newCluster(nx, guest, dir string, n int, proxied bool, toml string, extra ...string) (*cluster, error) {
+// clusterOpts are a cluster's settings.
+type clusterOpts struct {
+	proxied      bool   // links through cuttable proxies
+	sync         string // [storage] sync ("" = default, interval)
+	reconnectMax string // [limits] reconnect_max_delay ("" = default, 30s)
+}
+
+func newCluster(nx, guest, dir string, n int, opts clusterOpts, extra ...string) (*cluster, error) {
 	c := &cluster{nx: nx, guest: guest, dir: dir, n: n, listen: make([]string, n), obs: make([]string, n),
-		nodes: make([]*node, n), toml: toml, extra: extra}
+		nodes: make([]*node, n), opts: opts, extra: extra}
+	proxied := opts.proxied
 	for i := 0; i < n; i++ {
 		var err error
 		if c.listen[i], err = freeAddr(); err != nil {
@@ -102,13 +110,19 @@ func (c *cluster) start(ctx context.Context, i int, env ...string) error {
 	}
 	args := []string{"run", c.guest, "--datastore-path", filepath.Join(dir, "data"), "--listen", c.listen[i],
 		"--tls-insecure", "--observability-listen", c.obs[i], "--log-level", "info"}
-	if c.toml != "" {
-		cfg := filepath.Join(dir, "nx.toml")
-		if err := os.WriteFile(cfg, []byte(c.toml), 0o644); err != nil {
-			return err
-		}
-		args = append(args, "--config", cfg)
+	// Writers run for minutes: no invocation time limit (default 30 s).
+	toml := "[limits]\nguest_timeout = \"0s\"\n"
+	if c.opts.reconnectMax != "" {
+		toml += fmt.Sprintf("reconnect_max_delay = %q\n", c.opts.reconnectMax)
 	}
+	if c.opts.sync != "" {
+		toml += fmt.Sprintf("[storage]\nsync = %q\n", c.opts.sync)
+	}
+	cfg := filepath.Join(dir, "nx.toml")
+	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
+		return err
+	}
+	args = append(args, "--config", cfg)
 	for j := 0; j < c.n; j++ {
 		switch {
 		case j == i:
@@ -183,7 +197,8 @@ func (c *cluster) exited(i int) error {
 		if len(tail) > 2000 {
 			tail = tail[len(tail)-2000:]
 		}
-		return fmt.Errorf("node %d exited:\n%s", i+1, tail)
+		err := nd.cmd.Wait()
+		return fmt.Errorf("node %d exited (%v):\n%s", i+1, err, tail)
 	default:
 		return nil
 	}
