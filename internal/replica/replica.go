@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,15 @@ type Config struct {
 	// AntiEntropyInterval is how often every connected peer is asked for
 	// what this node lacks (0 = never on a timer).
 	AntiEntropyInterval time.Duration
+	// Fanout, if set, returns to how many of the connected peers each
+	// outbound batch goes, chosen at random per batch (rumor mongering:
+	// receivers forward what was new to them likewise). Nil, or a result
+	// of at least the number connected, sends to every connected peer.
+	Fanout func(connected int) int
+	// RandomPullInterval is how often one connected peer, chosen at
+	// random, is asked for what this node lacks (0 = off). With Fanout it
+	// bounds how long a lost rumor takes to arrive.
+	RandomPullInterval time.Duration
 	// MaxPending bounds each origin's gap buffer.
 	MaxPending int
 	// Wall returns Unix milliseconds (time.Now if nil).
@@ -56,6 +66,15 @@ type Config struct {
 	// OnBatchApplied, if set, is called after each PushOps batch with how
 	// long applying and committing it took (for metrics).
 	OnBatchApplied func(d time.Duration)
+}
+
+// DefaultFanout is K = ceil(log2(N)) + 1 for a cluster of n nodes: enough
+// random pushes per hop that a rumor reaches all n with high probability.
+func DefaultFanout(n int) int {
+	if n <= 1 {
+		return 1
+	}
+	return bits.Len(uint(n-1)) + 1
 }
 
 // DefaultConfig returns the defaults of crdt.md and the whitepaper.
@@ -156,6 +175,10 @@ func Open(cfg Config) (*Replica, error) {
 	if cfg.Transport != nil {
 		r.wg.Add(1)
 		go r.sendLoop()
+		if cfg.RandomPullInterval > 0 {
+			r.wg.Add(1)
+			go r.randomPullLoop()
+		}
 		if cfg.AntiEntropyInterval > 0 {
 			r.wg.Add(1)
 			go r.antiEntropyLoop()

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
@@ -56,8 +57,21 @@ func (r *Replica) sendLoop() {
 	}
 }
 
+// broadcast pushes a batch to every connected peer or, with Fanout, to K
+// of them chosen at random; a peer is skipped (and the next one tried) when
+// every op of the batch came from it.
 func (r *Replica) broadcast(batch []item) {
-	for _, peer := range r.cfg.Transport.Peers() {
+	peers := r.cfg.Transport.Peers()
+	k := len(peers)
+	if r.cfg.Fanout != nil {
+		k = min(max(r.cfg.Fanout(len(peers)), 1), len(peers))
+		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	}
+	sent := 0
+	for _, peer := range peers {
+		if sent == k {
+			break
+		}
 		ops := make([]*crdt.Op, 0, len(batch))
 		for _, it := range batch {
 			if it.from != peer {
@@ -71,8 +85,27 @@ func (r *Replica) broadcast(batch []item) {
 			r.log.Debug("push failed; anti-entropy will cover it", "peer", peer, "err", err)
 			continue
 		}
+		sent++
 		r.stats.batches.Add(1)
 		r.stats.opsSent.Add(uint64(len(ops)))
+	}
+}
+
+// randomPullLoop asks one random connected peer for what this node lacks
+// every RandomPullInterval.
+func (r *Replica) randomPullLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.RandomPullInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if peers := r.cfg.Transport.Peers(); len(peers) > 0 {
+				r.pull(peers[rand.IntN(len(peers))])
+			}
+		case <-r.ctx.Done():
+			return
+		}
 	}
 }
 

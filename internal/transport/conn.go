@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -142,16 +143,16 @@ func (t *Transport) checkPeer(nc net.Conn, claimed string) error {
 
 // dial opens and handshakes a link to addr. refused means the peer refused
 // this node by identity or version, or is not acceptable: never redial.
-func (t *Transport) dial(addr string) (c *conn, refused bool, err error) {
+func (t *Transport) dial(ctx context.Context, addr string) (c *conn, refused bool, err error) {
 	d := net.Dialer{Timeout: t.cfg.SocketTimeout}
-	nc, err := d.DialContext(t.ctx, "tcp", addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, err
 	}
 	if t.cfg.TLS != nil {
-		tc := tls.Client(nc, t.cfg.TLS.clientConfig())
+		tc := tls.Client(nc, t.cfg.TLS.ClientConfig())
 		_ = tc.SetDeadline(time.Now().Add(t.cfg.SocketTimeout))
-		if err := tc.HandshakeContext(t.ctx); err != nil {
+		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
 			return nil, isAuthError(err), fmt.Errorf("TLS handshake with %s: %w", addr, err)
 		}
@@ -210,7 +211,7 @@ func (t *Transport) dial(addr string) (c *conn, refused bool, err error) {
 func (t *Transport) accept(nc net.Conn) {
 	remote := nc.RemoteAddr().String()
 	if t.cfg.TLS != nil {
-		tc := tls.Server(nc, t.cfg.TLS.serverConfig())
+		tc := tls.Server(nc, t.cfg.TLS.ServerConfig())
 		_ = tc.SetDeadline(time.Now().Add(t.cfg.SocketTimeout))
 		if err := tc.HandshakeContext(t.ctx); err != nil {
 			t.log.Warn("inbound TLS handshake failed", "remote", remote, "err", err)

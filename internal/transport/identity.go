@@ -74,9 +74,10 @@ func (id *Identity) verify(cs tls.ConnectionState) error {
 	return nil
 }
 
-// serverConfig and clientConfig are TLS 1.3 only, with mutual
-// authentication against the cluster CA.
-func (id *Identity) serverConfig() *tls.Config {
+// ServerConfig and ClientConfig are TLS 1.3 only, with mutual
+// authentication against the cluster CA (VerifyConnection). Each call
+// returns a new config the caller may extend.
+func (id *Identity) ServerConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:       tls.VersionTLS13,
 		Certificates:     []tls.Certificate{id.Cert},
@@ -85,7 +86,7 @@ func (id *Identity) serverConfig() *tls.Config {
 	}
 }
 
-func (id *Identity) clientConfig() *tls.Config {
+func (id *Identity) ClientConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{id.Cert},

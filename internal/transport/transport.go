@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -102,6 +103,7 @@ type Transport struct {
 	health   map[string]Health // by dialed address
 	addrPeer map[string]string // dialed address -> NodeId learned
 	handler  Handler
+	dialers  map[string]context.CancelFunc // by address: the running dial loops
 	closed   bool
 	changed  chan struct{} // closed and replaced when conns change
 
@@ -164,7 +166,7 @@ func New(cfg Config) (*Transport, error) {
 	t := &Transport{
 		cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, tag: wire.TagBinary,
 		conns: map[string]*conn{}, health: map[string]Health{}, addrPeer: map[string]string{},
-		changed: make(chan struct{}),
+		dialers: map[string]context.CancelFunc{}, changed: make(chan struct{}),
 	}
 	if cfg.Debug {
 		t.tag = wire.TagJSON
@@ -206,10 +208,58 @@ func (t *Transport) Start(h Handler) {
 		t.wg.Add(1)
 		go t.acceptLoop()
 	}
-	for _, addr := range slices.Compact(slices.Sorted(slices.Values(t.cfg.Peers))) {
-		t.wg.Add(1)
-		go t.dialLoop(addr)
+	t.SetPeers(t.cfg.Peers)
+}
+
+// SetPeers replaces the set of addresses this node dials (discovery calls
+// it as members come and go). New addresses are dialed at once; for a
+// removed one the dial loop stops and a link this node dialed to it is
+// closed (a link the peer dialed stays: that is the peer's choice).
+func (t *Transport) SetPeers(addrs []string) {
+	want := map[string]bool{}
+	for _, a := range addrs {
+		want[a] = true
 	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	var drop []*conn
+	for addr, stop := range t.dialers {
+		if want[addr] {
+			continue
+		}
+		stop()
+		delete(t.dialers, addr)
+		delete(t.health, addr)
+		if id, ok := t.addrPeer[addr]; ok {
+			if c := t.conns[id]; c != nil && c.dialer == t.cfg.NodeID && c.addr == addr {
+				drop = append(drop, c)
+			}
+		}
+	}
+	for _, addr := range slices.Sorted(maps.Keys(want)) {
+		if t.dialers[addr] != nil {
+			continue
+		}
+		ctx, stop := context.WithCancel(t.ctx)
+		t.dialers[addr] = stop
+		t.wg.Add(1)
+		go t.dialLoop(ctx, addr)
+	}
+	t.notifyChanged()
+	t.mu.Unlock()
+	for _, c := range drop {
+		c.close("no longer a chosen peer")
+	}
+}
+
+// Dialing returns the addresses this node dials, sorted.
+func (t *Transport) Dialing() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Sorted(maps.Keys(t.dialers))
 }
 
 // Peers returns the connected peers' NodeIds, sorted.
@@ -373,7 +423,7 @@ func (t *Transport) backoff(n int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-func (t *Transport) dialLoop(addr string) {
+func (t *Transport) dialLoop(ctx context.Context, addr string) {
 	defer t.wg.Done()
 	failures := 0
 	for {
@@ -388,11 +438,11 @@ func (t *Transport) dialLoop(addr string) {
 			select {
 			case <-up.done:
 				continue
-			case <-t.ctx.Done():
+			case <-ctx.Done():
 				return
 			}
 		}
-		c, refused, err := t.dial(addr)
+		c, refused, err := t.dial(ctx, addr)
 		switch {
 		case errors.Is(err, errNotKept):
 			failures = 0
@@ -418,19 +468,19 @@ func (t *Transport) dialLoop(addr string) {
 			if failures == t.cfg.PeerDeadAfter {
 				lvl = slog.LevelWarn
 			}
-			t.log.Log(t.ctx, lvl, "dial failed", "addr", addr, "failures", failures, "health", h.String(), "err", err)
+			t.log.Log(ctx, lvl, "dial failed", "addr", addr, "failures", failures, "health", h.String(), "err", err)
 		default:
 			failures = 0
 			t.setHealth(addr, Healthy)
 			select {
 			case <-c.done:
-			case <-t.ctx.Done():
+			case <-ctx.Done():
 				return
 			}
 		}
 		select {
 		case <-time.After(t.backoff(max(failures, 1))):
-		case <-t.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}

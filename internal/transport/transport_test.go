@@ -219,7 +219,7 @@ func rawHello(t *testing.T, n *node, cert *Identity, claimed string, v uint32) *
 	}
 	defer nc.Close()
 	if cert != nil {
-		tc := tls.Client(nc, cert.clientConfig())
+		tc := tls.Client(nc, cert.ClientConfig())
 		if err := tc.Handshake(); err != nil {
 			t.Fatal(err)
 		}
