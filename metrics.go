@@ -152,6 +152,22 @@ func (m *metrics) register(n *Node) {
 		m.reg.MustRegister(&syncErrors{n: n, desc: prometheus.NewDesc("numax_sync_errors_total",
 			"Sync failures by reason.", []string{"reason"}, nil)})
 	}
+	if d := n.disc; d != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "numax_discovery_mode",
+			Help: "1 for the discovery mode in use.", ConstLabels: prometheus.Labels{"mode": d.mode}}, func() float64 { return 1 }))
+		gauge("numax_discovery_members", "Nodes known, this one included (gossip: live members; else dialed peers + 1).",
+			func() float64 { return float64(d.Members()) })
+		gauge("numax_discovery_dialing", "Addresses this node dials.", func() float64 { return float64(len(d.tr.Dialing())) })
+		gauge("numax_replication_fanout", "K: connected peers each batch of new ops goes to.",
+			func() float64 { return float64(min(d.fanoutFor(len(d.tr.Peers())), len(d.tr.Peers()))) })
+		if ms := d.ms; ms != nil {
+			counter("numax_gossip_member_joins_total", "Members seen joining.", func() float64 { return float64(ms.Stats().Joins) })
+			counter("numax_gossip_member_departures_total", "Members seen leaving or failing.",
+				func() float64 { return float64(ms.Stats().Departures) })
+			counter("numax_gossip_members_refused_total", "Member announcements refused (not a NodeId, not allowed, bad metadata).",
+				func() float64 { return float64(ms.Stats().RefusedMembers) })
+		}
+	}
 }
 
 // lagCollector reports numax_replication_lag_ops per known peer.

@@ -97,6 +97,21 @@ type Network struct {
 	AdoptIdentity bool
 	// Debug sends JSON frames instead of binary.
 	Debug bool
+	// Discovery is DiscoveryStatic (Peers; the default), DiscoveryGossip
+	// (memberlist on GossipListen, joined through Seeds) or DiscoveryFile
+	// (PeersFile, re-read on change).
+	Discovery    string
+	GossipListen string
+	Seeds        []string
+	PeersFile    string
+	// Fanout is K, the peers each batch of new ops goes to (0 = ceil(log2
+	// N) + 1); Links, how many members gossip mode dials (0 = K).
+	Fanout, Links int
+	// ProbeInterval is the SWIM failure-detection period (0 = 500 ms).
+	ProbeInterval time.Duration
+	// PullInterval is how often one random peer is asked for what this
+	// node lacks (0 = off).
+	PullInterval time.Duration
 	// Transport limits; zero values take transport.DefaultConfig.
 	MaxMessageSize                 int
 	SocketTimeout                  time.Duration
@@ -139,6 +154,7 @@ type Node struct {
 	store   *store.Store
 	replica *replica.Replica     // nil without sync
 	net     *transport.Transport // nil without a network
+	disc    *discovery           // nil without a network
 	engine  *engine.Engine
 	log     *slog.Logger
 	metrics *metrics
@@ -208,6 +224,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 		return nil, err
 	}
 	link := &lateLink{}
+	var disc atomic.Pointer[discovery]
 	nodeID, err := replica.Identity(st, cfg.Replica.NodeID, cfg.Replica.AdoptIdentity, log)
 	if err != nil {
 		_ = st.Close()
@@ -236,6 +253,13 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 		}
 		if netw.Listen != "" {
 			rc.Transport = link
+			rc.Fanout = func(connected int) int {
+				if d := disc.Load(); d != nil {
+					return d.fanoutFor(connected)
+				}
+				return replica.DefaultFanout(connected + 1)
+			}
+			rc.RandomPullInterval = netw.PullInterval
 		}
 		if rep, err = replica.Open(rc); err != nil {
 			_ = st.Close()
@@ -273,7 +297,15 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 		}
 		link.t.Store(tr)
 		tr.Start(rep)
-		log.Info("sync started", "listen", tr.Addr().String(), "peers", len(netw.Peers), "tls", ident != nil)
+		d, err := startDiscovery(netw, rep.NodeID(), ident, tr, log)
+		if err != nil {
+			_ = tr.Close()
+			_ = rep.Close(ctx)
+			_ = st.Close()
+			return nil, err
+		}
+		disc.Store(d)
+		log.Info("sync started", "listen", tr.Addr().String(), "discovery", d.mode, "peers", len(netw.Peers), "tls", ident != nil)
 	}
 	ec := engine.Config{
 		CacheDir: cfg.CompileCache, MemoryLimit: cfg.GuestMemory, Timeout: cfg.GuestTimeout,
@@ -281,6 +313,9 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 	}
 	eng, err := engine.New(ctx, ec, host)
 	if err != nil {
+		if d := disc.Load(); d != nil {
+			_ = d.Close()
+		}
 		if rep != nil {
 			_ = rep.Close(ctx)
 		}
@@ -290,7 +325,7 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 		_ = st.Close()
 		return nil, err
 	}
-	return &Node{cfg: cfg, store: st, replica: rep, net: tr, engine: eng, log: log, metrics: m, nodeID: nodeID}, nil
+	return &Node{cfg: cfg, store: st, replica: rep, net: tr, disc: disc.Load(), engine: eng, log: log, metrics: m, nodeID: nodeID}, nil
 }
 
 // Registry returns the node's Prometheus registry.
@@ -337,12 +372,17 @@ func (n *Node) Addr() net.Addr {
 	return n.net.Addr()
 }
 
-// WaitForPeers waits until every configured peer is connected (or refused)
-// or ctx ends.
+// WaitForPeers waits until every dialed peer is connected (or refused) or
+// ctx ends; in gossip mode with seeds, until at least one member is linked
+// first.
 func (n *Node) WaitForPeers(ctx context.Context) {
-	if n.net != nil {
-		n.net.WaitForPeers(ctx)
+	if n.net == nil {
+		return
 	}
+	if n.disc != nil && n.disc.ms != nil && len(n.cfg.Network.Seeds) > 0 {
+		n.net.WaitForAnyPeer(ctx)
+	}
+	n.net.WaitForPeers(ctx)
 }
 
 // NodeID returns the node's identity (stored in the datastore, or derived
@@ -407,6 +447,10 @@ func (n *Node) Close(ctx context.Context) error {
 		n.obs.SetReady(false) // 503 while shutting down
 	}
 	err := n.engine.Close(ctx)
+	if n.disc != nil {
+		// Leave the membership at once: the others stop choosing this node.
+		err = errors.Join(err, n.disc.Close())
+	}
 	if n.replica != nil {
 		// Drain: queued ops go out before the links close.
 		dctx, cancel := context.WithTimeout(ctx, n.cfg.ShutdownTimeout)

@@ -30,6 +30,10 @@ type runFlags struct {
 	compileCache    string
 	listen          string
 	peers           []string
+	discovery       string
+	gossipListen    string
+	seeds           []string
+	peersFile       string
 	debugProtocol   bool
 	tlsCert         string
 	tlsKey          string
@@ -104,6 +108,10 @@ func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 
 	fl.StringVar(&f.listen, "listen", "", "accept peers on this address; enables sync")
 	fl.StringArrayVar(&f.peers, "peer", nil, "a peer address to dial (repeatable)")
+	fl.StringVar(&f.discovery, "discovery", d.Discovery.Mode, "how peers are found: static (--peer), gossip (--gossip-listen, --seed) or file (--peers-file)")
+	fl.StringVar(&f.gossipListen, "gossip-listen", "", "gossip (membership) address, with --discovery gossip")
+	fl.StringArrayVar(&f.seeds, "seed", nil, "a gossip address to join through (repeatable; any one is enough)")
+	fl.StringVar(&f.peersFile, "peers-file", "", "a file of peer addresses, one per line, re-read on change (--discovery file)")
 	fl.StringVar(&f.waitBeforeRun, "wait-before-run", "0s", "after sync starts, wait up to this long for the configured peers")
 	fl.StringVar(&f.settleFor, "settle-for", "", "after the run, keep syncing this long, then exit")
 	fl.BoolVar(&f.debugProtocol, "debug-protocol", false, "send JSON wire frames instead of binary")
@@ -175,6 +183,12 @@ func (f *runFlags) effective(cmd *cobra.Command) (config.Config, error) {
 	str("tls-cert", f.tlsCert, &c.TLS.Cert)
 	str("tls-key", f.tlsKey, &c.TLS.Key)
 	str("tls-ca", f.tlsCA, &c.TLS.CA)
+	str("discovery", f.discovery, &c.Discovery.Mode)
+	str("gossip-listen", f.gossipListen, &c.Discovery.Listen)
+	str("peers-file", f.peersFile, &c.Discovery.PeersFile)
+	if changed("seed") {
+		c.Discovery.Seeds = f.seeds
+	}
 	if f.log.verbose && c.Observability.LogLevel != "trace" {
 		c.Observability.LogLevel = "debug"
 	}
@@ -194,7 +208,7 @@ func (f *runFlags) effective(cmd *cobra.Command) (config.Config, error) {
 		c.Network.SerializationFormat = "json"
 	}
 	if c.Network.Listen == "" {
-		needSync := []string{"peer", "wait-before-run", "settle-for", "debug-protocol", "tls-cert", "tls-key",
+		needSync := []string{"peer", "discovery", "gossip-listen", "seed", "peers-file", "wait-before-run", "settle-for", "debug-protocol", "tls-cert", "tls-key",
 			"tls-ca", "allowed-peers", "tls-insecure", "adopt-identity"}
 		for _, p := range printFlags {
 			needSync = append(needSync, p.name)
@@ -225,6 +239,7 @@ var flagOf = map[string]string{
 	"observability.log_level": "log-level", "observability.log_format": "log-format",
 	"network.listen": "listen", "network.peers": "peer", "tls.allowed_peers": "allowed-peers",
 	"tls.insecure": "tls-insecure", "tls.key": "tls-key",
+	"discovery.mode": "discovery", "discovery.listen": "gossip-listen", "discovery.peers_file": "peers-file",
 }
 
 // nodeConfig turns the effective configuration into the node's.
@@ -259,6 +274,9 @@ func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error)
 		MaxMessageSize: int(l.MaxMessageSize), SocketTimeout: time.Duration(l.SocketTimeoutSecs) * time.Second,
 		ReconnectInitial: time.Duration(l.ReconnectInitialDelay), ReconnectMax: time.Duration(l.ReconnectMaxDelay),
 		PeerDeadAfter: l.PeerDeadAfterFailures, MaxPeers: l.MaxPeers,
+		Discovery: c.Discovery.Mode, GossipListen: c.Discovery.Listen, Seeds: c.Discovery.Seeds, PeersFile: c.Discovery.PeersFile,
+		Fanout: c.Discovery.Fanout, Links: c.Discovery.Links, ProbeInterval: time.Duration(c.Discovery.ProbeInterval),
+		PullInterval: time.Duration(c.Discovery.PullInterval),
 	}
 	cfg.ObservabilityListen = c.Observability.Listen
 	cfg.ObservabilityTimeout = time.Duration(c.Observability.RequestTimeoutSecs) * time.Second

@@ -128,7 +128,27 @@ type Observability struct {
 
 // Discovery is [discovery].
 type Discovery struct {
+	// Mode is "static" (network.peers), "gossip" (memberlist) or "file"
+	// (peers_file, re-read on change).
 	Mode string `toml:"mode"`
+	// Listen is the gossip address (mode gossip).
+	Listen string `toml:"listen"`
+	// Seeds are gossip addresses to join through (mode gossip; any one is
+	// enough; none for the first node).
+	Seeds []string `toml:"seeds"`
+	// PeersFile lists op-link addresses, one per line (mode file).
+	PeersFile string `toml:"peers_file"`
+	// Fanout is K, the peers each batch of new ops goes to (0 = ceil(log2
+	// N) + 1 for N known nodes).
+	Fanout int `toml:"fanout"`
+	// Links is how many members a node dials in gossip mode (0 = the
+	// fanout; others dial it too).
+	Links int `toml:"links"`
+	// ProbeInterval is SWIM's failure-detection period.
+	ProbeInterval Duration `toml:"probe_interval"`
+	// PullInterval is how often one random peer is asked for what this
+	// node lacks (0 = only every limits.anti_entropy_interval).
+	PullInterval Duration `toml:"pull_interval"`
 }
 
 // Default returns every default of the spec.
@@ -146,7 +166,8 @@ func Default() Config {
 			MaxLogMessageSize: 64 << 10, MaxRandomSize: 1 << 20, MaxEventNameSize: 128, MaxEventPayloadSize: 64 << 10,
 		},
 		Observability: Observability{LogLevel: "info", LogFormat: "text", RequestTimeoutSecs: 5},
-		Discovery:     Discovery{Mode: "static"},
+		Discovery: Discovery{Mode: "static", ProbeInterval: Duration(500 * time.Millisecond),
+			PullInterval: Duration(2 * time.Second)},
 	}
 }
 
@@ -322,8 +343,37 @@ func (c *Config) Validate() error {
 	default:
 		return bad("observability.log_format", "must be text or json, got %q", c.Observability.LogFormat)
 	}
-	if c.Discovery.Mode != "static" {
-		return bad("discovery.mode", "%q is not supported by this build; use \"static\" (configured peers)", c.Discovery.Mode)
+	d := &c.Discovery
+	switch d.Mode {
+	case "static":
+	case "gossip":
+		if d.Listen == "" {
+			return bad("discovery.listen", "mode \"gossip\" needs a gossip address such as \"127.0.0.1:7947\" (--gossip-listen)")
+		}
+		if c.Network.Listen == "" {
+			return bad("discovery.mode", "mode \"gossip\" needs network.listen: members link to each other there")
+		}
+	case "file":
+		if d.PeersFile == "" {
+			return bad("discovery.peers_file", "mode \"file\" needs a peers file (one address per line; --peers-file)")
+		}
+		if c.Network.Listen == "" {
+			return bad("discovery.mode", "mode \"file\" needs network.listen: sync is enabled by listening")
+		}
+	default:
+		return bad("discovery.mode", "must be \"static\" (configured peers), \"gossip\" (memberlist) or \"file\" (peers file), got %q", d.Mode)
+	}
+	if d.Mode != "gossip" && (d.Listen != "" || len(d.Seeds) > 0) {
+		return bad("discovery.listen", "discovery.listen and discovery.seeds are for mode \"gossip\"; mode is %q", d.Mode)
+	}
+	if d.Fanout < 0 || d.Links < 0 {
+		return bad("discovery.fanout", "fanout and links must not be negative (0 = automatic)")
+	}
+	if d.ProbeInterval <= 0 {
+		return bad("discovery.probe_interval", "must be a positive duration such as \"500ms\"")
+	}
+	if d.PullInterval < 0 {
+		return bad("discovery.pull_interval", "must not be negative (0 turns random pulls off)")
 	}
 	t := &c.TLS
 	switch {

@@ -91,7 +91,13 @@ func TestLoad_Errors(t *testing.T) {
 		{"peers_without_listen", "[network]\npeers = [\"127.0.0.1:1\"]", ":2: network.peers: peers need network.listen"},
 		{"listen_without_tls", "[network]\nlisten = \"127.0.0.1:1\"", ":2: network.listen: sync needs tls.cert"},
 		{"bad_node_id", "[tls]\nca = \"c\"\nallowed_peers = [\"zz\"]", ":3: tls.allowed_peers: \"zz\" is not a NodeId"},
-		{"gossip_not_supported", "[discovery]\nmode = \"gossip\"", ":2: discovery.mode:"},
+		{"unknown_discovery_mode", "[discovery]\nmode = \"dns\"", ":2: discovery.mode: must be \"static\""},
+		{"gossip_without_listen", "[discovery]\nmode = \"gossip\"", "discovery.listen: mode \"gossip\" needs a gossip address"},
+		{"gossip_without_link_listen", "[discovery]\nmode = \"gossip\"\nlisten = \"127.0.0.1:7947\"", "discovery.mode: mode \"gossip\" needs network.listen"},
+		{"file_without_file", "[network]\nlisten = \"127.0.0.1:7000\"\n[tls]\ninsecure = true\n[discovery]\nmode = \"file\"", "discovery.peers_file: mode \"file\" needs a peers file"},
+		{"seeds_in_static", "[discovery]\nseeds = [\"127.0.0.1:7947\"]", "discovery.listen: discovery.listen and discovery.seeds are for mode \"gossip\""},
+		{"negative_fanout", "[discovery]\nfanout = -1", "discovery.fanout: fanout and links must not be negative"},
+		{"zero_probe", "[discovery]\nprobe_interval = \"0s\"", "discovery.probe_interval: must be a positive duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

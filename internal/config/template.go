@@ -69,6 +69,22 @@ log_format = "text"
 request_timeout_secs = 5
 
 [discovery]
-# "static": the configured peers.
+# "static": network.peers. "gossip": join through any seed and learn every
+# member (memberlist over the same TLS identity). "file": the addresses in
+# peers_file, re-read when it changes.
 mode = "static"
+# Gossip address (mode "gossip"; --gossip-listen).
+listen = ""
+# Gossip addresses to join through (mode "gossip"; --seed).
+seeds = []
+# One op-link address per line (mode "file"; --peers-file).
+peers_file = ""
+# Peers each batch of new ops goes to (0 = ceil(log2(N)) + 1).
+fanout = 0
+# Members a node dials in gossip mode (0 = the fanout).
+links = 0
+# SWIM failure-detection period.
+probe_interval = "500ms"
+# How often one random peer is asked for what this node lacks (0 = off).
+pull_interval = "2s"
 `

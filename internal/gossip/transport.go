@@ -326,50 +326,65 @@ func (t *TLSTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	if pc.c == nil {
-		c, err := t.dial(addr, kindPacket, t.cfg.Timeout)
-		if err != nil {
-			return time.Time{}, err
-		}
-		self := t.advertised()
-		hello := append([]byte{byte(len(self))}, self...)
-		_ = c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
-		if _, err := c.Write(hello); err != nil {
-			_ = c.Close()
-			return time.Time{}, err
-		}
-		pc.c, pc.w = c, bufio.NewWriter(c)
-		// The far end never writes on a packet connection: a read returns
-		// only when it closes, which retires this connection.
-		t.wg.Add(1)
-		go func(c net.Conn) {
-			defer t.wg.Done()
-			_, _ = io.Copy(io.Discard, c)
-			pc.mu.Lock()
-			if pc.c == c {
-				pc.c, pc.w = nil, nil
+	// A reused connection may have been closed by the far end since the
+	// last packet: then one fresh connection is tried.
+	for attempt := 0; ; attempt++ {
+		reused := pc.c != nil
+		if !reused {
+			if err := t.openPacketConn(pc, addr); err != nil {
+				return time.Time{}, err
 			}
-			pc.mu.Unlock()
-			_ = c.Close()
-		}(c)
-	}
-	var hdr [4]byte
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
-	_ = pc.c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
-	_, err := pc.w.Write(hdr[:])
-	if err == nil {
-		_, err = pc.w.Write(b)
-	}
-	if err == nil {
-		err = pc.w.Flush()
-	}
-	now := time.Now()
-	if err != nil {
+		}
+		var hdr [4]byte
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(b)))
+		_ = pc.c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
+		_, err := pc.w.Write(hdr[:])
+		if err == nil {
+			_, err = pc.w.Write(b)
+		}
+		if err == nil {
+			err = pc.w.Flush()
+		}
+		if err == nil {
+			return time.Now(), nil
+		}
 		_ = pc.c.Close()
 		pc.c, pc.w = nil, nil
-		return time.Time{}, err
+		if !reused || attempt > 0 {
+			return time.Time{}, err
+		}
 	}
-	return now, nil
+}
+
+// openPacketConn dials addr for packets and sends this node's advertised
+// address; pc.mu is held.
+func (t *TLSTransport) openPacketConn(pc *packetConn, addr string) error {
+	c, err := t.dial(addr, kindPacket, t.cfg.Timeout)
+	if err != nil {
+		return err
+	}
+	self := t.advertised()
+	hello := append([]byte{byte(len(self))}, self...)
+	_ = c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
+	if _, err := c.Write(hello); err != nil {
+		_ = c.Close()
+		return err
+	}
+	pc.c, pc.w = c, bufio.NewWriter(c)
+	// The far end never writes on a packet connection: a read returns only
+	// when it closes, which retires this connection.
+	t.wg.Add(1)
+	go func(c net.Conn) {
+		defer t.wg.Done()
+		_, _ = io.Copy(io.Discard, c)
+		pc.mu.Lock()
+		if pc.c == c {
+			pc.c, pc.w = nil, nil
+		}
+		pc.mu.Unlock()
+		_ = c.Close()
+	}(c)
+	return nil
 }
 
 func (t *TLSTransport) advertised() string {

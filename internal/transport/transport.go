@@ -262,6 +262,23 @@ func (t *Transport) Dialing() []string {
 	return slices.Sorted(maps.Keys(t.dialers))
 }
 
+// WaitForAnyPeer blocks until at least one peer is connected or ctx ends.
+func (t *Transport) WaitForAnyPeer(ctx context.Context) {
+	for {
+		t.mu.Lock()
+		n, ch := len(t.conns), t.changed
+		t.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Peers returns the connected peers' NodeIds, sorted.
 func (t *Transport) Peers() []string {
 	t.mu.Lock()
@@ -297,13 +314,13 @@ func (t *Transport) HealthOf() map[string]Health {
 	return m
 }
 
-// WaitForPeers blocks until every configured address is connected or
-// refused, or ctx ends.
+// WaitForPeers blocks until every dialed address is connected or refused,
+// or ctx ends.
 func (t *Transport) WaitForPeers(ctx context.Context) {
 	for {
 		t.mu.Lock()
 		done := true
-		for _, a := range t.cfg.Peers {
+		for a := range t.dialers {
 			id, known := t.addrPeer[a]
 			if t.health[a] == Refused {
 				continue
