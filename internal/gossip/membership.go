@@ -106,6 +106,9 @@ func Start(cfg Config) (*Membership, error) {
 	mc.PushPullInterval = 5 * time.Second
 	// A restarted node may come back on a new address under its NodeId.
 	mc.DeadNodeReclaimTime = cfg.ProbeInterval
+	// Keep gossiping to members thought dead for two minutes: after a
+	// partition of up to that long heals, they hear it and refute.
+	mc.GossipToTheDeadTime = 2 * time.Minute
 	mc.Delegate = delegate{m}
 	mc.Events = events{m}
 	mc.Alive = m
@@ -166,16 +169,22 @@ func (m *Membership) NotifyMerge(peers []*memberlist.Node) error {
 func (m *Membership) joiner() {
 	defer m.wg.Done()
 	wait := 200 * time.Millisecond
+	var lastJoin time.Time
 	for {
-		if len(m.cfg.Seeds) == 0 || m.ml.NumMembers() > 1 {
-			// Alone with no seed, or joined: check again later (a node
-			// that lost every member rejoins through its seeds).
+		joined := m.ml.NumMembers() > 1
+		if len(m.cfg.Seeds) == 0 || (joined && time.Since(lastJoin) < 20*time.Second) {
+			// Alone with no seed, or joined recently: check again later. A
+			// joined node still re-joins its seeds every 20 s, which merges
+			// the halves of a healed partition if gossip has not.
 			wait = 2 * time.Second
 		} else if n, err := m.ml.Join(m.cfg.Seeds); err != nil {
 			m.log.Debug("gossip join failed; retrying", "seeds", m.cfg.Seeds, "err", err)
 			wait = min(wait*2, 5*time.Second)
 		} else {
-			m.log.Info("gossip joined", "seeds_answered", n, "members", m.ml.NumMembers())
+			if !joined {
+				m.log.Info("gossip joined", "seeds_answered", n, "members", m.ml.NumMembers())
+			}
+			lastJoin = time.Now()
 			wait = 2 * time.Second
 		}
 		select {

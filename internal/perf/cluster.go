@@ -251,9 +251,9 @@ func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string
 	}
 	// Each side is complete within itself before the heal.
 	if _, err := c.waitFor(ctx, time.Minute, "each side converged", func() bool {
-		a, err1 := c.metric(0, "numax_ops_total")
-		b, err2 := c.metric(1, "numax_ops_total")
-		z, err3 := c.metric(2, "numax_ops_total")
+		a, err1 := c.metric(0, "numax_version_vector")
+		b, err2 := c.metric(1, "numax_version_vector")
+		z, err3 := c.metric(2, "numax_version_vector")
 		return err1 == nil && err2 == nil && err3 == nil && a == float64(2*ops) && b == a && z == float64(ops)
 	}); err != nil {
 		return err
@@ -266,7 +266,7 @@ func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string
 	if err != nil {
 		return err
 	}
-	converged, err := c.waitFor(ctx, 5*time.Minute, "all nodes converged", c.allEqual("numax_ops_total", float64(3*ops)))
+	converged, err := c.waitFor(ctx, 5*time.Minute, "all nodes converged", c.holdAll(float64(3*ops)))
 	if err != nil {
 		return err
 	}

@@ -359,6 +359,19 @@ func (c *cluster) allEqual(name string, want float64) func() bool {
 	}
 }
 
+// holdAll holds when every node's numax_version_vector sums to want and
+// all are equal: each holds exactly the same want ops, whether they came
+// as ops or in a snapshot (which numax_ops_total does not count).
+func (c *cluster) holdAll(want float64) func() bool {
+	return func() bool {
+		if !c.sameVV() {
+			return false
+		}
+		mf, err := c.scrape(0)
+		return err == nil && value(mf, "numax_version_vector") == want
+	}
+}
+
 // sameVV holds when every running node reports the same non-empty
 // numax_version_vector: each holds exactly the same ops.
 func (c *cluster) sameVV() bool {

@@ -13,9 +13,12 @@ import (
 // dropped, duplicated, or blocked by partitions.
 type MemNet struct {
 	// mu guards everything below.
-	mu       sync.Mutex
-	nodes    map[string]*Replica
-	blocked  map[[2]string]bool
+	mu      sync.Mutex
+	nodes   map[string]*Replica
+	blocked map[[2]string]bool
+	// links, once SetLinks is used, holds the peers each node chose: two
+	// nodes are linked when either chose the other. Nil: a full mesh.
+	links    map[string]map[string]bool
 	rng      *rand.Rand
 	drop     float64
 	dup      float64
@@ -49,7 +52,7 @@ func (n *MemNet) Attach(r *Replica) {
 	n.nodes[r.NodeID()] = r
 	var up []*Replica
 	for id, o := range n.nodes {
-		if id != r.NodeID() && !n.blocked[pair(id, r.NodeID())] {
+		if id != r.NodeID() && n.reachable(id, r.NodeID()) {
 			up = append(up, o)
 		}
 	}
@@ -65,6 +68,50 @@ func (n *MemNet) Detach(id string) {
 	n.mu.Lock()
 	delete(n.nodes, id)
 	n.mu.Unlock()
+}
+
+// reachable says whether a and b are linked and not partitioned; n.mu is
+// held.
+func (n *MemNet) reachable(a, b string) bool {
+	if n.blocked[pair(a, b)] {
+		return false
+	}
+	return n.links == nil || n.links[a][b] || n.links[b][a]
+}
+
+// SetLinks sets the peers node id chose to link to (as discovery does);
+// pairs newly linked are told they are up, so they pull at once.
+func (n *MemNet) SetLinks(id string, peers []string) {
+	n.mu.Lock()
+	if n.links == nil {
+		n.links = map[string]map[string]bool{}
+	}
+	before := map[string]bool{}
+	for other := range n.nodes {
+		if other != id && n.reachable(id, other) {
+			before[other] = true
+		}
+	}
+	chosen := map[string]bool{}
+	for _, p := range peers {
+		chosen[p] = true
+	}
+	n.links[id] = chosen
+	self := n.nodes[id]
+	var up []*Replica
+	for other, r := range n.nodes {
+		if other != id && !before[other] && n.reachable(id, other) {
+			up = append(up, r)
+		}
+	}
+	n.mu.Unlock()
+	if self == nil {
+		return
+	}
+	for _, r := range up {
+		r.PeerUp(id)
+		self.PeerUp(r.NodeID())
+	}
 }
 
 func pair(a, b string) [2]string {
@@ -120,7 +167,7 @@ func (e *memEndpoint) Peers() []string {
 	defer n.mu.Unlock()
 	var ps []string
 	for id := range n.nodes {
-		if id != e.id && !n.blocked[pair(id, e.id)] {
+		if id != e.id && n.reachable(id, e.id) {
 			ps = append(ps, id)
 		}
 	}
@@ -132,7 +179,7 @@ func (e *memEndpoint) Send(peer string, m *Message) error {
 	n := e.net
 	n.mu.Lock()
 	to, ok := n.nodes[peer]
-	if n.closed || !ok || n.blocked[pair(peer, e.id)] {
+	if n.closed || !ok || !n.reachable(peer, e.id) {
 		n.mu.Unlock()
 		return errUnreachable
 	}
@@ -159,7 +206,7 @@ func (e *memEndpoint) Send(peer string, m *Message) error {
 				time.Sleep(d)
 			}
 			n.mu.Lock()
-			reachable := !n.blocked[pair(peer, e.id)] && n.nodes[peer] == to
+			reachable := n.reachable(peer, e.id) && n.nodes[peer] == to
 			n.mu.Unlock()
 			if reachable {
 				_ = to.Handle(e.id, m)
