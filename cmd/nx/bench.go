@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,10 +110,14 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 				var found []string
 				if baselineDir != "" {
 					base, err := perf.ReadReport(filepath.Join(baselineDir, s+".json"))
-					if err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						// A scenario without a committed baseline yet is
+						// reported, not compared.
+						fmt.Fprintf(stdout, "%s: no baseline in %s; not compared\n", s, baselineDir)
+						r.Note("No committed baseline for this scenario: not compared.")
+					} else if err != nil {
 						return fmt.Errorf("baseline: %w", err)
-					}
-					if found = perf.Regressions(r, base); len(found) > 0 {
+					} else if found = perf.Regressions(r, base); len(found) > 0 {
 						// Confirm on a second run: a figure counts as a
 						// regression only if it regresses both times (shared
 						// machines are noisy).

@@ -35,9 +35,6 @@ const (
 
 	// maxPacket bounds one framed packet (memberlist's are far smaller).
 	maxPacket = 1 << 20
-	// maxAddr bounds the advertised address sent first on a packet
-	// connection.
-	maxAddr = 255
 )
 
 // TransportConfig configures a TLSTransport.
@@ -364,6 +361,10 @@ func (t *TLSTransport) openPacketConn(pc *packetConn, addr string) error {
 		return err
 	}
 	self := t.advertised()
+	if len(self) > 255 {
+		_ = c.Close()
+		return fmt.Errorf("gossip: advertised address %q is too long", self)
+	}
 	hello := append([]byte{byte(len(self))}, self...)
 	_ = c.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
 	if _, err := c.Write(hello); err != nil {
