@@ -97,6 +97,10 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					err = perf.RedisCompare(cmd.Context(), p, r, dir, nx, writer)
 				}
 				if err != nil {
+					// The CLI prints one error line; a scenario's error
+					// carries the failing node's last log lines, so the whole
+					// of it goes to stdout first.
+					fmt.Fprintf(stdout, "scenario %s failed:\n%v\n", s, err)
 					return nil, fmt.Errorf("scenario %s: %w", s, err)
 				}
 				r.Seconds = time.Since(r.StartedAt).Seconds()
