@@ -139,9 +139,10 @@ func (m *metrics) register(n *Node) {
 		counter("numax_remote_ops_applied_total", "Remote ops applied.", func() float64 { return float64(r.Stats().RemoteApplied) })
 		counter("numax_remote_ops_duplicate_total", "Remote ops discarded as duplicates.", func() float64 { return float64(r.Stats().RemoteDuplicates) })
 		gauge("numax_op_log_entries", "Entries in the op log.", func() float64 { return float64(r.Stats().OpLogEntries) })
-		m.reg.MustRegister(&lagCollector{n: n, desc: prometheus.NewDesc("numax_replication_lag_ops",
+		m.reg.MustRegister(&perKey{read: r.PeerLag, desc: prometheus.NewDesc("numax_replication_lag_ops",
 			"Ops the peer is known to lack.", []string{"peer"}, nil)})
-		m.reg.MustRegister(&vvCollector{n: n, desc: prometheus.NewDesc("numax_version_vector",
+		// One series per node that ever wrote: the cluster's size.
+		m.reg.MustRegister(&perKey{read: r.VV, desc: prometheus.NewDesc("numax_version_vector",
 			"Highest contiguous sequence number applied from each origin (equal on every node once converged).",
 			[]string{"origin"}, nil)})
 	}
@@ -159,7 +160,7 @@ func (m *metrics) register(n *Node) {
 			func() float64 { return float64(d.Members()) })
 		gauge("numax_discovery_dialing", "Addresses this node dials.", func() float64 { return float64(len(d.tr.Dialing())) })
 		gauge("numax_replication_fanout", "K: connected peers each batch of new ops goes to.",
-			func() float64 { return float64(min(d.fanoutFor(len(d.tr.Peers())), len(d.tr.Peers()))) })
+			func() float64 { n := len(d.tr.Peers()); return float64(min(d.fanoutFor(n), n)) })
 		if ms := d.ms; ms != nil {
 			counter("numax_gossip_member_joins_total", "Members seen joining.", func() float64 { return float64(ms.Stats().Joins) })
 			counter("numax_gossip_member_departures_total", "Members seen leaving or failing.",
@@ -170,30 +171,17 @@ func (m *metrics) register(n *Node) {
 	}
 }
 
-// lagCollector reports numax_replication_lag_ops per known peer.
-type lagCollector struct {
-	n    *Node
+// perKey is a gauge per key of a map read at scrape time
+// (numax_replication_lag_ops by peer, numax_version_vector by origin).
+type perKey struct {
+	read func() map[string]uint64
 	desc *prometheus.Desc
 }
 
-func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
-	for p, lag := range c.n.replica.PeerLag() {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(lag), p)
-	}
-}
-
-// vvCollector reports numax_version_vector per origin: one series per node
-// that ever wrote, so its cardinality is the cluster's size.
-type vvCollector struct {
-	n    *Node
-	desc *prometheus.Desc
-}
-
-func (c *vvCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c *vvCollector) Collect(ch chan<- prometheus.Metric) {
-	for origin, seq := range c.n.replica.VV() {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(seq), origin)
+func (c *perKey) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *perKey) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range c.read() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), k)
 	}
 }
 

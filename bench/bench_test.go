@@ -23,23 +23,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
 
-// loopModule returns a module exporting loop(n i32) that runs body n times.
-// body may use local 0 (the remaining count).
-func loopModule(imports []wt.Import, body []byte, data []wt.Data) []byte {
-	loop := wt.Cat(
-		[]byte{wt.OpLoop, wt.OpBlockVoid},
-		body,
-		[]byte{wt.OpLocalGet, 0}, wt.I32Const(1), []byte{0x6b /* i32.sub */, 0x22 /* local.tee */, 0},
-		[]byte{wt.OpBrIf, 0, wt.OpEnd},
-	)
-	return wt.Module{
-		Imports:     imports,
-		MemoryPages: 2,
-		Data:        data,
-		Funcs:       []wt.Func{{Type: wt.Type{Params: []byte{wt.I32}}, Body: loop, Export: "loop"}},
-	}.Bytes()
-}
-
 type env struct {
 	r   wazero.Runtime
 	st  *store.Store
@@ -102,7 +85,6 @@ func (e *env) run(b *testing.B, name string, wasm []byte, n int) time.Duration {
 
 var (
 	i64Result = wt.Type{Results: []byte{wt.I64}}
-	fourI32   = wt.Type{Params: []byte{wt.I32, wt.I32, wt.I32, wt.I32}, Results: []byte{wt.I32}}
 )
 
 // BenchmarkHostCall compares a trivial nx call with a bare wazero host call
@@ -121,15 +103,15 @@ func BenchmarkHostCall(b *testing.B) {
 	}{
 		{
 			name: "time_monotonic",
-			nx:   loopModule([]wt.Import{{Module: "nx", Name: "time_monotonic", Type: i64Result}}, call(0), nil),
-			bare: loopModule([]wt.Import{{Module: "bare", Name: "const64", Type: i64Result}}, call(0), nil),
+			nx:   wt.LoopModule([]wt.Import{{Module: "nx", Name: "time_monotonic", Type: i64Result}}, call(0), nil),
+			bare: wt.LoopModule([]wt.Import{{Module: "bare", Name: "const64", Type: i64Result}}, call(0), nil),
 		},
 		{
 			// env_get of a name guests may not read: argument checks, a
 			// memory read and the name pattern, answer -1.
 			name: "env_get",
-			nx:   loopModule([]wt.Import{{Module: "nx", Name: "env_get", Type: fourI32}}, call(0, fourArgs), []wt.Data{{Offset: 0, Bytes: []byte("PATH")}}),
-			bare: loopModule([]wt.Import{{Module: "bare", Name: "read4", Type: fourI32}}, call(0, fourArgs), []wt.Data{{Offset: 0, Bytes: []byte("PATH")}}),
+			nx:   wt.LoopModule([]wt.Import{{Module: "nx", Name: "env_get", Type: wt.FourI32}}, call(0, fourArgs), []wt.Data{{Offset: 0, Bytes: []byte("PATH")}}),
+			bare: wt.LoopModule([]wt.Import{{Module: "bare", Name: "read4", Type: wt.FourI32}}, call(0, fourArgs), []wt.Data{{Offset: 0, Bytes: []byte("PATH")}}),
 		},
 	}
 	for _, c := range cases {
@@ -157,7 +139,7 @@ func dbLoop(fn string) []byte {
 		wt.I32Const(0), wt.I32Const(4), wt.I32Const(64), wt.I32Const(100),
 		wt.Call(0), []byte{wt.OpDrop},
 	)
-	return loopModule([]wt.Import{{Module: "nx", Name: fn, Type: fourI32}}, body, nil)
+	return wt.LoopModule([]wt.Import{{Module: "nx", Name: fn, Type: wt.FourI32}}, body, nil)
 }
 
 // BenchmarkStore compares a guest db_set / db_get loop with raw Pebble
@@ -236,8 +218,8 @@ func BenchmarkCloseOnContextDone(b *testing.B) {
 		n    int
 		wasm []byte
 	}{
-		{"empty_loop", 50_000_000, loopModule(nil, nil, nil)},
-		{"host_call_loop", 5_000_000, loopModule([]wt.Import{{Module: "nx", Name: "env_get", Type: fourI32}},
+		{"empty_loop", 50_000_000, wt.LoopModule(nil, nil, nil)},
+		{"host_call_loop", 5_000_000, wt.LoopModule([]wt.Import{{Module: "nx", Name: "env_get", Type: wt.FourI32}},
 			wt.Cat(fourArgs, wt.Call(0), []byte{wt.OpDrop}), []wt.Data{{Offset: 0, Bytes: []byte("PATH")}})},
 	}
 	for _, sh := range shapes {

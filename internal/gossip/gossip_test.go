@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/numax/numax/internal/testutil"
 	"github.com/numax/numax/internal/transport"
 )
 
@@ -65,17 +66,6 @@ func start(t *testing.T, id *transport.Identity, allowed []string, seeds ...stri
 	return n
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func ids(ms []Member) map[string]string {
 	out := map[string]string{}
 	for _, m := range ms {
@@ -91,7 +81,7 @@ func TestJoinOverTLSAndForeignCertRefused(t *testing.T) {
 	b := start(t, identity(t, ca, "b"), nil, seed)
 	c := start(t, identity(t, ca, "c"), nil, seed)
 	for _, n := range []*node{a, b, c} {
-		eventually(t, 10*time.Second, n.id.NodeID+" sees the other two", func() bool { return len(n.m.Members()) == 2 })
+		testutil.Eventually(t, 10*time.Second, n.id.NodeID+" sees the other two", func() bool { return len(n.m.Members()) == 2 })
 	}
 	// Each member's metadata is its link address.
 	if got := ids(a.m.Members())[b.id.NodeID]; got != b.m.cfg.LinkAddr {
@@ -102,7 +92,7 @@ func TestJoinOverTLSAndForeignCertRefused(t *testing.T) {
 	// it never joins, never learns a member, and nobody lists it.
 	foreign := start(t, identity(t, newCA(t), "intruder"), nil, seed)
 	// Several join attempts refused, then nothing admitted.
-	eventually(t, 20*time.Second, "the intruder's handshakes refused", func() bool { return a.tr.Rejects() >= 3 })
+	testutil.Eventually(t, 20*time.Second, "the intruder's handshakes refused", func() bool { return a.tr.Rejects() >= 3 })
 	if n := len(foreign.m.Members()); n != 0 {
 		t.Fatalf("the intruder learned %d members", n)
 	}
@@ -119,9 +109,9 @@ func TestAllowlistKeepsOutASignedStranger(t *testing.T) {
 	allowed := []string{ia.NodeID, ib.NodeID}
 	a := start(t, ia, allowed)
 	b := start(t, ib, allowed, a.tr.Addr().String())
-	eventually(t, 10*time.Second, "a and b joined", func() bool { return len(a.m.Members()) == 1 && len(b.m.Members()) == 1 })
+	testutil.Eventually(t, 10*time.Second, "a and b joined", func() bool { return len(a.m.Members()) == 1 && len(b.m.Members()) == 1 })
 	s := start(t, is, nil, a.tr.Addr().String()) // signed by the CA, but not allowed
-	eventually(t, 20*time.Second, "the stranger refused", func() bool { return a.tr.Rejects() >= 3 })
+	testutil.Eventually(t, 20*time.Second, "the stranger refused", func() bool { return a.tr.Rejects() >= 3 })
 	if len(a.m.Members()) != 1 || len(b.m.Members()) != 1 || len(s.m.Members()) != 0 {
 		t.Fatalf("members: a %v, b %v, stranger %v", a.m.Members(), b.m.Members(), s.m.Members())
 	}
@@ -134,11 +124,11 @@ func TestFailureDetectedAndRejoin(t *testing.T) {
 	b := start(t, identity(t, ca, "b"), nil, seed)
 	ic := identity(t, ca, "c")
 	c := start(t, ic, nil, seed)
-	eventually(t, 10*time.Second, "three members", func() bool { return len(a.m.Members()) == 2 && len(b.m.Members()) == 2 })
+	testutil.Eventually(t, 10*time.Second, "three members", func() bool { return len(a.m.Members()) == 2 && len(b.m.Members()) == 2 })
 	// A hard failure: c stops without leaving.
 	c.m.once.Do(func() { close(c.m.done); c.m.wg.Wait(); _ = c.m.ml.Shutdown() })
 	begin := time.Now()
-	eventually(t, 10*time.Second, "c's failure seen by a and b", func() bool {
+	testutil.Eventually(t, 10*time.Second, "c's failure seen by a and b", func() bool {
 		return len(a.m.Members()) == 1 && len(b.m.Members()) == 1
 	})
 	t.Logf("hard failure seen by all after %v", time.Since(begin))
@@ -147,7 +137,7 @@ func TestFailureDetectedAndRejoin(t *testing.T) {
 	}
 	// c comes back under the same identity and is a member again.
 	c2 := start(t, ic, nil, seed)
-	eventually(t, 20*time.Second, "c rejoined", func() bool {
+	testutil.Eventually(t, 20*time.Second, "c rejoined", func() bool {
 		return len(a.m.Members()) == 2 && len(b.m.Members()) == 2 && len(c2.m.Members()) == 2
 	})
 }

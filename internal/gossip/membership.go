@@ -263,12 +263,8 @@ func (e events) NotifyJoin(n *memberlist.Node) {
 	if n.Name == m.cfg.NodeID {
 		return
 	}
-	m.mu.Lock()
-	m.members[n.Name] = Member{NodeID: n.Name, LinkAddr: string(n.Meta)}
-	m.joins++
-	m.mu.Unlock()
+	m.put(n, true)
 	m.log.Info("member joined", "member", n.Name, "link", string(n.Meta), "gossip", n.Address())
-	m.signal()
 }
 
 func (e events) NotifyLeave(n *memberlist.Node) {
@@ -289,8 +285,16 @@ func (e events) NotifyUpdate(n *memberlist.Node) {
 	if n.Name == m.cfg.NodeID {
 		return
 	}
+	m.put(n, false)
+}
+
+// put records a joined or updated member and signals the change.
+func (m *Membership) put(n *memberlist.Node, joined bool) {
 	m.mu.Lock()
 	m.members[n.Name] = Member{NodeID: n.Name, LinkAddr: string(n.Meta)}
+	if joined {
+		m.joins++
+	}
 	m.mu.Unlock()
 	m.signal()
 }

@@ -322,18 +322,17 @@ func (c *cluster) metric(i int, name string) (float64, error) {
 	return v, nil
 }
 
-// waitFor polls cond every 20 ms until it holds, a node exits, or the
-// timeout passes; it returns when cond first held.
-func (c *cluster) waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) (time.Time, error) {
+// poll checks cond every interval until it holds (returning when), it
+// fails, the timeout passes or ctx ends.
+func poll(ctx context.Context, every, timeout time.Duration, what string, cond func() (bool, error)) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	for {
-		if cond() {
-			return time.Now(), nil
+		ok, err := cond()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("waiting for %s: %w", what, err)
 		}
-		for i := range c.nodes {
-			if err := c.exited(i); err != nil {
-				return time.Time{}, fmt.Errorf("waiting for %s: %w", what, err)
-			}
+		if ok {
+			return time.Now(), nil
 		}
 		if time.Now().After(deadline) {
 			return time.Time{}, fmt.Errorf("%s: not reached within %v", what, timeout)
@@ -341,9 +340,25 @@ func (c *cluster) waitFor(ctx context.Context, timeout time.Duration, what strin
 		select {
 		case <-ctx.Done():
 			return time.Time{}, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
+}
+
+// waitFor polls cond every 20 ms until it holds, a node exits, or the
+// timeout passes; it returns when cond first held.
+func (c *cluster) waitFor(ctx context.Context, timeout time.Duration, what string, cond func() bool) (time.Time, error) {
+	return poll(ctx, 20*time.Millisecond, timeout, what, func() (bool, error) {
+		if cond() {
+			return true, nil
+		}
+		for i := range c.nodes {
+			if err := c.exited(i); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	})
 }
 
 // allEqual holds when every node reports want for the metric.
@@ -364,38 +379,44 @@ func (c *cluster) allEqual(name string, want float64) func() bool {
 // as ops or in a snapshot (which numax_ops_total does not count).
 func (c *cluster) holdAll(want float64) func() bool {
 	return func() bool {
-		if !c.sameVV() {
-			return false
-		}
-		mf, err := c.scrape(0)
-		return err == nil && value(mf, "numax_version_vector") == want
+		total, same := c.commonVV()
+		return same && total == want
 	}
 }
 
 // sameVV holds when every running node reports the same non-empty
 // numax_version_vector: each holds exactly the same ops.
 func (c *cluster) sameVV() bool {
+	_, same := c.commonVV()
+	return same
+}
+
+// commonVV scrapes every node's numax_version_vector once: same says they
+// are all equal and non-empty, total is the sum of its sequence numbers.
+func (c *cluster) commonVV() (total float64, same bool) {
 	var first string
 	for i, nd := range c.nodes {
 		if nd == nil {
-			return false
+			return 0, false
 		}
 		mf, err := c.scrape(i)
 		if err != nil {
-			return false
+			return 0, false
 		}
 		var vv []string
+		total = 0
 		for _, m := range mf["numax_version_vector"].GetMetric() {
 			vv = append(vv, fmt.Sprintf("%s=%v", m.GetLabel()[0].GetValue(), m.GetGauge().GetValue()))
+			total += m.GetGauge().GetValue()
 		}
 		sort.Strings(vv)
 		s := strings.Join(vv, ",")
 		if s == "" || (i > 0 && s != first) {
-			return false
+			return 0, false
 		}
 		first = s
 	}
-	return true
+	return total, true
 }
 
 // lastRun is when the last node's guest returned (zero if one has not).

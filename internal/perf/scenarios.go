@@ -51,24 +51,6 @@ var Profiles = map[string]Profile{
 		PartitionRate: 600, PartitionFor: time.Minute},
 }
 
-// LoopModule is a guest exporting loop(n i32), which runs body n times
-// (local 0 is the remaining count), and one() which runs body once with
-// local 0 = 1.
-func LoopModule(imports []wt.Import, body []byte, data []wt.Data) []byte {
-	loop := wt.Cat(
-		[]byte{wt.OpLoop, wt.OpBlockVoid},
-		body,
-		[]byte{wt.OpLocalGet, 0}, wt.I32Const(1), []byte{0x6b /* i32.sub */, 0x22 /* local.tee */, 0},
-		[]byte{wt.OpBrIf, 0, wt.OpEnd},
-	)
-	return wt.Module{
-		Imports: imports, MemoryPages: 2, Data: data,
-		Funcs: []wt.Func{{Type: wt.Type{Params: []byte{wt.I32}}, Body: loop, Export: "loop"}},
-	}.Bytes()
-}
-
-var fourI32 = wt.Type{Params: []byte{wt.I32, wt.I32, wt.I32, wt.I32}, Results: []byte{wt.I32}}
-
 // dbSetLoop writes a 4-byte key (the loop counter, offset by memory[8..12])
 // with a 100-byte value per iteration.
 func dbSetLoop() []byte {
@@ -78,7 +60,7 @@ func dbSetLoop() []byte {
 		wt.I32Const(0), wt.I32Const(4), wt.I32Const(64), wt.I32Const(100),
 		wt.Call(0), []byte{wt.OpDrop},
 	)
-	return LoopModule([]wt.Import{{Module: "nx", Name: "db_set", Type: fourI32}}, body, nil)
+	return wt.LoopModule([]wt.Import{{Module: "nx", Name: "db_set", Type: wt.FourI32}}, body, nil)
 }
 
 func percentile(d []time.Duration, p float64) float64 {

@@ -177,11 +177,11 @@ func Open(cfg Config) (*Replica, error) {
 		go r.sendLoop()
 		if cfg.RandomPullInterval > 0 {
 			r.wg.Add(1)
-			go r.randomPullLoop()
+			go r.every(cfg.RandomPullInterval, r.pullRandom)
 		}
 		if cfg.AntiEntropyInterval > 0 {
 			r.wg.Add(1)
-			go r.antiEntropyLoop()
+			go r.every(cfg.AntiEntropyInterval, r.AntiEntropy)
 		}
 	}
 	return r, nil

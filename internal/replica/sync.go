@@ -91,32 +91,22 @@ func (r *Replica) broadcast(batch []item) {
 	}
 }
 
-// randomPullLoop asks one random connected peer for what this node lacks
-// every RandomPullInterval.
-func (r *Replica) randomPullLoop() {
-	defer r.wg.Done()
-	t := time.NewTicker(r.cfg.RandomPullInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			if peers := r.cfg.Transport.Peers(); len(peers) > 0 {
-				r.pull(peers[rand.IntN(len(peers))])
-			}
-		case <-r.ctx.Done():
-			return
-		}
+// pullRandom asks one random connected peer for what this node lacks.
+func (r *Replica) pullRandom() {
+	if peers := r.cfg.Transport.Peers(); len(peers) > 0 {
+		r.pull(peers[rand.IntN(len(peers))])
 	}
 }
 
-func (r *Replica) antiEntropyLoop() {
+// every runs f every d until the replica closes.
+func (r *Replica) every(d time.Duration, f func()) {
 	defer r.wg.Done()
-	t := time.NewTicker(r.cfg.AntiEntropyInterval)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			r.AntiEntropy()
+			f()
 		case <-r.ctx.Done():
 			return
 		}

@@ -219,3 +219,21 @@ func Cat(parts ...[]byte) []byte {
 	}
 	return b
 }
+
+// FourI32 is the type (i32, i32, i32, i32) -> i32 of most nx functions.
+var FourI32 = Type{Params: []byte{I32, I32, I32, I32}, Results: []byte{I32}}
+
+// LoopModule is a module exporting loop(n i32), which runs body n times;
+// body may use local 0 (the remaining count).
+func LoopModule(imports []Import, body []byte, data []Data) []byte {
+	loop := Cat(
+		[]byte{OpLoop, OpBlockVoid},
+		body,
+		[]byte{OpLocalGet, 0}, I32Const(1), []byte{0x6b /* i32.sub */, 0x22 /* local.tee */, 0},
+		[]byte{OpBrIf, 0, OpEnd},
+	)
+	return Module{
+		Imports: imports, MemoryPages: 2, Data: data,
+		Funcs: []Func{{Type: Type{Params: []byte{I32}}, Body: loop, Export: "loop"}},
+	}.Bytes()
+}
