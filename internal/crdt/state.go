@@ -72,26 +72,34 @@ func (s *State) Deliver(op *Op) (Delivery, []*Op) {
 	}
 	applied := []*Op{op}
 	s.apply(op)
-	applied = append(applied, s.drain(op.Origin)...)
+	applied = append(applied, s.drain(op.Origin, false)...)
 	return Applied, applied
 }
 
-// drain applies buffered ops of origin that are now next.
-func (s *State) drain(origin string) []*Op {
+// drain applies buffered ops of origin that are now next: m released ops
+// cost m map look-ups. Entries the vector already covers can only come from
+// a merge (Deliver moves the vector one by one and buffers only ops ahead
+// of it); the merge sweeps them, once, with sweep.
+func (s *State) drain(origin string, sweep bool) []*Op {
 	p := s.pending[origin]
-	var applied []*Op
-	for len(p) > 0 {
+	if len(p) == 0 {
+		return nil
+	}
+	if sweep {
 		v := s.VV[origin]
 		for seq := range p {
 			if seq <= v {
-				delete(p, seq) // made a duplicate by a merge
+				delete(p, seq)
 			}
 		}
-		op, ok := p[v+1]
+	}
+	var applied []*Op
+	for {
+		op, ok := p[s.VV[origin]+1]
 		if !ok {
 			break
 		}
-		delete(p, v+1)
+		delete(p, op.Seq)
 		s.apply(op)
 		applied = append(applied, op)
 	}
@@ -138,7 +146,7 @@ func (s *State) Merge(o *State) []*Op {
 	slices.Sort(origins)
 	var applied []*Op
 	for _, origin := range origins {
-		applied = append(applied, s.drain(origin)...)
+		applied = append(applied, s.drain(origin, true)...)
 	}
 	return applied
 }
