@@ -6,9 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/numax/numax/internal/freeport"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,15 +53,6 @@ type node struct {
 	finished chan struct{} // closed once stdout and stderr are drained
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // clusterOpts are a cluster's settings.
 type clusterOpts struct {
 	proxied      bool   // links through cuttable proxies
@@ -75,10 +66,10 @@ func newCluster(nx, guest, dir string, n int, opts clusterOpts, extra ...string)
 	proxied := opts.proxied
 	for i := 0; i < n; i++ {
 		var err error
-		if c.listen[i], err = freeAddr(); err != nil {
+		if c.listen[i], err = freeport.Addr(); err != nil {
 			return nil, err
 		}
-		if c.obs[i], err = freeAddr(); err != nil {
+		if c.obs[i], err = freeport.Addr(); err != nil {
 			return nil, err
 		}
 	}

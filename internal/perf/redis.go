@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"github.com/numax/numax/internal/freeport"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -30,7 +31,7 @@ func RedisCompare(ctx context.Context, p Profile, r *Report, dir, nx, writer str
 
 	ports := make([]string, 3)
 	for i := range ports {
-		a, err := freeAddr()
+		a, err := freeport.Addr()
 		if err != nil {
 			return err
 		}

@@ -2,7 +2,7 @@ package testutil
 
 import (
 	"bytes"
-	"net"
+	"github.com/numax/numax/internal/freeport"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,15 +11,15 @@ import (
 	"time"
 )
 
-// FreePort returns a 127.0.0.1 address with a port free at call time.
+// FreePort returns a 127.0.0.1 address with a port free at call time,
+// outside the ephemeral range (see package freeport).
 func FreePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // Proc is an nx process started in the background.

@@ -1,19 +1,19 @@
-// Command freeport prints a 127.0.0.1 address whose port is free now (for
-// `make demo`).
+// Command freeport prints a 127.0.0.1 address whose port is free now and
+// outside the ephemeral range (for `make demo`).
 package main
 
 import (
 	"fmt"
-	"net"
 	"os"
+
+	"github.com/numax/numax/internal/freeport"
 )
 
 func main() {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	fmt.Println(l.Addr())
-	l.Close()
+	fmt.Println(addr)
 }
