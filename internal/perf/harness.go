@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/numax/numax/internal/freeport"
 	"io"
 	"math"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/numax/numax/internal/freeport"
 	"github.com/numax/numax/internal/tcpproxy"
 )
 
@@ -35,6 +35,10 @@ type cluster struct {
 	nx, guest, dir string
 	n              int
 	listen, obs    []string
+	// gossip[i] is node i's memberlist address (opts.gossip); node 0 is
+	// every other node's seed.
+	gossip []string
+	pki    string // CA and node certificates (opts.gossip)
 	// proxies[i][j] carries node i's link to node j (nil when direct or i == j).
 	proxies [][]*tcpproxy.Proxy
 	opts    clusterOpts
@@ -58,6 +62,10 @@ type clusterOpts struct {
 	proxied      bool   // links through cuttable proxies
 	sync         string // [storage] sync ("" = default, interval)
 	reconnectMax string // [limits] reconnect_max_delay ("" = default, 30s)
+	// gossip runs [discovery] mode = "gossip" over mTLS (certificates from
+	// nx cert), every node joining through node 0, instead of a plain-TCP
+	// full mesh.
+	gossip bool
 }
 
 func newCluster(nx, guest, dir string, n int, opts clusterOpts, extra ...string) (*cluster, error) {
@@ -70,6 +78,11 @@ func newCluster(nx, guest, dir string, n int, opts clusterOpts, extra ...string)
 			return nil, err
 		}
 		if c.obs[i], err = freeport.Addr(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.gossip {
+		if err := c.makePKI(); err != nil {
 			return nil, err
 		}
 	}
@@ -93,6 +106,27 @@ func newCluster(nx, guest, dir string, n int, opts clusterOpts, extra ...string)
 	return c, nil
 }
 
+// makePKI makes the gossip addresses, a cluster CA and one certificate
+// per node with nx cert.
+func (c *cluster) makePKI() error {
+	c.pki = filepath.Join(c.dir, "pki")
+	c.gossip = make([]string, c.n)
+	if out, err := exec.Command(c.nx, "cert", "ca", "--dir", c.pki).CombinedOutput(); err != nil {
+		return fmt.Errorf("nx cert ca: %v\n%s", err, out)
+	}
+	for i := range c.gossip {
+		var err error
+		if c.gossip[i], err = freeport.Addr(); err != nil {
+			return err
+		}
+		name := fmt.Sprint("n", i+1)
+		if out, err := exec.Command(c.nx, "cert", "node", name, "--ca-dir", c.pki, "--dir", c.pki).CombinedOutput(); err != nil {
+			return fmt.Errorf("nx cert node %s: %v\n%s", name, err, out)
+		}
+	}
+	return nil
+}
+
 // start launches node i (again, after a kill) with env added.
 func (c *cluster) start(ctx context.Context, i int, env ...string) error {
 	dir := filepath.Join(c.dir, fmt.Sprint("n", i+1))
@@ -100,7 +134,17 @@ func (c *cluster) start(ctx context.Context, i int, env ...string) error {
 		return err
 	}
 	args := []string{"run", c.guest, "--datastore-path", filepath.Join(dir, "data"), "--listen", c.listen[i],
-		"--tls-insecure", "--observability-listen", c.obs[i], "--log-level", "info"}
+		"--observability-listen", c.obs[i], "--log-level", "info"}
+	if c.opts.gossip {
+		name := filepath.Join(c.pki, fmt.Sprint("n", i+1))
+		args = append(args, "--tls-cert", name+".crt", "--tls-key", name+".key", "--tls-ca", filepath.Join(c.pki, "ca.crt"),
+			"--discovery", "gossip", "--gossip-listen", c.gossip[i])
+		if i > 0 {
+			args = append(args, "--seed", c.gossip[0])
+		}
+	} else {
+		args = append(args, "--tls-insecure")
+	}
 	// Writers run for minutes: no invocation time limit (default 30 s).
 	toml := "[limits]\nguest_timeout = \"0s\"\n"
 	if c.opts.reconnectMax != "" {
@@ -116,7 +160,7 @@ func (c *cluster) start(ctx context.Context, i int, env ...string) error {
 	args = append(args, "--config", cfg)
 	for j := 0; j < c.n; j++ {
 		switch {
-		case j == i:
+		case j == i, c.opts.gossip:
 		case c.proxies != nil:
 			args = append(args, "--peer", c.proxies[i][j].Addr)
 		default:

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"github.com/numax/numax/internal/freeport"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/numax/numax/internal/freeport"
 )
 
 // RedisCompare runs the sync-3 counter workload (three writers, each

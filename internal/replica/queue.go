@@ -3,16 +3,19 @@ package replica
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/numax/numax/internal/crdt"
 )
 
 // item is one op waiting to be sent: the store write that holds it (sent
-// only once durable) and the peer it came from (not sent back there).
+// only once durable), the peer it came from (not sent back there) and, for
+// a relay, when it was queued.
 type item struct {
 	op   *crdt.Op
 	seq  uint64
 	from string
+	at   time.Time
 }
 
 // queue is the outbound queue: a slice under a mutex with a wake-up channel.
@@ -62,6 +65,34 @@ func (q *queue) take(n int) ([]item, <-chan struct{}) {
 	}
 	q.notify2()
 	return out, nil
+}
+
+// takeDue removes up to n items queued at or before cutoff (items are in
+// queue order, so it stops at the first younger one). With none due it
+// returns the channel to wait on and when the oldest item was queued (zero
+// if the queue is empty).
+func (q *queue) takeDue(n int, cutoff time.Time) ([]item, <-chan struct{}, time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	due := 0
+	for due < min(n, len(q.items)) && !q.items[due].at.After(cutoff) {
+		due++
+	}
+	if due == 0 {
+		var oldest time.Time
+		if len(q.items) > 0 {
+			oldest = q.items[0].at
+		}
+		return nil, q.notify, oldest
+	}
+	out := make([]item, due)
+	copy(out, q.items)
+	q.items = q.items[due:]
+	if len(q.items) == 0 {
+		q.items = nil
+	}
+	q.notify2()
+	return out, nil, time.Time{}
 }
 
 // notify2 wakes waiters after a take (waitEmpty watches for emptiness).

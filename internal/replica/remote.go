@@ -103,14 +103,16 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	}
 
 	if len(applied) > 0 {
-		// Relay what was new to the other peers; a full queue drops the
-		// relay (anti-entropy covers it) rather than block the receiver.
-		if r.q.len()+len(applied) <= r.cfg.QueueLimit {
+		// Relay what was new to the other peers; a full relay queue drops
+		// the relay (anti-entropy covers it) rather than block the
+		// receiver, and relays never hold back this node's own writes.
+		if r.relays.len()+len(applied) <= r.cfg.QueueLimit {
 			items := make([]item, len(applied))
+			now := time.Now()
 			for i, op := range applied {
-				items[i] = item{op: op, seq: seq, from: peer}
+				items[i] = item{op: op, seq: seq, from: peer, at: now}
 			}
-			r.q.push(items)
+			r.relays.push(items)
 		} else {
 			r.stats.relaysDropped.Add(uint64(len(applied)))
 		}

@@ -47,10 +47,15 @@ type Config struct {
 	// what this node lacks (0 = never on a timer).
 	AntiEntropyInterval time.Duration
 	// Fanout, if set, returns to how many of the connected peers each
-	// outbound batch goes, chosen at random per batch (rumor mongering:
-	// receivers forward what was new to them likewise). Nil, or a result
-	// of at least the number connected, sends to every connected peer.
+	// batch of relayed ops goes, chosen at random per batch (rumor
+	// mongering: every node forwards what was new to it). Nil, or a result
+	// of at least the number connected, relays to every connected peer.
+	// A node's own ops always go to every connected peer.
 	Fanout func(connected int) int
+	// RelayDelay is how long a relay waits before it is sent, so that
+	// peers' acknowledgements can show they already hold the op (then it
+	// is not sent to them). Default 50 ms.
+	RelayDelay time.Duration
 	// RandomPullInterval is how often one connected peer, chosen at
 	// random, is asked for what this node lacks (0 = off). With Fanout it
 	// bounds how long a lost rumor takes to arrive.
@@ -80,7 +85,7 @@ func DefaultFanout(n int) int {
 // DefaultConfig returns the defaults of crdt.md and the whitepaper.
 func DefaultConfig() Config {
 	return Config{
-		QueueLimit: 10000, BatchSize: 1024, BatchDelay: time.Millisecond,
+		QueueLimit: 10000, BatchSize: 1024, BatchDelay: time.Millisecond, RelayDelay: 50 * time.Millisecond,
 		OpLogLimit: 10000, AntiEntropyInterval: 30 * time.Second, MaxPending: crdt.DefaultMaxPending,
 	}
 }
@@ -98,6 +103,9 @@ func (c *Config) fill() error {
 	}
 	if c.BatchDelay <= 0 {
 		c.BatchDelay = d.BatchDelay
+	}
+	if c.RelayDelay <= 0 {
+		c.RelayDelay = d.RelayDelay
 	}
 	if c.OpLogLimit <= 0 {
 		c.OpLogLimit = d.OpLogLimit
@@ -139,7 +147,8 @@ type Replica struct {
 	peerVV   map[string]map[string]uint64 // what each known peer has acknowledged
 	failed   error                        // a store failure: the replica refuses everything after
 
-	q *queue
+	q      *queue // this node's own ops, to every connected peer
+	relays *queue // ops learned from peers, to Fanout peers after RelayDelay
 
 	stats struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
@@ -161,7 +170,7 @@ func Open(cfg Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, log: cfg.Logger, st: cfg.Store,
 		state: crdt.NewState(), logStart: map[string]uint64{}, peerVV: map[string]map[string]uint64{},
-		q: newQueue(),
+		q: newQueue(), relays: newQueue(),
 	}
 	r.state.MaxPending = cfg.MaxPending
 	r.clock.Wall = cfg.Wall
@@ -175,6 +184,8 @@ func Open(cfg Config) (*Replica, error) {
 	if cfg.Transport != nil {
 		r.wg.Add(1)
 		go r.sendLoop()
+		r.wg.Add(1)
+		go r.relayLoop()
 		if cfg.RandomPullInterval > 0 {
 			r.wg.Add(1)
 			go r.every(cfg.RandomPullInterval, r.pullRandom)

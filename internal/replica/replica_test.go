@@ -497,3 +497,93 @@ func TestCluster_RestartKeepsStateAndCatchesUp(t *testing.T) {
 		t.Fatalf("value %d, want 1950", v)
 	}
 }
+
+// waitFor polls cond (without anti-entropy) until it holds or 30 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 30s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCluster_RelaysAlongAChain: in a line A-B-C-D (no anti-entropy, no
+// random pulls) ops written at either end reach the other end by relays
+// alone, in both directions.
+func TestCluster_RelaysAlongAChain(t *testing.T) {
+	c := newCluster(t, 4, Config{RelayDelay: 10 * time.Millisecond})
+	ids := make([]string, 4)
+	for i, r := range c.nodes {
+		ids[i] = r.NodeID()
+	}
+	for i := range ids {
+		var links []string
+		if i+1 < len(ids) {
+			links = append(links, ids[i+1])
+		}
+		c.net.SetLinks(ids[i], links)
+	}
+	for n := 0; n < 200; n++ {
+		write(t, c.nodes[0], &crdt.Op{Kind: crdt.GCounterInc, Key: "a", Delta: 1})
+		write(t, c.nodes[3], &crdt.Op{Kind: crdt.GCounterInc, Key: "d", Delta: 1})
+	}
+	waitFor(t, "both ends' writes on every node", func() bool {
+		for _, r := range c.nodes {
+			if gcounter(r, "a") != 200 || gcounter(r, "d") != 200 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestCluster_FullMeshRelaysLittle: in a full mesh every node has each op
+// from its origin, so the relays, which wait for acknowledgements first,
+// are almost all suppressed: the copies sent stay near the (N-1) per op of
+// the origins' own pushes instead of the (N-1) + (N-1)(N-2) of relaying
+// everything.
+func TestCluster_FullMeshRelaysLittle(t *testing.T) {
+	const n, each = 5, 2000
+	// A longer delay than the default: under -race on a loaded machine an
+	// acknowledgement can take longer than 50 ms.
+	c := newCluster(t, n, Config{RelayDelay: 300 * time.Millisecond})
+	var wg sync.WaitGroup
+	for _, r := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < each; k++ {
+				if _, err := r.Write(context.Background(), &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1}, nil); err != nil {
+					if errors.Is(err, ErrBackpressure) {
+						k--
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, "every node holding every op", func() bool {
+		for _, r := range c.nodes {
+			if gcounter(r, "c") != n*each {
+				return false
+			}
+		}
+		return true
+	})
+	var sent uint64
+	for _, r := range c.nodes {
+		sent += r.Stats().OpsSent
+	}
+	ideal, relayAll := uint64(n*each*(n-1)), uint64(n*each*((n-1)+(n-1)*(n-2)))
+	t.Logf("op copies sent: %d; own pushes alone %d; relaying everything %d", sent, ideal, relayAll)
+	if sent > ideal*3/2 {
+		t.Fatalf("%d op copies sent for %d ops on %d nodes: more than 1.5× the %d of the origins' pushes", sent, n*each, n, ideal)
+	}
+}

@@ -7,9 +7,10 @@ import (
 	"github.com/numax/numax/internal/crdt"
 )
 
-// sendLoop batches queued ops (up to BatchSize, waiting at most BatchDelay
-// for more), waits until the store has fsynced every op in the batch, and
-// pushes it to every connected peer except the one each op came from.
+// sendLoop batches this node's own ops (up to BatchSize, waiting at most
+// BatchDelay for more), waits until the store has fsynced every op in the
+// batch, and pushes it to every connected peer: each link carries its
+// origin's ops in order, so a peer linked to the origin never sees a gap.
 func (r *Replica) sendLoop() {
 	defer r.wg.Done()
 	for {
@@ -33,48 +34,98 @@ func (r *Replica) sendLoop() {
 			more, _ := r.q.take(r.cfg.BatchSize - len(batch))
 			batch = append(batch, more...)
 		}
-		var maxSeq uint64
-		for _, it := range batch {
-			maxSeq = max(maxSeq, it.seq)
-		}
-		// An op leaves this node only once it is durable here. Rather than
-		// wait for the interval's fsync, make it durable now: one fsync
-		// covers the whole batch (group commit), and replication lag stays
-		// near one fsync instead of up to a whole sync interval.
-		if r.st.DurableSeq() < maxSeq {
-			if err := r.st.Sync(); err != nil && r.ctx.Err() == nil {
-				r.log.Error("outbound batch not sent: fsync failed", "err", err)
-				return
-			}
-		}
-		if err := r.st.WaitDurable(r.ctx, maxSeq); err != nil {
-			if r.ctx.Err() == nil {
-				r.log.Error("outbound batch not sent: store not durable", "err", err)
-			}
+		if !r.durable(batch) {
 			return
 		}
-		r.broadcast(batch)
+		r.send(batch, 0)
 	}
 }
 
-// broadcast pushes a batch to every connected peer or, with Fanout, to K
-// of them chosen at random; a peer is skipped (and the next one tried) when
-// every op of the batch came from it.
-func (r *Replica) broadcast(batch []item) {
-	peers := r.cfg.Transport.Peers()
-	k := len(peers)
-	if r.cfg.Fanout != nil {
-		k = min(max(r.cfg.Fanout(len(peers)), 1), len(peers))
-		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+// relayLoop forwards ops learned from peers (rumor mongering). A relay
+// waits RelayDelay first, so that the acknowledgements of the peers that
+// had the op straight from its origin arrive; send then skips every peer
+// known to hold it. In a full mesh almost nothing is relayed; where links
+// are a subset (gossip mode) the op spreads epidemically, to Fanout peers
+// per hop.
+func (r *Replica) relayLoop() {
+	defer r.wg.Done()
+	var timer *time.Timer
+	for {
+		batch, wait, oldest := r.relays.takeDue(r.cfg.BatchSize, time.Now().Add(-r.cfg.RelayDelay))
+		if batch == nil {
+			var due <-chan time.Time
+			if !oldest.IsZero() {
+				if timer == nil {
+					timer = time.NewTimer(time.Until(oldest.Add(r.cfg.RelayDelay)))
+					defer timer.Stop()
+				} else {
+					timer.Reset(time.Until(oldest.Add(r.cfg.RelayDelay)))
+				}
+				due = timer.C
+			}
+			select {
+			case <-wait:
+			case <-due:
+			case <-r.ctx.Done():
+				return
+			}
+			continue
+		}
+		if !r.durable(batch) {
+			return
+		}
+		k := 0
+		if r.cfg.Fanout != nil {
+			k = r.cfg.Fanout(len(r.cfg.Transport.Peers()))
+		}
+		r.send(batch, k)
 	}
+}
+
+// durable makes sure every op of batch is fsynced here (an op leaves a
+// node only once durable there). Rather than wait for the interval's fsync
+// it syncs now: one fsync covers the whole batch (group commit), and the
+// replication delay stays near one fsync. False means the replica is
+// closing or the store failed.
+func (r *Replica) durable(batch []item) bool {
+	var maxSeq uint64
+	for _, it := range batch {
+		maxSeq = max(maxSeq, it.seq)
+	}
+	if r.st.DurableSeq() < maxSeq {
+		if err := r.st.Sync(); err != nil && r.ctx.Err() == nil {
+			r.log.Error("outbound batch not sent: fsync failed", "err", err)
+			return false
+		}
+	}
+	if err := r.st.WaitDurable(r.ctx, maxSeq); err != nil {
+		if r.ctx.Err() == nil {
+			r.log.Error("outbound batch not sent: store not durable", "err", err)
+		}
+		return false
+	}
+	return true
+}
+
+// send pushes batch to the connected peers in random order, each getting
+// the ops it is not known to hold (not the peer an op came from, not its
+// origin, nothing its acknowledgements already cover), until k peers got
+// something (k <= 0: every peer).
+func (r *Replica) send(batch []item, k int) {
+	peers := r.cfg.Transport.Peers()
+	if k <= 0 || k > len(peers) {
+		k = len(peers)
+	}
+	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	sent := 0
 	for _, peer := range peers {
 		if sent == k {
 			break
 		}
+		has := r.acknowledged(peer)
 		ops := make([]*crdt.Op, 0, len(batch))
 		for _, it := range batch {
-			if it.from != peer {
+			if it.from != peer && it.op.Origin != peer && has[it.op.Origin] < it.op.Seq {
 				ops = append(ops, it.op)
 			}
 		}
@@ -89,6 +140,13 @@ func (r *Replica) broadcast(batch []item) {
 		r.stats.batches.Add(1)
 		r.stats.opsSent.Add(uint64(len(ops)))
 	}
+}
+
+// acknowledged returns a copy of what peer is known to hold.
+func (r *Replica) acknowledged(peer string) map[string]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return copyVV(r.peerVV[peer])
 }
 
 // pullRandom asks one random connected peer for what this node lacks.
