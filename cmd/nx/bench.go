@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +33,21 @@ func confirmed(first, second []string) []string {
 	return out
 }
 
+// gossipSize parses scenario "gossip-N".
+func gossipSize(s string) (int, bool) {
+	v, ok := strings.CutPrefix(s, "gossip-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil && n >= 2 && n <= 64
+}
+
 func newBenchCmd(stdout io.Writer) *cobra.Command {
 	var profile, reportDir, baselineDir, goGuest, cGuest, writer string
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO... [--profile smoke|full] [--report-dir DIR] [--baseline-dir DIR]",
-		Short: "Run load scenarios (store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare) and write JSON + Markdown reports",
+		Short: "Run load scenarios (store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, gossip, gossip-N) and write JSON + Markdown reports",
 		Long: "Each scenario writes DIR/SCENARIO.json (schema-versioned, with machine, Go version,\n" +
 			"revision, profile and command) and DIR/SCENARIO.md. With --baseline-dir, a throughput\n" +
 			"more than 10% below or a latency more than 20% above the baseline's fails the run.",
@@ -53,12 +64,17 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					if goGuest == "" || cGuest == "" {
 						return usagef("startup needs --go-guest and --c-guest")
 					}
-				case "sync-3", "sync-10", "chaos", "partition", "redis-compare":
+				case "sync-3", "sync-10", "chaos", "partition", "redis-compare", "gossip":
 					if writer == "" {
 						return usagef("%s needs --writer-guest (testdata/guests/writer)", s)
 					}
 				default:
-					return usagef("unknown scenario %q: want store, crdt-local, startup, sync-3, sync-10, chaos, partition or redis-compare", s)
+					if _, ok := gossipSize(s); !ok {
+						return usagef("unknown scenario %q: want store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, gossip or gossip-N (N from 2 to 64)", s)
+					}
+					if writer == "" {
+						return usagef("%s needs --writer-guest (testdata/guests/writer)", s)
+					}
 				}
 			}
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
@@ -95,6 +111,13 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					err = perf.Partition(cmd.Context(), p, r, dir, nx, writer)
 				case "redis-compare":
 					err = perf.RedisCompare(cmd.Context(), p, r, dir, nx, writer)
+				case "gossip":
+					err = perf.Gossip(cmd.Context(), p, r, dir, nx, writer)
+				default:
+					n, _ := gossipSize(s)
+					q := p
+					q.GossipSizes = []int{n}
+					err = perf.Gossip(cmd.Context(), q, r, dir, nx, writer)
 				}
 				if err != nil {
 					// The CLI prints one error line; a scenario's error
@@ -161,6 +184,6 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 	f.StringVar(&baselineDir, "baseline-dir", "", "compare with the reports in this directory")
 	f.StringVar(&goGuest, "go-guest", "", "Go guest for the startup scenario")
 	f.StringVar(&cGuest, "c-guest", "", "C guest for the startup scenario")
-	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition and redis-compare")
+	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition, redis-compare and gossip")
 	return cmd
 }

@@ -150,8 +150,13 @@ func (c *cluster) start(ctx context.Context, i int, env ...string) error {
 	if c.opts.reconnectMax != "" {
 		toml += fmt.Sprintf("reconnect_max_delay = %q\n", c.opts.reconnectMax)
 	}
+	toml += "[storage]\n"
 	if c.opts.sync != "" {
-		toml += fmt.Sprintf("[storage]\nsync = %q\n", c.opts.sync)
+		toml += fmt.Sprintf("sync = %q\n", c.opts.sync)
+	}
+	if c.opts.gossip {
+		// Tens of processes start at once: compile the guest once.
+		toml += fmt.Sprintf("compile_cache = %q\n", filepath.Join(c.dir, "compile-cache"))
 	}
 	cfg := filepath.Join(dir, "nx.toml")
 	if err := os.WriteFile(cfg, []byte(toml), 0o644); err != nil {
@@ -488,17 +493,11 @@ func (c *cluster) delays() (histogram, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, ok := mf["numax_replication_delay_seconds"]
-		if !ok {
+		if _, ok := mf["numax_replication_delay_seconds"]; !ok {
 			return nil, fmt.Errorf("node %d: numax_replication_delay_seconds missing", i+1)
 		}
-		for _, m := range f.GetMetric() {
-			for _, b := range m.GetHistogram().GetBucket() {
-				if !math.IsInf(b.GetUpperBound(), 1) { // the +Inf bucket is the sample count
-					h[b.GetUpperBound()] += b.GetCumulativeCount()
-				}
-			}
-			h[math.Inf(1)] += m.GetHistogram().GetSampleCount()
+		for b, v := range delayHist(mf) {
+			h[b] += v
 		}
 	}
 	return h, nil

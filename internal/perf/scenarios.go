@@ -39,16 +39,21 @@ type Profile struct {
 	ChaosEvery, ChaosFor time.Duration
 	PartitionRate        int // ops/s per node while partitioned
 	PartitionFor         time.Duration
+	// Gossip: cluster sizes (scenario "gossip"), the writer's ops/s and
+	// how long it writes.
+	GossipSizes   []int
+	GossipRate    int
+	GossipSeconds float64
 }
 
 // Profiles are the two sizes.
 var Profiles = map[string]Profile{
 	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000,
 		LagSeconds: 1, Sync10Ops: 1_000, ChaosRate: 500, ChaosEvery: time.Second, ChaosFor: 3 * time.Second,
-		PartitionRate: 1_000, PartitionFor: 2 * time.Second},
+		PartitionRate: 1_000, PartitionFor: 2 * time.Second, GossipSizes: []int{5}, GossipRate: 50, GossipSeconds: 3},
 	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000,
 		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosFor: time.Minute,
-		PartitionRate: 600, PartitionFor: time.Minute},
+		PartitionRate: 600, PartitionFor: time.Minute, GossipSizes: []int{5, 16, 32}, GossipRate: 100, GossipSeconds: 20},
 }
 
 // dbSetLoop writes a 4-byte key (the loop counter, offset by memory[8..12])
