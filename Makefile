@@ -117,7 +117,7 @@ fuzz:
 # against bench/results/baseline: throughput -10%, p99 +20%) and the Go
 # benchmarks with their same-run baselines.
 bench: build deps-c deps-redis guests-bench
-	$(NX) bench store crdt-local startup sync-3 sync-10 chaos partition redis-compare --profile full \
+	$(NX) bench store crdt-local startup sync-3 sync-10 chaos partition redis-compare gossip --profile full \
 		--report-dir bench/results/latest --baseline-dir bench/results/baseline $(BENCH_GUESTS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
 

@@ -291,7 +291,7 @@ func TestSync_SnapshotPath(t *testing.T) {
 func TestBenchSmoke(t *testing.T) {
 	dir := t.TempDir()
 	r := testutil.RunNX(t, 5*time.Minute, nil, "bench", "store", "crdt-local", "startup", "sync-3", "sync-10", "chaos", "partition",
-		"redis-compare", "--profile", "smoke", "--report-dir", dir,
+		"redis-compare", "gossip", "--profile", "smoke", "--report-dir", dir,
 		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"),
 		"--writer-guest", testutil.GoGuest(t, "testdata/guests/writer"))
 	if r.Code != 0 {
@@ -313,6 +313,8 @@ func TestBenchSmoke(t *testing.T) {
 				"sync=interval: double counts", "sync=interval: diverging counters after settling"}},
 		{"partition", []string{"divergent ops at heal", "converged after heal"}, nil},
 		{"redis-compare", []string{"nx / redis (pipeline 1)", "redis: INCR/s per client, pipeline 32"}, nil},
+		{"gossip", []string{"N=5: new member known by all (from its launch)", "N=5: write visible on all, p99",
+			"N=5: op copies received per op (n-1 = 4 is none wasted)", "N=5: hard failure seen by all"}, nil},
 	} {
 		rep, err := perf.ReadReport(filepath.Join(dir, c.scenario+".json"))
 		if err != nil {

@@ -2,10 +2,12 @@ package perf
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -34,20 +36,29 @@ func Gossip(ctx context.Context, p Profile, r *Report, dir, nx, writer string) e
 	return nil
 }
 
-// scrapeAll scrapes every running node once; a node that does not answer
-// is an error.
+// scrapeAll scrapes every running node once, all at the same time; a
+// node that does not answer is an error.
 func (c *cluster) scrapeAll() ([]map[string]*dto.MetricFamily, []time.Time, error) {
 	out := make([]map[string]*dto.MetricFamily, c.n)
 	at := make([]time.Time, c.n)
+	errs := make([]error, c.n)
+	var wg sync.WaitGroup
 	for i, nd := range c.nodes {
 		if nd == nil {
 			continue
 		}
-		mf, err := c.scrape(i)
-		if err != nil {
-			return nil, nil, fmt.Errorf("node %d: %w", i+1, err)
-		}
-		out[i], at[i] = mf, time.Now()
+		wg.Go(func() {
+			mf, err := c.scrape(i)
+			if err != nil {
+				errs[i] = fmt.Errorf("node %d: %w", i+1, err)
+				return
+			}
+			out[i], at[i] = mf, time.Now()
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	return out, at, nil
 }
@@ -55,11 +66,12 @@ func (c *cluster) scrapeAll() ([]map[string]*dto.MetricFamily, []time.Time, erro
 // membersAll holds when every running node reports want members.
 func (c *cluster) membersAll(want float64) func() bool {
 	return func() bool {
-		for i, nd := range c.nodes {
-			if nd == nil {
-				continue
-			}
-			if v, err := c.metric(i, "numax_discovery_members"); err != nil || v != want {
+		mfs, _, err := c.scrapeAll()
+		if err != nil {
+			return false
+		}
+		for i, mf := range mfs {
+			if c.nodes[i] != nil && value(mf, "numax_discovery_members") != want {
 				return false
 			}
 		}
@@ -236,13 +248,16 @@ func gossipN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, 
 	c.kill(last)
 	var first time.Time
 	seen, err := c.waitFor(ctx, time.Minute, fmt.Sprintf("node %d's failure seen by all", n), func() bool {
+		mfs, at, err := c.scrapeAll()
+		if err != nil {
+			return false
+		}
 		all := true
 		for i := 0; i < last; i++ {
-			v, err := c.metric(i, "numax_discovery_members")
-			if err != nil || v != float64(last) {
+			if value(mfs[i], "numax_discovery_members") != float64(last) {
 				all = false
-			} else if first.IsZero() {
-				first = time.Now()
+			} else if first.IsZero() || at[i].Before(first) {
+				first = at[i]
 			}
 		}
 		return all
