@@ -55,6 +55,14 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 			return fmt.Errorf("replica: push from %s: %w", peer, err)
 		}
 	}
+	// A node pushes only ops it has applied (contiguously per origin) and
+	// made durable: the sender holds every op up to the highest of each
+	// origin here, so relays of them to it can be skipped.
+	held := map[string]uint64{}
+	for _, op := range ops {
+		held[op.Origin] = max(held[op.Origin], op.Seq)
+	}
+	r.notePeer(peer, held)
 	start := time.Now()
 	r.mu.Lock()
 	if r.failed != nil {
