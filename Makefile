@@ -120,6 +120,7 @@ bench: build deps-c deps-redis guests-bench
 	$(NX) bench store crdt-local startup sync-3 sync-10 chaos partition redis-compare gossip --profile full \
 		--report-dir bench/results/latest --baseline-dir bench/results/baseline $(BENCH_GUESTS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
+	$(GO) test -run '^$$' -bench Gossip32Partition -benchtime 1x -count 1 -timeout 15m ./internal/gossip/ | tee bench/results/latest/gossip-partition.txt
 
 # soak repeats the chaos and partition scenarios (full profile: a minute
 # each) SOAK_ROUNDS times; every round must keep 0 double counts, 0

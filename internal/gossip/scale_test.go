@@ -115,7 +115,7 @@ func (t *faultyTransport) Shutdown() error {
 // cluster is n nodes: a store, a replica on a MemNet restricted to the
 // links each node chooses from its membership, and a membership.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	net   *faultyNet
 	mem   *replica.MemNet
 	nodes []*member
@@ -133,7 +133,7 @@ type member struct {
 	chosen map[string]bool
 }
 
-func newCluster(t *testing.T, n int, drop float64) *cluster {
+func newCluster(t testing.TB, n int, drop float64) *cluster {
 	c := &cluster{t: t, net: &faultyNet{rng: rand.New(rand.NewPCG(1, 2)), drop: drop, nodes: map[string]*faultyTransport{},
 		side: map[string]int{}}, mem: replica.NewMemNet(7)}
 	c.mem.SetFaults(drop, 0, 2*time.Millisecond)
@@ -314,6 +314,78 @@ func (c *cluster) allMembers(timeout time.Duration) {
 	}
 }
 
+// splitHalves cuts the cluster into even and odd nodes (membership
+// packets and op links) and waits until each half sees the other failed.
+func (c *cluster) splitHalves() {
+	c.t.Helper()
+	c.net.mu.Lock()
+	for i, m := range c.nodes {
+		c.net.side[m.addr] = i % 2
+	}
+	c.net.split = true
+	c.net.mu.Unlock()
+	var a, b []string
+	for i, m := range c.nodes {
+		if i%2 == 0 {
+			a = append(a, m.id)
+		} else {
+			b = append(b, m.id)
+		}
+	}
+	c.mem.Partition(a, b)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		split := true
+		for _, m := range c.nodes {
+			if m.ms.Size() > len(c.nodes)/2 {
+				split = false
+			}
+		}
+		if split {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("the halves did not see each other fail within 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// heal joins the halves again.
+func (c *cluster) heal() {
+	c.net.mu.Lock()
+	c.net.split = false
+	c.net.mu.Unlock()
+	c.mem.Heal()
+}
+
+// BenchmarkGossip32Partition60s: 32 nodes (10 % loss) split into halves
+// for 60 s, each half writing every second throughout, then healed. It
+// reports how long after the heal every node held every op (target ≤ 30
+// s) and how long until membership was whole again. Run by make bench
+// (-benchtime 1x); a minute is too long for make test.
+func BenchmarkGossip32Partition60s(b *testing.B) {
+	const n, every = 32, time.Second
+	for b.Loop() {
+		c := newCluster(b, n, 0.10)
+		c.allMembers(60 * time.Second)
+		c.splitHalves()
+		start, writes := time.Now(), 0
+		for time.Since(start) < 60*time.Second {
+			c.write(1)
+			writes++
+			time.Sleep(every)
+		}
+		c.heal()
+		healed := time.Now()
+		d := c.converged(uint64(n*writes), 2*time.Minute)
+		c.allMembers(2 * time.Minute)
+		b.ReportMetric(d.Seconds(), "s-to-converge")
+		b.ReportMetric(time.Since(healed).Seconds(), "s-to-members")
+		b.ReportMetric(float64(n*writes), "ops-written-while-split")
+	}
+}
+
 // TestGossip32 runs 32 nodes, each linked only to the few members it
 // chose, with 10% of op messages and of membership packets lost: every op
 // reaches every node exactly once; then a split into halves with writes
@@ -335,44 +407,9 @@ func TestGossip32(t *testing.T) {
 	t.Logf("32 nodes, 10%% loss: converged %v after the writes", d)
 
 	// Split into halves; both write; heal.
-	c.net.mu.Lock()
-	for i, m := range c.nodes {
-		c.net.side[m.addr] = i % 2
-	}
-	c.net.split = true
-	c.net.mu.Unlock()
-	var a, b []string
-	for i, m := range c.nodes {
-		if i%2 == 0 {
-			a = append(a, m.id)
-		} else {
-			b = append(b, m.id)
-		}
-	}
-	c.mem.Partition(a, b)
-	// Each half detects the other's members as failed and links within
-	// itself; then both halves write.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		split := true
-		for _, m := range c.nodes {
-			if m.ms.Size() > n/2 {
-				split = false
-			}
-		}
-		if split {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the halves did not see each other fail within 60 s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c.splitHalves()
 	c.write(ops)
-	c.net.mu.Lock()
-	c.net.split = false
-	c.net.mu.Unlock()
-	c.mem.Heal()
+	c.heal()
 	d = c.converged(2*n*ops, 60*time.Second)
 	t.Logf("after a split into halves: converged %v after the heal", d)
 	c.allMembers(60 * time.Second)
