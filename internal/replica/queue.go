@@ -56,7 +56,11 @@ func (q *queue) take(n int) ([]item, <-chan struct{}) {
 	if len(q.items) == 0 {
 		return nil, q.notify
 	}
-	n = min(n, len(q.items))
+	return q.pop(min(n, len(q.items))), nil
+}
+
+// pop removes the first n items (n <= len) and wakes waiters; q.mu held.
+func (q *queue) pop(n int) []item {
 	out := make([]item, n)
 	copy(out, q.items)
 	q.items = q.items[n:]
@@ -64,7 +68,7 @@ func (q *queue) take(n int) ([]item, <-chan struct{}) {
 		q.items = nil
 	}
 	q.notify2()
-	return out, nil
+	return out
 }
 
 // takeDue removes up to n items queued at or before cutoff (items are in
@@ -85,14 +89,7 @@ func (q *queue) takeDue(n int, cutoff time.Time) ([]item, <-chan struct{}, time.
 		}
 		return nil, q.notify, oldest
 	}
-	out := make([]item, due)
-	copy(out, q.items)
-	q.items = q.items[due:]
-	if len(q.items) == 0 {
-		q.items = nil
-	}
-	q.notify2()
-	return out, nil, time.Time{}
+	return q.pop(due), nil, time.Time{}
 }
 
 // notify2 wakes waiters after a take (waitEmpty watches for emptiness).
