@@ -58,7 +58,11 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 				return usagef("--profile %q: want smoke or full", profile)
 			}
 			for _, s := range args {
-				switch s {
+				kind := s
+				if _, ok := gossipSize(s); ok {
+					kind = "gossip"
+				}
+				switch kind {
 				case "store", "crdt-local":
 				case "startup":
 					if goGuest == "" || cGuest == "" {
@@ -69,12 +73,7 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 						return usagef("%s needs --writer-guest (testdata/guests/writer)", s)
 					}
 				default:
-					if _, ok := gossipSize(s); !ok {
-						return usagef("unknown scenario %q: want store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, gossip or gossip-N (N from 2 to 64)", s)
-					}
-					if writer == "" {
-						return usagef("%s needs --writer-guest (testdata/guests/writer)", s)
-					}
+					return usagef("unknown scenario %q: want store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, gossip or gossip-N (N from 2 to 64)", s)
 				}
 			}
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
@@ -111,12 +110,11 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 					err = perf.Partition(cmd.Context(), p, r, dir, nx, writer)
 				case "redis-compare":
 					err = perf.RedisCompare(cmd.Context(), p, r, dir, nx, writer)
-				case "gossip":
-					err = perf.Gossip(cmd.Context(), p, r, dir, nx, writer)
-				default:
-					n, _ := gossipSize(s)
+				default: // gossip, gossip-N
 					q := p
-					q.GossipSizes = []int{n}
+					if n, ok := gossipSize(s); ok {
+						q.GossipSizes = []int{n}
+					}
 					err = perf.Gossip(cmd.Context(), q, r, dir, nx, writer)
 				}
 				if err != nil {

@@ -2,12 +2,10 @@ package perf
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -34,49 +32,6 @@ func Gossip(ctx context.Context, p Profile, r *Report, dir, nx, writer string) e
 		"Failure: node n is SIGKILLed; detection is until every other node's numax_discovery_members is n-1.",
 		p.GossipRate, p.GossipSeconds)
 	return nil
-}
-
-// scrapeAll scrapes every running node once, all at the same time; a
-// node that does not answer is an error.
-func (c *cluster) scrapeAll() ([]map[string]*dto.MetricFamily, []time.Time, error) {
-	out := make([]map[string]*dto.MetricFamily, c.n)
-	at := make([]time.Time, c.n)
-	errs := make([]error, c.n)
-	var wg sync.WaitGroup
-	for i, nd := range c.nodes {
-		if nd == nil {
-			continue
-		}
-		wg.Go(func() {
-			mf, err := c.scrape(i)
-			if err != nil {
-				errs[i] = fmt.Errorf("node %d: %w", i+1, err)
-				return
-			}
-			out[i], at[i] = mf, time.Now()
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
-	}
-	return out, at, nil
-}
-
-// membersAll holds when every running node reports want members.
-func (c *cluster) membersAll(want float64) func() bool {
-	return func() bool {
-		mfs, _, err := c.scrapeAll()
-		if err != nil {
-			return false
-		}
-		for i, mf := range mfs {
-			if c.nodes[i] != nil && value(mf, "numax_discovery_members") != want {
-				return false
-			}
-		}
-		return true
-	}
 }
 
 // vvOf is node mf's numax_version_vector entry for origin (0 if absent).
@@ -124,7 +79,7 @@ func gossipN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, 
 		}
 	}
 	if _, err := c.waitFor(ctx, 3*time.Minute, fmt.Sprintf("%d members known by each of the first %d nodes", last, last),
-		c.membersAll(float64(last))); err != nil {
+		c.allEqual("numax_discovery_members", float64(last))); err != nil {
 		return err
 	}
 
@@ -134,7 +89,7 @@ func gossipN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, 
 	if err := c.start(ctx, last, fmt.Sprintf("NX_OPS=%d", ops), fmt.Sprintf("NX_RATE=%d", p.GossipRate)); err != nil {
 		return err
 	}
-	joined, err := c.waitFor(ctx, time.Minute, fmt.Sprintf("node %d known by all %d", n, n), c.membersAll(float64(n)))
+	joined, err := c.waitFor(ctx, time.Minute, fmt.Sprintf("node %d known by all %d", n, n), c.allEqual("numax_discovery_members", float64(n)))
 	if err != nil {
 		return err
 	}

@@ -401,12 +401,42 @@ func (c *cluster) waitFor(ctx context.Context, timeout time.Duration, what strin
 	})
 }
 
-// allEqual holds when every node reports want for the metric.
+// scrapeAll scrapes every running node once, all at the same time; a
+// node that does not answer is an error.
+func (c *cluster) scrapeAll() ([]map[string]*dto.MetricFamily, []time.Time, error) {
+	out := make([]map[string]*dto.MetricFamily, c.n)
+	at := make([]time.Time, c.n)
+	errs := make([]error, c.n)
+	var wg sync.WaitGroup
+	for i, nd := range c.nodes {
+		if nd == nil {
+			continue
+		}
+		wg.Go(func() {
+			mf, err := c.scrape(i)
+			if err != nil {
+				errs[i] = fmt.Errorf("node %d: %w", i+1, err)
+				return
+			}
+			out[i], at[i] = mf, time.Now()
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	return out, at, nil
+}
+
+// allEqual holds when every running node reports want for the metric.
 func (c *cluster) allEqual(name string, want float64) func() bool {
 	return func() bool {
-		for i := range c.nodes {
-			v, err := c.metric(i, name)
-			if err != nil || v != want {
+		mfs, _, err := c.scrapeAll()
+		if err != nil {
+			return false
+		}
+		for i, mf := range mfs {
+			if c.nodes[i] != nil && value(mf, name) != want {
 				return false
 			}
 		}

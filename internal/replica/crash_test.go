@@ -152,7 +152,7 @@ func checkAfterCrash(t *testing.T, dir string) uint64 {
 	}
 	net.Attach(a)
 	net.Attach(b)
-	eventually(t, "convergence after restart", func() bool {
+	testutil.Eventually(t, 20*time.Second, "convergence after restart", func() bool {
 		a.AntiEntropy()
 		b.AntiEntropy()
 		return bytes.Equal(a.Digest(), b.Digest())

@@ -33,20 +33,26 @@ func (r *Replica) Handle(peer string, m *Message) error {
 	return fmt.Errorf("replica: unknown message kind %d from %s", m.Kind, peer)
 }
 
-// notePeer records what peer is known to have (for pruning).
+// notePeer records what peer is known to have (for pruning and relays).
 func (r *Replica) notePeer(peer string, vv map[string]uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	pv := r.peerVV[peer]
-	if pv == nil {
-		pv = map[string]uint64{}
-		r.peerVV[peer] = pv
-	}
+	pv := r.peerHolds(peer)
 	for o, s := range vv {
 		if s > pv[o] {
 			pv[o] = s
 		}
 	}
+}
+
+// peerHolds is peer's entry in peerVV, made if missing; r.mu must be held.
+func (r *Replica) peerHolds(peer string) map[string]uint64 {
+	pv := r.peerVV[peer]
+	if pv == nil {
+		pv = map[string]uint64{}
+		r.peerVV[peer] = pv
+	}
+	return pv
 }
 
 func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
@@ -55,23 +61,20 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 			return fmt.Errorf("replica: push from %s: %w", peer, err)
 		}
 	}
-	// A node pushes only ops it has applied (contiguously per origin) and
-	// made durable: the sender holds every op up to the highest of each
-	// origin here, so relays of them to it can be skipped.
-	held := map[string]uint64{}
-	for _, op := range ops {
-		held[op.Origin] = max(held[op.Origin], op.Seq)
-	}
-	r.notePeer(peer, held)
 	start := time.Now()
 	r.mu.Lock()
 	if r.failed != nil {
 		r.mu.Unlock()
 		return r.failed
 	}
+	// A node pushes only ops it has applied (contiguously per origin) and
+	// made durable: the sender holds every op up to the highest of each
+	// origin here, so relays of them to it can be skipped.
+	held := r.peerHolds(peer)
 	var applied []*crdt.Op
 	touched := map[crdt.ObjKey]bool{}
 	for _, op := range ops {
+		held[op.Origin] = max(held[op.Origin], op.Seq)
 		r.clock.Observe(op.HLC)
 		d, ops := r.state.Deliver(op)
 		switch d {

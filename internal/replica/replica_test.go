@@ -15,6 +15,7 @@ import (
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/store"
+	"github.com/numax/numax/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -183,17 +184,6 @@ func (rc *recorder) pushed() int {
 	return n
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // durableRecorder records, for every push, how far the store was durable
 // when it was sent.
 type durableRecorder struct {
@@ -224,7 +214,7 @@ func TestReplica_SendsOnlyDurableOps(t *testing.T) {
 	defer r.Close(context.Background())
 	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
 	written := st.WrittenSeq()
-	eventually(t, "push", func() bool { return rc.pushed() == 1 })
+	testutil.Eventually(t, 20*time.Second, "push", func() bool { return rc.pushed() == 1 })
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.durableAtSend[0] < written {
@@ -443,7 +433,7 @@ func TestCluster_SnapshotPath(t *testing.T) {
 		write(t, c.nodes[n%2], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
 		write(t, c.nodes[n%2], &crdt.Op{Kind: crdt.ORSetAdd, Key: "s", Field: []byte(fmt.Sprint(n % 7))})
 	}
-	eventually(t, "op logs pruned to their limit", func() bool {
+	testutil.Eventually(t, 20*time.Second, "op logs pruned to their limit", func() bool {
 		c.nodes[0].AntiEntropy()
 		c.nodes[1].AntiEntropy()
 		return c.nodes[0].Stats().OpLogEntries <= 50 && c.nodes[1].Stats().OpLogEntries <= 50
@@ -469,7 +459,7 @@ func TestCluster_PrunesAcknowledgedOps(t *testing.T) {
 		write(t, c.nodes[0], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
 	}
 	c.awaitConvergence("push")
-	eventually(t, "pruned", func() bool {
+	testutil.Eventually(t, 20*time.Second, "pruned", func() bool {
 		for _, r := range c.nodes {
 			r.AntiEntropy()
 		}
@@ -498,18 +488,6 @@ func TestCluster_RestartKeepsStateAndCatchesUp(t *testing.T) {
 	}
 }
 
-// waitFor polls cond (without anti-entropy) until it holds or 30 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after 30s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestCluster_RelaysAlongAChain: in a line A-B-C-D (no anti-entropy, no
 // random pulls) ops written at either end reach the other end by relays
 // alone, in both directions.
@@ -530,7 +508,7 @@ func TestCluster_RelaysAlongAChain(t *testing.T) {
 		write(t, c.nodes[0], &crdt.Op{Kind: crdt.GCounterInc, Key: "a", Delta: 1})
 		write(t, c.nodes[3], &crdt.Op{Kind: crdt.GCounterInc, Key: "d", Delta: 1})
 	}
-	waitFor(t, "both ends' writes on every node", func() bool {
+	testutil.Eventually(t, 30*time.Second, "both ends' writes on every node", func() bool {
 		for _, r := range c.nodes {
 			if gcounter(r, "a") != 200 || gcounter(r, "d") != 200 {
 				return false
@@ -569,7 +547,7 @@ func TestCluster_FullMeshRelaysLittle(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, "every node holding every op", func() bool {
+	testutil.Eventually(t, 30*time.Second, "every node holding every op", func() bool {
 		for _, r := range c.nodes {
 			if gcounter(r, "c") != n*each {
 				return false

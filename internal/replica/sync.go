@@ -49,18 +49,14 @@ func (r *Replica) sendLoop() {
 // per hop.
 func (r *Replica) relayLoop() {
 	defer r.wg.Done()
-	var timer *time.Timer
+	timer := time.NewTimer(r.cfg.RelayDelay)
+	defer timer.Stop()
 	for {
 		batch, wait, oldest := r.relays.takeDue(r.cfg.BatchSize, time.Now().Add(-r.cfg.RelayDelay))
 		if batch == nil {
 			var due <-chan time.Time
 			if !oldest.IsZero() {
-				if timer == nil {
-					timer = time.NewTimer(time.Until(oldest.Add(r.cfg.RelayDelay)))
-					defer timer.Stop()
-				} else {
-					timer.Reset(time.Until(oldest.Add(r.cfg.RelayDelay)))
-				}
+				timer.Reset(time.Until(oldest.Add(r.cfg.RelayDelay)))
 				due = timer.C
 			}
 			select {

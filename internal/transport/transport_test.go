@@ -19,6 +19,7 @@ import (
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
+	"github.com/numax/numax/internal/testutil"
 	"github.com/numax/numax/internal/wire"
 	"github.com/numax/numax/internal/wire/wirepb"
 )
@@ -114,17 +115,6 @@ func start(t *testing.T, id *Identity, mutate func(*Config)) *node {
 
 func (n *node) addr() string { return n.t.Addr().String() }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func inc(t *testing.T, n *node, key string) {
 	t.Helper()
 	if _, err := n.r.Write(context.Background(), &crdt.Op{Kind: crdt.GCounterInc, Key: key, Delta: 1}, nil); err != nil {
@@ -150,10 +140,10 @@ func TestMTLS_ThreeNodesConverge(t *testing.T) {
 	for _, n := range []*node{a, b, c} {
 		inc(t, n, "votes")
 	}
-	eventually(t, "convergence", func() bool {
+	testutil.Eventually(t, 20*time.Second, "convergence", func() bool {
 		return value(a, "votes") == 3 && value(b, "votes") == 3 && value(c, "votes") == 3
 	})
-	eventually(t, "full mesh", func() bool { return len(a.t.Peers()) == 2 && len(b.t.Peers()) == 2 })
+	testutil.Eventually(t, 20*time.Second, "full mesh", func() bool { return len(a.t.Peers()) == 2 && len(b.t.Peers()) == 2 })
 	for _, p := range c.t.PeerInfo() {
 		if p.NodeID != a.id && p.NodeID != b.id {
 			t.Fatalf("unexpected peer %v", p)
@@ -170,13 +160,13 @@ func TestSimultaneousDialsKeepOneLink(t *testing.T) {
 	lb.Close()
 	a := start(t, nil, func(c *Config) { c.Listen = addrA; c.Peers = []string{addrB} })
 	b := start(t, nil, func(c *Config) { c.Listen = addrB; c.Peers = []string{addrA} })
-	eventually(t, "link", func() bool { return len(a.t.Peers()) == 1 && len(b.t.Peers()) == 1 })
+	testutil.Eventually(t, 20*time.Second, "link", func() bool { return len(a.t.Peers()) == 1 && len(b.t.Peers()) == 1 })
 	time.Sleep(300 * time.Millisecond) // several redial periods: still one link
 	if pa, pb := a.t.PeerInfo(), b.t.PeerInfo(); len(pa) != 1 || len(pb) != 1 || pa[0].NodeID != b.id || pb[0].NodeID != a.id {
 		t.Fatalf("links: %v / %v", pa, pb)
 	}
 	inc(t, a, "x")
-	eventually(t, "replication over the single link", func() bool { return value(b, "x") == 1 })
+	testutil.Eventually(t, 20*time.Second, "replication over the single link", func() bool { return value(b, "x") == 1 })
 }
 
 func TestForeignCARefused(t *testing.T) {
@@ -184,7 +174,7 @@ func TestForeignCARefused(t *testing.T) {
 	a := start(t, ours[0], nil)
 	x := start(t, theirs[0], func(c *Config) { c.Peers = []string{a.addr()} })
 	inc(t, x, "evil")
-	eventually(t, "refusal", func() bool { return x.t.HealthOf()[a.addr()] == Refused })
+	testutil.Eventually(t, 20*time.Second, "refusal", func() bool { return x.t.HealthOf()[a.addr()] == Refused })
 	if len(a.t.Peers()) != 0 || value(a, "evil") != 0 {
 		t.Fatal("a node from another CA got in")
 	}
@@ -200,10 +190,10 @@ func TestAllowlist(t *testing.T) {
 	x := start(t, ids[2], func(c *Config) { c.Peers = []string{a.addr()} })
 	inc(t, x, "c")
 	inc(t, b, "c")
-	eventually(t, "allowed peer linked, other refused", func() bool {
+	testutil.Eventually(t, 20*time.Second, "allowed peer linked, other refused", func() bool {
 		return len(a.t.Peers()) == 1 && x.t.HealthOf()[a.addr()] == Refused
 	})
-	eventually(t, "allowed op applied", func() bool { return value(a, "c") == 1 })
+	testutil.Eventually(t, 20*time.Second, "allowed op applied", func() bool { return value(a, "c") == 1 })
 	if !strings.Contains(a.log.String(), "is not in allowed_peers") {
 		t.Fatalf("refusal not logged:\n%s", a.log.String())
 	}
@@ -256,7 +246,7 @@ func TestHelloRefusals(t *testing.T) {
 		if !ok || pm == nil || pm.Expected != wire.ProtocolVersion || pm.Got != 99 {
 			t.Fatalf("answer %v", f)
 		}
-		eventually(t, "mismatch logged", func() bool { return strings.Contains(a.log.String(), "ProtocolMismatch: expected 1, got 99") })
+		testutil.Eventually(t, 20*time.Second, "mismatch logged", func() bool { return strings.Contains(a.log.String(), "ProtocolMismatch: expected 1, got 99") })
 	})
 }
 
@@ -265,7 +255,7 @@ func TestHelloRefusals(t *testing.T) {
 func TestGarbageClosesOnlyThatLink(t *testing.T) {
 	a := start(t, nil, nil)
 	b := start(t, nil, func(c *Config) { c.Peers = []string{a.addr()} })
-	eventually(t, "link", func() bool { return len(a.t.Peers()) == 1 })
+	testutil.Eventually(t, 20*time.Second, "link", func() bool { return len(a.t.Peers()) == 1 })
 	for _, junk := range [][]byte{
 		{0xff, 0xff, 0xff, 0xff, 0x02},         // 4 GiB length
 		wire.AppendFrame(nil, 0x09, []byte{1}), // unknown tag
@@ -285,7 +275,7 @@ func TestGarbageClosesOnlyThatLink(t *testing.T) {
 		nc.Close()
 	}
 	inc(t, b, "after-junk")
-	eventually(t, "the good link still works", func() bool { return value(a, "after-junk") == 1 })
+	testutil.Eventually(t, 20*time.Second, "the good link still works", func() bool { return value(a, "after-junk") == 1 })
 }
 
 func TestNew_Refusals(t *testing.T) {
@@ -310,7 +300,7 @@ func TestMaxPeersSlots(t *testing.T) {
 	b := start(t, nil, nil)
 	c := start(t, nil, nil)
 	a := start(t, nil, func(cfg *Config) { cfg.MaxPeers = 1; cfg.Peers = []string{b.addr(), c.addr()} })
-	eventually(t, "one link", func() bool { return len(a.t.Peers()) == 1 })
+	testutil.Eventually(t, 20*time.Second, "one link", func() bool { return len(a.t.Peers()) == 1 })
 	time.Sleep(200 * time.Millisecond)
 	if n := len(a.t.Peers()); n != 1 {
 		t.Fatalf("%d links with max_peers 1", n)
@@ -321,7 +311,7 @@ func TestMaxPeersSlots(t *testing.T) {
 			n.t.Close()
 		}
 	}
-	eventually(t, "the other peer takes the freed slot", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the other peer takes the freed slot", func() bool {
 		p := a.t.Peers()
 		return len(p) == 1 && p[0] != first
 	})
