@@ -1,15 +1,17 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -96,12 +98,14 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 		Use: "vv", Short: "Print the version vector: ORIGIN SEQ per line", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return withStore(func(st *store.Store) error {
-				rows, err := st.Scan(store.Vector, store.ScanOptions{Prefix: []byte("a")})
-				for _, r := range rows {
-					v, _ := binary.Uvarint(r.Value)
-					fmt.Fprintf(stdout, "%s %d\n", r.Key[1:], v)
+				vv, err := replica.ReadVV(st)
+				if err != nil {
+					return err
 				}
-				return err
+				for _, o := range slices.Sorted(maps.Keys(vv)) {
+					fmt.Fprintf(stdout, "%s %d\n", o, vv[o])
+				}
+				return nil
 			})
 		},
 	}

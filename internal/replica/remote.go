@@ -73,6 +73,7 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	held := r.peerHolds(peer)
 	var applied []*crdt.Op
 	touched := map[crdt.ObjKey]bool{}
+	gap := false
 	for _, op := range ops {
 		held[op.Origin] = max(held[op.Origin], op.Seq)
 		r.clock.Observe(op.HLC)
@@ -82,8 +83,10 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 			r.stats.remoteDup.Add(1)
 		case crdt.Buffered:
 			r.stats.remoteBuffered.Add(1)
+			gap = true
 		case crdt.Dropped:
 			r.stats.remoteDropped.Add(1)
+			gap = true
 		}
 		for _, a := range ops {
 			touched[a.Obj()] = true
@@ -101,6 +104,9 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 		}
 		r.logCount += len(applied)
 		r.stats.remoteApplied.Add(uint64(len(applied)))
+	}
+	if gap {
+		r.noteGap(peer)
 	}
 	vv := copyVV(r.state.VV)
 	r.mu.Unlock()
@@ -143,6 +149,13 @@ func (r *Replica) ackWhenDurable(peer string, seq uint64, vv map[string]uint64) 
 	}
 	if seq <= r.st.DurableSeq() {
 		send()
+		return
+	}
+	// A message being handled can get here while Close waits for the
+	// goroutines: spawn only under spawnMu, and not once Close began.
+	r.spawnMu.Lock()
+	defer r.spawnMu.Unlock()
+	if r.stopping {
 		return
 	}
 	r.wg.Add(1)
@@ -356,6 +369,9 @@ func (r *Replica) prune() {
 		start := r.logStart[o]
 		b.DeleteRange(store.OpLog, logKey(o, 0), logKey(o, to+1))
 		b.Set(store.Vector, startKey(o), uvarint(to+1))
+		// The deleted entries may include the origin's last: its vector
+		// entry now has to say how far it is applied.
+		b.Set(store.Vector, vvKey(o), uvarint(r.state.VV[o]))
 		removed += int(to - start + 1)
 	}
 	if _, err := r.commit(b); err != nil {

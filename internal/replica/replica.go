@@ -56,6 +56,12 @@ type Config struct {
 	// peers' acknowledgements can show they already hold the op (then it
 	// is not sent to them). Default 50 ms.
 	RelayDelay time.Duration
+	// GapPullDelay is how long a gap may stay open (an op held because an
+	// earlier one of its origin is missing) before the peer that sent the
+	// held op, which holds every earlier one, is asked for what this node
+	// lacks. Ops taking different paths arrive out of order; the delay lets
+	// the missing one arrive by its own path first. Default 200 ms.
+	GapPullDelay time.Duration
 	// RandomPullInterval is how often one connected peer, chosen at
 	// random, is asked for what this node lacks (0 = off). With Fanout it
 	// bounds how long a lost rumor takes to arrive.
@@ -86,7 +92,8 @@ func DefaultFanout(n int) int {
 func DefaultConfig() Config {
 	return Config{
 		QueueLimit: 10000, BatchSize: 1024, BatchDelay: time.Millisecond, RelayDelay: 50 * time.Millisecond,
-		OpLogLimit: 10000, AntiEntropyInterval: 30 * time.Second, MaxPending: crdt.DefaultMaxPending,
+		GapPullDelay: 200 * time.Millisecond,
+		OpLogLimit:   10000, AntiEntropyInterval: 30 * time.Second, MaxPending: crdt.DefaultMaxPending,
 	}
 }
 
@@ -107,6 +114,9 @@ func (c *Config) fill() error {
 	if c.RelayDelay <= 0 {
 		c.RelayDelay = d.RelayDelay
 	}
+	if c.GapPullDelay <= 0 {
+		c.GapPullDelay = d.GapPullDelay
+	}
 	if c.OpLogLimit <= 0 {
 		c.OpLogLimit = d.OpLogLimit
 	}
@@ -126,7 +136,9 @@ func (c *Config) fill() error {
 type Stats struct {
 	LocalOps, RemoteApplied, RemoteDuplicates, RemoteBuffered, RemoteDropped uint64
 	RelaysDropped, BatchesSent, OpsSent, SnapshotsSent, SnapshotsApplied     uint64
-	OpLogEntries                                                             int
+	// GapPulls counts pulls made because a gap stayed open GapPullDelay.
+	GapPulls     uint64
+	OpLogEntries int
 }
 
 // Replica is a node's replicated state.
@@ -144,8 +156,14 @@ type Replica struct {
 	clock    crdt.Clock
 	logStart map[string]uint64 // lowest seq of origin still in the op log
 	logCount int
-	peerVV   map[string]map[string]uint64 // what each known peer has acknowledged
-	failed   error                        // a store failure: the replica refuses everything after
+	// hlcStored is the clock bound in the store (see persist).
+	hlcStored uint64
+	peerVV    map[string]map[string]uint64 // what each known peer has acknowledged
+	failed    error                        // a store failure: the replica refuses everything after
+	// gaps maps a peer whose push left a gap open here to when to ask it
+	// for what this node lacks (GapPullDelay later); gapKick wakes gapLoop.
+	gaps    map[string]time.Time
+	gapKick chan struct{}
 
 	q      *queue // this node's own ops, to every connected peer
 	relays *queue // ops learned from peers, to Fanout peers after RelayDelay
@@ -153,12 +171,17 @@ type Replica struct {
 	stats struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
 		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
+		gapPulls                                                          atomic.Uint64
 	}
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	// spawnMu orders goroutines started while handling messages (acks
+	// waiting for an fsync) with Close: none starts once stopping is set.
+	spawnMu  sync.Mutex
+	stopping bool
 }
 
 // Open loads (or creates) the node identity, rebuilds the state from the
@@ -170,7 +193,7 @@ func Open(cfg Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, log: cfg.Logger, st: cfg.Store,
 		state: crdt.NewState(), logStart: map[string]uint64{}, peerVV: map[string]map[string]uint64{},
-		q: newQueue(), relays: newQueue(),
+		q: newQueue(), relays: newQueue(), gaps: map[string]time.Time{}, gapKick: make(chan struct{}, 1),
 	}
 	r.state.MaxPending = cfg.MaxPending
 	r.clock.Wall = cfg.Wall
@@ -186,6 +209,8 @@ func Open(cfg Config) (*Replica, error) {
 		go r.sendLoop()
 		r.wg.Add(1)
 		go r.relayLoop()
+		r.wg.Add(1)
+		go r.gapLoop()
 		if cfg.RandomPullInterval > 0 {
 			r.wg.Add(1)
 			go r.every(cfg.RandomPullInterval, r.pullRandom)
@@ -256,29 +281,16 @@ func (r *Replica) hydrate() error {
 			return &CorruptError{What: "clock", Key: metaHLC, Err: errors.New("bad varint")}
 		}
 		r.clock.Restore(v)
+		r.hlcStored = v
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	rows, err := r.st.Scan(store.Vector, store.ScanOptions{})
+	vv, err := readVV(r.st)
 	if err != nil {
 		return err
 	}
-	for _, row := range rows {
-		v, n := binary.Uvarint(row.Value)
-		origin := string(row.Key[1:])
-		if len(row.Key) < 1 || n <= 0 || n != len(row.Value) || !abi.ValidNodeID([]byte(origin)) {
-			return &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("malformed entry")}
-		}
-		switch row.Key[0] {
-		case 'a':
-			r.state.VV[origin] = v
-		case 'l':
-			r.logStart[origin] = v
-		default:
-			return &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("unknown entry kind")}
-		}
-	}
-	rows, err = r.st.Scan(store.CRDT, store.ScanOptions{})
+	r.state.VV, r.logStart, r.logCount = vv.applied, vv.logStart, vv.logCount
+	rows, err := r.st.Scan(store.CRDT, store.ScanOptions{})
 	if err != nil {
 		return err
 	}
@@ -293,11 +305,6 @@ func (r *Replica) hydrate() error {
 		}
 		r.state.Objects[k] = obj
 	}
-	keys, err := r.st.Scan(store.OpLog, store.ScanOptions{KeysOnly: true})
-	if err != nil {
-		return err
-	}
-	r.logCount = len(keys)
 	r.log.Debug("replica hydrated", "node", r.nodeID, "objects", len(r.state.Objects),
 		"origins", len(r.state.VV), "op_log", r.logCount)
 	return nil
@@ -376,7 +383,7 @@ func (r *Replica) Stats() Stats {
 		RemoteDropped: r.stats.remoteDropped.Load(), RelaysDropped: r.stats.relaysDropped.Load(),
 		BatchesSent: r.stats.batches.Load(), OpsSent: r.stats.opsSent.Load(),
 		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
-		OpLogEntries: n,
+		GapPulls: r.stats.gapPulls.Load(), OpLogEntries: n,
 	}
 }
 
@@ -395,6 +402,9 @@ func (r *Replica) Close(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
+	r.spawnMu.Lock()
+	r.stopping = true
+	r.spawnMu.Unlock()
 	r.cancel()
 	r.q.wake()
 	r.wg.Wait()
@@ -422,17 +432,22 @@ func (r *Replica) persist(b *store.Batch, touched map[crdt.ObjKey]bool, applied 
 			b.Set(store.CRDT, objStoreKey(k), obj.AppendBinary(nil))
 		}
 	}
-	origins := map[string]bool{}
+	// No vector entry per origin here: ops are applied in order, so the
+	// last log entry of an origin is its vector's value (readVV). Paths
+	// that move the vector without log entries, or delete the last ones,
+	// write the entry.
 	for _, op := range applied {
 		b.Set(store.OpLog, logKey(op.Origin, op.Seq), crdt.AppendOp(nil, op))
-		origins[op.Origin] = true
 		if r.logStart[op.Origin] == 0 {
 			r.logStart[op.Origin] = op.Seq
 			b.Set(store.Vector, startKey(op.Origin), uvarint(op.Seq))
 		}
 	}
-	for o := range origins {
-		b.Set(store.Vector, vvKey(o), uvarint(r.state.VV[o]))
+	// The clock is stored as a lease: a bound at least hlcLease ahead of
+	// every timestamp committed so far, rewritten only when passed. After
+	// a restart the clock starts above it, so timestamps never repeat.
+	if last := r.clock.Last(); last > r.hlcStored {
+		r.hlcStored = last + hlcLease
+		b.Set(store.Meta, metaHLC, uvarint(r.hlcStored))
 	}
-	b.Set(store.Meta, metaHLC, uvarint(r.clock.Last()))
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -463,8 +465,54 @@ func TestCluster_PrunesAcknowledgedOps(t *testing.T) {
 		for _, r := range c.nodes {
 			r.AntiEntropy()
 		}
-		return c.nodes[0].Stats().OpLogEntries == 0
+		return c.nodes[0].Stats().OpLogEntries == 0 && c.nodes[1].Stats().OpLogEntries == 0
 	})
+	// The vector's value is the last log entry's seq until that is pruned;
+	// pruning writes it. Restarted with an empty log, both nodes still know
+	// how far node 0's ops are applied, and node 0 does not reuse a seq.
+	origin := c.nodes[0].NodeID()
+	for i := 0; i < 2; i++ {
+		c.stop(i)
+		c.start(i)
+		if got := c.nodes[i].VV()[origin]; got != 20 {
+			t.Fatalf("node %d after restart: vector says %d of node 0's ops, want 20", i+1, got)
+		}
+	}
+	if id := write(t, c.nodes[0], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1}); id.Seq != 21 {
+		t.Fatalf("first write after restart has seq %d, want 21", id.Seq)
+	}
+}
+
+// TestReplica_ClockSurvivesRestart: timestamps after a restart are above
+// every one stored before it, even when the wall clock went back, although
+// the clock is stored as a bound only every ~100 ms of timestamps.
+func TestReplica_ClockSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	var wall atomic.Int64
+	wall.Store(1_000_000)
+	cfg := Config{Wall: wall.Load}
+	st := openStore(t, dir)
+	cfg.Store = st
+	r := openReplica(t, cfg)
+	var last uint64
+	for i := 0; i < 50; i++ {
+		wall.Add(7) // 350 ms of writes: several leases
+		write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+		r.Read(crdt.ObjKey{Type: crdt.TypeGCounter, Key: "c"}, func(crdt.Object) {})
+		last = r.clock.Last()
+	}
+	r.Close(context.Background())
+	st.Close()
+	wall.Store(1_000_000) // the wall clock went back 350 ms
+	st = openStore(t, dir)
+	defer st.Close()
+	cfg.Store = st
+	r = openReplica(t, cfg)
+	defer r.Close(context.Background())
+	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	if got := r.clock.Last(); got <= last {
+		t.Fatalf("timestamp after restart %d, not above %d from before it", got, last)
+	}
 }
 
 // TestCluster_RestartKeepsStateAndCatchesUp: a node restarted from its
@@ -563,5 +611,66 @@ func TestCluster_FullMeshRelaysLittle(t *testing.T) {
 	t.Logf("op copies sent: %d; own pushes alone %d; relaying everything %d", sent, ideal, relayAll)
 	if sent > ideal*3/2 {
 		t.Fatalf("%d op copies sent for %d ops on %d nodes: more than 1.5× the %d of the origins' pushes", sent, n*each, n, ideal)
+	}
+}
+
+// peersRecorder is a Transport with fixed peers that records the pulls
+// sent to each.
+type peersRecorder struct {
+	peers []string
+	mu    sync.Mutex
+	pulls map[string]int
+}
+
+func (pr *peersRecorder) Peers() []string { return slices.Clone(pr.peers) }
+func (pr *peersRecorder) Send(peer string, m *Message) error {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if m.Kind == PullSince {
+		pr.pulls[peer]++
+	}
+	return nil
+}
+func (pr *peersRecorder) pulled(peer string) int {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.pulls[peer]
+}
+
+// TestReplica_GapPull: an op pushed ahead of a gap makes the node ask its
+// sender (who holds every earlier op of that origin) for what it lacks once
+// the gap has stayed open GapPullDelay, with no anti-entropy or random
+// pull configured; a gap that closes by itself in time asks nobody.
+func TestReplica_GapPull(t *testing.T) {
+	const origin, p, q = "0123456789abcdef0123456789abcdef", "1111111111111111111111111111111a", "2222222222222222222222222222222b"
+	pr := &peersRecorder{peers: []string{p, q}, pulls: map[string]int{}}
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: 50 * time.Millisecond})
+	defer r.Close(context.Background())
+	op := func(seq uint64) *crdt.Op {
+		return &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: origin, Seq: seq, HLC: seq << 16}
+	}
+	// A gap that closes at once: 2 from p, then 1 from q.
+	if err := r.Handle(p, &Message{Kind: PushOps, Ops: []*crdt.Op{op(2)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Handle(q, &Message{Kind: PushOps, Ops: []*crdt.Op{op(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := gcounter(r, "c"); got != 2 {
+		t.Fatalf("counter %d after seqs 2 and 1, want 2", got)
+	}
+	// A gap that stays open: 4 from q, 3 never comes.
+	if err := r.Handle(q, &Message{Kind: PushOps, Ops: []*crdt.Op{op(4)}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "a pull to q", func() bool { return pr.pulled(q) == 1 })
+	// p's gap was due before q's and had closed: p was not asked.
+	if n := pr.pulled(p); n != 0 {
+		t.Fatalf("%d pulls to p, whose gap had closed; want 0", n)
+	}
+	if s := r.Stats(); s.GapPulls != 1 {
+		t.Fatalf("GapPulls = %d, want 1", s.GapPulls)
 	}
 }

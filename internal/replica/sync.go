@@ -78,6 +78,72 @@ func (r *Replica) relayLoop() {
 	}
 }
 
+// noteGap records that peer's push left a gap open here: peer holds every
+// op before the one held back, so unless the gap closes by itself within
+// GapPullDelay, gapLoop asks peer for what this node lacks. r.mu must be
+// held.
+func (r *Replica) noteGap(peer string) {
+	if _, ok := r.gaps[peer]; ok {
+		return
+	}
+	r.gaps[peer] = time.Now().Add(r.cfg.GapPullDelay)
+	select {
+	case r.gapKick <- struct{}{}:
+	default:
+	}
+}
+
+// gapLoop pulls from the peers noted by noteGap once their delay is up, if
+// they are still known to hold ops of an origin this node lacks.
+func (r *Replica) gapLoop() {
+	defer r.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		var due []string
+		var next time.Time
+		r.mu.Lock()
+		for peer, at := range r.gaps {
+			if !at.After(now) {
+				delete(r.gaps, peer)
+				if r.lacksFrom(peer) {
+					due = append(due, peer)
+				}
+			} else if next.IsZero() || at.Before(next) {
+				next = at
+			}
+		}
+		r.mu.Unlock()
+		for _, peer := range due {
+			r.stats.gapPulls.Add(1)
+			r.pull(peer)
+		}
+		var wake <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+			wake = timer.C
+		}
+		select {
+		case <-r.gapKick:
+		case <-wake:
+		case <-r.ctx.Done():
+			return
+		}
+	}
+}
+
+// lacksFrom reports whether peer is known to hold an op of an origin whose
+// next op this node has not applied. r.mu must be held.
+func (r *Replica) lacksFrom(peer string) bool {
+	for o, s := range r.peerVV[peer] {
+		if s > r.state.VV[o] {
+			return true
+		}
+	}
+	return false
+}
+
 // durable makes sure every op of batch is fsynced here (an op leaves a
 // node only once durable there). Rather than wait for the interval's fsync
 // it syncs now: one fsync covers the whole batch (group commit), and the
