@@ -44,7 +44,7 @@ func gossipSize(s string) (int, bool) {
 }
 
 func newBenchCmd(stdout io.Writer) *cobra.Command {
-	var profile, reportDir, baselineDir, goGuest, cGuest, writer string
+	var profile, reportDir, baselineDir, goGuest, cGuest, writer, nodeProfiles string
 	cmd := &cobra.Command{
 		Use:   "bench SCENARIO... [--profile smoke|full] [--report-dir DIR] [--baseline-dir DIR]",
 		Short: "Run load scenarios (store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, gossip, gossip-N) and write JSON + Markdown reports",
@@ -56,6 +56,12 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 			p, ok := perf.Profiles[profile]
 			if !ok {
 				return usagef("--profile %q: want smoke or full", profile)
+			}
+			if nodeProfiles != "" {
+				if err := os.MkdirAll(nodeProfiles, 0o755); err != nil {
+					return fmt.Errorf("--node-profiles: %w", err)
+				}
+				p.NodeProfiles = nodeProfiles
 			}
 			for _, s := range args {
 				kind := s
@@ -182,6 +188,7 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 	f.StringVar(&baselineDir, "baseline-dir", "", "compare with the reports in this directory")
 	f.StringVar(&goGuest, "go-guest", "", "Go guest for the startup scenario")
 	f.StringVar(&cGuest, "c-guest", "", "C guest for the startup scenario")
+	f.StringVar(&nodeProfiles, "node-profiles", "", "write CPU and heap profiles of every nx process the cluster scenarios start into this directory (go tool pprof)")
 	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition, redis-compare and gossip")
 	return cmd
 }

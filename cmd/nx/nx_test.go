@@ -276,10 +276,16 @@ func equal(a, b map[string]time.Time) bool {
 	return true
 }
 
-func TestCPUProfileFlag(t *testing.T) {
-	prof := filepath.Join(t.TempDir(), "cpu.prof")
-	r := testutil.RunNX(t, timeout, nil, "run", testutil.GoGuest(t, "examples/hello"), "--datastore-path", t.TempDir(), "--cpu-profile", prof)
-	if fi, err := os.Stat(prof); r.Code != 0 || err != nil || fi.Size() == 0 {
-		t.Fatalf("exit %d, profile %v %v\n%s", r.Code, fi, err, r.Stderr)
+func TestProfileFlags(t *testing.T) {
+	for _, flag := range []string{"--cpu-profile", "--mem-profile"} {
+		t.Run(flag, func(t *testing.T) {
+			prof := filepath.Join(t.TempDir(), "x.prof")
+			r := testutil.RunNX(t, timeout, nil, "run", testutil.GoGuest(t, "examples/hello"), "--datastore-path", t.TempDir(), flag, prof)
+			b, err := os.ReadFile(prof)
+			// pprof writes a gzipped protobuf.
+			if r.Code != 0 || err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Fatalf("exit %d, profile of %d bytes, %v\n%s", r.Code, len(b), err, r.Stderr)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -46,6 +47,7 @@ type runFlags struct {
 	settleFor       string
 	shutdownTimeout string
 	cpuProfile      string
+	memProfile      string
 	prints          map[crdt.Type]*[]string
 }
 
@@ -123,6 +125,7 @@ func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 	fl.BoolVar(&f.adoptIdentity, "adopt-identity", false, "take over a datastore written under another NodeId")
 	fl.StringVar(&f.shutdownTimeout, "shutdown-timeout", "30s", "bound on a graceful shutdown")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile (pprof) of the whole run to this file")
+	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile (pprof) to this file at shutdown, before the node closes")
 	f.prints = map[crdt.Type]*[]string{}
 	for _, p := range printFlags {
 		v := new([]string)
@@ -336,6 +339,15 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 			err = cerr
 		}
 	}()
+	if f.memProfile != "" {
+		// Deferred after Close's defer, so it runs first: the heap still
+		// holds the node's state, store and guest.
+		defer func() {
+			if perr := writeHeapProfile(f.memProfile); perr != nil && err == nil {
+				err = perr
+			}
+		}()
+	}
 	if cfg.GuestTimeout == 0 {
 		// Without a time limit wazero does not watch the context, so a
 		// running guest cannot be stopped gracefully; say so at the signal.
@@ -383,4 +395,18 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 		}
 	}
 	return nil
+}
+
+// writeHeapProfile writes a heap profile as of a fresh garbage collection.
+func writeHeapProfile(path string) error {
+	pf, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("mem profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(pf); err != nil {
+		pf.Close()
+		return fmt.Errorf("mem profile: %w", err)
+	}
+	return pf.Close()
 }

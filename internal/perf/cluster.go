@@ -14,8 +14,8 @@ import (
 // separate counter increments with the writer guest as fast as it can, and
 // measures the sustained ops/s per node until every node holds every op,
 // how long after the last writer finished that took, and each node's RSS.
-func SyncN(ctx context.Context, r *Report, dir, nx, writer string, n, ops int, rateTarget string, convergeMs int) error {
-	c, err := newCluster(nx, writer, dir, n, clusterOpts{}, "--wait-before-run", "20s")
+func SyncN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n, ops int, rateTarget string, convergeMs int) error {
+	c, err := newCluster(nx, writer, dir, n, clusterOpts{profiles: p.NodeProfiles}, "--wait-before-run", "20s")
 	if err != nil {
 		return err
 	}
@@ -52,22 +52,22 @@ func SyncN(ctx context.Context, r *Report, dir, nx, writer string, n, ops int, r
 // Sync3 is SyncN for three nodes, then a second cluster writing at a fixed
 // 10 k ops/s per node for p.LagSeconds to measure replication delay and RSS.
 func Sync3(ctx context.Context, p Profile, r *Report, dir, nx, writer string) error {
-	if err := SyncN(ctx, r, filepath.Join(dir, "max"), nx, writer, 3, p.SyncOps, ">= 50000", 1000); err != nil {
+	if err := SyncN(ctx, p, r, filepath.Join(dir, "max"), nx, writer, 3, p.SyncOps, ">= 50000", 1000); err != nil {
 		return err
 	}
-	return fixedRate(ctx, r, filepath.Join(dir, "rate"), nx, writer, 3, 10_000, p.LagSeconds)
+	return fixedRate(ctx, p, r, filepath.Join(dir, "rate"), nx, writer, 3, 10_000, p.LagSeconds)
 }
 
 // Sync10 is SyncN for ten nodes.
 func Sync10(ctx context.Context, p Profile, r *Report, dir, nx, writer string) error {
-	return SyncN(ctx, r, dir, nx, writer, 10, p.Sync10Ops, ">= 5000", 2000)
+	return SyncN(ctx, p, r, dir, nx, writer, 10, p.Sync10Ops, ">= 5000", 2000)
 }
 
 // fixedRate runs n nodes each writing rate ops/s for secs seconds and
 // reports the replication delay (write on the origin to apply on a peer)
 // p50/p99/max and each node's RSS.
-func fixedRate(ctx context.Context, r *Report, dir, nx, writer string, n, rate int, secs float64) error {
-	c, err := newCluster(nx, writer, dir, n, clusterOpts{}, "--wait-before-run", "20s")
+func fixedRate(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n, rate int, secs float64) error {
+	c, err := newCluster(nx, writer, dir, n, clusterOpts{profiles: p.NodeProfiles}, "--wait-before-run", "20s")
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func Chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer string) er
 }
 
 func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode string) error {
-	c, err := newCluster(nx, writer, dir, 3, clusterOpts{sync: mode, reconnectMax: "1s"})
+	c, err := newCluster(nx, writer, dir, 3, clusterOpts{sync: mode, reconnectMax: "1s", profiles: p.NodeProfiles})
 	if err != nil {
 		return err
 	}
@@ -234,7 +234,7 @@ func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode stri
 // all of them write p.PartitionRate ops/s for p.PartitionFor, then
 // heals, and reports the divergent ops and how long convergence took.
 func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string) error {
-	c, err := newCluster(nx, writer, dir, 3, clusterOpts{proxied: true, reconnectMax: "500ms"})
+	c, err := newCluster(nx, writer, dir, 3, clusterOpts{proxied: true, reconnectMax: "500ms", profiles: p.NodeProfiles})
 	if err != nil {
 		return err
 	}

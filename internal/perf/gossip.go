@@ -65,7 +65,7 @@ func ownOrigin(mf map[string]*dto.MetricFamily) (string, float64) {
 }
 
 func gossipN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n int) error {
-	c, err := newCluster(nx, writer, dir, n, clusterOpts{gossip: true})
+	c, err := newCluster(nx, writer, dir, n, clusterOpts{gossip: true, profiles: p.NodeProfiles})
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,7 @@ type cluster struct {
 	opts    clusterOpts
 	extra   []string
 	nodes   []*node
+	starts  int // processes started, numbering the CPU profiles
 }
 
 // node is one incarnation of an nx process.
@@ -66,6 +67,9 @@ type clusterOpts struct {
 	// nx cert), every node joining through node 0, instead of a plain-TCP
 	// full mesh.
 	gossip bool
+	// profiles, if set, is where each started node writes its CPU and
+	// heap profiles.
+	profiles string
 }
 
 func newCluster(nx, guest, dir string, n int, opts clusterOpts, extra ...string) (*cluster, error) {
@@ -171,6 +175,13 @@ func (c *cluster) start(ctx context.Context, i int, env ...string) error {
 		default:
 			args = append(args, "--peer", c.listen[j])
 		}
+	}
+	if c.opts.profiles != "" {
+		c.starts++
+		// The cluster's directory names it (e.g. sync-3-123/max).
+		name := strings.ReplaceAll(strings.TrimPrefix(c.dir, os.TempDir()+string(filepath.Separator)), string(filepath.Separator), "_")
+		base := filepath.Join(c.opts.profiles, fmt.Sprintf("%s_n%d_%d", name, i+1, c.starts))
+		args = append(args, "--cpu-profile", base+".cpu.prof", "--mem-profile", base+".heap.prof")
 	}
 	args = append(args, c.extra...)
 	nd := &node{cmd: exec.CommandContext(ctx, c.nx, args...), finished: make(chan struct{})}

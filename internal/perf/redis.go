@@ -24,7 +24,7 @@ func RedisCompare(ctx context.Context, p Profile, r *Report, dir, nx, writer str
 		}
 	}
 	sub := &Report{}
-	if err := SyncN(ctx, sub, filepath.Join(dir, "nx"), nx, writer, 3, p.SyncOps, "", 1000); err != nil {
+	if err := SyncN(ctx, p, sub, filepath.Join(dir, "nx"), nx, writer, 3, p.SyncOps, "", 1000); err != nil {
 		return err
 	}
 	nxRate := sub.Metrics[0].Value

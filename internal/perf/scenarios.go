@@ -44,6 +44,11 @@ type Profile struct {
 	GossipSizes   []int
 	GossipRate    int
 	GossipSeconds float64
+	// NodeProfiles, if set, is a directory where every nx process a
+	// cluster scenario starts writes its CPU and heap profiles (nx run
+	// --cpu-profile, --mem-profile), named after the cluster and the
+	// node's start.
+	NodeProfiles string
 }
 
 // Profiles are the two sizes.
