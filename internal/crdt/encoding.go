@@ -58,6 +58,7 @@ func sortedIDs(m map[OpID]struct{}) []OpID {
 func (g *GCounter) appendBody(b enc) enc {
 	origins := sortedKeys(g.Slots)
 	origins = slices.DeleteFunc(origins, func(o string) bool { return g.Slots[o] == 0 })
+	b = slices.Grow(b, 10+len(origins)*44) // per slot: 33 origin + 10 varint bytes at most
 	b = b.uv(uint64(len(origins)))
 	for _, o := range origins {
 		b = b.str(o).uv(g.Slots[o])
@@ -351,6 +352,9 @@ func Decode(t Type, b []byte) (Object, error) {
 
 // AppendOp appends the encoding of op.
 func AppendOp(b []byte, op *Op) []byte {
+	// One allocation: the fixed fields take at most 2 + 33 + 3×10 + 3
+	// varint bytes, an id at most 10 + 33.
+	b = slices.Grow(b, 70+len(op.Key)+len(op.Field)+len(op.Value)+43*(len(op.Tags)+1))
 	e := enc(append(b, FormatVersion, byte(op.Kind))).str(op.Origin).uv(op.Seq).uv(op.HLC).str(op.Key).
 		uv(op.Delta).bytes(op.Field).bytes(op.Value).uv(uint64(len(op.Tags)))
 	for _, t := range op.Tags {
