@@ -60,7 +60,9 @@ type Config struct {
 	// earlier one of its origin is missing) before the peer that sent the
 	// held op, which holds every earlier one, is asked for what this node
 	// lacks. Ops taking different paths arrive out of order; the delay lets
-	// the missing one arrive by its own path first. Default 200 ms.
+	// the missing one arrive by its own path first. Not for origins this
+	// node is linked to: their own ordered pushes close the gap. Default
+	// 200 ms.
 	GapPullDelay time.Duration
 	// RandomPullInterval is how often one connected peer, chosen at
 	// random, is asked for what this node lacks (0 = off). With Fanout it

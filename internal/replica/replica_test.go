@@ -674,3 +674,28 @@ func TestReplica_GapPull(t *testing.T) {
 		t.Fatalf("GapPulls = %d, want 1", s.GapPulls)
 	}
 }
+
+// TestReplica_GapPullSkipsLinkedOrigins: a gap in the ops of an origin this
+// node is linked to closes by the origin's own ordered pushes; nobody is
+// asked.
+func TestReplica_GapPullSkipsLinkedOrigins(t *testing.T) {
+	const p, q = "1111111111111111111111111111111a", "2222222222222222222222222222222b"
+	pr := &peersRecorder{peers: []string{p, q}, pulls: map[string]int{}}
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: 20 * time.Millisecond})
+	defer r.Close(context.Background())
+	// q relays p's op 2 before p's own op 1 arrived.
+	op := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: p, Seq: 2, HLC: 2 << 16}
+	if err := r.Handle(q, &Message{Kind: PushOps, Ops: []*crdt.Op{op}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, "the gap looked at", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.gaps) == 0
+	})
+	if n := pr.pulled(q) + pr.pulled(p); n != 0 {
+		t.Fatalf("%d pulls for a gap of a linked origin; want 0", n)
+	}
+}

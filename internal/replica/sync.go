@@ -94,7 +94,8 @@ func (r *Replica) noteGap(peer string) {
 }
 
 // gapLoop pulls from the peers noted by noteGap once their delay is up, if
-// they are still known to hold ops of an origin this node lacks.
+// they are still known to hold ops this node lacks of an origin it is not
+// linked to.
 func (r *Replica) gapLoop() {
 	defer r.wg.Done()
 	timer := time.NewTimer(time.Hour)
@@ -103,11 +104,15 @@ func (r *Replica) gapLoop() {
 		now := time.Now()
 		var due []string
 		var next time.Time
+		linked := map[string]bool{}
+		for _, p := range r.cfg.Transport.Peers() {
+			linked[p] = true
+		}
 		r.mu.Lock()
 		for peer, at := range r.gaps {
 			if !at.After(now) {
 				delete(r.gaps, peer)
-				if r.lacksFrom(peer) {
+				if r.lacksFrom(peer, linked) {
 					due = append(due, peer)
 				}
 			} else if next.IsZero() || at.Before(next) {
@@ -133,11 +138,14 @@ func (r *Replica) gapLoop() {
 	}
 }
 
-// lacksFrom reports whether peer is known to hold an op of an origin whose
-// next op this node has not applied. r.mu must be held.
-func (r *Replica) lacksFrom(peer string) bool {
+// lacksFrom reports whether peer is known to hold an op this node has not
+// applied, of an origin this node is not linked to. An origin that is
+// linked sends its own ops in order, so that gap closes by itself (a pull
+// would fetch again all that is in flight: in a full mesh under load,
+// relays often overtake the origin's own stream). r.mu must be held.
+func (r *Replica) lacksFrom(peer string, linked map[string]bool) bool {
 	for o, s := range r.peerVV[peer] {
-		if s > r.state.VV[o] {
+		if s > r.state.VV[o] && !linked[o] {
 			return true
 		}
 	}
