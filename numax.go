@@ -107,7 +107,7 @@ type Network struct {
 	// Fanout is K, the peers each batch of new ops goes to (0 = ceil(log2
 	// N) + 1); Links, how many members gossip mode dials (0 = K).
 	Fanout, Links int
-	// ProbeInterval is the SWIM failure-detection period (0 = 500 ms).
+	// ProbeInterval is the SWIM failure-detection period (0 = 300 ms).
 	ProbeInterval time.Duration
 	// PullInterval is how often one random peer is asked for what this
 	// node lacks (0 = off).

@@ -166,7 +166,7 @@ func Default() Config {
 			MaxLogMessageSize: 64 << 10, MaxRandomSize: 1 << 20, MaxEventNameSize: 128, MaxEventPayloadSize: 64 << 10,
 		},
 		Observability: Observability{LogLevel: "info", LogFormat: "text", RequestTimeoutSecs: 5},
-		Discovery: Discovery{Mode: "static", ProbeInterval: Duration(500 * time.Millisecond),
+		Discovery: Discovery{Mode: "static", ProbeInterval: Duration(300 * time.Millisecond),
 			PullInterval: Duration(2 * time.Second)},
 	}
 }

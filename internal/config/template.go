@@ -84,7 +84,7 @@ fanout = 0
 # Members a node dials in gossip mode (0 = the fanout).
 links = 0
 # SWIM failure-detection period.
-probe_interval = "500ms"
+probe_interval = "300ms"
 # How often one random peer is asked for what this node lacks (0 = off).
 pull_interval = "2s"
 `

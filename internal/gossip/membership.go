@@ -37,7 +37,7 @@ type Config struct {
 	Transport memberlist.Transport
 	// AllowedPeers, if not empty, are the only NodeIds admitted as members.
 	AllowedPeers []string
-	// ProbeInterval is SWIM's failure-detection period (default 500 ms);
+	// ProbeInterval is SWIM's failure-detection period (default 300 ms);
 	// a hard failure is seen by all within a few of them.
 	ProbeInterval time.Duration
 	Logger        *slog.Logger
@@ -83,7 +83,7 @@ func Start(cfg Config) (*Membership, error) {
 		return nil, errors.New("gossip: no transport")
 	}
 	if cfg.ProbeInterval <= 0 {
-		cfg.ProbeInterval = 500 * time.Millisecond
+		cfg.ProbeInterval = 300 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -44,6 +44,15 @@ func SyncN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n,
 		worst = max(worst, peak)
 	}
 	r.Add("peak RSS, largest node", worst/(1<<20), "MiB", Info, "<= 100")
+	// Waste: every op needs n-1 remote copies; more is duplicates
+	// (relays, pulls of what was in flight).
+	if mfs, _, err := c.scrapeAll(); err == nil {
+		var copies float64
+		for _, mf := range mfs {
+			copies += value(mf, "numax_remote_ops_received_total")
+		}
+		r.Add(fmt.Sprintf("op copies received per op (%d = none wasted)", n-1), copies/want, "copies", Info, "")
+	}
 	r.Note("%d nx processes on 127.0.0.1 (plain TCP, full mesh), each writing %d separate counter increments as fast as "+
 		"it can; the clock starts at process launch, so it includes start-up, compilation and peer handshakes.", n, ops)
 	return c.stop()
