@@ -60,9 +60,9 @@ type Config struct {
 	// earlier one of its origin is missing) before the peer that sent the
 	// held op, which holds every earlier one, is asked for what this node
 	// lacks. Ops taking different paths arrive out of order; the delay lets
-	// the missing one arrive by its own path first. Not for origins this
-	// node is linked to: their own ordered pushes close the gap. Default
-	// 200 ms.
+	// the missing one arrive by its own path first. For an origin this
+	// node is linked to, whose own ordered pushes close the gap, ten times
+	// that. Default 200 ms.
 	GapPullDelay time.Duration
 	// RandomPullInterval is how often one connected peer, chosen at
 	// random, is asked for what this node lacks (0 = off). With Fanout it
@@ -164,7 +164,7 @@ type Replica struct {
 	failed    error                        // a store failure: the replica refuses everything after
 	// gaps maps a peer whose push left a gap open here to when to ask it
 	// for what this node lacks (GapPullDelay later); gapKick wakes gapLoop.
-	gaps    map[string]time.Time
+	gaps    map[string]gap
 	gapKick chan struct{}
 
 	q      *queue // this node's own ops, to every connected peer
@@ -195,7 +195,7 @@ func Open(cfg Config) (*Replica, error) {
 	r := &Replica{
 		cfg: cfg, log: cfg.Logger, st: cfg.Store,
 		state: crdt.NewState(), logStart: map[string]uint64{}, peerVV: map[string]map[string]uint64{},
-		q: newQueue(), relays: newQueue(), gaps: map[string]time.Time{}, gapKick: make(chan struct{}, 1),
+		q: newQueue(), relays: newQueue(), gaps: map[string]gap{}, gapKick: make(chan struct{}, 1),
 	}
 	r.state.MaxPending = cfg.MaxPending
 	r.clock.Wall = cfg.Wall

@@ -675,27 +675,60 @@ func TestReplica_GapPull(t *testing.T) {
 	}
 }
 
-// TestReplica_GapPullSkipsLinkedOrigins: a gap in the ops of an origin this
-// node is linked to closes by the origin's own ordered pushes; nobody is
-// asked.
-func TestReplica_GapPullSkipsLinkedOrigins(t *testing.T) {
+// TestReplica_GapPullWaitsForLinkedOrigins: a gap in the ops of an origin
+// this node is linked to is left to the origin's own ordered pushes for ten
+// GapPullDelays before the peer that opened it is asked.
+func TestReplica_GapPullWaitsForLinkedOrigins(t *testing.T) {
 	const p, q = "1111111111111111111111111111111a", "2222222222222222222222222222222b"
+	const delay = 20 * time.Millisecond
 	pr := &peersRecorder{peers: []string{p, q}, pulls: map[string]int{}}
 	st := openStore(t, t.TempDir())
 	defer st.Close()
-	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: 20 * time.Millisecond})
+	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: delay})
 	defer r.Close(context.Background())
-	// q relays p's op 2 before p's own op 1 arrived.
+	// q relays p's op 2; p's own op 1 never comes.
+	start := time.Now()
 	op := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: p, Seq: 2, HLC: 2 << 16}
 	if err := r.Handle(q, &Message{Kind: PushOps, Ops: []*crdt.Op{op}}); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 20*time.Second, "the gap looked at", func() bool {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return len(r.gaps) == 0
-	})
-	if n := pr.pulled(q) + pr.pulled(p); n != 0 {
-		t.Fatalf("%d pulls for a gap of a linked origin; want 0", n)
+	testutil.Eventually(t, 20*time.Second, "a pull to q", func() bool { return pr.pulled(q) == 1 })
+	if waited := time.Since(start); waited < linkedGapFactor*delay {
+		t.Fatalf("q asked after %v; a linked origin's gap waits %v", waited, linkedGapFactor*delay)
+	}
+	if n := pr.pulled(p); n != 0 {
+		t.Fatalf("%d pulls to p; want 0", n)
+	}
+}
+
+// TestReplica_RandomPullOnlyWhenRelayed: a node linked to every origin it
+// knows of gets each origin's ops in order from the origin itself, so its
+// random pull asks nobody; once it holds ops of an origin it is not linked
+// to, it asks a random peer.
+func TestReplica_RandomPullOnlyWhenRelayed(t *testing.T) {
+	const origin, p, q = "0123456789abcdef0123456789abcdef", "1111111111111111111111111111111a", "2222222222222222222222222222222b"
+	pr := &peersRecorder{peers: []string{p, q}, pulls: map[string]int{}}
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	r := openReplica(t, Config{Store: st, Transport: pr})
+	defer r.Close(context.Background())
+	push := func(from, origin string) {
+		t.Helper()
+		op := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: origin, Seq: 1, HLC: 1 << 16}
+		if err := r.Handle(from, &Message{Kind: PushOps, Ops: []*crdt.Op{op}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	push(p, p)
+	push(q, q)
+	r.pullRandom()
+	if n := pr.pulled(p) + pr.pulled(q); n != 0 {
+		t.Fatalf("%d random pulls while linked to every origin; want 0", n)
+	}
+	push(p, origin) // relayed by p
+	r.pullRandom()
+	if n := pr.pulled(p) + pr.pulled(q); n != 1 {
+		t.Fatalf("%d random pulls with a relayed origin; want 1", n)
 	}
 }
