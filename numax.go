@@ -269,26 +269,13 @@ func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node,
 	}
 	var tr *transport.Transport
 	if netw.Listen != "" {
-		tc := transport.DefaultConfig()
-		tc.NodeID, tc.Listen, tc.Peers, tc.TLS = rep.NodeID(), netw.Listen, netw.Peers, ident
-		tc.AllowedPeers, tc.Debug, tc.Logger, tc.VV = netw.AllowedPeers, netw.Debug, log, rep.VV
-		if netw.MaxMessageSize > 0 {
-			tc.MaxMessageSize = netw.MaxMessageSize
-		}
-		if netw.SocketTimeout > 0 {
-			tc.SocketTimeout = netw.SocketTimeout
-		}
-		if netw.ReconnectInitial > 0 {
-			tc.ReconnectInitial = netw.ReconnectInitial
-		}
-		if netw.ReconnectMax > 0 {
-			tc.ReconnectMax = netw.ReconnectMax
-		}
-		if netw.PeerDeadAfter > 0 {
-			tc.PeerDeadAfter = netw.PeerDeadAfter
-		}
-		if netw.MaxPeers > 0 {
-			tc.MaxPeers = netw.MaxPeers
+		// transport.New puts its defaults in place of unset (zero) limits.
+		tc := transport.Config{
+			NodeID: rep.NodeID(), Listen: netw.Listen, Peers: netw.Peers, TLS: ident,
+			AllowedPeers: netw.AllowedPeers, Debug: netw.Debug, Logger: log, VV: rep.VV,
+			MaxMessageSize: netw.MaxMessageSize, SocketTimeout: netw.SocketTimeout,
+			ReconnectInitial: netw.ReconnectInitial, ReconnectMax: netw.ReconnectMax,
+			PeerDeadAfter: netw.PeerDeadAfter, MaxPeers: netw.MaxPeers,
 		}
 		if tr, err = transport.New(tc); err != nil {
 			_ = rep.Close(ctx)

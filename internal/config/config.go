@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"os"
 	"strconv"
 	"strings"
@@ -230,24 +231,41 @@ func Load(path string) (Config, error) {
 	return c, nil
 }
 
+// keyLine is a `key = value` line of a TOML text.
+type keyLine struct {
+	section, key, text string // text is the trimmed line
+}
+
+// keyLines yields each `key = value` line with its 1-based number and the
+// [section] it is in; comments and section headers are skipped.
+func keyLines(data []byte) iter.Seq2[int, keyLine] {
+	return func(yield func(int, keyLine) bool) {
+		section := ""
+		for i, line := range strings.Split(string(data), "\n") {
+			l := strings.TrimSpace(line)
+			if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
+				section = strings.TrimSpace(strings.Trim(l, "[]"))
+				continue
+			}
+			k, _, ok := strings.Cut(l, "=")
+			if !ok || strings.HasPrefix(l, "#") {
+				continue
+			}
+			if !yield(i+1, keyLine{section: section, key: strings.TrimSpace(k), text: l}) {
+				return
+			}
+		}
+	}
+}
+
 // locate returns the first line (and its section.key) whose value alone does
 // not decode.
 func locate(data []byte) (int, string) {
-	section := ""
-	for i, line := range strings.Split(string(data), "\n") {
-		l := strings.TrimSpace(line)
-		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
-			section = strings.TrimSpace(strings.Trim(l, "[]"))
-			continue
-		}
-		k, _, ok := strings.Cut(l, "=")
-		if !ok || strings.HasPrefix(l, "#") {
-			continue
-		}
+	for n, kl := range keyLines(data) {
 		var c Config
-		doc := "[" + section + "]\n" + l + "\n"
+		doc := "[" + kl.section + "]\n" + kl.text + "\n"
 		if err := toml.NewDecoder(strings.NewReader(doc)).EnableUnmarshalerInterface().Decode(&c); err != nil {
-			return i + 1, section + "." + strings.TrimSpace(k)
+			return n, kl.section + "." + kl.key
 		}
 	}
 	return 0, ""
@@ -259,17 +277,9 @@ func lineOf(data []byte, dotted string) int {
 	if !ok {
 		return 0
 	}
-	cur := ""
-	for i, line := range strings.Split(string(data), "\n") {
-		l := strings.TrimSpace(line)
-		if strings.HasPrefix(l, "[") && strings.HasSuffix(l, "]") {
-			cur = strings.TrimSpace(strings.Trim(l, "[]"))
-			continue
-		}
-		if cur == section {
-			if k, _, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == key {
-				return i + 1
-			}
+	for n, kl := range keyLines(data) {
+		if kl.section == section && kl.key == key {
+			return n
 		}
 	}
 	return 0

@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -150,32 +149,7 @@ func (t *TLSTransport) reject(remote net.Addr, err error) {
 
 func (t *TLSTransport) acceptLoop() {
 	defer t.wg.Done()
-	for {
-		nc, err := t.ln.Accept()
-		if err != nil {
-			select {
-			case <-t.done:
-				return
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			t.log.Error("gossip accept failed", "err", err)
-			select {
-			case <-time.After(100 * time.Millisecond):
-			case <-t.done:
-				return
-			}
-			continue
-		}
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			t.serve(nc)
-		}()
-	}
+	transport.AcceptLoop(t.ln, t.done, &t.wg, t.log, "gossip accept failed", t.serve)
 }
 
 // serve authenticates an inbound connection and reads its kind.

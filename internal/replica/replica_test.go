@@ -157,22 +157,44 @@ func TestReplica_CorruptRecordStopsStart(t *testing.T) {
 	}
 }
 
-// recorder is a Transport with one fake peer that records what it is sent.
+// recorder is a Transport with fake peers (one if peers is unset) that
+// records what it is sent, and to whom.
 type recorder struct {
+	peers []string
 	mu    sync.Mutex
 	msgs  []*Message
+	to    []string      // msgs[i] went to to[i]
 	block chan struct{} // if set, Send waits on it
 }
 
-func (rc *recorder) Peers() []string { return []string{"ffffffffffffffffffffffffffffffff"} }
-func (rc *recorder) Send(_ string, m *Message) error {
+func (rc *recorder) Peers() []string {
+	if rc.peers == nil {
+		return []string{"ffffffffffffffffffffffffffffffff"}
+	}
+	return slices.Clone(rc.peers)
+}
+func (rc *recorder) Send(peer string, m *Message) error {
 	if rc.block != nil {
 		<-rc.block
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.msgs = append(rc.msgs, m)
+	rc.to = append(rc.to, peer)
 	return nil
+}
+
+// pulled returns how many pulls peer was sent.
+func (rc *recorder) pulled(peer string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for i, m := range rc.msgs {
+		if m.Kind == PullSince && rc.to[i] == peer {
+			n++
+		}
+	}
+	return n
 }
 func (rc *recorder) pushed() int {
 	rc.mu.Lock()
@@ -614,36 +636,13 @@ func TestCluster_FullMeshRelaysLittle(t *testing.T) {
 	}
 }
 
-// peersRecorder is a Transport with fixed peers that records the pulls
-// sent to each.
-type peersRecorder struct {
-	peers []string
-	mu    sync.Mutex
-	pulls map[string]int
-}
-
-func (pr *peersRecorder) Peers() []string { return slices.Clone(pr.peers) }
-func (pr *peersRecorder) Send(peer string, m *Message) error {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	if m.Kind == PullSince {
-		pr.pulls[peer]++
-	}
-	return nil
-}
-func (pr *peersRecorder) pulled(peer string) int {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	return pr.pulls[peer]
-}
-
 // TestReplica_GapPull: an op pushed ahead of a gap makes the node ask its
 // sender (who holds every earlier op of that origin) for what it lacks once
 // the gap has stayed open GapPullDelay, with no anti-entropy or random
 // pull configured; a gap that closes by itself in time asks nobody.
 func TestReplica_GapPull(t *testing.T) {
 	const origin, p, q = "0123456789abcdef0123456789abcdef", "1111111111111111111111111111111a", "2222222222222222222222222222222b"
-	pr := &peersRecorder{peers: []string{p, q}, pulls: map[string]int{}}
+	pr := &recorder{peers: []string{p, q}}
 	st := openStore(t, t.TempDir())
 	defer st.Close()
 	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: 50 * time.Millisecond})
@@ -681,7 +680,7 @@ func TestReplica_GapPull(t *testing.T) {
 func TestReplica_GapPullWaitsForLinkedOrigins(t *testing.T) {
 	const p, q = "1111111111111111111111111111111a", "2222222222222222222222222222222b"
 	const delay = 20 * time.Millisecond
-	pr := &peersRecorder{peers: []string{p, q}, pulls: map[string]int{}}
+	pr := &recorder{peers: []string{p, q}}
 	st := openStore(t, t.TempDir())
 	defer st.Close()
 	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: delay})
@@ -707,7 +706,7 @@ func TestReplica_GapPullWaitsForLinkedOrigins(t *testing.T) {
 // to, it asks a random peer.
 func TestReplica_RandomPullOnlyWhenRelayed(t *testing.T) {
 	const origin, p, q = "0123456789abcdef0123456789abcdef", "1111111111111111111111111111111a", "2222222222222222222222222222222b"
-	pr := &peersRecorder{peers: []string{p, q}, pulls: map[string]int{}}
+	pr := &recorder{peers: []string{p, q}}
 	st := openStore(t, t.TempDir())
 	defer st.Close()
 	r := openReplica(t, Config{Store: st, Transport: pr})

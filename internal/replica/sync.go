@@ -119,25 +119,22 @@ func (r *Replica) gapLoop() {
 		}
 		r.mu.Lock()
 		for peer, g := range r.gaps {
-			if g.due.After(now) {
-				if next.IsZero() || g.due.Before(next) {
-					next = g.due
+			if !g.due.After(now) {
+				unlinked, any := r.lacksFrom(peer, linked)
+				switch {
+				case unlinked || any && now.Sub(g.opened) >= linkedGapFactor*r.cfg.GapPullDelay:
+					delete(r.gaps, peer)
+					due = append(due, peer)
+					continue
+				case !any:
+					delete(r.gaps, peer)
+					continue
 				}
-				continue
-			}
-			unlinked, any := r.lacksFrom(peer, linked)
-			switch {
-			case unlinked || any && now.Sub(g.opened) >= linkedGapFactor*r.cfg.GapPullDelay:
-				delete(r.gaps, peer)
-				due = append(due, peer)
-			case any:
-				g.due = now.Add(r.cfg.GapPullDelay)
+				g.due = now.Add(r.cfg.GapPullDelay) // a linked origin's gap: look again
 				r.gaps[peer] = g
-				if next.IsZero() || g.due.Before(next) {
-					next = g.due
-				}
-			default:
-				delete(r.gaps, peer)
+			}
+			if next.IsZero() || g.due.Before(next) {
+				next = g.due
 			}
 		}
 		r.mu.Unlock()

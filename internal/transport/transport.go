@@ -505,28 +505,38 @@ func (t *Transport) dialLoop(ctx context.Context, addr string) {
 
 func (t *Transport) acceptLoop() {
 	defer t.wg.Done()
+	AcceptLoop(t.ln, t.ctx.Done(), &t.wg, t.log, "accept failed", t.accept)
+}
+
+// AcceptLoop accepts connections on ln until done is closed, handling each
+// on its own goroutine counted in wg. A failed Accept is logged as msg and
+// retried after 100 ms (at once after a timeout). Shared by the op links
+// and the gossip transport.
+func AcceptLoop(ln net.Listener, done <-chan struct{}, wg *sync.WaitGroup, log *slog.Logger, msg string, handle func(net.Conn)) {
 	for {
-		nc, err := t.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
-			if t.ctx.Err() != nil {
+			select {
+			case <-done:
 				return
+			default:
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			t.log.Error("accept failed", "err", err)
+			log.Error(msg, "err", err)
 			select {
 			case <-time.After(100 * time.Millisecond):
-			case <-t.ctx.Done():
+			case <-done:
 				return
 			}
 			continue
 		}
-		t.wg.Add(1)
+		wg.Add(1)
 		go func() {
-			defer t.wg.Done()
-			t.accept(nc)
+			defer wg.Done()
+			handle(nc)
 		}()
 	}
 }
