@@ -63,11 +63,20 @@ func (n *MemNet) Attach(r *Replica) {
 	}
 }
 
-// Detach removes a node (it is down).
+// Detach removes a node (it is down) and tells the nodes linked to it.
 func (n *MemNet) Detach(id string) {
 	n.mu.Lock()
+	var down []*Replica
+	for other, r := range n.nodes {
+		if other != id && n.reachable(id, other) {
+			down = append(down, r)
+		}
+	}
 	delete(n.nodes, id)
 	n.mu.Unlock()
+	for _, r := range down {
+		r.PeerDown(id)
+	}
 }
 
 // reachable says whether a and b are linked and not partitioned; n.mu is
@@ -98,15 +107,26 @@ func (n *MemNet) SetLinks(id string, peers []string) {
 	}
 	n.links[id] = chosen
 	self := n.nodes[id]
-	var up []*Replica
+	var up, down []*Replica
 	for other, r := range n.nodes {
-		if other != id && !before[other] && n.reachable(id, other) {
+		if other == id {
+			continue
+		}
+		now := n.reachable(id, other)
+		switch {
+		case now && !before[other]:
 			up = append(up, r)
+		case !now && before[other]:
+			down = append(down, r)
 		}
 	}
 	n.mu.Unlock()
 	if self == nil {
 		return
+	}
+	for _, r := range down {
+		r.PeerDown(id)
+		self.PeerDown(r.NodeID())
 	}
 	for _, r := range up {
 		r.PeerUp(id)
@@ -121,26 +141,50 @@ func pair(a, b string) [2]string {
 	return [2]string{a, b}
 }
 
-// Partition cuts every link between the two groups.
+// Partition cuts every link between the two groups and tells the nodes.
 func (n *MemNet) Partition(a, b []string) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	type cut struct {
+		r    *Replica
+		peer string
+	}
+	var cuts []cut
 	for _, x := range a {
 		for _, y := range b {
+			if n.reachable(x, y) {
+				if rx, ry := n.nodes[x], n.nodes[y]; rx != nil && ry != nil {
+					cuts = append(cuts, cut{rx, y}, cut{ry, x})
+				}
+			}
 			n.blocked[pair(x, y)] = true
 		}
+	}
+	n.mu.Unlock()
+	for _, c := range cuts {
+		c.r.PeerDown(c.peer)
 	}
 }
 
 // Heal restores every link and tells each pair it is up again.
 func (n *MemNet) Heal() {
 	n.mu.Lock()
+	healed := n.blocked
 	n.blocked = map[[2]string]bool{}
 	nodes := make([]*Replica, 0, len(n.nodes))
 	for _, r := range n.nodes {
 		nodes = append(nodes, r)
 	}
+	var ups [][2]*Replica
+	for p := range healed {
+		if a, b := n.nodes[p[0]], n.nodes[p[1]]; a != nil && b != nil && n.reachable(p[0], p[1]) {
+			ups = append(ups, [2]*Replica{a, b})
+		}
+	}
 	n.mu.Unlock()
+	for _, u := range ups {
+		u[0].PeerUp(u[1].NodeID())
+		u[1].PeerUp(u[0].NodeID())
+	}
 	for _, r := range nodes {
 		r.AntiEntropy()
 	}

@@ -30,17 +30,22 @@ func (k Kind) String() string {
 	return "Unknown"
 }
 
-// Message is one replication message. Fields by kind: PushOps: Ops; Ack and
-// PullSince: VV; Snapshot: Objects (canonical encodings) and VV.
+// Message is one replication message. Fields by kind: PushOps: Ops; Ack:
+// VV and Links; PullSince: VV; Snapshot: Objects (canonical encodings) and
+// VV.
 type Message struct {
-	Kind    Kind
-	Ops     []*crdt.Op
-	VV      map[string]uint64
+	Kind Kind
+	Ops  []*crdt.Op
+	VV   map[string]uint64
+	// Links, in an Ack, are the NodeIds the sender is connected to, sent
+	// when they change (empty: unchanged).
+	Links   []string
 	Objects map[crdt.ObjKey][]byte
 }
 
 // Transport sends messages to peers. Send must not block on the network for
-// long; an error means the message was not sent (the peer is gone).
+// long; an error means the message was not sent (the peer is gone). The
+// replica is told of link changes through PeerUp and PeerDown.
 type Transport interface {
 	Send(peer string, m *Message) error
 	// Peers returns the NodeIds of the connected peers.

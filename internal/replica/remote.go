@@ -23,6 +23,15 @@ func (r *Replica) Handle(peer string, m *Message) error {
 		return r.handlePush(peer, m.Ops)
 	case Ack:
 		r.notePeer(peer, m.VV)
+		if len(m.Links) > 0 {
+			links := make(map[string]bool, len(m.Links))
+			for _, l := range m.Links {
+				links[l] = true
+			}
+			r.mu.Lock()
+			r.peerLinks[peer] = links
+			r.mu.Unlock()
+		}
 		return nil
 	case PullSince:
 		r.notePeer(peer, m.VV)

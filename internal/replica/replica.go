@@ -161,7 +161,13 @@ type Replica struct {
 	// hlcStored is the clock bound in the store (see persist).
 	hlcStored uint64
 	peerVV    map[string]map[string]uint64 // what each known peer has acknowledged
-	failed    error                        // a store failure: the replica refuses everything after
+	// peerLinks maps a connected peer to the NodeIds it said it is linked
+	// to (each set is replaced whole, never changed in place): relays skip
+	// ops whose origin pushes them to that peer itself.
+	peerLinks map[string]map[string]bool
+	// linksKick wakes linksLoop to tell the peers this node's links.
+	linksKick chan struct{}
+	failed    error // a store failure: the replica refuses everything after
 	// gaps maps a peer whose push left a gap open here to when to ask it
 	// for what this node lacks (GapPullDelay later); gapKick wakes gapLoop.
 	gaps    map[string]gap
@@ -196,6 +202,7 @@ func Open(cfg Config) (*Replica, error) {
 		cfg: cfg, log: cfg.Logger, st: cfg.Store,
 		state: crdt.NewState(), logStart: map[string]uint64{}, peerVV: map[string]map[string]uint64{},
 		q: newQueue(), relays: newQueue(), gaps: map[string]gap{}, gapKick: make(chan struct{}, 1),
+		peerLinks: map[string]map[string]bool{}, linksKick: make(chan struct{}, 1),
 	}
 	r.state.MaxPending = cfg.MaxPending
 	r.clock.Wall = cfg.Wall
@@ -213,6 +220,8 @@ func Open(cfg Config) (*Replica, error) {
 		go r.relayLoop()
 		r.wg.Add(1)
 		go r.gapLoop()
+		r.wg.Add(1)
+		go r.linksLoop()
 		if cfg.RandomPullInterval > 0 {
 			r.wg.Add(1)
 			go r.every(cfg.RandomPullInterval, r.pullRandom)

@@ -2,6 +2,8 @@ package replica
 
 import (
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
@@ -199,8 +201,10 @@ func (r *Replica) durable(batch []item) bool {
 
 // send pushes batch to the connected peers in random order, each getting
 // the ops it is not known to hold (not the peer an op came from, not its
-// origin, nothing its acknowledgements already cover), until k peers got
-// something (k <= 0: every peer).
+// origin, nothing its acknowledgements already cover) and, of relayed ops,
+// only those whose origin it is not linked to (the origin pushes its own
+// ops to every peer it is linked to), until k peers got something (k <= 0:
+// every peer).
 func (r *Replica) send(batch []item, k int) {
 	peers := r.cfg.Transport.Peers()
 	if k <= 0 || k > len(peers) {
@@ -212,10 +216,11 @@ func (r *Replica) send(batch []item, k int) {
 		if sent == k {
 			break
 		}
-		has := r.acknowledged(peer)
+		has, links := r.knownOf(peer)
 		ops := make([]*crdt.Op, 0, len(batch))
 		for _, it := range batch {
-			if it.from != peer && it.op.Origin != peer && has[it.op.Origin] < it.op.Seq {
+			o := it.op.Origin
+			if it.from != peer && o != peer && has[o] < it.op.Seq && (o == r.nodeID || !links[o]) {
 				ops = append(ops, it.op)
 			}
 		}
@@ -232,11 +237,52 @@ func (r *Replica) send(batch []item, k int) {
 	}
 }
 
-// acknowledged returns a copy of what peer is known to hold.
-func (r *Replica) acknowledged(peer string) map[string]uint64 {
+// knownOf returns a copy of what peer is known to hold, and the origins it
+// is linked to (not to be changed).
+func (r *Replica) knownOf(peer string) (map[string]uint64, map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return copyVV(r.peerVV[peer])
+	return copyVV(r.peerVV[peer]), r.peerLinks[peer]
+}
+
+// linksLoop tells every connected peer this node's links (an Ack with
+// Links) whenever they change, so that peers relay to it only the ops of
+// origins it is not linked to. One goroutine sends them all, so a peer
+// never gets an older set after a newer one.
+func (r *Replica) linksLoop() {
+	defer r.wg.Done()
+	told := map[string]string{} // peer -> the links it was last told
+	for {
+		select {
+		case <-r.linksKick:
+		case <-r.ctx.Done():
+			return
+		}
+		peers := r.cfg.Transport.Peers()
+		slices.Sort(peers)
+		key := strings.Join(peers, ",")
+		now := make(map[string]string, len(peers))
+		for _, p := range peers {
+			if told[p] == key {
+				now[p] = key
+				continue
+			}
+			if err := r.cfg.Transport.Send(p, &Message{Kind: Ack, VV: map[string]uint64{}, Links: peers}); err != nil {
+				r.log.Debug("links not sent", "peer", p, "err", err)
+				continue
+			}
+			now[p] = key
+		}
+		told = now // a peer that left is told again when it is back
+	}
+}
+
+// linksChanged wakes linksLoop.
+func (r *Replica) linksChanged() {
+	select {
+	case r.linksKick <- struct{}{}:
+	default:
+	}
 }
 
 // pullRandom asks one random connected peer for what this node lacks,
@@ -298,10 +344,29 @@ func (r *Replica) AntiEntropy() {
 	r.prune()
 }
 
-// PeerUp tells the replica a peer connected: it pulls what it lacks at once.
+// PeerUp tells the replica a peer connected: it pulls what it lacks at
+// once, and the peers are told this node's links.
 func (r *Replica) PeerUp(peer string) {
 	if r.cfg.Transport != nil && !r.closed.Load() {
+		r.linksChanged()
 		r.pull(peer)
+	}
+}
+
+// PeerDown tells the replica a peer's link is gone. What peer relays to
+// this node now comes from others: they are told the new links, and one of
+// them is asked at once for what this node lacks (ops the lost peer pushed
+// to them but not here).
+func (r *Replica) PeerDown(peer string) {
+	if r.cfg.Transport == nil || r.closed.Load() {
+		return
+	}
+	r.mu.Lock()
+	delete(r.peerLinks, peer)
+	r.mu.Unlock()
+	r.linksChanged()
+	if peers := r.cfg.Transport.Peers(); len(peers) > 0 {
+		r.pull(peers[rand.IntN(len(peers))])
 	}
 }
 

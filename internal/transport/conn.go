@@ -304,17 +304,23 @@ func (t *Transport) run(c *conn, br *bufio.Reader) {
 	go func() {
 		defer t.wg.Done()
 		t.readLoop(c, br)
-		t.unregister(c)
+		was := t.unregister(c)
 		c.close("read loop ended")
 		t.disconnects.Add(1)
 		t.log.Info("peer disconnected", "peer", c.peer, "reason", c.why)
+		if h := t.getHandler(); h != nil && was {
+			h.PeerDown(c.peer)
+		}
 	}()
-	t.mu.Lock()
-	h := t.handler
-	t.mu.Unlock()
-	if h != nil {
+	if h := t.getHandler(); h != nil {
 		h.PeerUp(c.peer)
 	}
+}
+
+func (t *Transport) getHandler() Handler {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.handler
 }
 
 func (t *Transport) writeLoop(c *conn) {

@@ -30,9 +30,12 @@ import (
 )
 
 // Handler receives what arrives: replication messages and link events.
+// PeerUp is called once a link is up, PeerDown once that link is gone (not
+// when a duplicate link to the same peer is closed).
 type Handler interface {
 	Handle(peer string, m *replica.Message) error
 	PeerUp(peer string)
+	PeerDown(peer string)
 }
 
 // Config configures a Transport.
@@ -411,13 +414,16 @@ func (t *Transport) register(c *conn) (ok bool, reason string) {
 	return true, ""
 }
 
-func (t *Transport) unregister(c *conn) {
+// unregister forgets c, and reports whether it was the peer's link.
+func (t *Transport) unregister(c *conn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.conns[c.peer] == c {
 		delete(t.conns, c.peer)
 		t.notifyChanged()
+		return true
 	}
+	return false
 }
 
 func (t *Transport) setHealth(addr string, h Health) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 type node struct {
 	t   *Transport
 	r   *replica.Replica
+	h   *downRecorder
 	st  *store.Store
 	log *logBuf
 	id  string
@@ -104,7 +106,8 @@ func start(t *testing.T, id *Identity, mutate func(*Config)) *node {
 	if n.r, err = replica.Open(replica.Config{Store: st, NodeID: cfg.NodeID, Transport: n.t, AntiEntropyInterval: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	n.t.Start(n.r)
+	n.h = &downRecorder{Replica: n.r}
+	n.t.Start(n.h)
 	t.Cleanup(func() {
 		n.r.Close(context.Background())
 		n.t.Close()
@@ -114,6 +117,42 @@ func start(t *testing.T, id *Identity, mutate func(*Config)) *node {
 }
 
 func (n *node) addr() string { return n.t.Addr().String() }
+
+// downRecorder is the replica as the handler, recording PeerDown calls.
+type downRecorder struct {
+	*replica.Replica
+	mu    sync.Mutex
+	downs []string
+}
+
+func (d *downRecorder) PeerDown(peer string) {
+	d.mu.Lock()
+	d.downs = append(d.downs, peer)
+	d.mu.Unlock()
+	d.Replica.PeerDown(peer)
+}
+
+func (d *downRecorder) down() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.downs)
+}
+
+// TestPeerDownWhenLinkLost: the handler hears PeerDown once when a link
+// goes, and not while it stays.
+func TestPeerDownWhenLinkLost(t *testing.T) {
+	a := start(t, nil, nil)
+	b := start(t, nil, func(c *Config) { c.Peers = []string{a.addr()} })
+	testutil.Eventually(t, 20*time.Second, "link", func() bool { return len(a.t.Peers()) == 1 && len(b.t.Peers()) == 1 })
+	if d := a.h.down(); len(d) != 0 {
+		t.Fatalf("PeerDown %v while the link is up", d)
+	}
+	b.t.Close()
+	testutil.Eventually(t, 20*time.Second, "PeerDown on a", func() bool { return len(a.h.down()) > 0 })
+	if d := a.h.down(); !slices.Equal(d, []string{b.id}) {
+		t.Fatalf("PeerDown calls %v, want [%s]", d, b.id)
+	}
+}
 
 func inc(t *testing.T, n *node, key string) {
 	t.Helper()
@@ -164,6 +203,9 @@ func TestSimultaneousDialsKeepOneLink(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // several redial periods: still one link
 	if pa, pb := a.t.PeerInfo(), b.t.PeerInfo(); len(pa) != 1 || len(pb) != 1 || pa[0].NodeID != b.id || pb[0].NodeID != a.id {
 		t.Fatalf("links: %v / %v", pa, pb)
+	}
+	if da, db := a.h.down(), b.h.down(); len(da) != 0 || len(db) != 0 {
+		t.Fatalf("PeerDown %v / %v: closing the duplicate link is not losing the peer", da, db)
 	}
 	inc(t, a, "x")
 	testutil.Eventually(t, 20*time.Second, "replication over the single link", func() bool { return value(b, "x") == 1 })

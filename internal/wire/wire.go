@@ -182,7 +182,12 @@ func ToMessage(f *wirepb.Frame) (m *replica.Message, ok bool, err error) {
 			m.Ops = append(m.Ops, op)
 		}
 	case *wirepb.Frame_Ack:
-		m = &replica.Message{Kind: replica.Ack, VV: x.Ack.GetVv()}
+		m = &replica.Message{Kind: replica.Ack, VV: x.Ack.GetVv(), Links: x.Ack.GetLinks()}
+		for _, l := range m.Links {
+			if !abi.ValidNodeID([]byte(l)) {
+				return nil, true, fmt.Errorf("%w: ack links name %q", ErrMalformed, l)
+			}
+		}
 	case *wirepb.Frame_PullSince:
 		m = &replica.Message{Kind: replica.PullSince, VV: x.PullSince.GetVv()}
 	case *wirepb.Frame_Snapshot:
@@ -219,7 +224,7 @@ func FromMessage(m *replica.Message) *wirepb.Frame {
 		}
 		return &wirepb.Frame{Msg: &wirepb.Frame_PushOps{PushOps: p}}
 	case replica.Ack:
-		return &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Vv: m.VV}}}
+		return &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Vv: m.VV, Links: m.Links}}}
 	case replica.PullSince:
 		return &wirepb.Frame{Msg: &wirepb.Frame_PullSince{PullSince: &wirepb.PullSince{Vv: m.VV}}}
 	case replica.Snapshot:

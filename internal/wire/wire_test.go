@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,6 +23,7 @@ func sampleMessages() []*replica.Message {
 			{Origin: origin, Seq: 3, HLC: 11, Kind: crdt.RGAInsert, Key: "l", Ref: crdt.OpID{Seq: 1, Origin: origin}, Value: []byte("x")},
 		}},
 		{Kind: replica.Ack, VV: map[string]uint64{origin: 3}},
+		{Kind: replica.Ack, VV: map[string]uint64{}, Links: []string{origin, strings.Repeat("cd", 16)}},
 		{Kind: replica.PullSince, VV: map[string]uint64{}},
 		{Kind: replica.Snapshot, VV: map[string]uint64{origin: 3}, Objects: map[crdt.ObjKey][]byte{
 			{Type: crdt.TypeGCounter, Key: "c"}: (&crdt.GCounter{Slots: map[string]uint64{origin: 3}}).AppendBinary(nil)}},
@@ -45,7 +47,8 @@ func TestRoundTrip_BothFormats(t *testing.T) {
 					t.Fatal(err)
 				}
 				got, ok, err := ToMessage(f)
-				if err != nil || !ok || got.Kind != m.Kind || len(got.Ops) != len(m.Ops) || len(got.Objects) != len(m.Objects) {
+				if err != nil || !ok || got.Kind != m.Kind || len(got.Ops) != len(m.Ops) || len(got.Objects) != len(m.Objects) ||
+					!slices.Equal(got.Links, m.Links) || len(got.VV) != len(m.VV) {
 					t.Fatalf("ToMessage = %+v %v %v", got, ok, err)
 				}
 				for i := range m.Ops {
@@ -102,5 +105,9 @@ func TestUnmarshal_Refusals(t *testing.T) {
 	}
 	if _, _, err := ToMessage(f); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("op with a bad origin: %v", err)
+	}
+	badLinks := &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Links: []string{origin, "not a node id"}}}}
+	if _, _, err := ToMessage(badLinks); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "not a node id") {
+		t.Fatalf("ack links with a bad NodeId: %v", err)
 	}
 }

@@ -938,10 +938,14 @@ func (x *PushOps) GetOps() []*Op {
 	return nil
 }
 
-// Ack is the receiver's version vector after applying a batch.
+// Ack is the receiver's version vector after applying a batch. An Ack may
+// instead (or also) carry the sender's links: the NodeIds it is connected
+// to, sent when they change. A node does not relay to a peer the ops of an
+// origin that peer is linked to: the origin pushes them to it itself.
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vv            map[string]uint64      `protobuf:"bytes,1,rep,name=vv,proto3" json:"vv,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Links         []string               `protobuf:"bytes,2,rep,name=links,proto3" json:"links,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -979,6 +983,13 @@ func (*Ack) Descriptor() ([]byte, []int) {
 func (x *Ack) GetVv() map[string]uint64 {
 	if x != nil {
 		return x.Vv
+	}
+	return nil
+}
+
+func (x *Ack) GetLinks() []string {
+	if x != nil {
+		return x.Links
 	}
 	return nil
 }
@@ -1299,9 +1310,10 @@ const file_wire_proto_rawDesc = "" +
 	"\x03ref\x18\n" +
 	" \x01(\v2\x13.numax.wire.v1.OpIdR\x03ref\".\n" +
 	"\aPushOps\x12#\n" +
-	"\x03ops\x18\x01 \x03(\v2\x11.numax.wire.v1.OpR\x03ops\"h\n" +
+	"\x03ops\x18\x01 \x03(\v2\x11.numax.wire.v1.OpR\x03ops\"~\n" +
 	"\x03Ack\x12*\n" +
-	"\x02vv\x18\x01 \x03(\v2\x1a.numax.wire.v1.Ack.VvEntryR\x02vv\x1a5\n" +
+	"\x02vv\x18\x01 \x03(\v2\x1a.numax.wire.v1.Ack.VvEntryR\x02vv\x12\x14\n" +
+	"\x05links\x18\x02 \x03(\tR\x05links\x1a5\n" +
 	"\aVvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"t\n" +
