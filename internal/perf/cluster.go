@@ -43,7 +43,7 @@ func SyncN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n,
 		_, peak := rssBytes(nd.cmd.Process.Pid)
 		worst = max(worst, peak)
 	}
-	r.Add("peak RSS, largest node", worst/(1<<20), "MiB", Info, "<= 100")
+	r.Add("peak RSS, largest node", worst/1e6, "MB", Info, "<= 100") // targets are in decimal MB (10^6 bytes)
 	// Waste: every op needs n-1 remote copies; more is duplicates
 	// (relays, pulls of what was in flight).
 	if mfs, _, err := c.scrapeAll(); err == nil {
@@ -103,8 +103,8 @@ func fixedRate(ctx context.Context, p Profile, r *Report, dir, nx, writer string
 	r.Add(fmt.Sprintf("replication delay p99 at %d ops/s/node", rate), 1000*h.quantile(0.99), "ms", Latency, "<= 20")
 	for i, nd := range c.nodes {
 		rss, peak := rssBytes(nd.cmd.Process.Pid)
-		r.Add(fmt.Sprintf("RSS node %d after %d ops/s", i+1, rate), rss/(1<<20), "MiB", Info, "<= 100")
-		r.Add(fmt.Sprintf("peak RSS node %d at %d ops/s", i+1, rate), peak/(1<<20), "MiB", Info, "<= 100")
+		r.Add(fmt.Sprintf("RSS node %d after %d ops/s", i+1, rate), rss/1e6, "MB", Info, "<= 100")
+		r.Add(fmt.Sprintf("peak RSS node %d at %d ops/s", i+1, rate), peak/1e6, "MB", Info, "<= 100")
 	}
 	r.Note("Replication delay: from an op's HLC wall time on its origin to its apply on each peer, from the nodes' "+
 		"numax_replication_delay_seconds histograms (ms resolution, interpolated within buckets); %d nodes each writing "+
