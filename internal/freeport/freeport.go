@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // lowest is the first port Addr considers: above the well-known and the
@@ -35,6 +36,9 @@ func Addr() (string, error) {
 	var lastErr error
 	for range 100 {
 		port := lo + rand.IntN(hi-lo+1)
+		if !claim(port) {
+			continue // handed out already, maybe not bound yet
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
 			lastErr = err
@@ -45,6 +49,26 @@ func Addr() (string, error) {
 		return addr, nil
 	}
 	return "", fmt.Errorf("freeport: no free port in %d-%d after 100 tries: %w", lo, hi, lastErr)
+}
+
+// given holds the ports Addr has handed out in this process: one found free
+// and given to a child that has not bound it yet is still free, and drawing
+// it again would give two children the same port (among the 96 addresses of
+// a 32-node bench cluster, about one run in five).
+var (
+	givenMu sync.Mutex
+	given   = map[int]bool{}
+)
+
+// claim marks port as handed out; false if it was already.
+func claim(port int) bool {
+	givenMu.Lock()
+	defer givenMu.Unlock()
+	if given[port] {
+		return false
+	}
+	given[port] = true
+	return true
 }
 
 func kernelAddr() (string, error) {

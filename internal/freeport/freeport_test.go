@@ -28,3 +28,21 @@ func TestAddr_OutsideEphemeralRange(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestAddr_NeverTheSamePortTwice: ports handed out stay free until their
+// children bind them, so Addr must not draw one again. 2000 draws from the
+// ~22,800 ports below Linux's default ephemeral range would repeat one
+// about 88 times on average without the record of what was handed out.
+func TestAddr_NeverTheSamePortTwice(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2000 {
+		addr, err := Addr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[addr] {
+			t.Fatalf("Addr() returned %s twice", addr)
+		}
+		seen[addr] = true
+	}
+}
