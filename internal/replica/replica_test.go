@@ -186,6 +186,19 @@ func (rc *recorder) Send(peer string, m *Message) error {
 	return nil
 }
 
+// recorded opens a replica on a fresh store, its transport a recorder
+// with peers; both close when the test ends.
+func recorded(t *testing.T, cfg Config, peers ...string) (*Replica, *recorder) {
+	t.Helper()
+	pr := &recorder{peers: peers}
+	st := openStore(t, t.TempDir())
+	t.Cleanup(func() { st.Close() })
+	cfg.Store, cfg.Transport = st, pr
+	r := openReplica(t, cfg)
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r, pr
+}
+
 // pulled returns how many pulls peer was sent.
 func (rc *recorder) pulled(peer string) int {
 	rc.mu.Lock()
@@ -643,11 +656,7 @@ func TestCluster_FullMeshRelaysLittle(t *testing.T) {
 // pull configured; a gap that closes by itself in time asks nobody.
 func TestReplica_GapPull(t *testing.T) {
 	const origin, p, q = "0123456789abcdef0123456789abcdef", "1111111111111111111111111111111a", "2222222222222222222222222222222b"
-	pr := &recorder{peers: []string{p, q}}
-	st := openStore(t, t.TempDir())
-	defer st.Close()
-	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: 50 * time.Millisecond})
-	defer r.Close(context.Background())
+	r, pr := recorded(t, Config{GapPullDelay: 50 * time.Millisecond}, p, q)
 	op := func(seq uint64) *crdt.Op {
 		return &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: origin, Seq: seq, HLC: seq << 16}
 	}
@@ -681,11 +690,7 @@ func TestReplica_GapPull(t *testing.T) {
 func TestReplica_GapPullWaitsForLinkedOrigins(t *testing.T) {
 	const p, q = "1111111111111111111111111111111a", "2222222222222222222222222222222b"
 	const delay = 20 * time.Millisecond
-	pr := &recorder{peers: []string{p, q}}
-	st := openStore(t, t.TempDir())
-	defer st.Close()
-	r := openReplica(t, Config{Store: st, Transport: pr, GapPullDelay: delay})
-	defer r.Close(context.Background())
+	r, pr := recorded(t, Config{GapPullDelay: delay}, p, q)
 	// q relays p's op 2; p's own op 1 never comes.
 	start := time.Now()
 	op := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: p, Seq: 2, HLC: 2 << 16}
@@ -707,11 +712,7 @@ func TestReplica_GapPullWaitsForLinkedOrigins(t *testing.T) {
 // to, it asks a random peer.
 func TestReplica_RandomPullOnlyWhenRelayed(t *testing.T) {
 	const origin, p, q = "0123456789abcdef0123456789abcdef", "1111111111111111111111111111111a", "2222222222222222222222222222222b"
-	pr := &recorder{peers: []string{p, q}}
-	st := openStore(t, t.TempDir())
-	defer st.Close()
-	r := openReplica(t, Config{Store: st, Transport: pr})
-	defer r.Close(context.Background())
+	r, pr := recorded(t, Config{}, p, q)
 	push := func(from, origin string) {
 		t.Helper()
 		op := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: origin, Seq: 1, HLC: 1 << 16}
@@ -776,11 +777,7 @@ func (rc *recorder) setPeers(peers ...string) {
 // leaves the set as it was sends nothing.
 func TestReplica_TellsPeersItsLinks(t *testing.T) {
 	const p, q = "1111111111111111111111111111111a", "2222222222222222222222222222222b"
-	pr := &recorder{peers: []string{q, p}}
-	st := openStore(t, t.TempDir())
-	defer st.Close()
-	r := openReplica(t, Config{Store: st, Transport: pr})
-	defer r.Close(context.Background())
+	r, pr := recorded(t, Config{}, q, p)
 	r.PeerUp(q)
 	want := []string{p, q}
 	testutil.Eventually(t, 20*time.Second, "both peers told the links", func() bool {
@@ -816,11 +813,7 @@ func TestReplica_TellsPeersItsLinks(t *testing.T) {
 // their links.
 func TestReplica_RelaySkipsPeersLinkedToOrigin(t *testing.T) {
 	const origin, p, q = "0123456789abcdef0123456789abcdef", "1111111111111111111111111111111a", "2222222222222222222222222222222b"
-	pr := &recorder{peers: []string{p, q}}
-	st := openStore(t, t.TempDir())
-	defer st.Close()
-	r := openReplica(t, Config{Store: st, Transport: pr, RelayDelay: time.Millisecond})
-	defer r.Close(context.Background())
+	r, pr := recorded(t, Config{RelayDelay: time.Millisecond}, p, q)
 	push := func(seq uint64) {
 		t.Helper()
 		op := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: origin, Seq: seq, HLC: seq << 16}

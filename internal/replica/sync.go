@@ -39,7 +39,7 @@ func (r *Replica) sendLoop() {
 		if !r.durable(batch) {
 			return
 		}
-		r.send(batch, 0)
+		r.send(batch, false)
 	}
 }
 
@@ -72,11 +72,7 @@ func (r *Replica) relayLoop() {
 		if !r.durable(batch) {
 			return
 		}
-		k := 0
-		if r.cfg.Fanout != nil {
-			k = r.cfg.Fanout(len(r.cfg.Transport.Peers()))
-		}
-		r.send(batch, k)
+		r.send(batch, true)
 	}
 }
 
@@ -203,12 +199,16 @@ func (r *Replica) durable(batch []item) bool {
 // the ops it is not known to hold (not the peer an op came from, not its
 // origin, nothing its acknowledgements already cover) and, of relayed ops,
 // only those whose origin it is not linked to (the origin pushes its own
-// ops to every peer it is linked to), until k peers got something (k <= 0:
-// every peer).
-func (r *Replica) send(batch []item, k int) {
+// ops to every peer it is linked to). Own ops go to every peer; a relay
+// stops once Fanout peers got something (every peer without Fanout, or
+// with a result <= 0).
+func (r *Replica) send(batch []item, relay bool) {
 	peers := r.cfg.Transport.Peers()
-	if k <= 0 || k > len(peers) {
-		k = len(peers)
+	k := len(peers)
+	if relay && r.cfg.Fanout != nil {
+		if f := r.cfg.Fanout(len(peers)); f > 0 && f < k {
+			k = f
+		}
 	}
 	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	sent := 0
@@ -216,14 +216,7 @@ func (r *Replica) send(batch []item, k int) {
 		if sent == k {
 			break
 		}
-		has, links := r.knownOf(peer)
-		ops := make([]*crdt.Op, 0, len(batch))
-		for _, it := range batch {
-			o := it.op.Origin
-			if it.from != peer && o != peer && has[o] < it.op.Seq && (o == r.nodeID || !links[o]) {
-				ops = append(ops, it.op)
-			}
-		}
+		ops := r.unheld(peer, batch)
 		if len(ops) == 0 {
 			continue
 		}
@@ -237,12 +230,19 @@ func (r *Replica) send(batch []item, k int) {
 	}
 }
 
-// knownOf returns a copy of what peer is known to hold, and the origins it
-// is linked to (not to be changed).
-func (r *Replica) knownOf(peer string) (map[string]uint64, map[string]bool) {
+// unheld returns the ops of batch that peer is to get (see send).
+func (r *Replica) unheld(peer string, batch []item) []*crdt.Op {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return copyVV(r.peerVV[peer]), r.peerLinks[peer]
+	has, links := r.peerVV[peer], r.peerLinks[peer]
+	var ops []*crdt.Op
+	for _, it := range batch {
+		o := it.op.Origin
+		if it.from != peer && o != peer && has[o] < it.op.Seq && (o == r.nodeID || !links[o]) {
+			ops = append(ops, it.op)
+		}
+	}
+	return ops
 }
 
 // linksLoop tells every connected peer this node's links (an Ack with

@@ -2,13 +2,14 @@ package testutil
 
 import (
 	"bytes"
-	"github.com/numax/numax/internal/freeport"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/numax/numax/internal/freeport"
 )
 
 // FreePort returns a 127.0.0.1 address with a port free at call time,

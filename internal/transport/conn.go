@@ -354,6 +354,7 @@ func (t *Transport) writeLoop(c *conn) {
 // readLoop dispatches frames until the link fails. A frame that is too
 // large, has an unknown tag or does not decode closes only this link.
 func (t *Transport) readLoop(c *conn, br *bufio.Reader) {
+	h := t.getHandler() // set by Start, before any link runs
 	for {
 		f, err := t.readFrame(br, c.nc)
 		if err != nil {
@@ -388,9 +389,6 @@ func (t *Transport) readLoop(c *conn, br *bufio.Reader) {
 			err = fmt.Errorf("unexpected %T after the handshake", f.Msg)
 		}
 		if err == nil {
-			t.mu.Lock()
-			h := t.handler
-			t.mu.Unlock()
 			err = h.Handle(c.peer, m)
 			if errors.Is(err, replica.ErrClosed) {
 				return
