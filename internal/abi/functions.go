@@ -118,6 +118,28 @@ var Functions = []Func{
 	{Name: "crdt_rga_elements", Params: sig(I32, I32, I32, I32), Results: ri32, SyncOnly: true},
 }
 
+// HostLogV2Original is the other accepted type of host_log_v2: the
+// (msg_ptr, msg_len) -> i32 form the original runtime and every guest built
+// against its SDKs import. The host binds it instead of the levelled form in
+// Functions when a module imports this type (decided per module at load
+// time); it logs at info level and returns 0, or ErrInternal when the range
+// cannot be read or the message is over the log limit.
+var HostLogV2Original = Func{Name: "host_log_v2", Params: sig(I32, I32), Results: ri32}
+
+// Alternatives returns every type the host accepts for the nx import name:
+// the one in Functions first, then any other form. It is empty for a name
+// the host does not provide.
+func Alternatives(name string) []Func {
+	f, ok := Lookup(name)
+	if !ok {
+		return nil
+	}
+	if name == HostLogV2Original.Name {
+		return []Func{f, HostLogV2Original}
+	}
+	return []Func{f}
+}
+
 // Lookup returns the function called name.
 func Lookup(name string) (Func, bool) {
 	for _, f := range Functions {

@@ -14,7 +14,8 @@ type Limits struct {
 	MaxOutput uint32
 	// MaxScanLimit is the largest page a scan may ask for (the smallest is 1).
 	MaxScanLimit uint32
-	// MaxLogMessage bounds one log line, in bytes; longer lines are truncated.
+	// MaxLogMessage bounds one log line, in bytes. The levelled host_log_v2
+	// truncates a longer line; the original 2-argument form refuses it (-3).
 	MaxLogMessage uint32
 	// MaxRandom bounds random_bytes output and hash input, in bytes.
 	MaxRandom uint32
@@ -26,7 +27,9 @@ type Limits struct {
 
 // Default limit values of host-abi.md.
 const (
-	DefaultMaxKey          = 1024
+	// DefaultMaxKey is 8 KiB, what the original runtime's host accepts (its
+	// docs said 1024), so guests written for it keep working.
+	DefaultMaxKey          = 8 << 10
 	DefaultMaxValue        = 1 << 20
 	DefaultMaxOutput       = 10 << 20
 	DefaultMaxScanLimit    = 1024

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/numax/numax/internal/abi"
 )
 
 // Size is a byte size: "16MiB", "512KiB" or a plain integer.
@@ -163,8 +165,8 @@ func Default() Config {
 			ReconnectInitialDelay: Duration(500 * time.Millisecond), ReconnectMaxDelay: Duration(30 * time.Second),
 			PeerDeadAfterFailures: 3, AntiEntropyInterval: Duration(30 * time.Second),
 			GuestMemory: 256 << 20, GuestTimeout: Duration(30 * time.Second),
-			MaxKeySize: 1024, MaxValueSize: 1 << 20, MaxOutputSize: 10 << 20, MaxScanLimit: 1024,
-			MaxLogMessageSize: 64 << 10, MaxRandomSize: 1 << 20, MaxEventNameSize: 128, MaxEventPayloadSize: 64 << 10,
+			MaxKeySize: abi.DefaultMaxKey, MaxValueSize: abi.DefaultMaxValue, MaxOutputSize: abi.DefaultMaxOutput, MaxScanLimit: abi.DefaultMaxScanLimit,
+			MaxLogMessageSize: abi.DefaultMaxLogMessage, MaxRandomSize: abi.DefaultMaxRandom, MaxEventNameSize: abi.DefaultMaxEventName, MaxEventPayloadSize: abi.DefaultMaxEventPayload,
 		},
 		Observability: Observability{LogLevel: "info", LogFormat: "text", RequestTimeoutSecs: 5},
 		Discovery: Discovery{Mode: "static", ProbeInterval: Duration(300 * time.Millisecond),

@@ -52,7 +52,7 @@ anti_entropy_interval = "30s"
 guest_memory = "256MiB"
 # One invocation's wall time; "0s" turns the limit off (and its cost).
 guest_timeout = "30s"
-max_key_size = "1KiB"
+max_key_size = "8KiB"
 max_value_size = "1MiB"
 max_output_size = "10MiB"
 max_scan_limit = 1024

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,8 +73,12 @@ type Engine struct {
 	cfg   Config
 	r     wazero.Runtime
 	cache wazero.CompilationCache
-	// provided maps "module\x00name" to the type the runtime provides.
-	provided map[string]abi.Func
+	// provided maps "module\x00name" to the types the runtime provides
+	// (host_log_v2 has two, abi.Alternatives).
+	provided map[string][]abi.Func
+	// nxOriginal is the host module with the original runtime's
+	// host_log_v2, linked in place of "nx" for modules that import that form.
+	nxOriginal api.Module
 
 	// mu guards closed.
 	mu     sync.Mutex
@@ -119,20 +124,25 @@ func New(ctx context.Context, cfg Config, host *hostapi.Host) (*Engine, error) {
 	if err != nil {
 		return fail(fmt.Errorf("compile WASI: %w", err))
 	}
-	e.provided = map[string]abi.Func{}
+	e.provided = map[string][]abi.Func{}
 	for name, d := range wasi.ExportedFunctions() {
-		e.provided[wasi_snapshot_preview1.ModuleName+"\x00"+name] = abi.Func{
+		e.provided[wasi_snapshot_preview1.ModuleName+"\x00"+name] = []abi.Func{{
 			Name: name, Params: fromValueTypes(d.ParamTypes()), Results: fromValueTypes(d.ResultTypes()),
-		}
+		}}
 	}
 	if _, err := e.r.InstantiateModule(ctx, wasi, wazero.NewModuleConfig()); err != nil {
 		return fail(fmt.Errorf("instantiate WASI: %w", err))
 	}
 	for _, f := range abi.Functions {
-		e.provided[abi.ModuleName+"\x00"+f.Name] = f
+		e.provided[abi.ModuleName+"\x00"+f.Name] = abi.Alternatives(f.Name)
 	}
 	if _, err := hostapi.Instantiate(ctx, e.r, host); err != nil {
 		return fail(fmt.Errorf("instantiate host module: %w", err))
+	}
+	// The same functions once more, with the original host_log_v2, under a
+	// name no guest can import ("nx" is resolved to it per module in Run).
+	if e.nxOriginal, err = hostapi.InstantiateAs(ctx, e.r, host, nxOriginalName, hostapi.LogOriginal); err != nil {
+		return fail(fmt.Errorf("instantiate host module (original log form): %w", err))
 	}
 	return e, nil
 }
@@ -157,9 +167,17 @@ func sameTypes(a, b []abi.ValType) bool {
 	return true
 }
 
+// nxOriginalName names the host module with the original host_log_v2. A
+// guest's own import of this name would be refused by check, since it is
+// neither "nx" nor WASI.
+const nxOriginalName = "nx\x00original-log"
+
 // Module is a compiled guest, checked against the host, ready to run.
 type Module struct {
 	compiled wazero.CompiledModule
+	// LogForm is the host_log_v2 form the module imports (levelled when it
+	// imports neither).
+	LogForm hostapi.LogForm
 	// Entry is the function Run calls: "run" or "_start".
 	Entry string
 	// Initialize is true when the module exports `_initialize`.
@@ -202,12 +220,26 @@ func (e *Engine) check(m *Module) error {
 	for _, d := range m.compiled.ImportedFunctions() {
 		mod, name, _ := d.Import()
 		got := abi.Func{Name: name, Params: fromValueTypes(d.ParamTypes()), Results: fromValueTypes(d.ResultTypes())}
-		want, ok := e.provided[mod+"\x00"+name]
+		alts, ok := e.provided[mod+"\x00"+name]
 		if !ok {
 			return &ImportError{Module: mod, Name: name, Got: got.Signature()}
 		}
-		if !sameTypes(got.Params, want.Params) || !sameTypes(got.Results, want.Results) {
-			return &ImportError{Module: mod, Name: name, Got: got.Signature(), Want: want.Signature()}
+		matched := -1
+		for i, want := range alts {
+			if sameTypes(got.Params, want.Params) && sameTypes(got.Results, want.Results) {
+				matched = i
+				break
+			}
+		}
+		if matched < 0 {
+			wants := make([]string, len(alts))
+			for i, want := range alts {
+				wants[i] = want.Signature()
+			}
+			return &ImportError{Module: mod, Name: name, Got: got.Signature(), Want: strings.Join(wants, " or ")}
+		}
+		if mod == abi.ModuleName && name == abi.HostLogV2Original.Name && matched == 1 {
+			m.LogForm = hostapi.LogOriginal
 		}
 		usesNx = usesNx || mod == abi.ModuleName
 	}
@@ -271,6 +303,15 @@ func (e *Engine) Run(ctx context.Context, m *Module, rc RunConfig) error {
 	}
 	alloc := &limitAllocator{limit: e.cfg.MemoryLimit}
 	ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	if m.LogForm == hostapi.LogOriginal {
+		nxOriginal := e.nxOriginal
+		ctx = experimental.WithImportResolver(ctx, func(name string) api.Module {
+			if name == abi.ModuleName {
+				return nxOriginal
+			}
+			return nil
+		})
+	}
 	mc := wazero.NewModuleConfig().
 		WithName(rc.ID).
 		WithArgs(append([]string{rc.ID}, rc.Args...)...).

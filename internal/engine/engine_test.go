@@ -76,6 +76,17 @@ func run(t *testing.T, e *Engine, m wt.Module) error {
 	return e.Run(ctx, mod, RunConfig{ID: "test.wasm"})
 }
 
+var (
+	logV2Levelled = wt.Import{Module: "nx", Name: "host_log_v2", Type: wt.Type{Params: []byte{wt.I32, wt.I32, wt.I32}}}
+	logV2Original = wt.Import{Module: "nx", Name: "host_log_v2", Type: wt.Type{Params: []byte{wt.I32, wt.I32}, Results: []byte{wt.I32}}}
+)
+
+// expect runs call (which leaves one i32) and traps unless it equals want.
+func expect(call []byte, want int32) []byte {
+	return wt.Cat([]byte{wt.OpBlock, wt.OpBlockVoid}, call, wt.I32Const(want),
+		[]byte{wt.OpI32Eq, wt.OpBrIf, 0x00, wt.OpUnreachable, wt.OpEnd})
+}
+
 // logFunc is a function body that calls import 0 (host_log) on data at 0.
 func logCall(n int32) []byte { return wt.Cat(wt.I32Const(0), wt.I32Const(n), wt.Call(0)) }
 
@@ -226,6 +237,54 @@ func TestRun_Outcomes(t *testing.T) {
 			mod: wt.Module{Imports: []wt.Import{{Module: "wasi_snapshot_preview1", Name: "proc_exit", Type: wt.Type{Params: []byte{wt.I32}}}},
 				Funcs: []wt.Func{{Type: void, Body: wt.Cat(wt.I32Const(0), wt.Call(0)), Export: "_start"}}},
 			check: noErr,
+		},
+		{
+			name: "host_log_v2_levelled_form",
+			mod: wt.Module{Imports: []wt.Import{logV2Levelled}, MemoryPages: 1,
+				Data:  []wt.Data{{Offset: 0, Bytes: []byte("careful")}},
+				Funcs: []wt.Func{{Type: void, Body: wt.Cat(wt.I32Const(3), wt.I32Const(0), wt.I32Const(7), wt.Call(0)), Export: "run"}}},
+			check:   noErr,
+			wantLog: "level=WARN msg=careful module=test.wasm",
+		},
+		{
+			// The original runtime's form: info level, returns 0, and -3 for a
+			// range outside memory. Any other answer traps.
+			name: "host_log_v2_original_form",
+			mod: wt.Module{Imports: []wt.Import{logV2Original, hostLog}, MemoryPages: 1,
+				Data: []wt.Data{{Offset: 0, Bytes: []byte("hello")}, {Offset: 8, Bytes: []byte("other")}},
+				Funcs: []wt.Func{{Type: void, Export: "run", Body: wt.Cat(
+					expect(wt.Cat(wt.I32Const(0), wt.I32Const(5), wt.Call(0)), 0),
+					expect(wt.Cat(wt.I32Const(-256), wt.I32Const(512), wt.Call(0)), -3),
+					// The rest of nx still links for this module.
+					wt.I32Const(8), wt.I32Const(5), wt.Call(1),
+				)}}},
+			check:   noErr,
+			wantLog: "level=INFO msg=hello module=test.wasm\n.*level=INFO msg=other module=test.wasm",
+		},
+		{
+			name: "host_log_v2_third_type",
+			mod: wt.Module{Imports: []wt.Import{{Module: "nx", Name: "host_log_v2", Type: wt.Type{Params: []byte{wt.I32}}}}, MemoryPages: 1,
+				Funcs: []wt.Func{{Type: void, Export: "run"}}},
+			check: func(t *testing.T, err error) {
+				want := "import nx.host_log_v2 has type (i32) -> (), want (i32, i32, i32) -> () or (i32, i32) -> i32"
+				var ie *ImportError
+				if !errors.As(err, &ie) || err.Error() != want {
+					t.Fatalf("err = %v, want %q", err, want)
+				}
+			},
+		},
+		{
+			// The host module that carries the original form is not importable
+			// by name.
+			name: "internal_host_module_not_importable",
+			mod: wt.Module{Imports: []wt.Import{{Module: nxOriginalName, Name: "host_log", Type: logType}}, MemoryPages: 1,
+				Funcs: []wt.Func{{Type: void, Export: "run"}}},
+			check: func(t *testing.T, err error) {
+				var ie *ImportError
+				if !errors.As(err, &ie) || ie.Want != "" {
+					t.Fatalf("err = %v", err)
+				}
+			},
 		},
 		{
 			name: "endless_loop_hits_time_limit",

@@ -56,19 +56,49 @@ type Host struct {
 // trace is the slog level of host_log_v2 level 0.
 const levelTrace = slog.LevelDebug - 4
 
-// Instantiate defines the `nx` module on r, bound to h. Guests instantiated on
-// r afterwards can import it.
+// LogForm says which of the two accepted types of host_log_v2 a host module
+// exports (abi.HostLogV2Original).
+type LogForm int
+
+const (
+	// LogLevelled is host_log_v2 (level, ptr, len) -> (), this runtime's form.
+	LogLevelled LogForm = iota
+	// LogOriginal is host_log_v2 (ptr, len) -> i32, the original runtime's.
+	LogOriginal
+)
+
+// Instantiate defines the `nx` module on r, bound to h, with the levelled
+// host_log_v2. Guests instantiated on r afterwards can import it.
 func Instantiate(ctx context.Context, r wazero.Runtime, h *Host) (api.Module, error) {
-	b, err := NewBuilder(r, h)
+	return InstantiateAs(ctx, r, h, ModuleName, LogLevelled)
+}
+
+// InstantiateAs defines the host functions on r as module name, with the
+// given form of host_log_v2. A module that imports the original form is
+// linked to such a module (named other than "nx") by an import resolver.
+//
+// The module is compiled and then instantiated with r.InstantiateModule, not
+// with the builder's Instantiate: the builder wraps its result in a type
+// that wazero's experimental.ImportResolver cannot link against.
+func InstantiateAs(ctx context.Context, r wazero.Runtime, h *Host, name string, form LogForm) (api.Module, error) {
+	b, err := newBuilder(r, h, name, form)
 	if err != nil {
 		return nil, err
 	}
-	return b.Instantiate(ctx)
+	cm, err := b.Compile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName(name))
 }
 
 // NewBuilder returns the host module builder, for callers that want to
 // compile it without instantiating (e.g. to list its definitions).
 func NewBuilder(r wazero.Runtime, h *Host) (wazero.HostModuleBuilder, error) {
+	return newBuilder(r, h, ModuleName, LogLevelled)
+}
+
+func newBuilder(r wazero.Runtime, h *Host, name string, form LogForm) (wazero.HostModuleBuilder, error) {
 	if h.Store == nil {
 		return nil, fmt.Errorf("hostapi: Host.Store is required")
 	}
@@ -85,11 +115,14 @@ func NewBuilder(r wazero.Runtime, h *Host) (wazero.HostModuleBuilder, error) {
 		h.Start = time.Now()
 	}
 	impls := h.functions()
-	b := r.NewHostModuleBuilder(ModuleName)
+	b := r.NewHostModuleBuilder(name)
 	for _, f := range abi.Functions {
 		fn, ok := impls[f.Name]
 		if !ok {
 			return nil, fmt.Errorf("hostapi: no implementation of %s", f.Name)
+		}
+		if f.Name == abi.HostLogV2Original.Name && form == LogOriginal {
+			f, fn = abi.HostLogV2Original, h.hostLogV2Original
 		}
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(fn, valueTypes(f.Params), valueTypes(f.Results)).

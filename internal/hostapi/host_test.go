@@ -54,6 +54,12 @@ func (l *logSink) last(t *testing.T) slog.Record {
 	return l.recs[len(l.recs)-1]
 }
 
+func (l *logSink) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.recs)
+}
+
 func attr(r slog.Record, key string) string {
 	var v string
 	r.Attrs(func(a slog.Attr) bool {
@@ -675,4 +681,45 @@ func TestCRDT_ValidationOrder(t *testing.T) {
 			t.Errorf("oversize value with reserved key = %d", got)
 		}
 	})
+}
+
+// TestLogging_OriginalForm covers host_log_v2 (ptr, len) -> i32 of the
+// original runtime: info level and 0; -3 with nothing logged for a range
+// outside memory or a message over the limit (never truncated).
+func TestLogging_OriginalForm(t *testing.T) {
+	hs := newHarness(t)
+	msg, msgN := hs.str("hello from guest")
+	hs.h.Limits.MaxLogMessage = uint32(msgN)
+	for _, tt := range []struct {
+		name    string
+		p, n    uint64
+		want    int32
+		logged  string
+		nothing bool
+	}{
+		{"at_limit", msg, msgN, 0, "hello from guest", false},
+		{"empty", msg, 0, 0, "", false},
+		{"over_limit", msg, msgN + 1, abi.ErrInternal, "", true},
+		{"outside_memory", memSize - 2, 10, abi.ErrInternal, "", true},
+		{"wrapping_range", 0xFFFFFFF0, 0x20, abi.ErrInternal, "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hs.logs.count()
+			stack := []uint64{tt.p, tt.n}
+			hs.h.hostLogV2Original(context.Background(), hs.mod, stack)
+			if got := api.DecodeI32(stack[0]); got != tt.want {
+				t.Fatalf("returned %d, want %d", got, tt.want)
+			}
+			if tt.nothing {
+				if hs.logs.count() != before {
+					t.Fatalf("logged %q for a refused message", hs.logs.last(t).Message)
+				}
+				return
+			}
+			r := hs.logs.last(t)
+			if r.Level != slog.LevelInfo || r.Message != tt.logged || attr(r, "module") != "guest.wasm" {
+				t.Fatalf("got %v %q module=%q", r.Level, r.Message, attr(r, "module"))
+			}
+		})
+	}
 }

@@ -35,6 +35,26 @@ func (h *Host) hostLogV2(ctx context.Context, mod api.Module, s []uint64) {
 	h.guestLog(ctx, mod, guestLevel(api.DecodeI32(s[0])), u32(s[1]), u32(s[2]))
 }
 
+// hostLogV2Original is host_log_v2 (ptr, len) -> i32 of the original
+// runtime: info level, 0; -3 with nothing logged when the range cannot be
+// read or the message is over the log limit (it is never truncated).
+func (h *Host) hostLogV2Original(ctx context.Context, mod api.Module, s []uint64) {
+	p, n := u32(s[0]), u32(s[1])
+	if n > h.Limits.MaxLogMessage {
+		ret(s, abi.ErrInternal)
+		return
+	}
+	msg, ok := mod.Memory().Read(p, n)
+	if !ok {
+		ret(s, abi.ErrInternal)
+		return
+	}
+	if h.Logger.Enabled(ctx, slog.LevelInfo) {
+		h.Logger.LogAttrs(ctx, slog.LevelInfo, string(msg), slog.String("module", mod.Name()))
+	}
+	ret(s, abi.OK)
+}
+
 // guestLog logs one guest line. The functions return nothing, so a message
 // over the limit is truncated (and marked), and one outside memory is
 // replaced by a warning naming the bad range.

@@ -131,13 +131,62 @@ func goBuild(t testing.TB, dir string, reactor bool) string {
 // reactor with sdk/c on the include path, and returns the .wasm path.
 func CGuest(t testing.TB, srcs ...string) string {
 	t.Helper()
+	return CGuestFlags(t, nil, srcs...)
+}
+
+// CGuestFlags is CGuest with extra compiler flags (e.g. -DNAME).
+func CGuestFlags(t testing.TB, flags []string, srcs ...string) string {
+	t.Helper()
 	root := Root(t)
 	if _, err := exec.LookPath("clang"); err != nil {
 		t.Fatal("clang is not installed; C guests need: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32 (make test does this)")
 	}
-	return once(t, strings.Join(srcs, "+")+".wasm", func(out string) error {
+	key := strings.Join(srcs, "+")
+	if len(flags) > 0 {
+		key += "#" + strings.Join(flags, "#")
+	}
+	return once(t, key+".wasm", func(out string) error {
 		args := []string{"--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Werror",
 			"-I", filepath.Join(root, "sdk", "c"), "-o", out}
+		args = append(args, flags...)
+		for _, s := range srcs {
+			args = append(args, filepath.Join(root, s))
+		}
+		return runCmd(root, nil, "clang", args...)
+	})
+}
+
+// CGuestBare compiles freestanding C sources (no libc) into a bare wasm32
+// module, as wasm32-unknown-unknown toolchains make them: no WASI imports,
+// exporting run (from the source), memory, __data_end and __heap_base.
+// Only the source's own directory is on the include path.
+func CGuestBare(t testing.TB, srcs ...string) string {
+	t.Helper()
+	root := Root(t)
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Fatal("clang is not installed; C guests need: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32 (make test does this)")
+	}
+	return once(t, strings.Join(srcs, "+")+"#bare.wasm", func(out string) error {
+		args := []string{"--target=wasm32", "-nostdlib", "-O2", "-Wall", "-Werror",
+			"-Wl,--no-entry", "-Wl,--export=__data_end", "-Wl,--export=__heap_base", "-o", out}
+		for _, s := range srcs {
+			args = append(args, filepath.Join(root, s))
+		}
+		return runCmd(root, nil, "clang", args...)
+	})
+}
+
+// CGuestWASI compiles C sources into a WASI reactor (wasm32-wasi, called
+// wasm32-wasip1 by newer toolchains) with only the sources' own directory on
+// the include path (not sdk/c).
+func CGuestWASI(t testing.TB, srcs ...string) string {
+	t.Helper()
+	root := Root(t)
+	if _, err := exec.LookPath("clang"); err != nil {
+		t.Fatal("clang is not installed; C guests need: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32 (make test does this)")
+	}
+	return once(t, strings.Join(srcs, "+")+"#wasi.wasm", func(out string) error {
+		args := []string{"--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Werror", "-o", out}
 		for _, s := range srcs {
 			args = append(args, filepath.Join(root, s))
 		}

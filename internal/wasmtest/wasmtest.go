@@ -189,6 +189,7 @@ func (m Module) Bytes() []byte {
 // Common opcodes for bodies.
 const (
 	OpUnreachable = 0x00
+	OpBlock       = 0x02
 	OpLoop        = 0x03
 	OpBlockVoid   = 0x40
 	OpBr          = 0x0c
@@ -200,6 +201,7 @@ const (
 	OpLocalSet    = 0x21
 	OpI32Const    = 0x41
 	OpI64Const    = 0x42
+	OpI32Eq       = 0x46
 	OpI32Ne       = 0x47
 	OpI32Add      = 0x6a
 	OpMemoryGrow  = 0x40 // prefixed by nothing; followed by 0x00

@@ -11,6 +11,13 @@
  *   clang --target=wasm32-wasi -mexec-model=reactor -O2 \
  *         -Wl,--export=run -o app.wasm app.c
  *
+ * (wasm32-wasi is called wasm32-wasip1 by newer toolchains.) A bare wasm32
+ * module without WASI or libc runs as well; this header needs only the
+ * compiler's own <stdint.h> and <stddef.h>:
+ *
+ *   clang --target=wasm32 -nostdlib -O2 -Wl,--no-entry \
+ *         -Wl,--export=run -o app.wasm app.c
+ *
  * List outputs (scans, sets, map entries, peers) use little-endian u32 counts
  * and lengths; nx_u32le() reads one.
  */
@@ -38,10 +45,11 @@ extern "C" {
 #define NX_LOG_ERROR 4
 
 /* Default limits (a node's [limits] may differ). */
-#define NX_MAX_KEY        1024u
+#define NX_MAX_KEY        (8u * 1024u)
 #define NX_MAX_VALUE      (1024u * 1024u)
 #define NX_MAX_OUTPUT     (10u * 1024u * 1024u)
 #define NX_MAX_SCAN_LIMIT 1024u
+#define NX_MAX_LOG        (64u * 1024u)
 #define NX_RESERVED_PREFIX "__nx/"
 
 #define NX_IMPORT(name) __attribute__((import_module("nx"), import_name(#name)))
@@ -49,6 +57,17 @@ extern "C" {
 /* Logging */
 NX_IMPORT(host_log) void nx_host_log(const uint8_t *msg, uint32_t len);
 NX_IMPORT(host_log_v2) void nx_host_log_v2(int32_t level, const uint8_t *msg, uint32_t len);
+/*
+ * The original runtime's form of host_log_v2, for C code ported from it:
+ * (msg, len) -> i32, logged at info level; NX_OK, or NX_ERR_INTERNAL when the
+ * range cannot be read or the message is over the log limit (nothing is
+ * logged; the levelled form truncates instead). The host binds whichever
+ * form a module imports, so a module may call nx_host_log_v2 or
+ * nx_host_log_v2_original but not both (both import "host_log_v2"; wasm-ld
+ * links such a module, but calls of the second form trap with "signature
+ * mismatch").
+ */
+NX_IMPORT(host_log_v2) int32_t nx_host_log_v2_original(const uint8_t *msg, uint32_t len);
 
 /* Local key/value store (never replicated) */
 NX_IMPORT(db_get) int32_t nx_db_get(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);

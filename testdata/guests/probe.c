@@ -36,6 +36,8 @@ static int unchanged(uint32_t n) {
 }
 static void fill(void) { memset(out, 0xEE, sizeof out); }
 
+static void probe_log(void);
+
 static void probe_db(void) {
     check("db_set ok", nx_db_set(S("k1"), S("value-1")), NX_OK);
     check("db_set empty key", nx_db_set((const uint8_t *)"", 0, S("empty")), NX_OK);
@@ -65,11 +67,11 @@ static void probe_db(void) {
 
     // Oversize arguments are -3, never -2, and come before the reserved check.
     memset(long_key, 'k', sizeof long_key);
-    check("db_get key 1024 ok", nx_db_get(long_key, NX_MAX_KEY, out, sizeof out), NX_ERR_NOT_FOUND);
-    check("db_get key 1025", nx_db_get(long_key, NX_MAX_KEY + 1, out, sizeof out), NX_ERR_INTERNAL);
-    check("db_set key 1025", nx_db_set(long_key, NX_MAX_KEY + 1, S("v")), NX_ERR_INTERNAL);
-    check("db_delete key 1025", nx_db_delete(long_key, NX_MAX_KEY + 1), NX_ERR_INTERNAL);
-    check("db_exists key 1025", nx_db_exists(long_key, NX_MAX_KEY + 1), NX_ERR_INTERNAL);
+    check("db_get key at limit ok", nx_db_get(long_key, NX_MAX_KEY, out, sizeof out), NX_ERR_NOT_FOUND);
+    check("db_get key over limit", nx_db_get(long_key, NX_MAX_KEY + 1, out, sizeof out), NX_ERR_INTERNAL);
+    check("db_set key over limit", nx_db_set(long_key, NX_MAX_KEY + 1, S("v")), NX_ERR_INTERNAL);
+    check("db_delete key over limit", nx_db_delete(long_key, NX_MAX_KEY + 1), NX_ERR_INTERNAL);
+    check("db_exists key over limit", nx_db_exists(long_key, NX_MAX_KEY + 1), NX_ERR_INTERNAL);
     check("db_set value 1MiB ok", nx_db_set(S("big"), big_value, NX_MAX_VALUE), NX_OK);
     check("db_set value 1MiB+1", nx_db_set(S("big2"), big_value, NX_MAX_VALUE + 1), NX_ERR_INTERNAL);
     check("oversize value not written", nx_db_exists(S("big2")), 0);
@@ -186,11 +188,31 @@ static void probe_system(void) {
     check("net_peers without sync", nx_net_peers(out, sizeof out), NX_ERR_SYNC_DISABLED);
     check("net_node_id oob before sync", nx_net_node_id(OOB, 64), NX_ERR_INTERNAL);
 
-    nx_host_log_v2(NX_LOG_INFO, S("probe log line"));
     nx_host_log(OOB, 64);  // must not crash the host
-    nx_host_log_v2(99, S("probe unknown level"));
+    probe_log();
     check("logging with oob pointer survived", 1, 1);
 }
+
+// A module imports one form of host_log_v2; the test builds the probe once
+// with each (-DPROBE_ORIGINAL_LOG for the original runtime's form).
+#ifdef PROBE_ORIGINAL_LOG
+static uint8_t big_log[NX_MAX_LOG + 1];
+
+static void probe_log(void) {
+    check("host_log_v2 original ok", nx_host_log_v2_original(S("probe log line")), NX_OK);
+    check("host_log_v2 original empty", nx_host_log_v2_original((const uint8_t *)"", 0), NX_OK);
+    memset(big_log, 'l', sizeof big_log);
+    check("host_log_v2 original at limit", nx_host_log_v2_original(big_log, NX_MAX_LOG), NX_OK);
+    check("host_log_v2 original over limit", nx_host_log_v2_original(big_log, NX_MAX_LOG + 1), NX_ERR_INTERNAL);
+    check("host_log_v2 original oob", nx_host_log_v2_original(OOB, 64), NX_ERR_INTERNAL);
+}
+#else
+static void probe_log(void) {
+    nx_host_log_v2(NX_LOG_INFO, S("probe log line"));
+    nx_host_log_v2(99, S("probe unknown level"));
+    nx_host_log_v2(NX_LOG_WARN, OOB, 64);  // must not crash the host
+}
+#endif
 
 static void probe_crdt(void) {
     uint8_t id[64];
@@ -229,7 +251,7 @@ static void probe_crdt(void) {
     check("rga_values", nx_crdt_rga_values(S("l"), out, sizeof out), NX_ERR_SYNC_DISABLED);
     check("rga_elements", nx_crdt_rga_elements(S("l"), out, sizeof out), NX_ERR_SYNC_DISABLED);
     check("rga_elements reserved", nx_crdt_rga_elements(S("__nx/l"), out, sizeof out), NX_ERR_RESERVED_KEY);
-    check("crdt key 1025", nx_crdt_gcounter_inc(long_key, NX_MAX_KEY + 1, 1), NX_ERR_INTERNAL);
+    check("crdt key over limit", nx_crdt_gcounter_inc(long_key, NX_MAX_KEY + 1, 1), NX_ERR_INTERNAL);
     check("crdt key invalid utf-8", nx_crdt_gcounter_inc((const uint8_t *)"\xff\xfe", 2, 1), NX_ERR_INTERNAL);
     check("crdt key oob", nx_crdt_gcounter_inc(OOB, 8, 1), NX_ERR_INTERNAL);
 }
