@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GUESTS    := hello kv_counter kv_tour distributed_counter
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: generate all build demo test check fmt vet staticcheck tidy cross deps-c deps-redis deps-go bench soak guests-bench fuzz clean
+.PHONY: generate all build demo test check fmt vet staticcheck tidy cross bigfiles deps-c deps-redis deps-go bench soak guests-bench fuzz clean
 
 all: build
 
@@ -20,8 +20,11 @@ generate:
 	@$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$$($(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc --go_out=. --go_opt=module=github.com/numax/numax -I internal/wire/wirepb internal/wire/wirepb/wire.proto
 
+# build makes bin/nx (the node) and bin/nx-bench (the load harness that
+# `nx bench` runs from beside nx; kept out of the node binary).
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(NX) ./cmd/nx
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/nx-bench ./cmd/nx-bench
 
 # deps-c installs the C guest toolchain when it is missing (Debian).
 deps-c:
@@ -89,10 +92,15 @@ cross:
 	GOOS=linux GOARCH=riscv64 $(GO) build -o /dev/null ./cmd/nx
 	GOOS=darwin GOARCH=arm64 $(GO) build -o /dev/null ./cmd/nx
 	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./cmd/nx
+	GOOS=linux GOARCH=arm64 $(GO) build -o /dev/null ./cmd/nx-bench
 	GOOS=wasip1 GOARCH=wasm $(GO) build -o /dev/null ./sdk/go/... ./internal/abi
 	@for g in $(GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o /dev/null ./examples/$$g || exit 1; done
 
-check: fmt vet staticcheck tidy cross
+# bigfiles fails on any tracked file over 1 MB outside testdata/ and bench/results/.
+bigfiles:
+	@./scripts/bigfiles.sh
+
+check: fmt vet staticcheck tidy cross bigfiles
 
 # test = check + every test with the race detector. -race needs cgo, so it is
 # the one place CGO_ENABLED=1 is set (for the test binaries only; nx itself is

@@ -43,6 +43,10 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
+	var es exitStatus
+	if errors.As(err, &es) {
+		return int(es) // the command that failed has printed why
+	}
 	msg := err.Error()
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = msg[:i]
@@ -87,6 +91,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(stdout, stderr), newCertCmd(stdout), newConfigCmd(stdout), newInspectCmd(stdout), newBenchCmd(stdout))
+	root.AddCommand(newRunCmd(stdout, stderr), newCertCmd(stdout), newConfigCmd(stdout), newInspectCmd(stdout), newBenchCmd(stdout, stderr))
 	return root
 }

@@ -91,12 +91,13 @@ func artifactName(key string) string {
 	return base
 }
 
-// NX builds cmd/nx (CGO_ENABLED=0) and returns the binary's path.
+// NX builds cmd/nx (CGO_ENABLED=0) and returns the binary's path. The
+// load harness cmd/nx-bench is built beside it, where `nx bench` runs it.
 func NX(t testing.TB) string {
 	t.Helper()
 	root := Root(t)
 	return once(t, "nx", func(out string) error {
-		return runCmd(root, []string{"CGO_ENABLED=0"}, "go", "build", "-o", out, "./cmd/nx")
+		return runCmd(root, []string{"CGO_ENABLED=0"}, "go", "build", "-o", filepath.Dir(out)+string(filepath.Separator), "./cmd/nx", "./cmd/nx-bench")
 	})
 }
 
