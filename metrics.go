@@ -10,8 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/numax/numax/internal/engine"
+	"github.com/numax/numax/internal/gossip"
 	"github.com/numax/numax/internal/hostapi"
+	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
+	"github.com/numax/numax/internal/transport"
 )
 
 // maxEventLabels bounds the distinct event names in numax_guest_events_total;
@@ -35,9 +38,9 @@ type metrics struct {
 	keys       int
 }
 
-// DelayBuckets are the upper bounds of numax_replication_delay_seconds:
+// delayBuckets are the upper bounds of numax_replication_delay_seconds:
 // fine below 50 ms, where the latency targets are.
-var DelayBuckets = []float64{0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03,
+var delayBuckets = []float64{0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02, 0.025, 0.03,
 	0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60}
 
 func newMetrics() *metrics {
@@ -55,7 +58,7 @@ func newMetrics() *metrics {
 	// includes their clock skew; on one host it is the replication delay.
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_replication_delay_seconds",
 		Help:    "Time from an op's creation on its origin (HLC wall time, ms resolution) to its apply on this node.",
-		Buckets: DelayBuckets})
+		Buckets: delayBuckets})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "numax_guest_events_total",
 		Help: "Guest event_emit calls by event name (at most 64 names, then \"other\")."}, []string{"event"})
 	m.reg.MustRegister(m.invocations, m.compile, m.execution, m.batchApply, m.delay, m.events,
@@ -105,27 +108,65 @@ func (m *metrics) invocation(module string, d time.Duration, err error) {
 	m.execution.Observe(d.Seconds())
 }
 
+// The narrow views of a node's parts that the scrape-time metrics read.
+// Each is implemented by the part itself (store, engine, replica,
+// transport, discovery); register takes only what a node has.
+type (
+	storeStats interface {
+		DiskBytes() uint64
+		CountKeys(store.Space) (int, error)
+	}
+	engineStats  interface{ LastMemory() uint64 }
+	replicaStats interface {
+		Stats() replica.Stats
+		PeerLag() map[string]uint64
+		VV() map[string]uint64
+	}
+	linkStats interface {
+		Peers() []string
+		Counters() transport.Counters
+	}
+	discoveryStats interface {
+		Mode() string
+		Members() int
+		Dialing() int
+		Fanout() int
+		GossipStats() (gossip.Stats, bool)
+	}
+)
+
+// nodeParts are the parts a node has; nil interfaces for parts it lacks.
+type nodeParts struct {
+	store  storeStats
+	engine engineStats
+	rep    replicaStats
+	links  linkStats
+	disc   discoveryStats
+}
+
 // register adds the metrics that read the node's parts at scrape time.
-func (m *metrics) register(n *Node) {
+func (m *metrics) register(p nodeParts) {
 	gauge := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}
 	counter := func(name, help string, f func() float64) {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 	}
-	gauge("numax_store_bytes", "Datastore size on disk.", func() float64 { return float64(n.store.DiskBytes()) })
+	st := p.store
+	gauge("numax_store_bytes", "Datastore size on disk.", func() float64 { return float64(st.DiskBytes()) })
 	gauge("numax_store_keys", "Guest keys in the local store (recounted at most every 10 s).", func() float64 {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if time.Since(m.keysAt) > 10*time.Second {
-			if k, err := n.store.CountKeys(store.Guest); err == nil {
+			if k, err := st.CountKeys(store.Guest); err == nil {
 				m.keys, m.keysAt = k, time.Now()
 			}
 		}
 		return float64(m.keys)
 	})
-	gauge("numax_wasm_memory_bytes", "Linear memory of the last guest instance.", func() float64 { return float64(n.engine.LastMemory()) })
-	if r := n.replica; r != nil {
+	eng := p.engine
+	gauge("numax_wasm_memory_bytes", "Linear memory of the last guest instance.", func() float64 { return float64(eng.LastMemory()) })
+	if r := p.rep; r != nil {
 		counter("numax_ops_total", "Local CRDT writes plus remote ops applied.", func() float64 {
 			s := r.Stats()
 			return float64(s.LocalOps + s.RemoteApplied)
@@ -146,27 +187,28 @@ func (m *metrics) register(n *Node) {
 			"Highest contiguous sequence number applied from each origin (equal on every node once converged).",
 			[]string{"origin"}, nil)})
 	}
-	if t := n.net; t != nil {
+	if t := p.links; t != nil {
 		gauge("numax_peers_connected", "Connected peers.", func() float64 { return float64(len(t.Peers())) })
 		counter("numax_peer_connects_total", "Links established.", func() float64 { return float64(t.Counters().Connects) })
 		counter("numax_peer_disconnects_total", "Links lost.", func() float64 { return float64(t.Counters().Disconnects) })
-		m.reg.MustRegister(&syncErrors{n: n, desc: prometheus.NewDesc("numax_sync_errors_total",
+		m.reg.MustRegister(&syncErrors{links: t, desc: prometheus.NewDesc("numax_sync_errors_total",
 			"Sync failures by reason.", []string{"reason"}, nil)})
 	}
-	if d := n.disc; d != nil {
+	if d := p.disc; d != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "numax_discovery_mode",
-			Help: "1 for the discovery mode in use.", ConstLabels: prometheus.Labels{"mode": d.mode}}, func() float64 { return 1 }))
+			Help: "1 for the discovery mode in use.", ConstLabels: prometheus.Labels{"mode": d.Mode()}}, func() float64 { return 1 }))
 		gauge("numax_discovery_members", "Nodes known, this one included (gossip: live members; else dialed peers + 1).",
 			func() float64 { return float64(d.Members()) })
-		gauge("numax_discovery_dialing", "Addresses this node dials.", func() float64 { return float64(len(d.tr.Dialing())) })
+		gauge("numax_discovery_dialing", "Addresses this node dials.", func() float64 { return float64(d.Dialing()) })
 		gauge("numax_replication_fanout", "K: connected peers each batch of new ops goes to.",
-			func() float64 { n := len(d.tr.Peers()); return float64(min(d.fanoutFor(n), n)) })
-		if ms := d.ms; ms != nil {
-			counter("numax_gossip_member_joins_total", "Members seen joining.", func() float64 { return float64(ms.Stats().Joins) })
+			func() float64 { return float64(d.Fanout()) })
+		if _, ok := d.GossipStats(); ok {
+			gs := func() gossip.Stats { s, _ := d.GossipStats(); return s }
+			counter("numax_gossip_member_joins_total", "Members seen joining.", func() float64 { return float64(gs().Joins) })
 			counter("numax_gossip_member_departures_total", "Members seen leaving or failing.",
-				func() float64 { return float64(ms.Stats().Departures) })
+				func() float64 { return float64(gs().Departures) })
 			counter("numax_gossip_members_refused_total", "Member announcements refused (not a NodeId, not allowed, bad metadata).",
-				func() float64 { return float64(ms.Stats().RefusedMembers) })
+				func() float64 { return float64(gs().RefusedMembers) })
 		}
 	}
 }
@@ -187,13 +229,13 @@ func (c *perKey) Collect(ch chan<- prometheus.Metric) {
 
 // syncErrors reports numax_sync_errors_total{reason}.
 type syncErrors struct {
-	n    *Node
-	desc *prometheus.Desc
+	links linkStats
+	desc  *prometheus.Desc
 }
 
 func (c *syncErrors) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
 func (c *syncErrors) Collect(ch chan<- prometheus.Metric) {
-	k := c.n.net.Counters()
+	k := c.links.Counters()
 	for reason, v := range map[string]uint64{"dial_failed": k.DialFailures, "refused": k.Refusals, "bad_frame": k.BadFrames} {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), reason)
 	}

@@ -10,13 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/defaults"
+	"github.com/numax/numax/internal/discovery"
 	"github.com/numax/numax/internal/engine"
 	"github.com/numax/numax/internal/hostapi"
 	"github.com/numax/numax/internal/obs"
@@ -26,24 +27,64 @@ import (
 )
 
 // SyncMode is the durability of writes; see Config.Sync.
-type SyncMode = store.SyncMode
+type SyncMode int
 
 // Durability modes.
 const (
-	SyncInterval = store.SyncInterval
-	SyncAlways   = store.SyncAlways
+	// SyncInterval acknowledges a write at once and fsyncs it within
+	// Config.SyncInterval.
+	SyncInterval SyncMode = iota
+	// SyncAlways acknowledges a write after the fsync that covers it.
+	SyncAlways
 )
 
-// Limits are the guest-facing limits of host-abi.md.
-type Limits = abi.Limits
+func (m SyncMode) store() (store.SyncMode, error) {
+	switch m {
+	case SyncInterval:
+		return store.SyncInterval, nil
+	case SyncAlways:
+		return store.SyncAlways, nil
+	}
+	return 0, fmt.Errorf("numax: unknown sync mode %d", int(m))
+}
 
-// Config configures a Node. Start from DefaultConfig.
+// Limits are the guest-facing limits of the host ABI (docs/host-abi.md),
+// in bytes except MaxScanLimit (rows). Zero is never valid.
+type Limits struct {
+	// MaxKey bounds keys, CRDT keys, map fields, set elements, scan
+	// prefixes and cursors.
+	MaxKey uint32
+	// MaxValue bounds db, LWW, map and RGA values.
+	MaxValue uint32
+	// MaxOutput bounds any output buffer a guest passes.
+	MaxOutput uint32
+	// MaxScanLimit is the largest scan page (the smallest is 1).
+	MaxScanLimit uint32
+	// MaxLogMessage bounds one log line.
+	MaxLogMessage uint32
+	// MaxRandom bounds random_bytes output and hash input.
+	MaxRandom uint32
+	// MaxEventName bounds an event name; MaxEventPayload its payload.
+	MaxEventName    uint32
+	MaxEventPayload uint32
+}
+
+// DefaultLimits returns the ABI's default limits.
+func DefaultLimits() Limits { return Limits(abi.DefaultLimits()) }
+
+// Discovery modes (Network.Discovery).
+const (
+	DiscoveryStatic = "static" // Network.Peers
+	DiscoveryGossip = "gossip" // memberlist over the node's TLS identity
+	DiscoveryFile   = "file"   // Network.PeersFile, re-read on change
+)
+
+// Config configures a Node. Start from DefaultConfig; zero durations and
+// limits are not "use the default".
 type Config struct {
 	// DatastorePath is the node's data directory.
 	DatastorePath string
-	// Sync is the durability mode: SyncInterval (default) acknowledges
-	// writes at once and fsyncs within SyncInterval; SyncAlways
-	// acknowledges after the fsync.
+	// Sync is the durability mode, SyncInterval or SyncAlways.
 	Sync         SyncMode
 	SyncInterval time.Duration
 	// CompileCache is where compiled modules are kept across runs; "" keeps
@@ -62,26 +103,27 @@ type Config struct {
 	// LookupEnv backs env_get (os.LookupEnv if nil).
 	LookupEnv func(string) (string, bool)
 
-	// Replicate turns sync on: the crdt_* and net_* host functions work
-	// and the node keeps a replicated state (package replica). Without it
-	// they answer ERR_SYNC_DISABLED.
-	Replicate bool
-	// Replica configures replication (limits, anti-entropy, transport).
-	// Its Store and Logger are filled in by Open.
-	Replica replica.Config
+	// Network connects the node to peers. Its Listen address is the one
+	// switch for sync: with it the crdt_* and net_* host functions work and
+	// the node replicates; without it they answer ERR_SYNC_DISABLED.
+	Network Network
+	// QueuedOpsLimit bounds the outbound op queue; OpLogLimit the op log
+	// (past it, peers that need older ops get a snapshot).
+	QueuedOpsLimit, OpLogLimit int
+	// AntiEntropyInterval is how often every peer is asked for what this
+	// node lacks (0 = never on a timer).
+	AntiEntropyInterval time.Duration
 	// ShutdownTimeout bounds how long Close waits to send queued ops.
 	ShutdownTimeout time.Duration
-	// Network connects the node to peers; a Listen address turns sync on.
-	Network Network
 	// ObservabilityListen, if set, serves /health, /ready and /metrics.
 	ObservabilityListen string
 	// ObservabilityTimeout bounds one request to that endpoint.
 	ObservabilityTimeout time.Duration
 }
 
-// Network is how a node reaches its peers (wire.md).
+// Network is how a node reaches its peers (docs/wire-protocol.md).
 type Network struct {
-	// Listen is the address peers connect to; it enables sync.
+	// Listen is the address peers connect to; it turns sync on.
 	Listen string
 	// Peers are addresses to dial.
 	Peers []string
@@ -107,34 +149,46 @@ type Network struct {
 	// Fanout is K, the peers each batch of new ops goes to (0 = ceil(log2
 	// N) + 1); Links, how many members gossip mode dials (0 = K).
 	Fanout, Links int
-	// ProbeInterval is the SWIM failure-detection period (0 = 300 ms).
+	// ProbeInterval is the SWIM failure-detection period.
 	ProbeInterval time.Duration
 	// PullInterval is how often one random peer is asked for what this
 	// node lacks (0 = off).
 	PullInterval time.Duration
-	// Transport limits; zero values take transport.DefaultConfig.
+	// Transport limits.
 	MaxMessageSize                 int
 	SocketTimeout                  time.Duration
 	ReconnectInitial, ReconnectMax time.Duration
 	PeerDeadAfter, MaxPeers        int
 }
 
-// DefaultConfig returns the defaults of the spec: ./nx-data, interval
-// durability every 10 ms, 256 MiB guest memory, 30 s per invocation, and a
-// compilation cache in the user cache directory.
+// DefaultConfig returns the defaults of docs/configuration.md: ./nx-data,
+// interval durability every 10 ms, 256 MiB guest memory, 30 s per
+// invocation, a compilation cache in the user cache directory, no network.
+// The values come from the one list in internal/defaults, which the file
+// configuration (nx config init) shares.
 func DefaultConfig() Config {
-	ec := engine.DefaultConfig()
 	return Config{
-		DatastorePath: "./nx-data",
+		DatastorePath: defaults.DatastorePath,
 		Sync:          SyncInterval,
-		SyncInterval:  10 * time.Millisecond,
+		SyncInterval:  defaults.SyncInterval,
 		CompileCache:  DefaultCompileCache(),
-		GuestMemory:   ec.MemoryLimit,
-		GuestTimeout:  ec.Timeout,
-		Limits:        abi.DefaultLimits(),
-		Replica:       replica.DefaultConfig(),
+		GuestMemory:   defaults.GuestMemory,
+		GuestTimeout:  defaults.GuestTimeout,
+		Limits:        DefaultLimits(),
 
-		ShutdownTimeout: 30 * time.Second,
+		QueuedOpsLimit:       defaults.QueuedOpsLimit,
+		OpLogLimit:           defaults.OpLogLimit,
+		AntiEntropyInterval:  defaults.AntiEntropyInterval,
+		ShutdownTimeout:      defaults.ShutdownTimeout,
+		ObservabilityTimeout: defaults.RequestTimeout,
+		Network: Network{
+			Discovery:      DiscoveryStatic,
+			ProbeInterval:  defaults.ProbeInterval,
+			PullInterval:   defaults.PullInterval,
+			MaxMessageSize: defaults.MaxMessageSize, SocketTimeout: defaults.SocketTimeout,
+			ReconnectInitial: defaults.ReconnectInitial, ReconnectMax: defaults.ReconnectMax,
+			PeerDeadAfter: defaults.PeerDeadAfter, MaxPeers: defaults.MaxPeers,
+		},
 	}
 }
 
@@ -148,208 +202,229 @@ func DefaultCompileCache() string {
 	return filepath.Join(dir, "numax", "wazero")
 }
 
-// Node is a running node: datastore and engine.
-type Node struct {
-	cfg     Config
-	store   *store.Store
-	replica *replica.Replica     // nil without sync
-	net     *transport.Transport // nil without a network
-	disc    *discovery           // nil without a network
-	engine  *engine.Engine
-	log     *slog.Logger
-	metrics *metrics
-	obs     *obs.Server // nil without an observability endpoint
-	nodeID  string
-
-	// mu guards closed.
-	mu     sync.Mutex
-	closed bool
+// Validate reports the first setting that cannot work, before anything is
+// opened: Open calls it first.
+func (c Config) Validate() error {
+	if c.DatastorePath == "" {
+		return errors.New("numax: DatastorePath is empty")
+	}
+	if _, err := c.Sync.store(); err != nil {
+		return err
+	}
+	if c.Sync == SyncInterval && c.SyncInterval <= 0 {
+		return fmt.Errorf("numax: SyncInterval must be positive in interval mode, got %s", c.SyncInterval)
+	}
+	if err := (engine.Config{MemoryLimit: c.GuestMemory, Timeout: c.GuestTimeout}).Check(); err != nil {
+		return err
+	}
+	if err := abi.Limits(c.Limits).Validate(); err != nil {
+		return fmt.Errorf("numax: %w", err)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"AntiEntropyInterval", c.AntiEntropyInterval}, {"ShutdownTimeout", c.ShutdownTimeout}, {"ObservabilityTimeout", c.ObservabilityTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("numax: %s must not be negative, got %s", d.name, d.v)
+		}
+	}
+	if c.QueuedOpsLimit <= 0 || c.OpLogLimit <= 0 {
+		return fmt.Errorf("numax: QueuedOpsLimit and OpLogLimit must be positive, got %d and %d", c.QueuedOpsLimit, c.OpLogLimit)
+	}
+	return c.Network.validate()
 }
 
-// ErrClosed is returned by Run and Close after Close.
+func (n Network) validate() error {
+	if n.Listen == "" {
+		switch {
+		case len(n.Peers) > 0:
+			return errors.New("numax: Network.Peers needs Network.Listen (sync is off without it)")
+		case n.Discovery != "" && n.Discovery != DiscoveryStatic:
+			return fmt.Errorf("numax: discovery mode %q needs Network.Listen", n.Discovery)
+		}
+		return nil
+	}
+	if !n.Insecure && (n.TLSCert == "" || n.TLSKey == "" || n.TLSCA == "") {
+		return errors.New("numax: Network.Listen needs TLSCert, TLSKey and TLSCA (or Insecure for local development)")
+	}
+	if n.MaxMessageSize <= 0 || n.SocketTimeout <= 0 || n.ReconnectInitial <= 0 || n.ReconnectMax < n.ReconnectInitial ||
+		n.PeerDeadAfter <= 0 || n.MaxPeers <= 0 || n.PullInterval < 0 {
+		return errors.New("numax: network limits must be positive (MaxMessageSize, SocketTimeout, ReconnectInitial <= ReconnectMax, PeerDeadAfter, MaxPeers; PullInterval >= 0)")
+	}
+	return n.discovery().Validate()
+}
+
+func (n Network) discovery() discovery.Config {
+	return discovery.Config{Mode: n.Discovery, GossipListen: n.GossipListen, Seeds: n.Seeds, PeersFile: n.PeersFile,
+		AllowedPeers: n.AllowedPeers, Fanout: n.Fanout, Links: n.Links, ProbeInterval: n.ProbeInterval}
+}
+
+// Node is a running node: datastore, engine and, with a network, its
+// replicated state, links and discovery.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	nodeID  string
+
+	// The parts, set as Open builds them; close copes with any prefix.
+	obs     *obs.Server // nil without an observability endpoint
+	store   *store.Store
+	replica *replica.Replica     // nil without sync
+	net     *transport.Transport // nil without sync
+	disc    *discovery.Discovery // nil without sync
+	engine  *engine.Engine
+
+	// stopRuns cancels in-flight Runs when Close begins.
+	stopRuns context.CancelFunc
+	runCtx   context.Context
+
+	// mu guards closed; runs counts Runs in flight (Add under mu).
+	mu     sync.Mutex
+	closed bool
+	runs   sync.WaitGroup
+}
+
+// ErrClosed is returned by Run after Close, and by a second Close.
 var ErrClosed = errors.New("numax: node closed")
 
-// Open opens the datastore and starts the engine.
+// Open validates cfg, then opens the datastore, starts sync when
+// Network.Listen is set, and starts the engine. On any failure it closes
+// what it had started, in the same order as Close.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
-	if err := cfg.Limits.Validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := newMetrics()
-	var srv *obs.Server
-	if cfg.ObservabilityListen != "" {
-		// Up first, so /ready answers 503 until the node is ready.
-		var err error
-		if srv, err = obs.Listen(cfg.ObservabilityListen, m.reg, max(cfg.ObservabilityTimeout, time.Second), log); err != nil {
-			return nil, err
-		}
-	}
-	node, err := open(ctx, cfg, log, m)
-	if err != nil {
-		if srv != nil {
-			_ = srv.Close(context.WithoutCancel(ctx))
-		}
+	n := &Node{cfg: cfg, log: log, metrics: newMetrics()}
+	n.runCtx, n.stopRuns = context.WithCancel(context.WithoutCancel(ctx))
+	if err := n.open(ctx); err != nil {
+		_ = n.close(ctx)
 		return nil, err
 	}
-	node.obs = srv
-	m.register(node)
-	if srv != nil {
-		srv.SetReady(true)
-		log.Info("observability endpoint up", "listen", srv.Addr().String())
+	n.metrics.register(n.parts())
+	if n.obs != nil {
+		n.obs.SetReady(true)
+		n.log.Info("observability endpoint up", "listen", n.obs.Addr().String())
 	}
-	return node, nil
+	return n, nil
 }
 
-func open(ctx context.Context, cfg Config, log *slog.Logger, m *metrics) (*Node, error) {
-	var ident *transport.Identity
-	netw := cfg.Network
-	if netw.Listen != "" {
-		cfg.Replicate = true
-		if !netw.Insecure {
-			var err error
-			if ident, err = transport.LoadIdentity(netw.TLSCert, netw.TLSKey, netw.TLSCA); err != nil {
-				return nil, err
-			}
-			cfg.Replica.NodeID = ident.NodeID
+// open builds the node's parts in order, each one's field set as soon as it
+// exists.
+func (n *Node) open(ctx context.Context) error {
+	cfg, m := n.cfg, n.metrics
+	var err error
+	if cfg.ObservabilityListen != "" {
+		// Up first, so /ready answers 503 until the node is ready.
+		if n.obs, err = obs.Listen(cfg.ObservabilityListen, m.reg, max(cfg.ObservabilityTimeout, time.Second), n.log); err != nil {
+			return err
 		}
-		cfg.Replica.AdoptIdentity = netw.AdoptIdentity
+	}
+	netw := cfg.Network
+	var ident *transport.Identity
+	configuredID := ""
+	if netw.Listen != "" && !netw.Insecure {
+		if ident, err = transport.LoadIdentity(netw.TLSCert, netw.TLSKey, netw.TLSCA); err != nil {
+			return err
+		}
+		configuredID = ident.NodeID
 	}
 	sc := store.DefaultConfig(cfg.DatastorePath)
-	sc.Sync, sc.SyncInterval, sc.Logger = cfg.Sync, cfg.SyncInterval, log
-	st, err := store.Open(sc)
-	if err != nil {
-		return nil, err
+	sc.Sync, _ = cfg.Sync.store() // checked by Validate
+	sc.SyncInterval, sc.Logger = cfg.SyncInterval, n.log
+	if n.store, err = store.Open(sc); err != nil {
+		return err
 	}
-	link := &lateLink{}
-	var disc atomic.Pointer[discovery]
-	nodeID, err := replica.Identity(st, cfg.Replica.NodeID, cfg.Replica.AdoptIdentity, log)
-	if err != nil {
-		_ = st.Close()
-		return nil, err
+	if n.nodeID, err = replica.Identity(n.store, configuredID, netw.AdoptIdentity, n.log); err != nil {
+		return err
 	}
-	log = log.With("node", nodeID) // every line from here on names the node
+	n.log = n.log.With("node", n.nodeID) // every line from here on names the node
 	host := &hostapi.Host{
-		Store: st, Logger: log, Limits: cfg.Limits, LookupEnv: cfg.LookupEnv, Start: time.Now(),
+		Store: n.store, Logger: n.log, Limits: abi.Limits(cfg.Limits), LookupEnv: cfg.LookupEnv, Start: time.Now(),
 		OnEvent: func(_, name string, _ []byte) { m.event(name) },
 	}
-	var rep *replica.Replica
-	if cfg.Replicate {
-		rc := cfg.Replica
-		rc.Store, rc.Logger, rc.NodeID = st, log, nodeID
-		rc.OnBatchApplied = func(d time.Duration) { m.batchApply.Observe(d.Seconds()) }
-		embedder := rc.OnRemoteApply
-		rc.OnRemoteApply = func(op *crdt.Op) {
-			// The HLC has whole milliseconds: the op was made somewhere in
-			// [hlc, hlc+1ms), so the estimate is taken from the middle. A
-			// clock behind the origin's reads 0.
-			ms := float64(time.Now().UnixMicro())/1000 - float64(crdt.HLCTime(op.HLC)) - 0.5
-			m.delay.Observe(max(ms, 0) / 1000)
-			if embedder != nil {
-				embedder(op)
-			}
-		}
-		if netw.Listen != "" {
-			rc.Transport = link
-			rc.Fanout = func(connected int) int {
-				if d := disc.Load(); d != nil {
-					return d.fanoutFor(connected)
-				}
-				return replica.DefaultFanout(connected + 1)
-			}
-			rc.RandomPullInterval = netw.PullInterval
-		}
-		if rep, err = replica.Open(rc); err != nil {
-			_ = st.Close()
-			return nil, err
-		}
-		host.Sync = syncHost{rep, link}
-	}
-	var tr *transport.Transport
 	if netw.Listen != "" {
-		// transport.New puts its defaults in place of unset (zero) limits.
-		tc := transport.Config{
-			NodeID: rep.NodeID(), Listen: netw.Listen, Peers: netw.Peers, TLS: ident,
-			AllowedPeers: netw.AllowedPeers, Debug: netw.Debug, Logger: log, VV: rep.VV,
-			MaxMessageSize: netw.MaxMessageSize, SocketTimeout: netw.SocketTimeout,
-			ReconnectInitial: netw.ReconnectInitial, ReconnectMax: netw.ReconnectMax,
-			PeerDeadAfter: netw.PeerDeadAfter, MaxPeers: netw.MaxPeers,
+		if err := n.startSync(ident, host); err != nil {
+			return err
 		}
-		if tr, err = transport.New(tc); err != nil {
-			_ = rep.Close(ctx)
-			_ = st.Close()
-			return nil, err
-		}
-		link.t.Store(tr)
-		tr.Start(rep)
-		d, err := startDiscovery(netw, rep.NodeID(), ident, tr, log)
-		if err != nil {
-			_ = tr.Close()
-			_ = rep.Close(ctx)
-			_ = st.Close()
-			return nil, err
-		}
-		disc.Store(d)
-		log.Info("sync started", "listen", tr.Addr().String(), "discovery", d.mode, "peers", len(netw.Peers), "tls", ident != nil)
 	}
 	ec := engine.Config{
 		CacheDir: cfg.CompileCache, MemoryLimit: cfg.GuestMemory, Timeout: cfg.GuestTimeout,
-		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: log,
+		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Logger: n.log,
 	}
-	eng, err := engine.New(ctx, ec, host)
-	if err != nil {
-		if d := disc.Load(); d != nil {
-			_ = d.Close()
-		}
-		if rep != nil {
-			_ = rep.Close(ctx)
-		}
-		if tr != nil {
-			_ = tr.Close()
-		}
-		_ = st.Close()
-		return nil, err
+	n.engine, err = engine.New(ctx, ec, host)
+	return err
+}
+
+// startSync opens the replicated state, the links and discovery.
+func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
+	cfg, m, netw := n.cfg, n.metrics, n.cfg.Network
+	link := &lateLink{}
+	rc := replica.DefaultConfig()
+	rc.Store, rc.Logger, rc.NodeID, rc.AdoptIdentity = n.store, n.log, n.nodeID, netw.AdoptIdentity
+	rc.QueueLimit, rc.OpLogLimit, rc.AntiEntropyInterval = cfg.QueuedOpsLimit, cfg.OpLogLimit, cfg.AntiEntropyInterval
+	rc.RandomPullInterval = netw.PullInterval
+	rc.Transport = link
+	rc.OnBatchApplied = func(d time.Duration) { m.batchApply.Observe(d.Seconds()) }
+	rc.OnRemoteApply = func(op *crdt.Op) {
+		// The HLC has whole milliseconds: the op was made somewhere in
+		// [hlc, hlc+1ms), so the estimate is taken from the middle. A
+		// clock behind the origin's reads 0.
+		ms := float64(time.Now().UnixMicro())/1000 - float64(crdt.HLCTime(op.HLC)) - 0.5
+		m.delay.Observe(max(ms, 0) / 1000)
 	}
-	return &Node{cfg: cfg, store: st, replica: rep, net: tr, disc: disc.Load(), engine: eng, log: log, metrics: m, nodeID: nodeID}, nil
+	rc.Fanout = func(connected int) int {
+		if d := link.disc.Load(); d != nil {
+			return d.FanoutFor(connected)
+		}
+		return replica.DefaultFanout(connected + 1)
+	}
+	var err error
+	if n.replica, err = replica.Open(rc); err != nil {
+		return err
+	}
+	host.Sync = syncHost{n.replica, link}
+	tc := transport.Config{
+		NodeID: n.nodeID, Listen: netw.Listen, Peers: netw.Peers, TLS: ident,
+		AllowedPeers: netw.AllowedPeers, Debug: netw.Debug, Logger: n.log, VV: n.replica.VV,
+		MaxMessageSize: netw.MaxMessageSize, SocketTimeout: netw.SocketTimeout,
+		ReconnectInitial: netw.ReconnectInitial, ReconnectMax: netw.ReconnectMax,
+		PeerDeadAfter: netw.PeerDeadAfter, MaxPeers: netw.MaxPeers,
+	}
+	if n.net, err = transport.New(tc); err != nil {
+		return err
+	}
+	link.t.Store(n.net)
+	n.net.Start(n.replica)
+	if n.disc, err = discovery.Start(netw.discovery(), n.nodeID, ident, n.net, n.log); err != nil {
+		return err
+	}
+	link.disc.Store(n.disc)
+	n.log.Info("sync started", "listen", n.net.Addr().String(), "discovery", n.disc.Mode(), "peers", len(netw.Peers), "tls", ident != nil)
+	return nil
+}
+
+// parts are the node's parts as the metrics see them.
+func (n *Node) parts() nodeParts {
+	p := nodeParts{store: n.store, engine: n.engine}
+	if n.replica != nil {
+		p.rep = n.replica
+	}
+	if n.net != nil {
+		p.links = n.net
+	}
+	if n.disc != nil {
+		p.disc = n.disc
+	}
+	return p
 }
 
 // Registry returns the node's Prometheus registry.
 func (n *Node) Registry() *prometheus.Registry { return n.metrics.reg }
-
-// lateLink is the replica's transport, set once the transport exists (the
-// transport needs the replica's NodeId first).
-type lateLink struct {
-	t atomic.Pointer[transport.Transport]
-}
-
-func (l *lateLink) Send(peer string, m *replica.Message) error {
-	if t := l.t.Load(); t != nil {
-		return t.Send(peer, m)
-	}
-	return errors.New("numax: network not started")
-}
-
-func (l *lateLink) Peers() []string {
-	if t := l.t.Load(); t != nil {
-		return t.Peers()
-	}
-	return nil
-}
-
-// syncHost adapts a replica and its links to the host API's Sync.
-type syncHost struct {
-	*replica.Replica
-	link *lateLink
-}
-
-func (s syncHost) Peers() []abi.Peer {
-	if t := s.link.t.Load(); t != nil {
-		return t.PeerInfo()
-	}
-	return []abi.Peer{}
-}
 
 // Addr returns the address peers connect to (nil without a network).
 func (n *Node) Addr() net.Addr {
@@ -366,7 +441,7 @@ func (n *Node) WaitForPeers(ctx context.Context) {
 	if n.net == nil {
 		return
 	}
-	if n.disc != nil && n.disc.ms != nil && len(n.cfg.Network.Seeds) > 0 {
+	if n.disc != nil && n.disc.JoinsThroughSeeds() {
 		n.net.WaitForAnyPeer(ctx)
 	}
 	n.net.WaitForPeers(ctx)
@@ -375,19 +450,6 @@ func (n *Node) WaitForPeers(ctx context.Context) {
 // NodeID returns the node's identity (stored in the datastore, or derived
 // from the TLS certificate).
 func (n *Node) NodeID() string { return n.nodeID }
-
-// Replica returns the node's replicated state, or nil without sync.
-func (n *Node) Replica() *replica.Replica { return n.replica }
-
-// Format renders CRDT (t, key) as --print-* prints it, e.g. "visits = 3".
-func (n *Node) Format(t crdt.Type, key string) (string, error) {
-	if n.replica == nil {
-		return "", errors.New("numax: sync is disabled")
-	}
-	var s string
-	n.replica.Read(crdt.ObjKey{Type: t, Key: key}, func(o crdt.Object) { s = crdt.Format(t, key, o) })
-	return s, nil
-}
 
 // RunOptions identify one invocation.
 type RunOptions struct {
@@ -398,20 +460,30 @@ type RunOptions struct {
 	Args []string
 }
 
-// Run compiles wasm (from the cache when possible) and runs it once.
+// Run compiles wasm (from the cache when possible) and runs it once. It
+// returns ErrClosed once Close has begun; a Run in flight when Close begins
+// is stopped (with a time limit set; without one it is waited for) before
+// Close closes anything.
 func (n *Node) Run(ctx context.Context, wasm []byte, o RunOptions) error {
 	n.mu.Lock()
-	closed := n.closed
-	n.mu.Unlock()
-	if closed {
+	if n.closed {
+		n.mu.Unlock()
 		return ErrClosed
 	}
+	n.runs.Add(1)
+	n.mu.Unlock()
+	defer n.runs.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(n.runCtx, cancel)
+	defer stop()
+
 	m, err := n.engine.Compile(ctx, wasm)
 	if err != nil {
 		n.metrics.invocation(o.ID, 0, err)
 		return err
 	}
-	defer m.Close(ctx)
+	defer m.Close(context.WithoutCancel(ctx))
 	n.metrics.compile.Observe(m.CompileTime.Seconds())
 	n.log.Debug("module compiled", "module", o.ID, "entry", m.Entry, "compile_time", m.CompileTime)
 	start := time.Now()
@@ -420,8 +492,10 @@ func (n *Node) Run(ctx context.Context, wasm []byte, o RunOptions) error {
 	return err
 }
 
-// Close stops the engine, then syncs and closes the datastore. A second
-// Close returns ErrClosed.
+// Close stops in-flight Runs, then closes the node in order: engine,
+// discovery (leaving the membership), replica (sending queued ops within
+// ShutdownTimeout), links, datastore, observability endpoint. A second
+// Close does nothing and returns ErrClosed.
 func (n *Node) Close(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed {
@@ -430,10 +504,24 @@ func (n *Node) Close(ctx context.Context) error {
 	}
 	n.closed = true
 	n.mu.Unlock()
+	n.stopRuns()
+	n.runs.Wait()
+	return n.close(ctx)
+}
+
+// close closes whatever parts exist, in order; Open uses it to undo a
+// partial open.
+func (n *Node) close(ctx context.Context) error {
+	if n.stopRuns != nil {
+		n.stopRuns()
+	}
 	if n.obs != nil {
 		n.obs.SetReady(false) // 503 while shutting down
 	}
-	err := n.engine.Close(ctx)
+	var err error
+	if n.engine != nil {
+		err = n.engine.Close(ctx)
+	}
 	if n.disc != nil {
 		// Leave the membership at once: the others stop choosing this node.
 		err = errors.Join(err, n.disc.Close())
@@ -447,8 +535,10 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.net != nil {
 		err = errors.Join(err, n.net.Close())
 	}
-	if serr := n.store.Close(); serr != nil {
-		err = errors.Join(err, fmt.Errorf("close datastore: %w", serr))
+	if n.store != nil {
+		if serr := n.store.Close(); serr != nil {
+			err = errors.Join(err, fmt.Errorf("close datastore: %w", serr))
+		}
 	}
 	if n.obs != nil {
 		err = errors.Join(err, n.obs.Close(ctx))

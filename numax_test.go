@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/numax/numax"
-	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/testutil"
 	wt "github.com/numax/numax/internal/wasmtest"
 )
@@ -111,7 +110,8 @@ func TestNode_ReplicatedGuest(t *testing.T) {
 	ctx := context.Background()
 	cfg := numax.DefaultConfig()
 	cfg.DatastorePath = t.TempDir()
-	cfg.Replicate = true
+	// Sync on, no peers: the listen address is the one switch.
+	cfg.Network.Listen, cfg.Network.Insecure = "127.0.0.1:0", true
 	var out strings.Builder
 	cfg.Stdout = &out
 	want := []string{
@@ -136,10 +136,10 @@ func TestNode_ReplicatedGuest(t *testing.T) {
 		}
 		id = node.NodeID()
 		for _, f := range []struct {
-			t    crdt.Type
+			t    numax.Type
 			key  string
 			want string
-		}{{crdt.TypeGCounter, "visits", fmt.Sprintf("visits = %d", 2*(i+1))}, {crdt.TypeORSet, "tags", "tags = [wasm]"}} {
+		}{{numax.GCounter, "visits", fmt.Sprintf("visits = %d", 2*(i+1))}, {numax.ORSet, "tags", "tags = [wasm]"}} {
 			if got, _ := node.Format(f.t, f.key); got != f.want {
 				t.Fatalf("Format = %q, want %q", got, f.want)
 			}

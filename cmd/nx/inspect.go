@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/defaults"
 	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
 )
@@ -23,7 +24,7 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 		Use:   "inspect",
 		Short: "Read a stopped node's data: guest keys, CRDT values, version vector, op log",
 	}
-	cmd.PersistentFlags().StringVar(&dir, "datastore-path", "./nx-data", "data directory of a stopped node")
+	cmd.PersistentFlags().StringVar(&dir, "datastore-path", defaults.DatastorePath, "data directory of a stopped node")
 	withStore := func(f func(st *store.Store) error) error {
 		st, err := store.Open(store.Config{Dir: dir, Sync: store.SyncAlways, ReadOnly: true})
 		if err != nil {

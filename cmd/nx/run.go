@@ -13,11 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/numax/numax"
-	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/config"
-	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/engine"
-	"github.com/numax/numax/internal/store"
 )
 
 type runFlags struct {
@@ -48,16 +45,16 @@ type runFlags struct {
 	shutdownTimeout string
 	cpuProfile      string
 	memProfile      string
-	prints          map[crdt.Type]*[]string
+	prints          map[numax.Type]*[]string
 }
 
 var printFlags = []struct {
 	name string
-	t    crdt.Type
+	t    numax.Type
 }{
-	{"print-gcounter", crdt.TypeGCounter}, {"print-pncounter", crdt.TypePNCounter},
-	{"print-lww-register", crdt.TypeLWWRegister}, {"print-lww-map", crdt.TypeLWWMap},
-	{"print-orset", crdt.TypeORSet}, {"print-rga", crdt.TypeRGA},
+	{"print-gcounter", numax.GCounter}, {"print-pncounter", numax.PNCounter},
+	{"print-lww-register", numax.LWWRegister}, {"print-lww-map", numax.LWWMap},
+	{"print-orset", numax.ORSet}, {"print-rga", numax.RGA},
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -126,7 +123,7 @@ func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 	fl.StringVar(&f.shutdownTimeout, "shutdown-timeout", "30s", "bound on a graceful shutdown")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile (pprof) of the whole run to this file")
 	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile (pprof) to this file at shutdown, before the node closes")
-	f.prints = map[crdt.Type]*[]string{}
+	f.prints = map[numax.Type]*[]string{}
 	for _, p := range printFlags {
 		v := new([]string)
 		f.prints[p.t] = v
@@ -245,7 +242,9 @@ var flagOf = map[string]string{
 	"discovery.mode": "discovery", "discovery.listen": "gossip-listen", "discovery.peers_file": "peers-file",
 }
 
-// nodeConfig turns the effective configuration into the node's.
+// nodeConfig turns the effective file configuration into the node's: the
+// one mapping from config.Config to numax.Config (TestNodeConfigMapsEveryKey
+// holds it to every key).
 func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error) {
 	cfg := numax.DefaultConfig()
 	var err error
@@ -253,8 +252,13 @@ func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error)
 	if cfg.Logger, err = lf.newLogger(stderr); err != nil {
 		return cfg, err
 	}
-	if cfg.Sync, err = store.ParseSyncMode(c.Storage.Sync); err != nil {
-		return cfg, err
+	switch c.Storage.Sync {
+	case "interval":
+		cfg.Sync = numax.SyncInterval
+	case "always":
+		cfg.Sync = numax.SyncAlways
+	default:
+		return cfg, fmt.Errorf("storage.sync: unknown mode %q", c.Storage.Sync)
 	}
 	cfg.DatastorePath = c.Storage.DatastorePath
 	cfg.SyncInterval = time.Duration(c.Storage.SyncInterval)
@@ -263,13 +267,13 @@ func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error)
 	}
 	l := c.Limits
 	cfg.GuestMemory, cfg.GuestTimeout = uint64(l.GuestMemory), time.Duration(l.GuestTimeout)
-	cfg.Limits = abi.Limits{
+	cfg.Limits = numax.Limits{
 		MaxKey: uint32(l.MaxKeySize), MaxValue: uint32(l.MaxValueSize), MaxOutput: uint32(l.MaxOutputSize),
 		MaxScanLimit: uint32(l.MaxScanLimit), MaxLogMessage: uint32(l.MaxLogMessageSize), MaxRandom: uint32(l.MaxRandomSize),
 		MaxEventName: uint32(l.MaxEventNameSize), MaxEventPayload: uint32(l.MaxEventPayloadSize),
 	}
-	cfg.Replica.QueueLimit, cfg.Replica.OpLogLimit = l.QueuedOpsLimit, l.OpLogLimit
-	cfg.Replica.AntiEntropyInterval = time.Duration(l.AntiEntropyInterval)
+	cfg.QueuedOpsLimit, cfg.OpLogLimit = l.QueuedOpsLimit, l.OpLogLimit
+	cfg.AntiEntropyInterval = time.Duration(l.AntiEntropyInterval)
 	cfg.Network = numax.Network{
 		Listen: c.Network.Listen, Peers: c.Network.Peers, Debug: c.Network.SerializationFormat == "json",
 		TLSCert: c.TLS.Cert, TLSKey: c.TLS.Key, TLSCA: c.TLS.CA, AllowedPeers: c.TLS.AllowedPeers,

@@ -13,6 +13,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/defaults"
 )
 
 // Size is a byte size: "16MiB", "512KiB" or a plain integer.
@@ -157,20 +158,22 @@ type Discovery struct {
 // Default returns every default of the spec.
 func Default() Config {
 	return Config{
-		Storage: Storage{DatastorePath: "./nx-data", Sync: "interval", SyncInterval: Duration(10 * time.Millisecond)},
-		Network: Network{SerializationFormat: "binary"},
+		Storage: Storage{DatastorePath: defaults.DatastorePath, Sync: "interval", SyncInterval: Duration(defaults.SyncInterval)},
+		Network: Network{SerializationFormat: defaults.SerializationFormat},
 		Limits: Limits{
-			MaxPeers: 64, QueuedOpsLimit: 10000, OpLogLimit: 10000, SeenOpsLimit: 100000,
-			MaxMessageSize: 16 << 20, SocketTimeoutSecs: 30,
-			ReconnectInitialDelay: Duration(500 * time.Millisecond), ReconnectMaxDelay: Duration(30 * time.Second),
-			PeerDeadAfterFailures: 3, AntiEntropyInterval: Duration(30 * time.Second),
-			GuestMemory: 256 << 20, GuestTimeout: Duration(30 * time.Second),
+			MaxPeers: defaults.MaxPeers, QueuedOpsLimit: defaults.QueuedOpsLimit, OpLogLimit: defaults.OpLogLimit,
+			SeenOpsLimit: defaults.SeenOpsLimit, MaxMessageSize: defaults.MaxMessageSize,
+			SocketTimeoutSecs:     int(defaults.SocketTimeout / time.Second),
+			ReconnectInitialDelay: Duration(defaults.ReconnectInitial), ReconnectMaxDelay: Duration(defaults.ReconnectMax),
+			PeerDeadAfterFailures: defaults.PeerDeadAfter, AntiEntropyInterval: Duration(defaults.AntiEntropyInterval),
+			GuestMemory: defaults.GuestMemory, GuestTimeout: Duration(defaults.GuestTimeout),
 			MaxKeySize: abi.DefaultMaxKey, MaxValueSize: abi.DefaultMaxValue, MaxOutputSize: abi.DefaultMaxOutput, MaxScanLimit: abi.DefaultMaxScanLimit,
 			MaxLogMessageSize: abi.DefaultMaxLogMessage, MaxRandomSize: abi.DefaultMaxRandom, MaxEventNameSize: abi.DefaultMaxEventName, MaxEventPayloadSize: abi.DefaultMaxEventPayload,
 		},
-		Observability: Observability{LogLevel: "info", LogFormat: "text", RequestTimeoutSecs: 5},
-		Discovery: Discovery{Mode: "static", ProbeInterval: Duration(300 * time.Millisecond),
-			PullInterval: Duration(2 * time.Second)},
+		Observability: Observability{LogLevel: defaults.LogLevel, LogFormat: defaults.LogFormat,
+			RequestTimeoutSecs: int(defaults.RequestTimeout / time.Second)},
+		Discovery: Discovery{Mode: defaults.DiscoveryMode, ProbeInterval: Duration(defaults.ProbeInterval),
+			PullInterval: Duration(defaults.PullInterval)},
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/defaults"
 	"github.com/numax/numax/internal/hostapi"
 )
 
@@ -41,18 +42,27 @@ type Config struct {
 
 // DefaultConfig returns the defaults of host-abi.md: 256 MiB, 30 s.
 func DefaultConfig() Config {
-	return Config{MemoryLimit: 256 << 20, Timeout: 30 * time.Second}
+	return Config{MemoryLimit: defaults.GuestMemory, Timeout: defaults.GuestTimeout}
 }
 
 // maxMemory is the wasm32 address space.
 const maxMemory = 1 << 32
 
-func (c *Config) validate() error {
+// Check reports a memory limit or time limit that cannot work; it changes
+// nothing (New also fills in defaults).
+func (c Config) Check() error {
 	if c.MemoryLimit < pageSize || c.MemoryLimit > maxMemory-pageSize {
 		return fmt.Errorf("engine: memory limit %d must be between 64 KiB and 4 GiB - 64 KiB", c.MemoryLimit)
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("engine: negative time limit %s", c.Timeout)
+	}
+	return nil
+}
+
+func (c *Config) validate() error {
+	if err := c.Check(); err != nil {
+		return err
 	}
 	c.MemoryLimit -= c.MemoryLimit % pageSize
 	if c.Stdout == nil {

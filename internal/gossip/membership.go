@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/memberlist"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/defaults"
 )
 
 // Member is another node of the cluster.
@@ -83,7 +84,7 @@ func Start(cfg Config) (*Membership, error) {
 		return nil, errors.New("gossip: no transport")
 	}
 	if cfg.ProbeInterval <= 0 {
-		cfg.ProbeInterval = 300 * time.Millisecond
+		cfg.ProbeInterval = defaults.ProbeInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

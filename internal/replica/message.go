@@ -1,47 +1,21 @@
 package replica
 
-import "github.com/numax/numax/internal/crdt"
+import "github.com/numax/numax/internal/wire"
 
-// Kind is a Message's kind (the replication part of wire.md).
-type Kind int
+// Message is one replication message (wire.Message: the codec owns the
+// type, the replica layer uses it).
+type Message = wire.Message
 
+// Kind is a Message's kind.
+type Kind = wire.Kind
+
+// The message kinds.
 const (
-	// PushOps carries a batch of ops.
-	PushOps Kind = iota + 1
-	// Ack carries the receiver's version vector after applying a batch.
-	Ack
-	// PullSince asks for what the sender's version vector lacks.
-	PullSince
-	// Snapshot carries objects and the version vector they reflect.
-	Snapshot
+	PushOps   = wire.PushOps
+	Ack       = wire.Ack
+	PullSince = wire.PullSince
+	Snapshot  = wire.Snapshot
 )
-
-func (k Kind) String() string {
-	switch k {
-	case PushOps:
-		return "PushOps"
-	case Ack:
-		return "Ack"
-	case PullSince:
-		return "PullSince"
-	case Snapshot:
-		return "Snapshot"
-	}
-	return "Unknown"
-}
-
-// Message is one replication message. Fields by kind: PushOps: Ops; Ack:
-// VV and Links; PullSince: VV; Snapshot: Objects (canonical encodings) and
-// VV.
-type Message struct {
-	Kind Kind
-	Ops  []*crdt.Op
-	VV   map[string]uint64
-	// Links, in an Ack, are the NodeIds the sender is connected to, sent
-	// when they change (empty: unchanged).
-	Links   []string
-	Objects map[crdt.ObjKey][]byte
-}
 
 // Transport sends messages to peers. Send must not block on the network for
 // long; an error means the message was not sent (the peer is gone). The

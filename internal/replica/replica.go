@@ -16,6 +16,7 @@ import (
 
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/defaults"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -93,9 +94,9 @@ func DefaultFanout(n int) int {
 // DefaultConfig returns the defaults of crdt.md and the whitepaper.
 func DefaultConfig() Config {
 	return Config{
-		QueueLimit: 10000, BatchSize: 1024, BatchDelay: time.Millisecond, RelayDelay: 50 * time.Millisecond,
+		QueueLimit: defaults.QueuedOpsLimit, BatchSize: 1024, BatchDelay: time.Millisecond, RelayDelay: 50 * time.Millisecond,
 		GapPullDelay: 200 * time.Millisecond,
-		OpLogLimit:   10000, AntiEntropyInterval: 30 * time.Second, MaxPending: crdt.DefaultMaxPending,
+		OpLogLimit:   defaults.OpLogLimit, AntiEntropyInterval: defaults.AntiEntropyInterval, MaxPending: crdt.DefaultMaxPending,
 	}
 }
 

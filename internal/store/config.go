@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/numax/numax/internal/defaults"
 )
 
 // SyncMode is the durability mode of writes, `[storage] sync` in the config.
@@ -59,7 +61,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults: interval mode, 10 ms.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, Sync: SyncInterval, SyncInterval: 10 * time.Millisecond}
+	return Config{Dir: dir, Sync: SyncInterval, SyncInterval: defaults.SyncInterval}
 }
 
 func (c Config) validate() error {

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/numax/numax/internal/abi"
+	"github.com/numax/numax/internal/defaults"
 	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/wire"
 	"github.com/numax/numax/internal/wire/wirepb"
@@ -72,9 +73,9 @@ type Config struct {
 // DefaultConfig returns the defaults of wire.md and the whitepaper.
 func DefaultConfig() Config {
 	return Config{
-		MaxMessageSize: wire.DefaultMaxMessageSize, SocketTimeout: 30 * time.Second,
-		ReconnectInitial: 500 * time.Millisecond, ReconnectMax: 30 * time.Second,
-		PeerDeadAfter: 3, MaxPeers: 64,
+		MaxMessageSize: defaults.MaxMessageSize, SocketTimeout: defaults.SocketTimeout,
+		ReconnectInitial: defaults.ReconnectInitial, ReconnectMax: defaults.ReconnectMax,
+		PeerDeadAfter: defaults.PeerDeadAfter, MaxPeers: defaults.MaxPeers,
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
-	"github.com/numax/numax/internal/replica"
+	"github.com/numax/numax/internal/defaults"
 	"github.com/numax/numax/internal/wire/wirepb"
 )
 
@@ -34,7 +34,7 @@ const (
 )
 
 // DefaultMaxMessageSize is the default frame size limit (16 MiB).
-const DefaultMaxMessageSize = 16 << 20
+const DefaultMaxMessageSize = defaults.MaxMessageSize
 
 var (
 	// ErrFrameTooLarge is a frame whose length is over the limit.
@@ -170,10 +170,10 @@ func ValidVV(vv map[string]uint64) error {
 // ToMessage converts a replication frame (PushOps, Ack, PullSince,
 // Snapshot) into a replica message, validating every field. ok is false for
 // frames that are not replication messages.
-func ToMessage(f *wirepb.Frame) (m *replica.Message, ok bool, err error) {
+func ToMessage(f *wirepb.Frame) (m *Message, ok bool, err error) {
 	switch x := f.Msg.(type) {
 	case *wirepb.Frame_PushOps:
-		m = &replica.Message{Kind: replica.PushOps}
+		m = &Message{Kind: PushOps}
 		for _, p := range x.PushOps.GetOps() {
 			op, err := OpFromProto(p)
 			if err != nil {
@@ -182,16 +182,16 @@ func ToMessage(f *wirepb.Frame) (m *replica.Message, ok bool, err error) {
 			m.Ops = append(m.Ops, op)
 		}
 	case *wirepb.Frame_Ack:
-		m = &replica.Message{Kind: replica.Ack, VV: x.Ack.GetVv(), Links: x.Ack.GetLinks()}
+		m = &Message{Kind: Ack, VV: x.Ack.GetVv(), Links: x.Ack.GetLinks()}
 		for _, l := range m.Links {
 			if !abi.ValidNodeID([]byte(l)) {
 				return nil, true, fmt.Errorf("%w: ack links name %q", ErrMalformed, l)
 			}
 		}
 	case *wirepb.Frame_PullSince:
-		m = &replica.Message{Kind: replica.PullSince, VV: x.PullSince.GetVv()}
+		m = &Message{Kind: PullSince, VV: x.PullSince.GetVv()}
 	case *wirepb.Frame_Snapshot:
-		m = &replica.Message{Kind: replica.Snapshot, VV: x.Snapshot.GetVv(), Objects: map[crdt.ObjKey][]byte{}}
+		m = &Message{Kind: Snapshot, VV: x.Snapshot.GetVv(), Objects: map[crdt.ObjKey][]byte{}}
 		for _, o := range x.Snapshot.GetObjects() {
 			k := crdt.ObjKey{Type: crdt.Type(o.GetType()), Key: o.GetKey()}
 			if o.GetType() == 0 || o.GetType() > 255 || crdt.New(k.Type) == nil {
@@ -215,19 +215,19 @@ func ToMessage(f *wirepb.Frame) (m *replica.Message, ok bool, err error) {
 }
 
 // FromMessage converts a replica message into a frame.
-func FromMessage(m *replica.Message) *wirepb.Frame {
+func FromMessage(m *Message) *wirepb.Frame {
 	switch m.Kind {
-	case replica.PushOps:
+	case PushOps:
 		p := &wirepb.PushOps{Ops: make([]*wirepb.Op, len(m.Ops))}
 		for i, op := range m.Ops {
 			p.Ops[i] = OpToProto(op)
 		}
 		return &wirepb.Frame{Msg: &wirepb.Frame_PushOps{PushOps: p}}
-	case replica.Ack:
+	case Ack:
 		return &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Vv: m.VV, Links: m.Links}}}
-	case replica.PullSince:
+	case PullSince:
 		return &wirepb.Frame{Msg: &wirepb.Frame_PullSince{PullSince: &wirepb.PullSince{Vv: m.VV}}}
-	case replica.Snapshot:
+	case Snapshot:
 		s := &wirepb.Snapshot{Vv: m.VV}
 		for k, st := range m.Objects {
 			s.Objects = append(s.Objects, &wirepb.SnapshotObject{Type: uint32(k.Type), Key: k.Key, State: st})

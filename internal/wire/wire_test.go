@@ -9,23 +9,22 @@ import (
 	"testing"
 
 	"github.com/numax/numax/internal/crdt"
-	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/wire/wirepb"
 )
 
 var origin = strings.Repeat("ab", 16)
 
-func sampleMessages() []*replica.Message {
-	return []*replica.Message{
-		{Kind: replica.PushOps, Ops: []*crdt.Op{
+func sampleMessages() []*Message {
+	return []*Message{
+		{Kind: PushOps, Ops: []*crdt.Op{
 			{Origin: origin, Seq: 1, HLC: 9, Kind: crdt.GCounterInc, Key: "c", Delta: 3},
 			{Origin: origin, Seq: 2, HLC: 10, Kind: crdt.ORSetRemove, Key: "s", Field: []byte("e"), Tags: []crdt.OpID{{Seq: 1, Origin: origin}}},
 			{Origin: origin, Seq: 3, HLC: 11, Kind: crdt.RGAInsert, Key: "l", Ref: crdt.OpID{Seq: 1, Origin: origin}, Value: []byte("x")},
 		}},
-		{Kind: replica.Ack, VV: map[string]uint64{origin: 3}},
-		{Kind: replica.Ack, VV: map[string]uint64{}, Links: []string{origin, strings.Repeat("cd", 16)}},
-		{Kind: replica.PullSince, VV: map[string]uint64{}},
-		{Kind: replica.Snapshot, VV: map[string]uint64{origin: 3}, Objects: map[crdt.ObjKey][]byte{
+		{Kind: Ack, VV: map[string]uint64{origin: 3}},
+		{Kind: Ack, VV: map[string]uint64{}, Links: []string{origin, strings.Repeat("cd", 16)}},
+		{Kind: PullSince, VV: map[string]uint64{}},
+		{Kind: Snapshot, VV: map[string]uint64{origin: 3}, Objects: map[crdt.ObjKey][]byte{
 			{Type: crdt.TypeGCounter, Key: "c"}: (&crdt.GCounter{Slots: map[string]uint64{origin: 3}}).AppendBinary(nil)}},
 	}
 }
