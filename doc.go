@@ -1,11 +1,16 @@
 // Package numax embeds a Numax node: a sandboxed WebAssembly guest next to an
-// embedded datastore, behind the host API of host-abi.md.
+// embedded datastore, behind the host API of docs/host-abi.md, and, when
+// Config.Network.Listen is set, the replicated CRDT state, its links to peers
+// and peer discovery.
 //
-// A Node owns the datastore (package store) and the wazero engine (package
-// engine) with the `nx` host module bound to them. Open validates a flat
-// Config, Run executes one guest invocation, Close shuts down in order
-// (engine, then datastore) and is idempotent. The `nx` CLI is a thin wrapper
-// around this package.
+// Open validates the whole of a flat Config before it opens anything, then
+// builds the node; if a later step fails it closes what it had built. Run
+// executes one guest invocation and may be called concurrently. Close stops
+// in-flight Runs, waits for them, and shuts the parts down in order (engine,
+// discovery, replica, links, datastore, observability endpoint). Close may be
+// called more than once: later calls do nothing and return ErrClosed, as Run
+// does after Close. The `nx` CLI is a thin wrapper around this package.
+// RATIONALE.md explains what the package exposes and why.
 //
 //	node, err := numax.Open(ctx, numax.DefaultConfig())
 //	...

@@ -21,7 +21,7 @@ import (
 // later names are counted under "other".
 const maxEventLabels = 64
 
-// metrics are the node's Prometheus metrics (cli-config.md).
+// metrics are the node's Prometheus metrics (docs/configuration.md).
 type metrics struct {
 	reg         *prometheus.Registry
 	invocations *prometheus.CounterVec
@@ -53,7 +53,7 @@ func newMetrics() *metrics {
 		Help: "Guest invocation wall time.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12)})
 	m.batchApply = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_remote_op_batch_apply_duration_seconds",
 		Help: "Time to apply and commit one PushOps batch.", Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10)})
-	// Not in cli-config.md: how long after its creation on the origin (the
+	// Beyond the spec's list (docs/configuration.md has it): how long after its creation on the origin (the
 	// HLC's wall milliseconds) a remote op was applied here. Across hosts it
 	// includes their clock skew; on one host it is the replication delay.
 	m.delay = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "numax_replication_delay_seconds",

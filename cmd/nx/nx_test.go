@@ -26,7 +26,7 @@ func guest(t *testing.T, name string) string {
 }
 
 // TestConformance runs the ABI probe guest, which walks every code path of
-// host-abi.md's local part, and requires every check to pass. The probe is
+// docs/host-abi.md's local part, and requires every check to pass. The probe is
 // built once per form of host_log_v2 (a module imports one of them).
 func TestConformance(t *testing.T) {
 	for _, tt := range []struct {

@@ -1,6 +1,6 @@
 // Package abi holds the definitions that both sides of the guest/host boundary
 // share: return codes, default limits, the table of `nx` functions with their
-// exact WebAssembly types, and the list encodings of host-abi.md.
+// exact WebAssembly types, and the list encodings of docs/host-abi.md.
 //
 // It has no dependencies outside the standard library and builds for the host
 // and for GOOS=wasip1, so the guest SDK and the runtime cannot drift apart. It

@@ -24,7 +24,7 @@ func TestFunctions_UniqueAndComplete(t *testing.T) {
 		}
 	}
 	if len(Functions) != 42 {
-		t.Fatalf("%d functions, host-abi.md lists 42", len(Functions))
+		t.Fatalf("%d functions, docs/host-abi.md lists 42", len(Functions))
 	}
 	if _, ok := Lookup("nope"); ok {
 		t.Fatal("Lookup(nope) succeeded")

@@ -7,7 +7,7 @@ import (
 	"strconv"
 )
 
-// The list encodings of host-abi.md. Every integer is a little-endian u32.
+// The list encodings of docs/host-abi.md. Every integer is a little-endian u32.
 // Encoders append to a caller's buffer so the host can size an answer before it
 // writes into guest memory; decoders never trust a length they have not checked
 // against the bytes that remain.

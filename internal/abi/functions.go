@@ -68,7 +68,7 @@ var (
 	ri64 = []ValType{I64}
 )
 
-// Functions is every host function of host-abi.md with its exact type, in the
+// Functions is every host function of docs/host-abi.md with its exact type, in the
 // order the spec lists them.
 var Functions = []Func{
 	{Name: "host_log", Params: sig(I32, I32), Results: none},

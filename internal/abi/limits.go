@@ -2,7 +2,7 @@ package abi
 
 import "fmt"
 
-// Limits are the guest-facing bounds of host-abi.md. Every field is settable in
+// Limits are the guest-facing bounds of docs/host-abi.md. Every field is settable in
 // the `[limits]` section of the node configuration; zero is never valid.
 type Limits struct {
 	// MaxKey bounds keys, CRDT keys, map fields, set elements, scan prefixes
@@ -25,7 +25,7 @@ type Limits struct {
 	MaxEventPayload uint32
 }
 
-// Default limit values of host-abi.md.
+// Default limit values of docs/host-abi.md.
 const (
 	// DefaultMaxKey is 8 KiB, what the original runtime's host accepts (its
 	// docs said 1024), so guests written for it keep working.
@@ -42,7 +42,7 @@ const (
 	MaxEnvName = 128
 )
 
-// DefaultLimits returns the limits of host-abi.md.
+// DefaultLimits returns the limits of docs/host-abi.md.
 func DefaultLimits() Limits {
 	return Limits{
 		MaxKey:          DefaultMaxKey,

@@ -96,8 +96,8 @@ type TLS struct {
 	AdoptIdentity bool     `toml:"adopt_identity"`
 }
 
-// Limits is [limits]: the network limits of wire.md and the guest limits of
-// host-abi.md.
+// Limits is [limits]: the network limits of docs/wire-protocol.md and the guest limits of
+// docs/host-abi.md.
 type Limits struct {
 	MaxPeers              int      `toml:"max_peers"`
 	QueuedOpsLimit        int      `toml:"queued_ops_limit"`

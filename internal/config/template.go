@@ -48,7 +48,7 @@ reconnect_initial_delay = "500ms"
 reconnect_max_delay = "30s"
 peer_dead_after_failures = 3
 anti_entropy_interval = "30s"
-# Guest limits (host-abi.md).
+# Guest limits (docs/host-abi.md).
 guest_memory = "256MiB"
 # One invocation's wall time; "0s" turns the limit off (and its cost).
 guest_timeout = "30s"

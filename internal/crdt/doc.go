@@ -1,5 +1,5 @@
 // Package crdt holds Numax's replicated data types and the exactly-once
-// delivery of the ops that change them (crdt.md).
+// delivery of the ops that change them (docs/crdt.md).
 //
 // The six types — GCounter, PNCounter, LWWRegister, LWWMap, ORSet, RGA — each
 // have an op-based Apply and a state-based Merge that is commutative,

@@ -6,7 +6,7 @@ import (
 )
 
 // Format renders an object as `nx run --print-*` and `nx inspect` print it
-// (cli-config.md): "K = 3", "K = -2", "K = text" or "K = <unset>",
+// (docs/configuration.md): "K = 3", "K = -2", "K = text" or "K = <unset>",
 // "K = {a=1, b=2}", "K = [a, b]", "K = [x, y]". obj may be nil (never
 // written): counters print 0, a register <unset>, collections empty.
 func Format(t Type, key string, obj Object) string {

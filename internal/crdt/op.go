@@ -80,7 +80,7 @@ func ParseType(s string) (Type, error) {
 // Kind is what an op does.
 type Kind uint8
 
-// The ten op kinds of crdt.md.
+// The ten op kinds of docs/crdt.md.
 const (
 	GCounterInc Kind = 1 + iota
 	PNCounterInc

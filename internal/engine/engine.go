@@ -40,7 +40,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns the defaults of host-abi.md: 256 MiB, 30 s.
+// DefaultConfig returns the defaults of docs/host-abi.md: 256 MiB, 30 s.
 func DefaultConfig() Config {
 	return Config{MemoryLimit: defaults.GuestMemory, Timeout: defaults.GuestTimeout}
 }

@@ -1,4 +1,4 @@
-// Package hostapi is the `nx` host module: the functions of host-abi.md that a
+// Package hostapi is the `nx` host module: the functions of docs/host-abi.md that a
 // guest imports, bound to one node's store, logger and (with sync) replication.
 //
 // Like wazero's imports/wasi_snapshot_preview1, it exposes ModuleName and one

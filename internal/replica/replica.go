@@ -91,7 +91,7 @@ func DefaultFanout(n int) int {
 	return bits.Len(uint(n-1)) + 1
 }
 
-// DefaultConfig returns the defaults of crdt.md and the whitepaper.
+// DefaultConfig returns the defaults of docs/crdt.md and the whitepaper.
 func DefaultConfig() Config {
 	return Config{
 		QueueLimit: defaults.QueuedOpsLimit, BatchSize: 1024, BatchDelay: time.Millisecond, RelayDelay: 50 * time.Millisecond,
@@ -151,9 +151,9 @@ type Replica struct {
 	st     *store.Store
 	nodeID string
 
-	// mu guards state, clock, logStart, logCount, peerVV and failed: every
-	// change to them and the store batch that records it happen under mu,
-	// so memory and disk change together.
+	// mu guards state, clock, logStart, logCount, hlcStored, peerVV,
+	// peerLinks, failed and gaps: every change to them and the store batch
+	// that records it happen under mu, so memory and disk change together.
 	mu       sync.Mutex
 	state    *crdt.State
 	clock    crdt.Clock

@@ -1,6 +1,6 @@
 // Package transport carries replication messages between nodes over TCP,
 // with TLS 1.3 and mutual authentication (or plain TCP when insecure), as
-// wire.md describes: a Hello/HelloAck handshake with version negotiation and
+// docs/wire-protocol.md describes: a Hello/HelloAck handshake with version negotiation and
 // NodeId checks, one link per pair of nodes, reconnects with exponential
 // backoff and jitter, keepalive pings, and per-frame size and time limits.
 //
@@ -70,7 +70,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns the defaults of wire.md and the whitepaper.
+// DefaultConfig returns the defaults of docs/wire-protocol.md and the whitepaper.
 func DefaultConfig() Config {
 	return Config{
 		MaxMessageSize: defaults.MaxMessageSize, SocketTimeout: defaults.SocketTimeout,
@@ -101,7 +101,8 @@ type Transport struct {
 	allowed map[string]bool
 	tag     byte
 
-	// mu guards conns, health, addrPeer, handler and closed.
+	// mu guards conns, health, addrPeer, handler, dialers, closed and
+	// changed (the channel is replaced under mu).
 	mu       sync.Mutex
 	conns    map[string]*conn  // by peer NodeId
 	health   map[string]Health // by dialed address

@@ -2,7 +2,7 @@ package wire
 
 import "github.com/numax/numax/internal/crdt"
 
-// Kind is a Message's kind (the replication part of wire.md).
+// Kind is a Message's kind (the replication part of docs/wire-protocol.md).
 type Kind int
 
 const (

@@ -1,4 +1,4 @@
-// Package wire is the Numax wire protocol of wire.md: frames of a 4-byte
+// Package wire is the Numax wire protocol of docs/wire-protocol.md: frames of a 4-byte
 // big-endian length and a format tag, carrying one protobuf Frame message in
 // binary (default) or JSON (--debug-protocol) form, and the conversion
 // between wire messages and the replica's.

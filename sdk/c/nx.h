@@ -1,7 +1,7 @@
 /*
  * nx.h - the Numax host ABI for C, C++ and Zig guests.
  *
- * Every function of host-abi.md, imported from module "nx" with its exact
+ * Every function of docs/host-abi.md, imported from module "nx" with its exact
  * WebAssembly type: pointers and lengths are i32 (read as unsigned), counters
  * and cursors i64. Results >= 0 are success (often a byte count); negative
  * results are the NX_ERR_* codes below.

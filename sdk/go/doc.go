@@ -9,7 +9,7 @@
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o app.wasm .
 //
-// Every host function of host-abi.md has a typed wrapper: return codes become
+// Every host function of docs/host-abi.md has a typed wrapper: return codes become
 // the Error values below, outputs are read into buffers that grow on
 // ERR_BUFFER_TOO_SMALL (doubling up to the 10 MiB output limit), and scans
 // page through the store as iterators. The wrappers only build for

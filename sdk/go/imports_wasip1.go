@@ -4,7 +4,7 @@ package nx
 
 import "unsafe"
 
-// The raw imports of module "nx", exactly as host-abi.md types them:
+// The raw imports of module "nx", exactly as docs/host-abi.md types them:
 // pointers and lengths are i32, counters and cursors i64.
 
 //go:wasmimport nx host_log

@@ -1,5 +1,5 @@
 // probe: the ABI conformance guest. It walks every code path of the local
-// part of host-abi.md and prints one line per check:
+// part of docs/host-abi.md and prints one line per check:
 //   PASS <name>            or   FAIL <name>: got X want Y
 // then "SUMMARY checks=N fails=M". With NX_PROBE_ABORT set it finally calls
 // abort("probe abort"). The test sets NX_PROBE=conformance.

@@ -1,4 +1,4 @@
-// The Numax wire protocol (wire.md). One schema, two encodings: protobuf
+// The Numax wire protocol (docs/wire-protocol.md). One schema, two encodings: protobuf
 // binary (format tag 0x02, the default) and protojson (tag 0x01, with
 // --debug-protocol). Every frame carries exactly one Frame message.
 
@@ -777,7 +777,7 @@ func (x *OpId) GetOrigin() string {
 	return ""
 }
 
-// Op is one CRDT operation (crdt.md); which fields are set depends on kind.
+// Op is one CRDT operation (docs/crdt.md); which fields are set depends on kind.
 type Op struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Origin        string                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
