@@ -119,6 +119,8 @@ type Config struct {
 	ObservabilityListen string
 	// ObservabilityTimeout bounds one request to that endpoint.
 	ObservabilityTimeout time.Duration
+	// Serve configures serving a service module (Node.Serve).
+	Serve Serve
 }
 
 // Network is how a node reaches its peers (docs/wire-protocol.md).
@@ -181,6 +183,7 @@ func DefaultConfig() Config {
 		AntiEntropyInterval:  defaults.AntiEntropyInterval,
 		ShutdownTimeout:      defaults.ShutdownTimeout,
 		ObservabilityTimeout: defaults.RequestTimeout,
+		Serve:                Serve{Queue: defaults.ServeQueue, MaxBody: defaults.ServeMaxBody, EventRing: defaults.ServeEventRing},
 		Network: Network{
 			Discovery:      DiscoveryStatic,
 			ProbeInterval:  defaults.ProbeInterval,
@@ -231,6 +234,9 @@ func (c Config) Validate() error {
 	if c.QueuedOpsLimit <= 0 || c.OpLogLimit <= 0 {
 		return fmt.Errorf("numax: QueuedOpsLimit and OpLogLimit must be positive, got %d and %d", c.QueuedOpsLimit, c.OpLogLimit)
 	}
+	if err := c.Serve.validate(); err != nil {
+		return err
+	}
 	return c.Network.validate()
 }
 
@@ -266,6 +272,7 @@ type Node struct {
 	log     *slog.Logger
 	metrics *metrics
 	nodeID  string
+	hooks   servingHooks
 
 	// The parts, set as Open builds them; close copes with any prefix.
 	obs     *obs.Server // nil without an observability endpoint
@@ -345,7 +352,11 @@ func (n *Node) open(ctx context.Context) error {
 	n.log = n.log.With("node", n.nodeID) // every line from here on names the node
 	host := &hostapi.Host{
 		Store: n.store, Logger: n.log, Limits: abi.Limits(cfg.Limits), LookupEnv: cfg.LookupEnv, Start: time.Now(),
-		OnEvent: func(_, name string, _ []byte) { m.event(name) },
+		OnEvent: func(_, name string, payload []byte) {
+			m.event(name)
+			n.hooks.event(name, payload)
+		},
+		FetchAllow: cfg.Serve.FetchAllow,
 	}
 	if netw.Listen != "" {
 		if err := n.startSync(ident, host); err != nil {
@@ -370,6 +381,7 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.RandomPullInterval = netw.PullInterval
 	rc.Transport = link
 	rc.OnBatchApplied = func(d time.Duration) { m.batchApply.Observe(d.Seconds()) }
+	rc.OnChanged = n.hooks.changed
 	rc.OnRemoteApply = func(op *crdt.Op) {
 		// The HLC has whole milliseconds: the op was made somewhere in
 		// [hlc, hlc+1ms), so the estimate is taken from the middle. A
@@ -399,7 +411,7 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 		return err
 	}
 	link.t.Store(n.net)
-	n.net.Start(n.replica)
+	n.net.Start(peerHandler{Handler: n.replica, hooks: &n.hooks, net: n.net})
 	if n.disc, err = discovery.Start(netw.discovery(), n.nodeID, ident, n.net, n.log); err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type runFlags struct {
 	shutdownTimeout string
 	cpuProfile      string
 	memProfile      string
+	httpListen      string
 	prints          map[numax.Type]*[]string
 }
 
@@ -70,6 +71,8 @@ func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 		Short: "Run a module on this node",
 		Long: "Run opens the datastore, instantiates the module, calls its entry point\n" +
 			"(`run`, else `_start`; `_initialize` first when exported) once, and exits.\n" +
+			"A service module (one exporting on_request, on_change, on_tick or on_peer)\n" +
+			"is served instead until SIGINT/SIGTERM: --http ADDR answers HTTP with on_request.\n" +
 			"With --listen it also syncs its CRDT state with peers (see --settle-for).\n" +
 			"Settings come from flags > NX_* environment > --config file > defaults.",
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -104,6 +107,7 @@ func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 	fl.StringVar(&f.log.format, "log-format", d.Observability.LogFormat, "text or json")
 	fl.BoolVarP(&f.log.verbose, "verbose", "v", false, "same as --log-level debug")
 	fl.StringVar(&f.obsListen, "observability-listen", "", "serve /metrics, /health and /ready on this address")
+	fl.StringVar(&f.httpListen, "http", "", "serve HTTP on this address with the module's on_request (a service module; docs/serving.md)")
 
 	fl.StringVar(&f.listen, "listen", "", "accept peers on this address; enables sync")
 	fl.StringArrayVar(&f.peers, "peer", nil, "a peer address to dial (repeatable)")
@@ -179,6 +183,7 @@ func (f *runFlags) effective(cmd *cobra.Command) (config.Config, error) {
 	str("log-level", f.log.level, &c.Observability.LogLevel)
 	str("log-format", f.log.format, &c.Observability.LogFormat)
 	str("observability-listen", f.obsListen, &c.Observability.Listen)
+	str("http", f.httpListen, &c.Serve.HTTPListen)
 	str("listen", f.listen, &c.Network.Listen)
 	str("tls-cert", f.tlsCert, &c.TLS.Cert)
 	str("tls-key", f.tlsKey, &c.TLS.Key)
@@ -240,6 +245,7 @@ var flagOf = map[string]string{
 	"network.listen": "listen", "network.peers": "peer", "tls.allowed_peers": "allowed-peers",
 	"tls.insecure": "tls-insecure", "tls.key": "tls-key",
 	"discovery.mode": "discovery", "discovery.listen": "gossip-listen", "discovery.peers_file": "peers-file",
+	"serve.http_listen": "http",
 }
 
 // nodeConfig turns the effective file configuration into the node's: the
@@ -287,6 +293,11 @@ func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error)
 	}
 	cfg.ObservabilityListen = c.Observability.Listen
 	cfg.ObservabilityTimeout = time.Duration(c.Observability.RequestTimeoutSecs) * time.Second
+	sv := c.Serve
+	cfg.Serve = numax.Serve{
+		HTTPListen: sv.HTTPListen, TLSCert: sv.TLSCert, TLSKey: sv.TLSKey, Instances: sv.Instances, Queue: sv.Queue,
+		TickInterval: time.Duration(sv.TickInterval), MaxBody: int64(sv.MaxBody), EventRing: sv.EventRing, FetchAllow: sv.FetchAllow,
+	}
 	cfg.Stdout, cfg.Stderr = stdout, stderr
 	return cfg, nil
 }
@@ -365,7 +376,21 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 		node.WaitForPeers(wctx)
 		cancel()
 	}
-	err = node.Run(ctx, wasm, numax.RunOptions{ID: path, Args: guestArgs})
+	opts := numax.RunOptions{ID: path, Args: guestArgs}
+	sctx, cancelServe := ctx, context.CancelFunc(func() {})
+	if f.settleFor != "" {
+		sctx, cancelServe = context.WithTimeout(ctx, settle)
+	}
+	err = node.Serve(sctx, wasm, opts, nil)
+	cancelServe()
+	service := !errors.Is(err, numax.ErrNotService)
+	var mh *numax.MissingHandlersError
+	if errors.As(err, &mh) {
+		return usagef("--http: %v", err)
+	}
+	if !service {
+		err = node.Run(ctx, wasm, opts)
+	}
 	var te *engine.TrapError
 	if errors.As(err, &te) {
 		cfg.Logger.Debug("guest trap detail", "module", path, "detail", te.Detail)
@@ -376,7 +401,9 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 	if cfg.Network.Listen == "" {
 		return nil
 	}
-	if f.settleFor != "" {
+	if service {
+		// Served until the signal or --settle-for.
+	} else if f.settleFor != "" {
 		cfg.Logger.Info("settling", "for", settle.String())
 		select {
 		case <-time.After(settle):

@@ -116,6 +116,14 @@ var Functions = []Func{
 	{Name: "crdt_rga_delete", Params: sig(I32, I32, I32, I32), Results: ri32, SyncOnly: true},
 	{Name: "crdt_rga_values", Params: sig(I32, I32, I32, I32), Results: ri32, SyncOnly: true},
 	{Name: "crdt_rga_elements", Params: sig(I32, I32, I32, I32), Results: ri32, SyncOnly: true},
+
+	// Serving (docs/serving.md): valid inside the handler that gives them
+	// meaning, -3 elsewhere; http_fetch anywhere.
+	{Name: "http_request", Params: sig(I32, I32), Results: ri32},
+	{Name: "http_respond", Params: sig(I32, I32, I32, I32, I32), Results: ri32},
+	{Name: "changes", Params: sig(I32, I32), Results: ri32},
+	{Name: "peer_event", Params: sig(I32, I32), Results: ri32},
+	{Name: "http_fetch", Params: sig(I32, I32, I32, I32), Results: ri32},
 }
 
 // HostLogV2Original is the other accepted type of host_log_v2: the

@@ -69,6 +69,28 @@ type Config struct {
 	Limits        Limits        `toml:"limits"`
 	Observability Observability `toml:"observability"`
 	Discovery     Discovery     `toml:"discovery"`
+	Serve         Serve         `toml:"serve"`
+}
+
+// Serve is [serve]: serving a service module (docs/serving.md).
+type Serve struct {
+	// HTTPListen is the HTTP listener's address ("" = none; --http).
+	HTTPListen string `toml:"http_listen"`
+	// TLSCert and TLSKey make the listener HTTPS.
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// Instances is the pool size (0 = the number of CPUs).
+	Instances int `toml:"instances"`
+	// Queue bounds requests waiting for an instance (then 503).
+	Queue int `toml:"queue"`
+	// TickInterval calls on_tick this often ("0s" = never).
+	TickInterval Duration `toml:"tick_interval"`
+	// MaxBody bounds a request body (then 413).
+	MaxBody Size `toml:"max_body"`
+	// EventRing is how many events /_nx/events keeps for reconnects.
+	EventRing int `toml:"event_ring"`
+	// FetchAllow lists the hosts http_fetch may reach.
+	FetchAllow []string `toml:"fetch_allow"`
 }
 
 // Storage is [storage].
@@ -174,6 +196,7 @@ func Default() Config {
 			RequestTimeoutSecs: int(defaults.RequestTimeout / time.Second)},
 		Discovery: Discovery{Mode: defaults.DiscoveryMode, ProbeInterval: Duration(defaults.ProbeInterval),
 			PullInterval: Duration(defaults.PullInterval)},
+		Serve: Serve{Queue: defaults.ServeQueue, MaxBody: defaults.ServeMaxBody, EventRing: defaults.ServeEventRing},
 	}
 }
 
@@ -390,6 +413,26 @@ func (c *Config) Validate() error {
 	if d.PullInterval < 0 {
 		return bad("discovery.pull_interval", "must not be negative (0 turns random pulls off)")
 	}
+	sv := &c.Serve
+	switch {
+	case sv.Instances < 0 || sv.Instances > 4096:
+		return bad("serve.instances", "must be between 0 (one per CPU) and 4096, got %d", sv.Instances)
+	case sv.Queue <= 0:
+		return bad("serve.queue", "must be greater than zero, got %d", sv.Queue)
+	case sv.TickInterval < 0:
+		return bad("serve.tick_interval", "must not be negative (\"0s\" = no on_tick)")
+	case sv.MaxBody <= 0 || sv.MaxBody > 1<<31:
+		return bad("serve.max_body", "must be between 1 byte and 2GiB, got %d", sv.MaxBody)
+	case sv.EventRing <= 0:
+		return bad("serve.event_ring", "must be greater than zero, got %d", sv.EventRing)
+	case (sv.TLSCert == "") != (sv.TLSKey == ""):
+		return bad("serve.tls_key", "serve.tls_cert and serve.tls_key go together: set both or neither")
+	}
+	for _, a := range sv.FetchAllow {
+		if a == "" || strings.ContainsAny(a, "/ ") {
+			return bad("serve.fetch_allow", "%q is not a host or host:port", a)
+		}
+	}
 	t := &c.TLS
 	switch {
 	case (t.Cert == "") != (t.Key == ""):
@@ -413,7 +456,9 @@ func (c *Config) Validate() error {
 
 // Env names the NX_* variables that override the file.
 var Env = []string{"NX_DATASTORE_PATH", "NX_LISTEN", "NX_PEERS", "NX_TLS_CERT", "NX_TLS_KEY", "NX_TLS_CA",
-	"NX_ALLOWED_PEERS", "NX_TLS_INSECURE", "NX_OBSERVABILITY_LISTEN", "NX_LOG_LEVEL", "NX_LOG_FORMAT", "NX_SERIALIZATION_FORMAT"}
+	"NX_ALLOWED_PEERS", "NX_TLS_INSECURE", "NX_OBSERVABILITY_LISTEN", "NX_LOG_LEVEL", "NX_LOG_FORMAT", "NX_SERIALIZATION_FORMAT",
+	"NX_HTTP_LISTEN", "NX_SERVE_TLS_CERT", "NX_SERVE_TLS_KEY", "NX_SERVE_INSTANCES", "NX_SERVE_QUEUE", "NX_SERVE_TICK_INTERVAL",
+	"NX_SERVE_MAX_BODY", "NX_SERVE_EVENT_RING", "NX_SERVE_FETCH_ALLOW"}
 
 func splitList(s string) []string {
 	var out []string
@@ -446,6 +491,38 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	}
 	if v, ok := lookup("NX_ALLOWED_PEERS"); ok {
 		c.TLS.AllowedPeers = splitList(v)
+	}
+	set("NX_HTTP_LISTEN", &c.Serve.HTTPListen)
+	set("NX_SERVE_TLS_CERT", &c.Serve.TLSCert)
+	set("NX_SERVE_TLS_KEY", &c.Serve.TLSKey)
+	if v, ok := lookup("NX_SERVE_FETCH_ALLOW"); ok {
+		c.Serve.FetchAllow = splitList(v)
+	}
+	for _, iv := range []struct {
+		name string
+		dst  *int
+	}{{"NX_SERVE_INSTANCES", &c.Serve.Instances}, {"NX_SERVE_QUEUE", &c.Serve.Queue}, {"NX_SERVE_EVENT_RING", &c.Serve.EventRing}} {
+		if v, ok := lookup(iv.name); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return &Error{Key: iv.name, Msg: fmt.Sprintf("must be an integer, got %q", v)}
+			}
+			*iv.dst = n
+		}
+	}
+	if v, ok := lookup("NX_SERVE_TICK_INTERVAL"); ok {
+		d, err := ParseDuration(v)
+		if err != nil {
+			return &Error{Key: "NX_SERVE_TICK_INTERVAL", Msg: err.Error()}
+		}
+		c.Serve.TickInterval = Duration(d)
+	}
+	if v, ok := lookup("NX_SERVE_MAX_BODY"); ok {
+		n, err := ParseSize(v)
+		if err != nil {
+			return &Error{Key: "NX_SERVE_MAX_BODY", Msg: err.Error()}
+		}
+		c.Serve.MaxBody = Size(n)
 	}
 	if v, ok := lookup("NX_TLS_INSECURE"); ok {
 		b, err := strconv.ParseBool(v)

@@ -87,4 +87,23 @@ links = 0
 probe_interval = "300ms"
 # How often one random peer is asked for what this node lacks (0 = off).
 pull_interval = "2s"
+
+[serve]
+# Serving a service module (docs/serving.md). HTTP listener ("" = none;
+# --http, NX_HTTP_LISTEN). Plain HTTP unless tls_cert and tls_key are set.
+http_listen = ""
+tls_cert = ""
+tls_key = ""
+# Guest instances in the pool (0 = one per CPU; NX_SERVE_INSTANCES).
+instances = 0
+# Requests waiting for an instance; beyond it, 503.
+queue = 1024
+# on_tick period ("0s" = never).
+tick_interval = "0s"
+# Largest request body; beyond it, 413 and the guest is not called.
+max_body = "1MiB"
+# Events /_nx/events keeps for clients that reconnect.
+event_ring = 4096
+# Hosts http_fetch may reach: "host" (any port) or "host:port".
+fetch_allow = []
 `

@@ -77,3 +77,13 @@ const (
 	// SerializationFormat is the wire encoding ("binary" or "json").
 	SerializationFormat = "binary"
 )
+
+// Serving (docs/serving.md).
+const (
+	// ServeQueue bounds the requests waiting for an instance.
+	ServeQueue = 1024
+	// ServeMaxBody bounds a request body.
+	ServeMaxBody = 1 << 20
+	// ServeEventRing is how many events /_nx/events keeps for reconnects.
+	ServeEventRing = 4096
+)

@@ -192,6 +192,9 @@ type Module struct {
 	Entry string
 	// Initialize is true when the module exports `_initialize`.
 	Initialize bool
+	// Exports are the service exports the module has (Handlers, Init,
+	// Shutdown), each checked to be () -> ().
+	Exports map[string]bool
 	// CompileTime is how long Compile took (short when the cache hit).
 	CompileTime time.Duration
 }
@@ -258,6 +261,18 @@ func (e *Engine) check(m *Module) error {
 		return &ImportError{Module: mod, Name: name, Got: "memory"}
 	}
 	exports := m.compiled.ExportedFunctions()
+	m.Exports = map[string]bool{}
+	for _, name := range ServiceExports {
+		d, ok := exports[name]
+		if !ok {
+			continue
+		}
+		if len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 0 {
+			got := abi.Func{Params: fromValueTypes(d.ParamTypes()), Results: fromValueTypes(d.ResultTypes())}
+			return fmt.Errorf("export %s has type %s, want %s", name, got.Signature(), voidType.Signature())
+		}
+		m.Exports[name] = true
+	}
 	for _, name := range []string{"run", "_start"} {
 		d, ok := exports[name]
 		if !ok {
@@ -270,7 +285,7 @@ func (e *Engine) check(m *Module) error {
 		m.Entry = name
 		break
 	}
-	if m.Entry == "" {
+	if m.Entry == "" && !m.IsService() {
 		return ErrNoEntryPoint
 	}
 	if d, ok := exports["_initialize"]; ok {
@@ -283,6 +298,34 @@ func (e *Engine) check(m *Module) error {
 		return fmt.Errorf("module imports nx functions but does not export its memory as \"memory\"")
 	}
 	return nil
+}
+
+// The exports a service module may have (docs/serving.md): the handlers,
+// then init and shutdown. All are () -> ().
+const (
+	ExportInit      = "init"
+	ExportOnRequest = "on_request"
+	ExportOnChange  = "on_change"
+	ExportOnTick    = "on_tick"
+	ExportOnPeer    = "on_peer"
+	ExportShutdown  = "shutdown"
+)
+
+// Handlers are the exports that make a module a service.
+var Handlers = []string{ExportOnRequest, ExportOnChange, ExportOnTick, ExportOnPeer}
+
+// ServiceExports are every export the node calls on a service.
+var ServiceExports = []string{ExportInit, ExportOnRequest, ExportOnChange, ExportOnTick, ExportOnPeer, ExportShutdown}
+
+// IsService reports whether the module exports at least one handler; a
+// module without one is a job, run once.
+func (m *Module) IsService() bool {
+	for _, h := range Handlers {
+		if m.Exports[h] {
+			return true
+		}
+	}
+	return false
 }
 
 // Close releases the compiled module.

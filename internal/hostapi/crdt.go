@@ -132,7 +132,7 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 		c.value = append([]byte(nil), c.value...)
 		code := do(ctx, h, mod, &c)
 		if code == abi.ErrInternal {
-			h.Logger.Debug("crdt call failed", "module", mod.Name(), "func", name, "key", c.key)
+			h.Logger.Debug("crdt call failed", "module", moduleName(mod), "func", name, "key", c.key)
 		}
 		ret(s, code)
 	}

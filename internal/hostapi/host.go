@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -51,6 +53,11 @@ type Host struct {
 	OnEvent func(module, name string, payload []byte)
 	// Start is the node's start time, the zero of time_monotonic.
 	Start time.Time
+	// FetchAllow lists the hosts http_fetch may reach (FetchAllowed); empty
+	// refuses every fetch.
+	FetchAllow []string
+	// FetchClient makes http_fetch requests (http.DefaultClient if nil).
+	FetchClient *http.Client
 }
 
 // trace is the slog level of host_log_v2 level 0.
@@ -174,6 +181,12 @@ func (h *Host) functions() map[string]api.GoModuleFunc {
 		"abort":             h.abort,
 		"net_node_id":       h.netNodeID,
 		"net_peers":         h.netPeers,
+
+		"http_request": h.httpRequest,
+		"http_respond": h.httpRespond,
+		"changes":      h.changes,
+		"peer_event":   h.peerEvent,
+		"http_fetch":   h.httpFetch,
 	}
 	for name, fn := range h.crdtFunctions() {
 		m[name] = fn
@@ -259,6 +272,21 @@ func ret(stack []uint64, code int32) { stack[0] = api.EncodeI32(code) }
 // guest got it, and returns -3.
 func (h *Host) fail(ctx context.Context, mod api.Module, fn string, err error) int32 {
 	h.Logger.LogAttrs(ctx, slog.LevelError, "host call failed",
-		slog.String("module", mod.Name()), slog.String("func", fn), slog.Any("err", err))
+		slog.String("module", moduleName(mod)), slog.String("func", fn), slog.Any("err", err))
 	return abi.ErrInternal
+}
+
+// InstanceSeparator separates a module id from an instance suffix in the
+// names of pooled instances (wazero needs distinct names): "app.wasm\x00#3"
+// is an instance of module "app.wasm".
+const InstanceSeparator = "\x00"
+
+// moduleName is the module id of an instance: its name up to
+// InstanceSeparator.
+func moduleName(mod api.Module) string {
+	name := mod.Name()
+	if i := strings.Index(name, InstanceSeparator); i >= 0 {
+		return name[:i]
+	}
+	return name
 }

@@ -50,7 +50,7 @@ func (h *Host) hostLogV2Original(ctx context.Context, mod api.Module, s []uint64
 		return
 	}
 	if h.Logger.Enabled(ctx, slog.LevelInfo) {
-		h.Logger.LogAttrs(ctx, slog.LevelInfo, string(msg), slog.String("module", mod.Name()))
+		h.Logger.LogAttrs(ctx, slog.LevelInfo, string(msg), slog.String("module", moduleName(mod)))
 	}
 	ret(s, abi.OK)
 }
@@ -62,7 +62,7 @@ func (h *Host) guestLog(ctx context.Context, mod api.Module, level slog.Level, p
 	if !h.Logger.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{slog.String("module", mod.Name())}
+	attrs := []slog.Attr{slog.String("module", moduleName(mod))}
 	readN := n
 	if readN > h.Limits.MaxLogMessage {
 		readN = h.Limits.MaxLogMessage
@@ -71,7 +71,7 @@ func (h *Host) guestLog(ctx context.Context, mod api.Module, level slog.Level, p
 	msg, ok := mod.Memory().Read(p, readN)
 	if !ok {
 		h.Logger.LogAttrs(ctx, slog.LevelWarn, "guest log message outside guest memory",
-			slog.String("module", mod.Name()), slog.Uint64("ptr", uint64(p)), slog.Uint64("len", uint64(n)))
+			slog.String("module", moduleName(mod)), slog.Uint64("ptr", uint64(p)), slog.Uint64("len", uint64(n)))
 		return
 	}
 	h.Logger.LogAttrs(ctx, level, string(msg), attrs...)

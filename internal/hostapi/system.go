@@ -98,7 +98,7 @@ func (h *Host) outString(mod api.Module, s []uint64, v string) {
 }
 
 func (h *Host) moduleID(_ context.Context, mod api.Module, s []uint64) {
-	h.outString(mod, s, mod.Name())
+	h.outString(mod, s, moduleName(mod))
 }
 
 var capabilities = abi.Capabilities()
@@ -120,9 +120,9 @@ func (h *Host) eventEmit(ctx context.Context, mod api.Module, s []uint64) {
 	}
 	n := string(name)
 	h.Logger.LogAttrs(ctx, slog.LevelInfo, "guest event",
-		slog.String("module", mod.Name()), slog.String("event", n), slog.Int("payload_bytes", len(payload)))
+		slog.String("module", moduleName(mod)), slog.String("event", n), slog.Int("payload_bytes", len(payload)))
 	if h.OnEvent != nil {
-		h.OnEvent(mod.Name(), n, append([]byte(nil), payload...))
+		h.OnEvent(moduleName(mod), n, append([]byte(nil), payload...))
 	}
 	ret(s, abi.OK)
 }

@@ -19,6 +19,14 @@ func (r *Replica) Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID)
 	if r.closed.Load() {
 		return crdt.OpID{}, ErrClosed
 	}
+	id, err := r.write(op, accept)
+	if err == nil && r.cfg.OnChanged != nil {
+		r.cfg.OnChanged([]crdt.ObjKey{op.Obj()})
+	}
+	return id, err
+}
+
+func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (crdt.OpID, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failed != nil {

@@ -127,6 +127,9 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 			f(op)
 		}
 	}
+	if len(applied) > 0 {
+		r.changed(touched)
+	}
 
 	if len(applied) > 0 {
 		// Relay what was new to the other peers; a full relay queue drops
@@ -307,8 +310,21 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	r.mu.Unlock()
 	r.stats.snapshotsApplied.Add(1)
 	r.log.Info("snapshot applied", "peer", peer, "objects", len(snap.Objects))
+	r.changed(touched)
 	r.ackWhenDurable(peer, seq, vv)
 	return nil
+}
+
+// changed reports touched objects to OnChanged.
+func (r *Replica) changed(touched map[crdt.ObjKey]bool) {
+	if r.cfg.OnChanged == nil || len(touched) == 0 {
+		return
+	}
+	keys := make([]crdt.ObjKey, 0, len(touched))
+	for k := range touched {
+		keys = append(keys, k)
+	}
+	r.cfg.OnChanged(keys)
 }
 
 // prune drops op-log entries every known peer has acknowledged, then the

@@ -77,6 +77,11 @@ type Config struct {
 	// applied and committed (for replication-lag measurement). It must
 	// not block.
 	OnRemoteApply func(op *crdt.Op)
+	// OnChanged, if set, is called with the objects a committed change
+	// touched: a local write, an applied remote batch, or a snapshot. It is
+	// called outside the replica's lock and must not block (it feeds the
+	// on_change trigger of service modules).
+	OnChanged func(keys []crdt.ObjKey)
 	// OnBatchApplied, if set, is called after each PushOps batch with how
 	// long applying and committing it took (for metrics).
 	OnBatchApplied func(d time.Duration)

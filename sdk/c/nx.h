@@ -128,6 +128,21 @@ NX_IMPORT(crdt_rga_delete) int32_t nx_crdt_rga_delete(const uint8_t *key, uint32
 NX_IMPORT(crdt_rga_values) int32_t nx_crdt_rga_values(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
 NX_IMPORT(crdt_rga_elements) int32_t nx_crdt_rga_elements(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
 
+/*
+ * Serving (docs/serving.md). A service module exports at least one of
+ * on_request, on_change, on_tick, on_peer (all void(void)), and optionally
+ * init and shutdown, e.g.
+ *   __attribute__((export_name("on_request"))) void on_request(void) { ... }
+ * http_request, changes and peer_event answer NX_ERR_INTERNAL outside the
+ * handler they belong to.
+ */
+NX_IMPORT(http_request) int32_t nx_http_request(uint8_t *out, uint32_t out_cap);
+NX_IMPORT(http_respond) int32_t nx_http_respond(int32_t status, const uint8_t *headers, uint32_t headers_len,
+                                                const uint8_t *body, uint32_t body_len);
+NX_IMPORT(changes) int32_t nx_changes(uint8_t *out, uint32_t out_cap);
+NX_IMPORT(peer_event) int32_t nx_peer_event(uint8_t *out, uint32_t out_cap);
+NX_IMPORT(http_fetch) int32_t nx_http_fetch(const uint8_t *req, uint32_t req_len, uint8_t *out, uint32_t out_cap);
+
 #undef NX_IMPORT
 
 /* Helpers */
@@ -151,6 +166,108 @@ static inline void nx_log(int32_t level, const char *msg) {
 /* nx_abort_str stops the guest with a NUL-terminated message. */
 static inline __attribute__((noreturn)) void nx_abort_str(const char *msg) {
     nx_abort((const uint8_t *)msg, (uint32_t)nx__strlen(msg));
+}
+
+/* The CRDT type bytes of the changes list. */
+#define NX_TYPE_GCOUNTER     1
+#define NX_TYPE_PNCOUNTER    2
+#define NX_TYPE_LWW_REGISTER 3
+#define NX_TYPE_LWW_MAP      4
+#define NX_TYPE_ORSET        5
+#define NX_TYPE_RGA          6
+#define NX_TYPE_TEXT         7
+
+/*
+ * nx_request is a decoded request: pointers into the buffer given to
+ * nx_request_parse, which must outlive it.
+ */
+typedef struct {
+    const uint8_t *method, *target, *headers, *body;
+    uint32_t method_len, target_len, header_count, body_len;
+} nx_request;
+
+/* nx__take reads a u32 length and a span; 0 when it overruns the end. */
+static inline int nx__take(const uint8_t **p, const uint8_t *end, const uint8_t **span, uint32_t *len) {
+    if (end - *p < 4) return 0;
+    uint32_t n = nx_u32le(*p);
+    *p += 4;
+    if ((uint32_t)(end - *p) < n) return 0;
+    *span = *p;
+    *len = n;
+    *p += n;
+    return 1;
+}
+
+/* nx_request_parse decodes the http_request encoding; 0 if malformed. */
+static inline int nx_request_parse(const uint8_t *buf, uint32_t len, nx_request *r) {
+    const uint8_t *p = buf, *end = buf + len, *span;
+    uint32_t n;
+    if (!nx__take(&p, end, &r->method, &r->method_len)) return 0;
+    if (!nx__take(&p, end, &r->target, &r->target_len)) return 0;
+    if (end - p < 4) return 0;
+    r->header_count = nx_u32le(p);
+    p += 4;
+    r->headers = p;
+    for (uint32_t i = 0; i < r->header_count; i++) {
+        if (!nx__take(&p, end, &span, &n) || !nx__take(&p, end, &span, &n)) return 0;
+    }
+    if (!nx__take(&p, end, &r->body, &r->body_len)) return 0;
+    return p == end;
+}
+
+/* nx__eq compares a span with a NUL-terminated string. */
+static inline int nx__eq(const uint8_t *a, uint32_t n, const char *s) {
+    uint32_t i = 0;
+    for (; i < n; i++)
+        if (s[i] == 0 || (char)a[i] != s[i]) return 0;
+    return s[i] == 0;
+}
+
+/* nx_request_is reports whether the request is METHOD on exactly PATH (the
+ * target up to any '?'). */
+static inline int nx_request_is(const nx_request *r, const char *method, const char *path) {
+    uint32_t n = 0;
+    while (n < r->target_len && r->target[n] != '?') n++;
+    return nx__eq(r->method, r->method_len, method) && nx__eq(r->target, n, path);
+}
+
+/* nx_request_header finds the first header called name (lower-case); 1 and
+ * its value, or 0. */
+static inline int nx_request_header(const nx_request *r, const char *name, const uint8_t **value, uint32_t *value_len) {
+    const uint8_t *p = r->headers, *end = r->body, *k;
+    uint32_t kn;
+    for (uint32_t i = 0; i < r->header_count; i++) {
+        nx__take(&p, end, &k, &kn);
+        nx__take(&p, end, value, value_len);
+        if (nx__eq(k, kn, name)) return 1;
+    }
+    return 0;
+}
+
+/* nx_respond answers with status, one Content-Type header and a body. */
+static inline int32_t nx_respond(int32_t status, const char *content_type, const uint8_t *body, uint32_t body_len) {
+    uint8_t h[4 + 4 + 12 + 4 + 128];
+    uint32_t ct = (uint32_t)nx__strlen(content_type);
+    if (ct > 128) ct = 128;
+    const char *name = "content-type";
+    uint8_t *p = h;
+    p[0] = 1; p[1] = p[2] = p[3] = 0; p += 4;
+    p[0] = 12; p[1] = p[2] = p[3] = 0; p += 4;
+    for (int i = 0; i < 12; i++) *p++ = (uint8_t)name[i];
+    p[0] = (uint8_t)ct; p[1] = (uint8_t)(ct >> 8); p[2] = p[3] = 0; p += 4;
+    for (uint32_t i = 0; i < ct; i++) *p++ = (uint8_t)content_type[i];
+    return nx_http_respond(status, h, (uint32_t)(p - h), body, body_len);
+}
+
+/* nx_respond_str answers with status and a text/plain body. */
+static inline int32_t nx_respond_str(int32_t status, const char *body) {
+    return nx_respond(status, "text/plain; charset=utf-8", (const uint8_t *)body, (uint32_t)nx__strlen(body));
+}
+
+/* nx_emit_str publishes an event (to /_nx/events) with a string payload. */
+static inline int32_t nx_emit_str(const char *name, const char *payload) {
+    return nx_event_emit((const uint8_t *)name, (uint32_t)nx__strlen(name), (const uint8_t *)payload,
+                         (uint32_t)nx__strlen(payload));
 }
 
 #ifdef __cplusplus
