@@ -152,6 +152,13 @@ func (n *Node) Serve(ctx context.Context, wasm []byte, o RunOptions, ready func(
 		return errors.New("numax: the node is already serving a module")
 	}
 	defer n.hooks.srv.Store(nil)
+	if n.net != nil {
+		// Links that came up before serving began are reported as up
+		// (a link that comes up meanwhile may be reported twice).
+		for _, p := range n.net.PeerInfo() {
+			srv.Peer(true, p.NodeID, p.Addr)
+		}
+	}
 	closeSrv := func() error { return srv.Close(context.WithoutCancel(ctx)) }
 	if err := srv.Start(ctx); err != nil {
 		_ = closeSrv()

@@ -66,6 +66,9 @@ func StartNX(t testing.TB, env []string, args ...string) *Proc {
 	return p
 }
 
+// Done is closed when the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
 // Stdout and Stderr return what the process printed so far.
 func (p *Proc) Stdout() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stdout.String() }
 func (p *Proc) Stderr() string { p.mu.Lock(); defer p.mu.Unlock(); return p.stderr.String() }

@@ -8,7 +8,7 @@
 //   GET  /trap        traps (500)
 //   GET  /grow        grows memory until refused, then traps (500)
 //   GET  /noreply     returns without http_respond (500)
-//   GET  /twice       responds twice; the body is the second call's code
+//   GET  /twice       responds twice; db "twice" holds the second call's code
 //   GET  /outside     calls changes() and peer_event() outside their handlers
 //   GET  /fetch       http_fetch of NX_FETCH_URL; the fetched body, or the code
 //   POST /emit        event_emit("test.<body>", body)
@@ -16,7 +16,7 @@
 // init counts its calls in db "init"; on_tick in "ticks"; on_peer writes the
 // last event to "peer"; on_change emits "hits.total" with the total whenever
 // "hits" changed and counts the changed objects in "changes"; shutdown sets
-// "shutdown".
+// "shutdown"; every on_request counts itself in "requests".
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +98,7 @@ static void respond_num(long long v) {
 __attribute__((export_name("on_request"))) void on_request(void) {
     int32_t n = nx_http_request(req_buf, sizeof req_buf);
     nx_request r;
+    db_incr("requests");
     if (n < 0 || !nx_request_parse(req_buf, (uint32_t)n, &r)) {
         nx_respond_str(400, "bad request encoding");
         return;
@@ -159,7 +160,9 @@ __attribute__((export_name("on_request"))) void on_request(void) {
         return;
     } else if (nx_request_is(&r, "GET", "/twice")) {
         nx_respond_str(200, "first");
-        respond_num(nx_respond_str(200, "second"));
+        int32_t rc = nx_respond_str(200, "second");
+        uint64_t v = (uint64_t)(int64_t)rc;
+        nx_db_set(S("twice"), (const uint8_t *)&v, 8);
     } else if (nx_request_is(&r, "GET", "/outside")) {
         uint8_t b[64];
         snprintf(out, sizeof out, "changes=%d peer_event=%d", nx_changes(b, sizeof b), nx_peer_event(b, sizeof b));
