@@ -410,5 +410,3 @@ func TestServe_HTTPOnJobModule(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
 	}
 }
-
-
