@@ -1,0 +1,238 @@
+//go:build wasip1
+
+package serve
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unsafe"
+
+	nx "github.com/numax/numax/sdk/go"
+
+	"github.com/numax/numax/internal/abi"
+)
+
+//go:wasmimport nx http_request
+func httpRequest(op unsafe.Pointer, on uint32) int32
+
+//go:wasmimport nx http_respond
+func httpRespond(status int32, hp unsafe.Pointer, hn uint32, bp unsafe.Pointer, bn uint32) int32
+
+//go:wasmimport nx changes
+func changes(op unsafe.Pointer, on uint32) int32
+
+//go:wasmimport nx peer_event
+func peerEvent(op unsafe.Pointer, on uint32) int32
+
+//go:wasmimport nx http_fetch
+func httpFetch(rp unsafe.Pointer, rn uint32, op unsafe.Pointer, on uint32) int32
+
+
+var (
+	handler  http.Handler
+	onChange func([]Change)
+	onTick   func()
+	onPeer   func(PeerEvent)
+)
+
+// Serve makes h answer the node's HTTP requests.
+func Serve(h http.Handler) { handler = h }
+
+// OnChange calls f with the objects that changed (local writes and ops
+// from peers), each once however many ops touched it. Calls never overlap
+// with each other or with on_tick and on_peer. If f panics, the same changes
+// come again later (at least once): read current values, do not replay.
+func OnChange(f func([]Change)) { onChange = f }
+
+// OnTick calls f every [serve] tick_interval.
+func OnTick(f func()) { onTick = f }
+
+// OnPeer calls f when a peer link comes up or goes down.
+func OnPeer(f func(PeerEvent)) { onPeer = f }
+
+//go:wasmexport on_request
+func exportOnRequest() {
+	b, err := nx.Grow(4096, func(p unsafe.Pointer, n uint32) int32 { return httpRequest(p, n) })
+	if err != nil {
+		respond(500, nil, []byte("serve: http_request: "+err.Error()))
+		return
+	}
+	req, err := abi.DecodeRequest(b)
+	if err != nil {
+		respond(400, nil, []byte("serve: bad request encoding"))
+		return
+	}
+	if handler == nil {
+		respond(404, nil, []byte("no HTTP handler: the guest did not call serve.Serve"))
+		return
+	}
+	hr, err := toHTTPRequest(req)
+	if err != nil {
+		respond(400, nil, []byte(err.Error()))
+		return
+	}
+	w := &responseWriter{header: http.Header{}}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				nx.LogError(fmt.Sprintf("serve: handler panicked: %v", r))
+				w = &responseWriter{header: http.Header{}, status: 500}
+				w.body.WriteString("internal error\n")
+			}
+		}()
+		handler.ServeHTTP(w, hr)
+	}()
+	if w.status == 0 {
+		w.status = 200
+	}
+	if w.header.Get("Content-Type") == "" && w.body.Len() > 0 {
+		w.header.Set("Content-Type", http.DetectContentType(w.body.Bytes()))
+	}
+	respond(w.status, w.header, w.body.Bytes())
+}
+
+func toHTTPRequest(req *abi.Request) (*http.Request, error) {
+	hr, err := http.NewRequest(req.Method, req.Target, bytes.NewReader(req.Body))
+	if err != nil {
+		return nil, fmt.Errorf("serve: bad request: %v", err)
+	}
+	hr.RequestURI = req.Target
+	hr.ContentLength = int64(len(req.Body))
+	for _, h := range req.Headers {
+		name := http.CanonicalHeaderKey(string(h.Key))
+		if name == "Host" {
+			hr.Host = string(h.Value)
+			continue
+		}
+		hr.Header.Add(name, string(h.Value))
+	}
+	return hr, nil
+}
+
+func respond(status int, h http.Header, body []byte) {
+	var pairs []abi.Row
+	for name, vs := range h {
+		for _, v := range vs {
+			pairs = append(pairs, abi.Row{Key: []byte(strings.ToLower(name)), Value: []byte(v)})
+		}
+	}
+	enc := abi.AppendPairs(nil, pairs)
+	httpRespond(int32(status), ptr(enc), uint32(len(enc)), ptr(body), uint32(len(body)))
+}
+
+func ptr(b []byte) unsafe.Pointer {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.Pointer(&b[0])
+}
+
+// responseWriter buffers the response: http_respond takes it whole.
+type responseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = 200
+	}
+	return w.body.Write(p)
+}
+
+//go:wasmexport on_change
+func exportOnChange() {
+	if onChange == nil {
+		return
+	}
+	b, err := nx.Grow(4096, func(p unsafe.Pointer, n uint32) int32 { return changes(p, n) })
+	if err != nil {
+		panic("serve: changes: " + err.Error())
+	}
+	cs, err := abi.DecodeChanges(b)
+	if err != nil {
+		panic("serve: bad changes encoding")
+	}
+	out := make([]Change, len(cs))
+	for i, c := range cs {
+		out[i] = Change{Type: Type(c.Type), Key: string(c.Key)}
+	}
+	onChange(out)
+}
+
+//go:wasmexport on_tick
+func exportOnTick() {
+	if onTick != nil {
+		onTick()
+	}
+}
+
+//go:wasmexport on_peer
+func exportOnPeer() {
+	if onPeer == nil {
+		return
+	}
+	b, err := nx.Grow(256, func(p unsafe.Pointer, n uint32) int32 { return peerEvent(p, n) })
+	if err != nil {
+		panic("serve: peer_event: " + err.Error())
+	}
+	e, err := abi.DecodePeerEvent(b)
+	if err != nil {
+		panic("serve: bad peer event encoding")
+	}
+	onPeer(PeerEvent{Up: e.Up, NodeID: e.NodeID, Addr: e.Addr})
+}
+
+// Fetch sends req through the node (http_fetch): only to hosts in the
+// node's [serve] fetch_allow, bounded by the invocation's time limit and the
+// output limit. The response body is read in full.
+func Fetch(req *http.Request) (*http.Response, error) {
+	if req.URL == nil || !req.URL.IsAbs() {
+		return nil, errors.New("serve: Fetch needs an absolute URL")
+	}
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+	}
+	r := abi.Request{Method: req.Method, Target: req.URL.String(), Body: body}
+	if r.Method == "" {
+		r.Method = http.MethodGet
+	}
+	for name, vs := range req.Header {
+		for _, v := range vs {
+			r.Headers = append(r.Headers, abi.Row{Key: []byte(strings.ToLower(name)), Value: []byte(v)})
+		}
+	}
+	enc := abi.AppendRequest(nil, &r)
+	b, err := nx.Grow(64<<10, func(p unsafe.Pointer, n uint32) int32 { return httpFetch(ptr(enc), uint32(len(enc)), p, n) })
+	if err != nil {
+		return nil, fmt.Errorf("serve: fetch %s: %w (is the host in [serve] fetch_allow?)", req.URL.Host, err)
+	}
+	resp, err := abi.DecodeResponse(b)
+	if err != nil {
+		return nil, errors.New("serve: bad fetch response encoding")
+	}
+	hr := &http.Response{StatusCode: int(resp.Status), Status: fmt.Sprintf("%d %s", resp.Status, http.StatusText(int(resp.Status))),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Request: req,
+		Body: io.NopCloser(bytes.NewReader(resp.Body)), ContentLength: int64(len(resp.Body))}
+	for _, h := range resp.Headers {
+		hr.Header.Add(string(h.Key), string(h.Value))
+	}
+	return hr, nil
+}
