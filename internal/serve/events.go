@@ -158,8 +158,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		evs, gone, _, wake = s.events.since(cursor)
 		if gone {
 			// The client fell further behind than the ring holds.
+			_, _, cursor, wake = s.events.since(^uint64(0) >> 1)
 			writeEvent(&buf, cursor, "nx.reset", []byte("events were missed; reload"))
-			evs, _, cursor, wake = s.events.since(^uint64(0) >> 1)
 			evs = nil
 		}
 	}

@@ -1,5 +1,7 @@
 //go:build wasip1
 
+//lint:file-ignore U1000 the handlers are called by the host through //go:wasmexport, which staticcheck cannot see
+
 package serve
 
 import (
@@ -30,7 +32,6 @@ func peerEvent(op unsafe.Pointer, on uint32) int32
 
 //go:wasmimport nx http_fetch
 func httpFetch(rp unsafe.Pointer, rn uint32, op unsafe.Pointer, on uint32) int32
-
 
 var (
 	handler  http.Handler
