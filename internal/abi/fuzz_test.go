@@ -69,3 +69,51 @@ func FuzzParseOpID(f *testing.F) {
 		}
 	})
 }
+
+func servingSeeds(f *testing.F) {
+	seeds(f)
+	f.Add(AppendRequest(nil, &Request{Method: "POST", Target: "/a?b=c", Headers: []Row{{Key: []byte("host"), Value: []byte("x")}}, Body: []byte("hi")}))
+	f.Add(AppendResponse(nil, &Response{Status: 200, Headers: []Row{{Key: []byte("content-type"), Value: []byte("text/plain")}}, Body: []byte("ok")}))
+	f.Add(AppendChanges(nil, []Change{{Type: 1, Key: []byte("hits")}, {Type: 5, Key: []byte("")}}))
+	f.Add(AppendPeerEvent(nil, PeerEvent{Up: true, NodeID: "0123456789abcdef0123456789abcdef", Addr: "127.0.0.1:7001"}))
+}
+
+func FuzzDecodeRequest(f *testing.F) {
+	servingSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeRequest(b)
+		if err == nil && !bytes.Equal(AppendRequest(nil, r), b) {
+			t.Fatalf("DecodeRequest not exact for %x", b)
+		}
+	})
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	servingSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeResponse(b)
+		if err == nil && !bytes.Equal(AppendResponse(nil, r), b) {
+			t.Fatalf("DecodeResponse not exact for %x", b)
+		}
+	})
+}
+
+func FuzzDecodeChanges(f *testing.F) {
+	servingSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cs, err := DecodeChanges(b)
+		if err == nil && !bytes.Equal(AppendChanges(nil, cs), b) {
+			t.Fatalf("DecodeChanges not exact for %x", b)
+		}
+	})
+}
+
+func FuzzDecodePeerEvent(f *testing.F) {
+	servingSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := DecodePeerEvent(b)
+		if err == nil && !bytes.Equal(AppendPeerEvent(nil, e), b) {
+			t.Fatalf("DecodePeerEvent not exact for %x", b)
+		}
+	})
+}

@@ -343,12 +343,12 @@ func (s *Server) loop() {
 				s.trigger(engine.ExportOnPeer, &hostapi.Call{Handler: engine.ExportOnPeer, Peer: abi.AppendPeerEvent(nil, p)})
 			}
 			s.pendingMu.Lock()
-			batch := s.pending
-			if len(batch) > 0 {
-				s.pending = map[crdt.ObjKey]bool{}
+			var batch map[crdt.ObjKey]bool
+			if len(s.pending) > 0 {
+				batch, s.pending = s.pending, map[crdt.ObjKey]bool{}
 			}
 			s.pendingMu.Unlock()
-			if len(batch) == 0 {
+			if batch == nil {
 				break
 			}
 			if s.trigger(engine.ExportOnChange, &hostapi.Call{Handler: engine.ExportOnChange, Changes: encodeChanges(batch)}) {
