@@ -45,9 +45,10 @@ func gossipSize(s string) (int, bool) {
 
 func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var profile, reportDir, baselineDir, goGuest, cGuest, writer, nodeProfiles, nx string
+	var serveGuests perf.ServeGuests
 	cmd := &cobra.Command{
 		Use:   "nx-bench SCENARIO... [--profile smoke|full] [--report-dir DIR] [--baseline-dir DIR]",
-		Short: "Run load scenarios (store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, gossip, gossip-N) and write JSON + Markdown reports",
+		Short: "Run load scenarios (store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip, gossip-N) and write JSON + Markdown reports",
 		Long: "Each scenario writes DIR/SCENARIO.json (schema-versioned, with machine, Go version,\n" +
 			"revision, profile and command) and DIR/SCENARIO.md. With --baseline-dir, a throughput\n" +
 			"more than 10% below or a latency more than 20% above the baseline's fails the run.\n" +
@@ -79,12 +80,16 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 					if goGuest == "" || cGuest == "" {
 						return usagef("startup needs --go-guest and --c-guest")
 					}
+				case "serve":
+					if serveGuests.C == "" || serveGuests.Go == "" || serveGuests.Counter == "" {
+						return usagef("serve needs --serve-c-guest (testdata/guests/trivial_http.c), --serve-go-guest (testdata/guests/trivial_http_go) and --counter-guest (testdata/guests/service.c)")
+					}
 				case "sync-3", "sync-10", "chaos", "partition", "redis-compare", "gossip":
 					if writer == "" {
 						return usagef("%s needs --writer-guest (testdata/guests/writer)", s)
 					}
 				default:
-					return usagef("unknown scenario %q: want store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, gossip or gossip-N (N from 2 to 64)", s)
+					return usagef("unknown scenario %q: want store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip or gossip-N (N from 2 to 64)", s)
 				}
 			}
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
@@ -125,6 +130,8 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 					err = perf.Partition(cmd.Context(), p, r, dir, nx, writer)
 				case "redis-compare":
 					err = perf.RedisCompare(cmd.Context(), p, r, dir, nx, writer)
+				case "serve":
+					err = perf.Serve(cmd.Context(), p, r, dir, nx, serveGuests)
 				default: // gossip, gossip-N
 					q := p
 					if n, ok := gossipSize(s); ok {
@@ -198,6 +205,9 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&goGuest, "go-guest", "", "Go guest for the startup scenario")
 	f.StringVar(&cGuest, "c-guest", "", "C guest for the startup scenario")
 	f.StringVar(&nodeProfiles, "node-profiles", "", "write CPU and heap profiles of every nx process the cluster scenarios start into this directory (go tool pprof)")
+	f.StringVar(&serveGuests.C, "serve-c-guest", "", "trivial C service for the serve scenario (testdata/guests/trivial_http.c)")
+	f.StringVar(&serveGuests.Go, "serve-go-guest", "", "trivial Go service for the serve scenario (testdata/guests/trivial_http_go)")
+	f.StringVar(&serveGuests.Counter, "counter-guest", "", "service with POST /hit and on_change events for the serve scenario (testdata/guests/service.c)")
 	f.StringVar(&nx, "nx", "", "the nx binary the cluster scenarios start (default: nx beside this binary, then on PATH)")
 	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition, redis-compare and gossip")
 	cmd.SetOut(stdout)

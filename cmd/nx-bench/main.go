@@ -16,6 +16,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/numax/numax/internal/perf"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -40,6 +42,14 @@ func (e *usageError) Unwrap() error { return e.err }
 func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == perf.BareHTTPArg {
+		// The serve scenario's baseline, in a process of its own.
+		if err := perf.BareHTTP(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "nx bench: bare HTTP baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

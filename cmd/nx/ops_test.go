@@ -291,9 +291,11 @@ func TestSync_SnapshotPath(t *testing.T) {
 func TestBenchSmoke(t *testing.T) {
 	dir := t.TempDir()
 	r := testutil.RunNX(t, 5*time.Minute, nil, "bench", "store", "crdt-local", "startup", "sync-3", "sync-10", "chaos", "partition",
-		"redis-compare", "gossip", "--profile", "smoke", "--report-dir", dir,
+		"redis-compare", "serve", "gossip", "--profile", "smoke", "--report-dir", dir,
 		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"),
-		"--writer-guest", testutil.GoGuest(t, "testdata/guests/writer"))
+		"--writer-guest", testutil.GoGuest(t, "testdata/guests/writer"),
+		"--serve-c-guest", testutil.CGuest(t, "testdata/guests/trivial_http.c"), "--serve-go-guest", testutil.GoGuest(t, "testdata/guests/trivial_http_go"),
+		"--counter-guest", guest(t, "service"))
 	if r.Code != 0 {
 		t.Fatalf("bench: %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -313,6 +315,11 @@ func TestBenchSmoke(t *testing.T) {
 				"sync=interval: double counts", "sync=interval: diverging counters after settling"}},
 		{"partition", []string{"divergent ops at heal", "converged after heal"}, nil},
 		{"redis-compare", []string{"nx / redis (pipeline 1)", "redis: INCR/s per client, pipeline 32"}, nil},
+		{"serve", []string{"bare net/http: requests/s", "C handler: requests/s", "C handler: ratio to bare net/http",
+			"Go handler (serve.Serve): ratio to bare net/http", "Go service RSS, 2 instances",
+			"POST /hit, 3 nodes serving: requests/s per node (slowest node)", "POST /hit, 3 nodes: hits counted on every node",
+			"change to client (write on node 1, SSE at node 3, 500 writes/s): p99"},
+			[]string{"C handler: failed requests", "POST /hit, 3 nodes: failed requests"}},
 		{"gossip", []string{"N=5: new member known by all (from its launch)", "N=5: write visible on all, p99",
 			"N=5: op copies received per op (n-1 = 4 is none wasted)", "N=5: hard failure seen by all"}, nil},
 	} {
