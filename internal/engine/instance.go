@@ -23,6 +23,9 @@ type Instance struct {
 	m     *Module
 	mod   api.Module
 	alloc *limitAllocator
+	// fns caches the exported functions: wazero makes a new function, with
+	// its own stack, on every ExportedFunction.
+	fns map[string]api.Function
 }
 
 // Instantiate makes an instance of m named rc.ID plus suffix (pool members
@@ -64,7 +67,7 @@ func (e *Engine) Instantiate(ctx context.Context, m *Module, rc RunConfig, suffi
 	if err != nil {
 		return nil, e.classify(ctx, alloc, err)
 	}
-	inst := &Instance{e: e, m: m, mod: mod, alloc: alloc}
+	inst := &Instance{e: e, m: m, mod: mod, alloc: alloc, fns: map[string]api.Function{}}
 	if to := alloc.refusedTo.Load(); to > 0 {
 		_ = mod.Close(context.WithoutCancel(ctx))
 		return nil, &MemoryLimitError{Limit: e.cfg.MemoryLimit, Requested: to, Declared: true}
@@ -79,12 +82,22 @@ func (e *Engine) Instantiate(ctx context.Context, m *Module, rc RunConfig, suffi
 }
 
 // Has reports whether the instance's module exports name.
-func (i *Instance) Has(name string) bool { return i.mod.ExportedFunction(name) != nil }
+func (i *Instance) Has(name string) bool { return i.fn(name) != nil }
+
+func (i *Instance) fn(name string) api.Function {
+	f, ok := i.fns[name]
+	if !ok {
+		f = i.mod.ExportedFunction(name)
+		i.fns[name] = f
+	}
+	return f
+}
 
 // Call calls the export name (of type () -> ()) within one invocation's time
-// limit and returns how it ended, as Run's typed errors.
+// limit and returns how it ended, as Run's typed errors. Like Has, it is for
+// one goroutine at a time.
 func (i *Instance) Call(ctx context.Context, name string) error {
-	f := i.mod.ExportedFunction(name)
+	f := i.fn(name)
 	if f == nil {
 		return fmt.Errorf("module exports no %s", name)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +29,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveGuest(rec, r)
 	}
 	if r.URL.Path != ReservedPrefix+"events" {
-		s.m.requests.WithLabelValues(strconv.Itoa(rec.code)).Inc()
+		s.m.request(rec.code)
 		s.m.duration.Observe(time.Since(start).Seconds())
 	}
 }

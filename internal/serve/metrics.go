@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +15,27 @@ type metrics struct {
 	handlerCalls *prometheus.CounterVec
 	published    prometheus.Counter
 	queued       atomic.Int64
+	// byCode and byCall cache the labelled counters (a label lookup per
+	// request shows in profiles).
+	byCode sync.Map // int -> prometheus.Counter
+	byCall sync.Map // [2]string -> prometheus.Counter
+}
+
+func (m *metrics) request(code int) {
+	c, ok := m.byCode.Load(code)
+	if !ok {
+		c, _ = m.byCode.LoadOrStore(code, m.requests.WithLabelValues(strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
+}
+
+func (m *metrics) handlerCall(handler, result string) {
+	k := [2]string{handler, result}
+	c, ok := m.byCall.Load(k)
+	if !ok {
+		c, _ = m.byCall.LoadOrStore(k, m.handlerCalls.WithLabelValues(handler, result))
+	}
+	c.(prometheus.Counter).Inc()
 }
 
 func newMetrics(reg *prometheus.Registry, s *Server) *metrics {

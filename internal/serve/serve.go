@@ -296,7 +296,7 @@ func (s *Server) call(ctx context.Context, inst *engine.Instance, name string, c
 			result = "timeout"
 		}
 	}
-	s.m.handlerCalls.WithLabelValues(name, result).Inc()
+	s.m.handlerCall(name, result)
 	return err
 }
 

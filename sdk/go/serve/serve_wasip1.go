@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"unsafe"
 
@@ -55,14 +56,31 @@ func OnTick(f func()) { onTick = f }
 // OnPeer calls f when a peer link comes up or goes down.
 func OnPeer(f func(PeerEvent)) { onPeer = f }
 
+// reqBuf, rw and hdrBuf are reused by every on_request of this instance
+// (one handler runs at a time per instance).
+var (
+	reqBuf = make([]byte, 4096)
+	rw     responseWriter
+	hdrBuf []byte
+)
+
 //go:wasmexport on_request
 func exportOnRequest() {
-	b, err := nx.Grow(4096, func(p unsafe.Pointer, n uint32) int32 { return httpRequest(p, n) })
-	if err != nil {
-		respond(500, nil, []byte("serve: http_request: "+err.Error()))
+	n := httpRequest(ptr(reqBuf), uint32(len(reqBuf)))
+	if n == abi.ErrBufferTooSmall {
+		b, err := nx.Grow(2*len(reqBuf), func(p unsafe.Pointer, n uint32) int32 { return httpRequest(p, n) })
+		if err != nil {
+			respond(500, nil, []byte("serve: http_request: "+err.Error()))
+			return
+		}
+		reqBuf = b[:cap(b)]
+		n = int32(len(b))
+	}
+	if n < 0 {
+		respond(500, nil, []byte("serve: http_request: "+nx.Error(n).Error()))
 		return
 	}
-	req, err := abi.DecodeRequest(b)
+	req, err := abi.DecodeRequest(reqBuf[:n])
 	if err != nil {
 		respond(400, nil, []byte("serve: bad request encoding"))
 		return
@@ -76,12 +94,15 @@ func exportOnRequest() {
 		respond(400, nil, []byte(err.Error()))
 		return
 	}
-	w := &responseWriter{header: http.Header{}}
+	w := &rw
+	w.header, w.status = make(http.Header, 2), 0
+	w.body.Reset()
 	func() {
 		defer func() {
 			if r := recover(); r != nil {
 				nx.LogError(fmt.Sprintf("serve: handler panicked: %v", r))
-				w = &responseWriter{header: http.Header{}, status: 500}
+				w.header, w.status = http.Header{}, 500
+				w.body.Reset()
 				w.body.WriteString("internal error\n")
 			}
 		}()
@@ -96,32 +117,51 @@ func exportOnRequest() {
 	respond(w.status, w.header, w.body.Bytes())
 }
 
+// toHTTPRequest builds the request the way net/http's server does, without
+// re-parsing what the node has parsed: the target is a request URI, the
+// headers are already split. The body is copied out of the reused buffer.
 func toHTTPRequest(req *abi.Request) (*http.Request, error) {
-	hr, err := http.NewRequest(req.Method, req.Target, bytes.NewReader(req.Body))
+	u, err := url.ParseRequestURI(req.Target)
 	if err != nil {
-		return nil, fmt.Errorf("serve: bad request: %v", err)
+		return nil, fmt.Errorf("serve: bad request target %q: %v", req.Target, err)
 	}
-	hr.RequestURI = req.Target
-	hr.ContentLength = int64(len(req.Body))
+	hr := &http.Request{Method: req.Method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, len(req.Headers)), RequestURI: req.Target, ContentLength: int64(len(req.Body)),
+		Body: http.NoBody}
+	if len(req.Body) > 0 {
+		hr.Body = io.NopCloser(bytes.NewReader(bytes.Clone(req.Body)))
+	}
 	for _, h := range req.Headers {
 		name := http.CanonicalHeaderKey(string(h.Key))
 		if name == "Host" {
 			hr.Host = string(h.Value)
 			continue
 		}
-		hr.Header.Add(name, string(h.Value))
+		hr.Header[name] = append(hr.Header[name], string(h.Value))
 	}
 	return hr, nil
 }
 
 func respond(status int, h http.Header, body []byte) {
-	var pairs []abi.Row
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	enc := abi.AppendU32(hdrBuf[:0], uint32(n))
 	for name, vs := range h {
 		for _, v := range vs {
-			pairs = append(pairs, abi.Row{Key: []byte(strings.ToLower(name)), Value: []byte(v)})
+			enc = abi.AppendU32(enc, uint32(len(name)))
+			for i := 0; i < len(name); i++ {
+				c := name[i]
+				if 'A' <= c && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				enc = append(enc, c)
+			}
+			enc = abi.AppendBytes(enc, []byte(v))
 		}
 	}
-	enc := abi.AppendPairs(nil, pairs)
+	hdrBuf = enc
 	httpRespond(int32(status), ptr(enc), uint32(len(enc)), ptr(body), uint32(len(body)))
 }
 
