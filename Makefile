@@ -139,7 +139,7 @@ soak: build deps-c guests-bench
 	done
 
 BENCH_GUESTS = --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm --writer-guest $(BIN)/guests/writer.wasm \
-	--serve-c-guest $(BIN)/guests/trivial_http.wasm --serve-go-guest $(BIN)/guests/trivial_http_go.wasm --counter-guest $(BIN)/guests/service.wasm
+	--serve-c-guest $(BIN)/guests/trivial_http.wasm --serve-go-guest $(BIN)/guests/trivial_http_go.wasm --counter-guest $(BIN)/guests/counter.wasm
 guests-bench:
 	@mkdir -p $(BIN)/guests
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/hello.wasm ./examples/hello
@@ -147,7 +147,7 @@ guests-bench:
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/hello_c.wasm examples/hello_c/guest/hello.c
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/trivial_http_go.wasm ./testdata/guests/trivial_http_go
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/trivial_http.wasm testdata/guests/trivial_http.c
-	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/service.wasm testdata/guests/service.c
+	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/counter.wasm testdata/guests/counter.c
 
 clean:
 	rm -rf $(BIN)

@@ -82,7 +82,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 					}
 				case "serve":
 					if serveGuests.C == "" || serveGuests.Go == "" || serveGuests.Counter == "" {
-						return usagef("serve needs --serve-c-guest (testdata/guests/trivial_http.c), --serve-go-guest (testdata/guests/trivial_http_go) and --counter-guest (testdata/guests/service.c)")
+						return usagef("serve needs --serve-c-guest (testdata/guests/trivial_http.c), --serve-go-guest (testdata/guests/trivial_http_go) and --counter-guest (testdata/guests/counter.c)")
 					}
 				case "sync-3", "sync-10", "chaos", "partition", "redis-compare", "gossip":
 					if writer == "" {
@@ -207,7 +207,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&nodeProfiles, "node-profiles", "", "write CPU and heap profiles of every nx process the cluster scenarios start into this directory (go tool pprof)")
 	f.StringVar(&serveGuests.C, "serve-c-guest", "", "trivial C service for the serve scenario (testdata/guests/trivial_http.c)")
 	f.StringVar(&serveGuests.Go, "serve-go-guest", "", "trivial Go service for the serve scenario (testdata/guests/trivial_http_go)")
-	f.StringVar(&serveGuests.Counter, "counter-guest", "", "service with POST /hit and on_change events for the serve scenario (testdata/guests/service.c)")
+	f.StringVar(&serveGuests.Counter, "counter-guest", "", "replicated counter service with POST /hit and on_change events for the serve scenario (testdata/guests/counter.c)")
 	f.StringVar(&nx, "nx", "", "the nx binary the cluster scenarios start (default: nx beside this binary, then on PATH)")
 	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition, redis-compare and gossip")
 	cmd.SetOut(stdout)

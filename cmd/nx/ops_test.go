@@ -295,7 +295,7 @@ func TestBenchSmoke(t *testing.T) {
 		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"),
 		"--writer-guest", testutil.GoGuest(t, "testdata/guests/writer"),
 		"--serve-c-guest", testutil.CGuest(t, "testdata/guests/trivial_http.c"), "--serve-go-guest", testutil.GoGuest(t, "testdata/guests/trivial_http_go"),
-		"--counter-guest", guest(t, "service"))
+		"--counter-guest", guest(t, "counter"))
 	if r.Code != 0 {
 		t.Fatalf("bench: %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}

@@ -19,8 +19,8 @@ import (
 )
 
 // ServeGuests are the modules the serve scenario runs: a trivial C handler,
-// the same in Go (serve.Serve), and the service fixture with POST /hit and
-// an on_change that publishes the total (testdata/guests/service.c).
+// the same in Go (serve.Serve), and a replicated counter with POST /hit and
+// an on_change that publishes the total (testdata/guests/counter.c).
 type ServeGuests struct {
 	C, Go, Counter string
 }
