@@ -34,8 +34,8 @@ func TestConformance(t *testing.T) {
 		flags []string
 		min   int
 	}{
-		{"levelled_log", nil, 140},
-		{"original_log", []string{"-DPROBE_ORIGINAL_LOG"}, 145},
+		{"levelled_log", nil, 153},
+		{"original_log", []string{"-DPROBE_ORIGINAL_LOG"}, 158},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			probe := testutil.CGuestFlags(t, tt.flags, "testdata/guests/probe.c")

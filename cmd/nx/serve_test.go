@@ -102,7 +102,8 @@ func (s *svc) stop() {
 }
 
 func TestServe_RequestsAndLifecycle(t *testing.T) {
-	s := startService(t, nil, "--log-level", "debug")
+	obs := testutil.FreePort(t)
+	s := startService(t, nil, "--log-level", "debug", "--observability-listen", obs)
 	s.want("GET", "/hello", "", 200, "hello from the guest")
 	c, body, h := s.do("POST", "/echo", "payload bytes")
 	if c != 200 || body != "payload bytes" || h.Get("X-Method") != "POST" || h.Get("X-Len") != "13" {
@@ -125,6 +126,21 @@ func TestServe_RequestsAndLifecycle(t *testing.T) {
 	s.want("GET", "/_nx/nothing", "", 404, "")
 	if after := s.db("requests"); atoi(t, after) != atoi(t, before)+1 { // +1: the /db call itself
 		t.Fatalf("requests %s -> %s: /_nx/ reached the guest", before, after)
+	}
+	// The serving metrics, as a Prometheus scrape sees them.
+	mr, err := http.Get("http://" + obs + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mr.Body)
+	mr.Body.Close()
+	for _, want := range []string{`numax_http_requests_total{code="200"}`, `numax_http_requests_total{code="404"}`,
+		"numax_http_request_duration_seconds_count", `numax_handler_calls_total{handler="on_request",result="ok"}`,
+		`numax_handler_calls_total{handler="init",result="ok"} 1`, `numax_instances{state="idle"}`,
+		"numax_request_queue_depth 0", "numax_sse_clients 0", "numax_events_published_total"} {
+		if !strings.Contains(string(mb), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	s.stop()
 	r := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", s.dir, "get", "shutdown")

@@ -168,8 +168,8 @@ static void probe_system(void) {
     n = nx_host_capabilities(out, sizeof out);
     int lines = n > 0 ? 1 : 0;
     for (int i = 0; i < n; i++) lines += out[i] == '\n';
-    check("host_capabilities names", lines, 42);
-    check("host_capabilities starts sorted", memcmp(out, "abort\ncrdt_gcounter_inc\n", 23), 0);
+    check("host_capabilities names", lines, 47);
+    check("host_capabilities starts sorted", memcmp(out, "abort\nchanges\ncrdt_gcounter_inc\n", 31), 0);
     check("host_capabilities no trailing newline", out[n - 1] != '\n', 1);
     check("host_capabilities small", nx_host_capabilities(out, 10), NX_ERR_BUFFER_TOO_SMALL);
 
@@ -213,6 +213,29 @@ static void probe_log(void) {
     nx_host_log_v2(NX_LOG_WARN, OOB, 64);  // must not crash the host
 }
 #endif
+
+// The serving functions of docs/serving.md from a job: outside their
+// handlers they are -3, with bad buffers -3 first.
+static void probe_serving(void) {
+    static const uint8_t no_headers[4] = {0, 0, 0, 0};
+    check("http_request outside on_request", nx_http_request(out, sizeof out), NX_ERR_INTERNAL);
+    check("http_request oob", nx_http_request(OOB, 64), NX_ERR_INTERNAL);
+    check("http_respond outside on_request", nx_http_respond(200, no_headers, 4, S("x")), NX_ERR_INTERNAL);
+    check("http_respond bad status", nx_http_respond(42, no_headers, 4, S("x")), NX_ERR_INTERNAL);
+    check("changes outside on_change", nx_changes(out, sizeof out), NX_ERR_INTERNAL);
+    check("peer_event outside on_peer", nx_peer_event(out, sizeof out), NX_ERR_INTERNAL);
+    check("http_fetch bad encoding", nx_http_fetch(S("nope"), out, sizeof out), NX_ERR_INTERNAL);
+    check("http_fetch oob request", nx_http_fetch(OOB, 64, out, sizeof out), NX_ERR_INTERNAL);
+    // A well-formed request to a host not in [serve] fetch_allow (empty).
+    static uint8_t req[64];
+    uint8_t *p = req;
+    const char *url = "http://127.0.0.1:9/";
+    uint32_t l = 3, ul = (uint32_t)strlen(url), z = 0;
+    memcpy(p, &l, 4); p += 4; memcpy(p, "GET", 3); p += 3;
+    memcpy(p, &ul, 4); p += 4; memcpy(p, url, ul); p += ul;
+    memcpy(p, &z, 4); p += 4; memcpy(p, &z, 4); p += 4;
+    check("http_fetch host not allowed", nx_http_fetch(req, (uint32_t)(p - req), out, sizeof out), NX_ERR_INTERNAL);
+}
 
 static void probe_crdt(void) {
     uint8_t id[64];
@@ -261,6 +284,7 @@ __attribute__((export_name("run"))) void run(void) {
     probe_scan();
     probe_system();
     probe_crdt();
+    probe_serving();
     printf("SUMMARY checks=%d fails=%d\n", checks, fails);
     fflush(stdout);
     if (nx_env_get(S("NX_PROBE_ABORT"), out, sizeof out) >= 0) {
