@@ -46,7 +46,7 @@ type Profile struct {
 	GossipSeconds float64
 	// Serve: how long each load runs, its connections, and how long the
 	// change-to-client latency writes at 500/s.
-	ServeSeconds   time.Duration
+	ServeFor   time.Duration
 	ServeConns     int
 	LatencySeconds float64
 	// NodeProfiles, if set, is a directory where every nx process a
@@ -61,11 +61,11 @@ var Profiles = map[string]Profile{
 	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000,
 		LagSeconds: 1, Sync10Ops: 1_000, ChaosRate: 500, ChaosEvery: time.Second, ChaosFor: 3 * time.Second,
 		PartitionRate: 1_000, PartitionFor: 2 * time.Second, GossipSizes: []int{5}, GossipRate: 50, GossipSeconds: 3,
-		ServeSeconds: time.Second, ServeConns: 16, LatencySeconds: 1},
+		ServeFor: time.Second, ServeConns: 16, LatencySeconds: 1},
 	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000,
 		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosFor: time.Minute,
 		PartitionRate: 600, PartitionFor: time.Minute, GossipSizes: []int{5, 16, 32}, GossipRate: 100, GossipSeconds: 20,
-		ServeSeconds: 10 * time.Second, ServeConns: 32, LatencySeconds: 20},
+		ServeFor: 10 * time.Second, ServeConns: 32, LatencySeconds: 20},
 }
 
 // dbSetLoop writes a 4-byte key (the loop counter, offset by memory[8..12])

@@ -187,7 +187,7 @@ func Serve(ctx context.Context, p Profile, r *Report, dir, nx string, g ServeGue
 	if err != nil {
 		return err
 	}
-	d := p.ServeSeconds
+	d := p.ServeFor
 	warm := func(url string) { load(ctx, "GET", url, p.ServeConns, 300*time.Millisecond, 1<<62) }
 
 	// 1. The bare baseline.
@@ -269,7 +269,7 @@ func serveOnce(ctx context.Context, nx, dir, wasm string, p Profile, env []strin
 		return loadResult{}, 0, err
 	}
 	load(ctx, "GET", url, p.ServeConns, 300*time.Millisecond, 1<<62)
-	res := load(ctx, "GET", url, p.ServeConns, p.ServeSeconds, 1<<62)
+	res := load(ctx, "GET", url, p.ServeConns, p.ServeFor, 1<<62)
 	rss, _ := rssBytes(node.cmd.Process.Pid)
 	return res, rss, nil
 }
@@ -364,7 +364,7 @@ func serveHits(ctx context.Context, p Profile, r *Report, dir, nx, wasm string) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = load(ctx, "POST", "http://"+h+"/hit", p.ServeConns/2, p.ServeSeconds, 1<<62)
+			results[i] = load(ctx, "POST", "http://"+h+"/hit", p.ServeConns/2, p.ServeFor, 1<<62)
 		}()
 	}
 	wg.Wait()
