@@ -46,7 +46,7 @@ type Profile struct {
 	GossipSeconds float64
 	// Serve: how long each load runs, its connections, and how long the
 	// change-to-client latency writes at 500/s.
-	ServeFor   time.Duration
+	ServeFor       time.Duration
 	ServeConns     int
 	LatencySeconds float64
 	// NodeProfiles, if set, is a directory where every nx process a
