@@ -150,7 +150,7 @@ func (t *Transport) dial(ctx context.Context, addr string) (c *conn, refused boo
 		return nil, false, err
 	}
 	if t.cfg.TLS != nil {
-		tc := tls.Client(nc, t.cfg.TLS.ClientConfig())
+		tc := tls.Client(nc, WithAllowlist(t.cfg.TLS.ClientConfig(), t.allowed))
 		_ = tc.SetDeadline(time.Now().Add(t.cfg.SocketTimeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
@@ -169,7 +169,10 @@ func (t *Transport) dial(ctx context.Context, addr string) (c *conn, refused boo
 	br := bufio.NewReader(nc)
 	f, err := t.readFrame(br, nc)
 	if err != nil {
-		return fail(false, fmt.Errorf("handshake with %s: %w", addr, err))
+		// In TLS 1.3 the listener checks this node's certificate (and its
+		// allowlist) after the client's side of the handshake is done: a
+		// refusal arrives as an alert on the first read.
+		return fail(isAuthError(err), fmt.Errorf("handshake with %s: %w", addr, err))
 	}
 	var ack *wirepb.HelloAck
 	switch x := f.Msg.(type) {
@@ -211,7 +214,7 @@ func (t *Transport) dial(ctx context.Context, addr string) (c *conn, refused boo
 func (t *Transport) accept(nc net.Conn) {
 	remote := nc.RemoteAddr().String()
 	if t.cfg.TLS != nil {
-		tc := tls.Server(nc, t.cfg.TLS.ServerConfig())
+		tc := tls.Server(nc, WithAllowlist(t.cfg.TLS.ServerConfig(), t.allowed))
 		_ = tc.SetDeadline(time.Now().Add(t.cfg.SocketTimeout))
 		if err := tc.HandshakeContext(t.ctx); err != nil {
 			t.log.Warn("inbound TLS handshake failed", "remote", remote, "err", err)
@@ -431,5 +434,8 @@ func isAuthError(err error) bool {
 	var ce *tls.CertificateVerificationError
 	var ae tls.AlertError
 	var own *certError
-	return errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &own)
+	var op *net.OpError
+	// A TLS alert from the peer ("remote error: tls: bad certificate").
+	remote := errors.As(err, &op) && op.Op == "remote error"
+	return errors.As(err, &ce) || errors.As(err, &ae) || errors.As(err, &own) || remote
 }

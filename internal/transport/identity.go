@@ -37,6 +37,9 @@ func LoadIdentity(certFile, keyFile, caFile string) (*Identity, error) {
 		return nil, fmt.Errorf("parse TLS certificate %s: %w", certFile, err)
 	}
 	cert.Leaf = leaf
+	if err := nodeCertUsable(leaf); err != nil {
+		return nil, fmt.Errorf("TLS certificate %s: %w (make node certificates with `nx cert node`)", certFile, err)
+	}
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, fmt.Errorf("read TLS CA %s: %w", caFile, err)
@@ -55,11 +58,33 @@ type certError struct{ err error }
 func (e *certError) Error() string { return e.err.Error() }
 func (e *certError) Unwrap() error { return e.err }
 
-// verify checks a peer's chain against the CA. Identity is the NodeId, not a
-// host name, so no name is checked.
+// nodeCertUsable reports a certificate that cannot be a node's: one marked
+// as a CA, or one without both the serverAuth and clientAuth usages (every
+// node both dials and accepts).
+func nodeCertUsable(c *x509.Certificate) error {
+	if c.IsCA {
+		return errors.New("certificate is a CA (CA:TRUE), not a node certificate")
+	}
+	server, client := false, false
+	for _, u := range c.ExtKeyUsage {
+		server = server || u == x509.ExtKeyUsageServerAuth
+		client = client || u == x509.ExtKeyUsageClientAuth
+	}
+	if !server || !client {
+		return errors.New("certificate lacks the serverAuth and clientAuth extended key usages a node needs")
+	}
+	return nil
+}
+
+// verify checks a peer's chain against the CA and that the certificate is a
+// node's (not a CA; serverAuth and clientAuth). Identity is the NodeId, not
+// a host name, so no name is checked.
 func (id *Identity) verify(cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		return &certError{errors.New("peer sent no certificate")}
+	}
+	if err := nodeCertUsable(cs.PeerCertificates[0]); err != nil {
+		return &certError{fmt.Errorf("peer %w", err)}
 	}
 	inter := x509.NewCertPool()
 	for _, c := range cs.PeerCertificates[1:] {
@@ -72,6 +97,26 @@ func (id *Identity) verify(cs tls.ConnectionState) error {
 		return &certError{fmt.Errorf("peer certificate not signed by the cluster CA: %w", err)}
 	}
 	return nil
+}
+
+// WithAllowlist returns cfg checking, in the handshake itself, that the
+// peer's NodeId is in allowed (when allowed is not empty): a peer outside
+// the allowlist never gets to send a frame.
+func WithAllowlist(cfg *tls.Config, allowed map[string]bool) *tls.Config {
+	if len(allowed) == 0 {
+		return cfg
+	}
+	base := cfg.VerifyConnection
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := base(cs); err != nil {
+			return err
+		}
+		if id := NodeIDFromCert(cs.PeerCertificates[0]); !allowed[id] {
+			return &certError{fmt.Errorf("NodeId %s is not in allowed_peers", id)}
+		}
+		return nil
+	}
+	return cfg
 }
 
 // ServerConfig and ClientConfig are TLS 1.3 only, with mutual

@@ -46,7 +46,8 @@ var (
 )
 
 // ReadFrame reads one frame and returns its tag and payload. The length is
-// checked against max before anything is allocated.
+// checked against max before anything is allocated, and the buffer grows
+// with the bytes received, never to the declared length at once.
 func ReadFrame(r io.Reader, max int) (byte, []byte, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -59,8 +60,8 @@ func ReadFrame(r io.Reader, max int) (byte, []byte, error) {
 	if uint64(n) > uint64(max) {
 		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	buf, err := readGrowing(r, int(n))
+	if err != nil {
 		return 0, nil, err
 	}
 	tag := buf[0]
@@ -68,6 +69,29 @@ func ReadFrame(r io.Reader, max int) (byte, []byte, error) {
 		return 0, nil, fmt.Errorf("%w 0x%02x", ErrUnknownTag, tag)
 	}
 	return tag, buf[1:], nil
+}
+
+// firstChunk is what ReadFrame allocates before any payload byte arrives.
+const firstChunk = 64 << 10
+
+// readGrowing reads n bytes into a buffer that grows with the bytes that
+// actually arrive (doubling from firstChunk), never to a declared length up
+// front: a peer that declares 16 MiB and stalls costs 64 KiB, not 16 MiB.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, firstChunk))
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			nb := make([]byte, len(buf), min(n, 2*cap(buf)))
+			copy(nb, buf)
+			buf = nb
+		}
+		m, err := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // AppendFrame appends a frame holding payload with tag.

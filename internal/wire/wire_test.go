@@ -2,8 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -108,5 +110,44 @@ func TestUnmarshal_Refusals(t *testing.T) {
 	badLinks := &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Links: []string{origin, "not a node id"}}}}
 	if _, _, err := ToMessage(badLinks); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "not a node id") {
 		t.Fatalf("ack links with a bad NodeId: %v", err)
+	}
+}
+
+// stallReader declares a frame and then sends only part of it.
+type stallReader struct {
+	data []byte
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	if len(s.data) == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := copy(p, s.data)
+	s.data = s.data[n:]
+	return n, nil
+}
+
+// A peer that declares a large frame and sends little costs what it sent,
+// not what it declared.
+func TestReadFrame_AllocatesWithBytesReceived(t *testing.T) {
+	hdr := binary.BigEndian.AppendUint32(nil, 16<<20)
+	r := &stallReader{data: append(hdr, TagBinary, 1, 2, 3)}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, _, err := ReadFrame(r, 16<<20)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("a truncated frame was accepted")
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("allocated %d bytes for a 16 MiB declaration with 4 bytes sent", grew)
+	}
+	// A whole large frame still reads exactly.
+	payload := bytes.Repeat([]byte{7}, 3<<20)
+	frame := AppendFrame(nil, TagBinary, payload)
+	tag, got, err := ReadFrame(bytes.NewReader(frame), 16<<20)
+	if err != nil || tag != TagBinary || !bytes.Equal(got, payload) {
+		t.Fatalf("large frame: tag %x len %d err %v", tag, len(got), err)
 	}
 }
