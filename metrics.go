@@ -30,6 +30,8 @@ type metrics struct {
 	batchApply  prometheus.Histogram
 	delay       prometheus.Histogram
 	events      *prometheus.CounterVec
+	skew        *prometheus.GaugeVec
+	violations  *prometheus.CounterVec
 
 	// mu guards eventNames and the store-size cache.
 	mu         sync.Mutex
@@ -61,7 +63,11 @@ func newMetrics() *metrics {
 		Buckets: delayBuckets})
 	m.events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "numax_guest_events_total",
 		Help: "Guest event_emit calls by event name (at most 64 names, then \"other\")."}, []string{"event"})
-	m.reg.MustRegister(m.invocations, m.compile, m.execution, m.batchApply, m.delay, m.events,
+	m.skew = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "numax_clock_skew_seconds",
+		Help: "How far ahead of this node's clock the peer's last held op was (ops beyond limits.max_clock_offset are held)."}, []string{"peer"})
+	m.violations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "numax_peer_violations_total",
+		Help: "Messages a peer may not send (link closed), by peer and rule."}, []string{"peer", "kind"})
+	m.reg.MustRegister(m.invocations, m.compile, m.execution, m.batchApply, m.delay, m.events, m.skew, m.violations,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

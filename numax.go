@@ -113,6 +113,9 @@ type Config struct {
 	// AntiEntropyInterval is how often every peer is asked for what this
 	// node lacks (0 = never on a timer).
 	AntiEntropyInterval time.Duration
+	// MaxClockOffset is how far ahead of this node's clock a remote op's
+	// timestamp may be; a later op is held until the clock catches up.
+	MaxClockOffset time.Duration
 	// ShutdownTimeout bounds how long Close waits to send queued ops.
 	ShutdownTimeout time.Duration
 	// ObservabilityListen, if set, serves /health, /ready and /metrics.
@@ -181,6 +184,7 @@ func DefaultConfig() Config {
 		QueuedOpsLimit:       defaults.QueuedOpsLimit,
 		OpLogLimit:           defaults.OpLogLimit,
 		AntiEntropyInterval:  defaults.AntiEntropyInterval,
+		MaxClockOffset:       defaults.MaxClockOffset,
 		ShutdownTimeout:      defaults.ShutdownTimeout,
 		ObservabilityTimeout: defaults.RequestTimeout,
 		Serve:                Serve{Queue: defaults.ServeQueue, MaxBody: defaults.ServeMaxBody, EventRing: defaults.ServeEventRing},
@@ -230,6 +234,9 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("numax: %s must not be negative, got %s", d.name, d.v)
 		}
+	}
+	if c.MaxClockOffset <= 0 {
+		return fmt.Errorf("numax: MaxClockOffset must be positive, got %s", c.MaxClockOffset)
 	}
 	if c.QueuedOpsLimit <= 0 || c.OpLogLimit <= 0 {
 		return fmt.Errorf("numax: QueuedOpsLimit and OpLogLimit must be positive, got %d and %d", c.QueuedOpsLimit, c.OpLogLimit)
@@ -379,6 +386,9 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.Store, rc.Logger, rc.NodeID, rc.AdoptIdentity = n.store, n.log, n.nodeID, netw.AdoptIdentity
 	rc.QueueLimit, rc.OpLogLimit, rc.AntiEntropyInterval = cfg.QueuedOpsLimit, cfg.OpLogLimit, cfg.AntiEntropyInterval
 	rc.RandomPullInterval = netw.PullInterval
+	rc.MaxClockOffset = cfg.MaxClockOffset
+	rc.OnClockSkew = func(peer string, ahead time.Duration) { m.skew.WithLabelValues(peer).Set(ahead.Seconds()) }
+	rc.OnViolation = func(peer, kind string) { m.violations.WithLabelValues(peer, kind).Inc() }
 	rc.Transport = link
 	rc.OnBatchApplied = func(d time.Duration) { m.batchApply.Observe(d.Seconds()) }
 	rc.OnChanged = n.hooks.changed

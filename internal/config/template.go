@@ -48,6 +48,9 @@ reconnect_initial_delay = "500ms"
 reconnect_max_delay = "30s"
 peer_dead_after_failures = 3
 anti_entropy_interval = "30s"
+# A remote op stamped further ahead of this node's clock is held until the
+# clock catches up (a broken clock or a hostile peer cannot move time).
+max_clock_offset = "1m0s"
 # Guest limits (docs/host-abi.md).
 guest_memory = "256MiB"
 # One invocation's wall time; "0s" turns the limit off (and its cost).

@@ -38,6 +38,9 @@ const (
 	// AntiEntropyInterval is how often every peer is asked for what this
 	// node lacks.
 	AntiEntropyInterval = 30 * time.Second
+	// MaxClockOffset is how far ahead of this node's wall clock a remote
+	// op's timestamp may be before the op is held.
+	MaxClockOffset = 60 * time.Second
 	// ShutdownTimeout bounds how long a closing node sends queued ops.
 	ShutdownTimeout = 30 * time.Second
 )

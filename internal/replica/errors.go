@@ -6,6 +6,9 @@ import (
 )
 
 var (
+	// ErrExhausted refuses a local write whose sequence number or timestamp
+	// would overflow (a datastore that recorded the maximum); it never wraps.
+	ErrExhausted = errors.New("replica: this node's op sequence or clock is at its maximum; no further writes are possible without wrapping")
 	// ErrBackpressure refuses a local write while the outbound queue is full.
 	ErrBackpressure = errors.New("replica: outbound queue full (limits.queued_ops_limit); peers are not keeping up")
 	// ErrNoop reports a local write that changes nothing and emits no op

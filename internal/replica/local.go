@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"math"
 
 	"github.com/numax/numax/internal/crdt"
 )
@@ -56,6 +57,12 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (crdt.OpID, er
 		}
 	}
 	op.Origin = r.nodeID
+	if r.state.VV[r.nodeID] == math.MaxUint64 {
+		return crdt.OpID{}, ErrExhausted
+	}
+	if r.clock.Last() >= math.MaxUint64-1 {
+		return crdt.OpID{}, ErrExhausted
+	}
 	op.Seq = r.state.VV[r.nodeID] + 1
 	if accept != nil && !accept(op.ID()) {
 		return crdt.OpID{}, ErrRejected

@@ -1,9 +1,11 @@
 package replica
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
@@ -79,12 +81,23 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	// A node pushes only ops it has applied (contiguously per origin) and
 	// made durable: the sender holds every op up to the highest of each
 	// origin here, so relays of them to it can be skipped.
-	held := r.peerHolds(peer)
+	holds := r.peerHolds(peer)
 	var applied []*crdt.Op
 	touched := map[crdt.ObjKey]bool{}
 	gap := false
+	wall := r.wallMs()
+	limit := wall + r.cfg.MaxClockOffset.Milliseconds()
+	var skew time.Duration
 	for _, op := range ops {
-		held[op.Origin] = max(held[op.Origin], op.Seq)
+		holds[op.Origin] = max(holds[op.Origin], op.Seq)
+		if t := crdt.HLCTime(op.HLC); t > limit {
+			// From the future (a broken clock or a hostile peer): held,
+			// not applied, and the clock does not move.
+			skew = max(skew, time.Duration(t-wall)*time.Millisecond)
+			r.hold(peer, op)
+			gap = true
+			continue
+		}
 		r.clock.Observe(op.HLC)
 		d, ops := r.state.Deliver(op)
 		switch d {
@@ -121,6 +134,13 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	r.mu.Unlock()
 	if f := r.cfg.OnBatchApplied; f != nil {
 		f(time.Since(start))
+	}
+	if skew > 0 {
+		r.log.Warn("held ops from the future: their timestamps are ahead of this node's clock by more than max_clock_offset",
+			"peer", peer, "ahead", skew.Round(time.Millisecond), "max_clock_offset", r.cfg.MaxClockOffset)
+		if f := r.cfg.OnClockSkew; f != nil {
+			f(peer, skew)
+		}
 	}
 	if f := r.cfg.OnRemoteApply; f != nil {
 		for _, op := range applied {
@@ -258,7 +278,94 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 	return flush()
 }
 
+// heldOp is a remote op waiting for the wall clock to reach its timestamp.
+type heldOp struct {
+	peer string
+	op   *crdt.Op
+}
+
+// hold keeps op until its time comes; r.mu must be held.
+func (r *Replica) hold(peer string, op *crdt.Op) {
+	if _, ok := r.held[op.ID()]; ok {
+		return
+	}
+	if len(r.held) >= r.cfg.MaxHeld {
+		r.stats.remoteDropped.Add(1)
+		return // anti-entropy brings it again
+	}
+	r.held[op.ID()] = heldOp{peer: peer, op: op}
+}
+
+// releaseHeld delivers the held ops whose time has come (every second).
+func (r *Replica) releaseHeld() {
+	limit := r.wallMs() + r.cfg.MaxClockOffset.Milliseconds()
+	byPeer := map[string][]*crdt.Op{}
+	r.mu.Lock()
+	for id, h := range r.held {
+		if crdt.HLCTime(h.op.HLC) <= limit {
+			byPeer[h.peer] = append(byPeer[h.peer], h.op)
+			delete(r.held, id)
+		}
+	}
+	r.mu.Unlock()
+	for peer, ops := range byPeer {
+		slices.SortFunc(ops, func(a, b *crdt.Op) int {
+			if c := strings.Compare(a.Origin, b.Origin); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Seq, b.Seq)
+		})
+		if err := r.handlePush(peer, ops); err != nil {
+			r.log.Warn("held ops not applied", "peer", peer, "err", err)
+		}
+	}
+}
+
+// Held returns how many remote ops wait for their timestamps.
+func (r *Replica) Held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.held)
+}
+
+func (r *Replica) wallMs() int64 {
+	if r.cfg.Wall != nil {
+		return r.cfg.Wall()
+	}
+	return time.Now().UnixMilli()
+}
+
+// Violation is a message a peer may not send; the link is closed.
+type Violation struct {
+	Peer, Kind, Detail string
+}
+
+func (v *Violation) Error() string {
+	return fmt.Sprintf("replica: peer %s violated the protocol (%s): %s", v.Peer, v.Kind, v.Detail)
+}
+
+func (r *Replica) violation(peer, kind, format string, args ...any) error {
+	if f := r.cfg.OnViolation; f != nil {
+		f(peer, kind)
+	}
+	return &Violation{Peer: peer, Kind: kind, Detail: fmt.Sprintf(format, args...)}
+}
+
+// snapshotWindow is how long after a PullSince a snapshot from that peer
+// is accepted as its answer.
+const snapshotWindow = 2 * time.Minute
+
 func (r *Replica) handleSnapshot(peer string, m *Message) error {
+	r.mu.Lock()
+	asked, ok := r.pulled[peer]
+	own, mine := m.VV[r.nodeID], r.state.VV[r.nodeID]
+	r.mu.Unlock()
+	if !ok || time.Since(asked) > snapshotWindow {
+		return r.violation(peer, "unsolicited_snapshot", "a snapshot this node did not ask for")
+	}
+	if own > mine {
+		return r.violation(peer, "own_origin_claim", "snapshot claims %d ops of this node, which has made %d", own, mine)
+	}
 	snap := crdt.NewState()
 	for k, enc := range m.Objects {
 		obj, err := crdt.Decode(k.Type, enc)
@@ -309,6 +416,9 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	vv := copyVV(r.state.VV)
 	r.mu.Unlock()
 	r.stats.snapshotsApplied.Add(1)
+	r.mu.Lock()
+	delete(r.pulled, peer)
+	r.mu.Unlock()
 	r.log.Info("snapshot applied", "peer", peer, "objects", len(snap.Objects))
 	r.changed(touched)
 	r.ackWhenDurable(peer, seq, vv)

@@ -71,6 +71,19 @@ type Config struct {
 	RandomPullInterval time.Duration
 	// MaxPending bounds each origin's gap buffer.
 	MaxPending int
+	// MaxClockOffset is how far ahead of this node's wall clock an op's
+	// timestamp may be: a later op is held, not applied, and does not move
+	// the clock until the wall clock catches up (default 60 s).
+	MaxClockOffset time.Duration
+	// MaxHeld bounds the ops held for their timestamps, in all (default
+	// 4096); past it they are dropped and come again by anti-entropy.
+	MaxHeld int
+	// OnClockSkew, if set, is told how far ahead of this node's clock a
+	// peer's op was when it was held.
+	OnClockSkew func(peer string, ahead time.Duration)
+	// OnViolation, if set, is called when a peer sends what it may not
+	// (the link is closed and the reason logged): kind names the rule.
+	OnViolation func(peer, kind string)
 	// Wall returns Unix milliseconds (time.Now if nil).
 	Wall func() int64
 	// OnRemoteApply, if set, is called with each remote op once it is
@@ -86,6 +99,12 @@ type Config struct {
 	// long applying and committing it took (for metrics).
 	OnBatchApplied func(d time.Duration)
 }
+
+// Defaults of the clock guard.
+const (
+	DefaultMaxClockOffset = defaults.MaxClockOffset
+	DefaultMaxHeld        = 4096
+)
 
 // DefaultFanout is K = ceil(log2(N)) + 1 for a cluster of n nodes: enough
 // random pushes per hop that a rumor reaches all n with high probability.
@@ -136,6 +155,12 @@ func (c *Config) fill() error {
 	}
 	if c.Wall == nil {
 		c.Wall = func() int64 { return time.Now().UnixMilli() }
+	}
+	if c.MaxClockOffset <= 0 {
+		c.MaxClockOffset = DefaultMaxClockOffset
+	}
+	if c.MaxHeld <= 0 {
+		c.MaxHeld = DefaultMaxHeld
 	}
 	return nil
 }
@@ -192,6 +217,12 @@ type Replica struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	// held are remote ops whose timestamps are too far ahead, by OpId, with
+	// the peer that sent them (guarded by mu); pulled is when this node last
+	// asked each peer for what it lacks (a snapshot is accepted only in
+	// answer; guarded by mu).
+	held   map[crdt.OpID]heldOp
+	pulled map[string]time.Time
 	// spawnMu orders goroutines started while handling messages (acks
 	// waiting for an fsync) with Close: none starts once stopping is set.
 	spawnMu  sync.Mutex
@@ -211,6 +242,8 @@ func Open(cfg Config) (*Replica, error) {
 		peerLinks: map[string]map[string]bool{}, linksKick: make(chan struct{}, 1),
 	}
 	r.state.MaxPending = cfg.MaxPending
+	r.held = map[crdt.OpID]heldOp{}
+	r.pulled = map[string]time.Time{}
 	r.clock.Wall = cfg.Wall
 	if err := r.identity(); err != nil {
 		return nil, err
@@ -228,6 +261,8 @@ func Open(cfg Config) (*Replica, error) {
 		go r.gapLoop()
 		r.wg.Add(1)
 		go r.linksLoop()
+		r.wg.Add(1)
+		go r.every(time.Second, r.releaseHeld)
 		if cfg.RandomPullInterval > 0 {
 			r.wg.Add(1)
 			go r.every(cfg.RandomPullInterval, r.pullRandom)

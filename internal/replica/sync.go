@@ -371,6 +371,9 @@ func (r *Replica) PeerDown(peer string) {
 }
 
 func (r *Replica) pull(peer string) {
+	r.mu.Lock()
+	r.pulled[peer] = time.Now()
+	r.mu.Unlock()
 	if err := r.cfg.Transport.Send(peer, &Message{Kind: PullSince, VV: r.VV()}); err != nil {
 		r.log.Debug("pull failed", "peer", peer, "err", err)
 	}
