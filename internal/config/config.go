@@ -190,7 +190,7 @@ func Default() Config {
 			ReconnectInitialDelay: Duration(defaults.ReconnectInitial), ReconnectMaxDelay: Duration(defaults.ReconnectMax),
 			PeerDeadAfterFailures: defaults.PeerDeadAfter, AntiEntropyInterval: Duration(defaults.AntiEntropyInterval),
 			MaxClockOffset: Duration(defaults.MaxClockOffset),
-			GuestMemory: defaults.GuestMemory, GuestTimeout: Duration(defaults.GuestTimeout),
+			GuestMemory:    defaults.GuestMemory, GuestTimeout: Duration(defaults.GuestTimeout),
 			MaxKeySize: abi.DefaultMaxKey, MaxValueSize: abi.DefaultMaxValue, MaxOutputSize: abi.DefaultMaxOutput, MaxScanLimit: abi.DefaultMaxScanLimit,
 			MaxLogMessageSize: abi.DefaultMaxLogMessage, MaxRandomSize: abi.DefaultMaxRandom, MaxEventNameSize: abi.DefaultMaxEventName, MaxEventPayloadSize: abi.DefaultMaxEventPayload,
 		},

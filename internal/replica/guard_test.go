@@ -117,5 +117,3 @@ func TestReplica_ExhaustedSequence(t *testing.T) {
 		t.Fatalf("err = %v, want ErrExhausted", err)
 	}
 }
-
-
