@@ -116,6 +116,9 @@ type Config struct {
 	// MaxClockOffset is how far ahead of this node's clock a remote op's
 	// timestamp may be; a later op is held until the clock catches up.
 	MaxClockOffset time.Duration
+	// PullAnswerRate bounds, per peer, the bytes per second this node sends
+	// in answer to its pulls.
+	PullAnswerRate int64
 	// ShutdownTimeout bounds how long Close waits to send queued ops.
 	ShutdownTimeout time.Duration
 	// ObservabilityListen, if set, serves /health, /ready and /metrics.
@@ -185,6 +188,7 @@ func DefaultConfig() Config {
 		OpLogLimit:           defaults.OpLogLimit,
 		AntiEntropyInterval:  defaults.AntiEntropyInterval,
 		MaxClockOffset:       defaults.MaxClockOffset,
+		PullAnswerRate:       defaults.PullAnswerRate,
 		ShutdownTimeout:      defaults.ShutdownTimeout,
 		ObservabilityTimeout: defaults.RequestTimeout,
 		Serve:                Serve{Queue: defaults.ServeQueue, MaxBody: defaults.ServeMaxBody, EventRing: defaults.ServeEventRing},
@@ -235,8 +239,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("numax: %s must not be negative, got %s", d.name, d.v)
 		}
 	}
-	if c.MaxClockOffset <= 0 {
-		return fmt.Errorf("numax: MaxClockOffset must be positive, got %s", c.MaxClockOffset)
+	if c.MaxClockOffset <= 0 || c.PullAnswerRate <= 0 {
+		return fmt.Errorf("numax: MaxClockOffset and PullAnswerRate must be positive, got %s and %d", c.MaxClockOffset, c.PullAnswerRate)
 	}
 	if c.QueuedOpsLimit <= 0 || c.OpLogLimit <= 0 {
 		return fmt.Errorf("numax: QueuedOpsLimit and OpLogLimit must be positive, got %d and %d", c.QueuedOpsLimit, c.OpLogLimit)
@@ -386,7 +390,8 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.Store, rc.Logger, rc.NodeID, rc.AdoptIdentity = n.store, n.log, n.nodeID, netw.AdoptIdentity
 	rc.QueueLimit, rc.OpLogLimit, rc.AntiEntropyInterval = cfg.QueuedOpsLimit, cfg.OpLogLimit, cfg.AntiEntropyInterval
 	rc.RandomPullInterval = netw.PullInterval
-	rc.MaxClockOffset = cfg.MaxClockOffset
+	rc.MaxClockOffset, rc.ServeRate = cfg.MaxClockOffset, cfg.PullAnswerRate
+	rc.MaxKey, rc.MaxValue = int(cfg.Limits.MaxKey), int(cfg.Limits.MaxValue)
 	rc.OnClockSkew = func(peer string, ahead time.Duration) { m.skew.WithLabelValues(peer).Set(ahead.Seconds()) }
 	rc.OnViolation = func(peer, kind string) { m.violations.WithLabelValues(peer, kind).Inc() }
 	rc.Transport = link

@@ -51,6 +51,8 @@ anti_entropy_interval = "30s"
 # A remote op stamped further ahead of this node's clock is held until the
 # clock catches up (a broken clock or a hostile peer cannot move time).
 max_clock_offset = "1m0s"
+# Bytes per second of answers to one peer's pulls (op-log spans, snapshots).
+pull_answer_rate = "16MiB"
 # Guest limits (docs/host-abi.md).
 guest_memory = "256MiB"
 # One invocation's wall time; "0s" turns the limit off (and its cost).

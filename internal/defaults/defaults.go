@@ -41,6 +41,9 @@ const (
 	// MaxClockOffset is how far ahead of this node's wall clock a remote
 	// op's timestamp may be before the op is held.
 	MaxClockOffset = 60 * time.Second
+	// PullAnswerRate bounds, per peer, the bytes per second of answers to
+	// its pulls (op-log spans and snapshots).
+	PullAnswerRate = 16 << 20
 	// ShutdownTimeout bounds how long a closing node sends queued ops.
 	ShutdownTimeout = 30 * time.Second
 )

@@ -3,6 +3,7 @@ package replica
 import (
 	"errors"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,5 +116,66 @@ func TestReplica_ExhaustedSequence(t *testing.T) {
 	_, err := r.Write(t.Context(), &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1}, nil)
 	if !errors.Is(err, ErrExhausted) {
 		t.Fatalf("err = %v, want ErrExhausted", err)
+	}
+}
+
+// Remote ops obey the guest limits: an oversized key or value is refused
+// (the link closes) and nothing of the push applies.
+func TestReplica_RemoteOpsObeyLimits(t *testing.T) {
+	var kinds []string
+	r, _ := recorded(t, Config{MaxKey: 16, MaxValue: 32, OnViolation: func(_, k string) { kinds = append(kinds, k) }}, evil)
+	for _, op := range []*crdt.Op{
+		{Kind: crdt.LWWSet, Key: strings.Repeat("k", 17), Value: []byte("v"), Origin: evil, Seq: 1, HLC: 1 << 16},
+		{Kind: crdt.LWWSet, Key: "k", Value: make([]byte, 33), Origin: evil, Seq: 1, HLC: 1 << 16},
+		{Kind: crdt.LWWMapSet, Key: "m", Field: []byte(strings.Repeat("f", 17)), Value: []byte("v"), Origin: evil, Seq: 1, HLC: 1 << 16},
+	} {
+		ok := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: victim, Seq: 1, HLC: 1 << 16}
+		err := r.Handle(evil, &Message{Kind: PushOps, Ops: []*crdt.Op{ok, op}})
+		var v *Violation
+		if !errors.As(err, &v) || v.Kind != "op_over_limit" {
+			t.Fatalf("err = %v", err)
+		}
+		if gcounter(r, "c") != 0 || r.VV()[evil] != 0 {
+			t.Fatal("part of a refused push was applied")
+		}
+	}
+	if len(kinds) != 3 {
+		t.Fatalf("violations %v", kinds)
+	}
+}
+
+// A peer asking for everything again and again gets answers at most at the
+// configured rate: the first at once, the rest only as its budget refills.
+func TestReplica_PullAnswersRateLimited(t *testing.T) {
+	r, pr := recorded(t, Config{ServeRate: 1000}, evil)
+	for range 200 {
+		write(t, r, &crdt.Op{Kind: crdt.LWWSet, Key: "k", Value: make([]byte, 40)})
+	}
+	answers := func() int {
+		pr.mu.Lock()
+		defer pr.mu.Unlock()
+		n := 0
+		for i, m := range pr.msgs {
+			if pr.to[i] == evil && m.Kind == PushOps && len(m.Ops) > 0 && m.Ops[0].Seq == 1 {
+				n++
+			}
+		}
+		return n
+	}
+	// This node's own pushes of those ops first; then only pull answers.
+	testutil.Eventually(t, 10*time.Second, "the ops pushed", func() bool { return answers() == 1 })
+	pr.mu.Lock()
+	pr.msgs, pr.to = nil, nil
+	pr.mu.Unlock()
+	for range 20 {
+		if err := r.Handle(evil, &Message{Kind: PullSince, VV: map[string]uint64{}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := answers(); n != 1 {
+		t.Fatalf("%d answers to 20 pulls of about 10 KB each at 1000 B/s, want 1", n)
+	}
+	if s := r.Stats(); s.PullsLimited != 19 {
+		t.Fatalf("PullsLimited = %d, want 19", s.PullsLimited)
 	}
 }

@@ -69,7 +69,10 @@ func (r *Replica) peerHolds(peer string) map[string]uint64 {
 func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	for _, op := range ops {
 		if err := op.Validate(); err != nil {
-			return fmt.Errorf("replica: push from %s: %w", peer, err)
+			return r.violation(peer, "invalid_op", "%v", err)
+		}
+		if err := r.withinLimits(op); err != nil {
+			return r.violation(peer, "op_over_limit", "%v", err)
 		}
 	}
 	start := time.Now()
@@ -202,6 +205,25 @@ func (r *Replica) ackWhenDurable(peer string, seq uint64, vv map[string]uint64) 
 // serve answers a PullSince: every op the peer lacks from the op log, or a
 // snapshot when the log no longer holds them.
 func (r *Replica) serve(peer string, theirs map[string]uint64) error {
+	r.mu.Lock()
+	a := r.budget[peer]
+	if a == nil {
+		a = &allowance{tokens: float64(r.cfg.ServeRate), at: time.Now()}
+		r.budget[peer] = a
+	}
+	ok := a.refill(float64(r.cfg.ServeRate))
+	r.mu.Unlock()
+	if !ok {
+		r.stats.pullsLimited.Add(1)
+		r.log.Debug("pull not answered: the peer's answer budget is spent", "peer", peer, "rate", r.cfg.ServeRate)
+		return nil
+	}
+	sent := 0
+	defer func() {
+		r.mu.Lock()
+		a.tokens -= float64(sent)
+		r.mu.Unlock()
+	}()
 	// Local ops go out only once durable: make everything written so far
 	// durable before reading the log.
 	if err := r.st.WaitDurable(r.ctx, r.st.WrittenSeq()); err != nil {
@@ -229,6 +251,7 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 		msg := &Message{Kind: Snapshot, VV: copyVV(r.state.VV), Objects: map[crdt.ObjKey][]byte{}}
 		for k, obj := range r.state.Objects {
 			msg.Objects[k] = obj.AppendBinary(nil)
+			sent += len(k.Key) + len(msg.Objects[k])
 		}
 		r.mu.Unlock()
 		r.stats.snapshotsSent.Add(1)
@@ -267,6 +290,7 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 			if err != nil {
 				return &CorruptError{What: "op log", Key: row.Key, Err: err}
 			}
+			sent += len(row.Value)
 			batch = append(batch, op)
 			if len(batch) >= r.cfg.BatchSize {
 				if err := flush(); err != nil {
@@ -276,6 +300,35 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 		}
 	}
 	return flush()
+}
+
+// allowance is a peer's token bucket for pull answers, in bytes; it may go
+// negative (an answer is charged after it is sent) and then refuses until
+// refilled.
+type allowance struct {
+	tokens float64
+	at     time.Time
+}
+
+// refill adds rate bytes per second since the last refill (capped at one
+// second's worth) and reports whether an answer may go out.
+func (a *allowance) refill(rate float64) bool {
+	now := time.Now()
+	a.tokens = min(a.tokens+now.Sub(a.at).Seconds()*rate, rate)
+	a.at = now
+	return a.tokens > 0
+}
+
+// withinLimits applies the guest limits to a remote op: a peer cannot store
+// what a guest could not write.
+func (r *Replica) withinLimits(op *crdt.Op) error {
+	if k := r.cfg.MaxKey; k > 0 && (len(op.Key) > k || len(op.Field) > k) {
+		return fmt.Errorf("op %d@%s: key or field over %d bytes", op.Seq, op.Origin, k)
+	}
+	if v := r.cfg.MaxValue; v > 0 && len(op.Value) > v {
+		return fmt.Errorf("op %d@%s: value of %d bytes over %d", op.Seq, op.Origin, len(op.Value), v)
+	}
+	return nil
 }
 
 // heldOp is a remote op waiting for the wall clock to reach its timestamp.

@@ -81,6 +81,15 @@ type Config struct {
 	// OnClockSkew, if set, is told how far ahead of this node's clock a
 	// peer's op was when it was held.
 	OnClockSkew func(peer string, ahead time.Duration)
+	// ServeRate bounds, per peer, the bytes of op-log answers and
+	// snapshots this node sends in answer to PullSince, per second (default
+	// 16 MiB): one peer cannot make it stream its state in a loop. An
+	// answer is sent while the peer's budget is positive and then charged in
+	// full, so one large catch-up still goes out at once.
+	ServeRate int64
+	// MaxKey and MaxValue are the guest limits remote ops must obey too
+	// (keys, fields and elements; values); 0 checks nothing.
+	MaxKey, MaxValue int
 	// OnViolation, if set, is called when a peer sends what it may not
 	// (the link is closed and the reason logged): kind names the rule.
 	OnViolation func(peer, kind string)
@@ -104,6 +113,7 @@ type Config struct {
 const (
 	DefaultMaxClockOffset = defaults.MaxClockOffset
 	DefaultMaxHeld        = 4096
+	DefaultServeRate      = defaults.PullAnswerRate
 )
 
 // DefaultFanout is K = ceil(log2(N)) + 1 for a cluster of n nodes: enough
@@ -162,6 +172,9 @@ func (c *Config) fill() error {
 	if c.MaxHeld <= 0 {
 		c.MaxHeld = DefaultMaxHeld
 	}
+	if c.ServeRate <= 0 {
+		c.ServeRate = DefaultServeRate
+	}
 	return nil
 }
 
@@ -170,7 +183,10 @@ type Stats struct {
 	LocalOps, RemoteApplied, RemoteDuplicates, RemoteBuffered, RemoteDropped uint64
 	RelaysDropped, BatchesSent, OpsSent, SnapshotsSent, SnapshotsApplied     uint64
 	// GapPulls counts pulls made because a gap stayed open GapPullDelay.
-	GapPulls     uint64
+	GapPulls uint64
+	// PullsLimited counts pulls not answered because the peer's answer
+	// budget (ServeRate) was spent.
+	PullsLimited uint64
 	OpLogEntries int
 }
 
@@ -182,7 +198,7 @@ type Replica struct {
 	nodeID string
 
 	// mu guards state, clock, logStart, logCount, hlcStored, peerVV,
-	// peerLinks, failed and gaps: every change to them and the store batch
+	// peerLinks, failed, gaps, held, pulled and budget: every change to them and the store batch
 	// that records it happen under mu, so memory and disk change together.
 	mu       sync.Mutex
 	state    *crdt.State
@@ -210,7 +226,7 @@ type Replica struct {
 	stats struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
 		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
-		gapPulls                                                          atomic.Uint64
+		gapPulls, pullsLimited                                            atomic.Uint64
 	}
 
 	ctx    context.Context
@@ -223,6 +239,8 @@ type Replica struct {
 	// answer; guarded by mu).
 	held   map[crdt.OpID]heldOp
 	pulled map[string]time.Time
+	// budget is each peer's allowance for pull answers (guarded by mu).
+	budget map[string]*allowance
 	// spawnMu orders goroutines started while handling messages (acks
 	// waiting for an fsync) with Close: none starts once stopping is set.
 	spawnMu  sync.Mutex
@@ -244,6 +262,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.state.MaxPending = cfg.MaxPending
 	r.held = map[crdt.OpID]heldOp{}
 	r.pulled = map[string]time.Time{}
+	r.budget = map[string]*allowance{}
 	r.clock.Wall = cfg.Wall
 	if err := r.identity(); err != nil {
 		return nil, err
@@ -435,7 +454,7 @@ func (r *Replica) Stats() Stats {
 		RemoteDropped: r.stats.remoteDropped.Load(), RelaysDropped: r.stats.relaysDropped.Load(),
 		BatchesSent: r.stats.batches.Load(), OpsSent: r.stats.opsSent.Load(),
 		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
-		GapPulls: r.stats.gapPulls.Load(), OpLogEntries: n,
+		GapPulls: r.stats.gapPulls.Load(), PullsLimited: r.stats.pullsLimited.Load(), OpLogEntries: n,
 	}
 }
 
