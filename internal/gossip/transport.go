@@ -46,7 +46,11 @@ type TransportConfig struct {
 	AllowedPeers []string
 	// Timeout bounds a dial, a handshake and a packet write.
 	Timeout time.Duration
-	Logger  *slog.Logger
+	// IdleTimeout closes an inbound packet connection that carries nothing
+	// for this long (default 2 min): a member that stops gossiping, or a
+	// peer that only opens connections, does not hold them forever.
+	IdleTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // TLSTransport is a memberlist.Transport over mutually authenticated TLS
@@ -79,10 +83,17 @@ type packetConn struct {
 
 var _ memberlist.Transport = (*TLSTransport)(nil)
 
+// DefaultIdleTimeout is how long an inbound packet connection may carry
+// nothing before it is closed.
+const DefaultIdleTimeout = 2 * time.Minute
+
 // NewTLSTransport binds the gossip listener and starts accepting.
 func NewTLSTransport(cfg TransportConfig) (*TLSTransport, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -219,6 +230,7 @@ func (t *TLSTransport) readPackets(nc net.Conn) {
 	_ = nc.SetDeadline(time.Time{})
 	var hdr [4]byte
 	for {
+		_ = nc.SetReadDeadline(time.Now().Add(t.cfg.IdleTimeout))
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return
 		}
