@@ -392,6 +392,14 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.RandomPullInterval = netw.PullInterval
 	rc.MaxClockOffset, rc.ServeRate = cfg.MaxClockOffset, cfg.PullAnswerRate
 	rc.MaxKey, rc.MaxValue = int(cfg.Limits.MaxKey), int(cfg.Limits.MaxValue)
+	if len(netw.AllowedPeers) > 0 {
+		// With an allowlist only its members (and this node) make ops.
+		allowed := map[string]bool{n.nodeID: true}
+		for _, id := range netw.AllowedPeers {
+			allowed[id] = true
+		}
+		rc.AllowedOrigin = func(id string) bool { return allowed[id] }
+	}
 	rc.OnClockSkew = func(peer string, ahead time.Duration) { m.skew.WithLabelValues(peer).Set(ahead.Seconds()) }
 	rc.OnViolation = func(peer, kind string) { m.violations.WithLabelValues(peer, kind).Inc() }
 	rc.Transport = link

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -177,5 +178,43 @@ func TestReplica_PullAnswersRateLimited(t *testing.T) {
 	}
 	if s := r.Stats(); s.PullsLimited != 19 {
 		t.Fatalf("PullsLimited = %d, want 19", s.PullsLimited)
+	}
+}
+
+// Fake origins cost nothing: ops from origins outside the allowlist are
+// refused, a push past MaxOrigins is refused, and claims in a vector about
+// unknown origins are not stored.
+func TestReplica_OriginsBounded(t *testing.T) {
+	allowed := map[string]bool{victim: true, evil: true}
+	r, _ := recorded(t, Config{MaxOrigins: 3, AllowedOrigin: func(id string) bool { return allowed[id] }}, evil)
+	stranger := "5555555555555555555555555555555a"
+	err := r.Handle(evil, &Message{Kind: PushOps, Ops: []*crdt.Op{{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: stranger, Seq: 1, HLC: 1 << 16}}})
+	var v *Violation
+	if !errors.As(err, &v) || v.Kind != "origin_not_allowed" || gcounter(r, "c") != 0 {
+		t.Fatalf("stranger's op: err %v, counter %d", err, gcounter(r, "c"))
+	}
+	// A vector naming 100000 origins: nothing stored.
+	fake := map[string]uint64{}
+	for i := range 100000 {
+		fake[fmt.Sprintf("%032x", i+1)] = 1
+	}
+	if err := r.Handle(evil, &Message{Kind: Ack, VV: fake}); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	stored := len(r.peerVV[evil])
+	r.mu.Unlock()
+	if stored > 3 {
+		t.Fatalf("%d vector entries stored for a peer's claims about unknown origins", stored)
+	}
+	// MaxOrigins: this node, the victim, then one more is the limit.
+	r2, _ := recorded(t, Config{MaxOrigins: 2}, evil)
+	write(t, r2, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	ops := []*crdt.Op{
+		{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: victim, Seq: 1, HLC: 1 << 16},
+		{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: evil, Seq: 1, HLC: 1 << 16},
+	}
+	if err := r2.Handle(evil, &Message{Kind: PushOps, Ops: ops}); !errors.As(err, &v) || v.Kind != "too_many_origins" {
+		t.Fatalf("past MaxOrigins: %v", err)
 	}
 }

@@ -50,6 +50,13 @@ func (r *Replica) notePeer(peer string, vv map[string]uint64) {
 	defer r.mu.Unlock()
 	pv := r.peerHolds(peer)
 	for o, s := range vv {
+		have, known := r.state.VV[o]
+		if !known {
+			continue // a claim about an origin this node does not know costs nothing
+		}
+		// Nothing beyond what this node holds matters to it (pruning and
+		// relays are about ops it has); a larger claim is not stored.
+		s = min(s, have)
 		if s > pv[o] {
 			pv[o] = s
 		}
@@ -74,6 +81,12 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 		if err := r.withinLimits(op); err != nil {
 			return r.violation(peer, "op_over_limit", "%v", err)
 		}
+		if f := r.cfg.AllowedOrigin; f != nil && !f(op.Origin) {
+			return r.violation(peer, "origin_not_allowed", "op %d@%s: the origin is not in allowed_peers", op.Seq, op.Origin)
+		}
+	}
+	if err := r.checkNewOrigins(peer, ops); err != nil {
+		return err
 	}
 	start := time.Now()
 	r.mu.Lock()
@@ -319,6 +332,27 @@ func (a *allowance) refill(rate float64) bool {
 	return a.tokens > 0
 }
 
+// checkNewOrigins refuses a push that would take this node past
+// MaxOrigins origins.
+func (r *Replica) checkNewOrigins(peer string, ops []*crdt.Op) error {
+	r.mu.Lock()
+	known := len(r.state.VV)
+	var fresh map[string]bool
+	for _, op := range ops {
+		if _, ok := r.state.VV[op.Origin]; !ok && !fresh[op.Origin] {
+			if fresh == nil {
+				fresh = map[string]bool{}
+			}
+			fresh[op.Origin] = true
+		}
+	}
+	r.mu.Unlock()
+	if known+len(fresh) > r.cfg.MaxOrigins {
+		return r.violation(peer, "too_many_origins", "%d new origins on top of %d known, limit %d", len(fresh), known, r.cfg.MaxOrigins)
+	}
+	return nil
+}
+
 // withinLimits applies the guest limits to a remote op: a peer cannot store
 // what a guest could not write.
 func (r *Replica) withinLimits(op *crdt.Op) error {
@@ -418,6 +452,23 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	}
 	if own > mine {
 		return r.violation(peer, "own_origin_claim", "snapshot claims %d ops of this node, which has made %d", own, mine)
+	}
+	r.mu.Lock()
+	fresh := 0
+	for o := range m.VV {
+		if _, ok := r.state.VV[o]; !ok {
+			fresh++
+		}
+	}
+	known := len(r.state.VV)
+	r.mu.Unlock()
+	for o := range m.VV {
+		if f := r.cfg.AllowedOrigin; f != nil && !f(o) {
+			return r.violation(peer, "origin_not_allowed", "snapshot vector names %s, which is not in allowed_peers", o)
+		}
+	}
+	if known+fresh > r.cfg.MaxOrigins {
+		return r.violation(peer, "too_many_origins", "snapshot adds %d origins to %d known, limit %d", fresh, known, r.cfg.MaxOrigins)
 	}
 	snap := crdt.NewState()
 	for k, enc := range m.Objects {

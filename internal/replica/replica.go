@@ -87,6 +87,14 @@ type Config struct {
 	// answer is sent while the peer's budget is positive and then charged in
 	// full, so one large catch-up still goes out at once.
 	ServeRate int64
+	// MaxOrigins bounds the origins this node keeps a version-vector entry
+	// for (default 4096): ops or a snapshot that would add more are refused,
+	// and a peer's claims about origins this node does not know are not
+	// stored.
+	MaxOrigins int
+	// AllowedOrigin, if set, reports whether a NodeId may have made ops (the
+	// allowlist): ops or snapshot entries of any other origin are refused.
+	AllowedOrigin func(nodeID string) bool
 	// MaxKey and MaxValue are the guest limits remote ops must obey too
 	// (keys, fields and elements; values); 0 checks nothing.
 	MaxKey, MaxValue int
@@ -114,6 +122,7 @@ const (
 	DefaultMaxClockOffset = defaults.MaxClockOffset
 	DefaultMaxHeld        = 4096
 	DefaultServeRate      = defaults.PullAnswerRate
+	DefaultMaxOrigins     = 4096
 )
 
 // DefaultFanout is K = ceil(log2(N)) + 1 for a cluster of n nodes: enough
@@ -174,6 +183,9 @@ func (c *Config) fill() error {
 	}
 	if c.ServeRate <= 0 {
 		c.ServeRate = DefaultServeRate
+	}
+	if c.MaxOrigins <= 0 {
+		c.MaxOrigins = DefaultMaxOrigins
 	}
 	return nil
 }
