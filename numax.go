@@ -284,6 +284,9 @@ type Node struct {
 	metrics *metrics
 	nodeID  string
 	hooks   servingHooks
+	origins originAllow
+	// bg counts the node's own background goroutines (watchTLS).
+	bg sync.WaitGroup
 
 	// The parts, set as Open builds them; close copes with any prefix.
 	obs     *obs.Server // nil without an observability endpoint
@@ -392,14 +395,9 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.RandomPullInterval = netw.PullInterval
 	rc.MaxClockOffset, rc.ServeRate = cfg.MaxClockOffset, cfg.PullAnswerRate
 	rc.MaxKey, rc.MaxValue = int(cfg.Limits.MaxKey), int(cfg.Limits.MaxValue)
-	if len(netw.AllowedPeers) > 0 {
-		// With an allowlist only its members (and this node) make ops.
-		allowed := map[string]bool{n.nodeID: true}
-		for _, id := range netw.AllowedPeers {
-			allowed[id] = true
-		}
-		rc.AllowedOrigin = func(id string) bool { return allowed[id] }
-	}
+	// With an allowlist only its members (and this node) make ops.
+	n.origins.store(n.nodeID, netw.AllowedPeers)
+	rc.AllowedOrigin = n.origins.allowed
 	rc.OnClockSkew = func(peer string, ahead time.Duration) { m.skew.WithLabelValues(peer).Set(ahead.Seconds()) }
 	rc.OnViolation = func(peer, kind string) { m.violations.WithLabelValues(peer, kind).Inc() }
 	rc.Transport = link
@@ -439,6 +437,15 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 		return err
 	}
 	link.disc.Store(n.disc)
+	if ident != nil {
+		n.warnExpiry(ident.Cert.Leaf.NotAfter)
+		trust := n.net.Trust()
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "numax_tls_cert_expiry_seconds",
+			Help: "Seconds until this node's certificate expires (a warning is logged from 30 days before)."},
+			func() float64 { return time.Until(trust.Expiry()).Seconds() }))
+		n.bg.Add(1)
+		go n.watchTLS(tlsWatchInterval)
+	}
 	n.log.Info("sync started", "listen", n.net.Addr().String(), "discovery", n.disc.Mode(), "peers", len(netw.Peers), "tls", ident != nil)
 	return nil
 }
@@ -544,12 +551,16 @@ func (n *Node) Close(ctx context.Context) error {
 	return n.close(ctx)
 }
 
+// tlsWatchInterval is how often a node checks its TLS files for changes.
+const tlsWatchInterval = 2 * time.Second
+
 // close closes whatever parts exist, in order; Open uses it to undo a
 // partial open.
 func (n *Node) close(ctx context.Context) error {
 	if n.stopRuns != nil {
 		n.stopRuns()
 	}
+	n.bg.Wait()
 	if n.obs != nil {
 		n.obs.SetReady(false) // 503 while shutting down
 	}

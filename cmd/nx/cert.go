@@ -59,9 +59,13 @@ func newCertCmd(stdout io.Writer) *cobra.Command {
 	ca.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 
 	var caDir, out string
+	var renew bool
 	node := &cobra.Command{
 		Use:   "node NAME",
 		Short: "Create a node certificate signed by the CA: <out>/NAME.crt and <out>/NAME.key; prints its NodeId",
+		Long: "With --renew, a new certificate is issued for the existing <out>/NAME.key, so the node\n" +
+			"keeps its NodeId; NAME.crt is replaced and a running node picks it up on SIGHUP or\n" +
+			"when it notices the file changed.",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			var p transport.PEMPair
@@ -72,11 +76,33 @@ func newCertCmd(stdout io.Writer) *cobra.Command {
 			if p.Key, err = os.ReadFile(filepath.Join(caDir, "ca.key")); err != nil {
 				return fmt.Errorf("read CA key: %w", err)
 			}
-			np, id, err := transport.NewNodeCert(p, args[0], time.Duration(days)*24*time.Hour)
+			crt, key := filepath.Join(out, args[0]+".crt"), filepath.Join(out, args[0]+".key")
+			validity := time.Duration(days) * 24 * time.Hour
+			if renew {
+				kb, err := os.ReadFile(key)
+				if err != nil {
+					return fmt.Errorf("--renew needs the node's key: %w", err)
+				}
+				np, id, err := transport.RenewNodeCert(p, args[0], kb, validity)
+				if err != nil {
+					return err
+				}
+				// Replace the certificate atomically: a running node may
+				// read it at any moment.
+				tmp := crt + ".tmp"
+				if err := os.WriteFile(tmp, np.Cert, 0o644); err != nil {
+					return err
+				}
+				if err := os.Rename(tmp, crt); err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, id)
+				return nil
+			}
+			np, id, err := transport.NewNodeCert(p, args[0], validity)
 			if err != nil {
 				return err
 			}
-			crt, key := filepath.Join(out, args[0]+".crt"), filepath.Join(out, args[0]+".key")
 			if err := write(key, np.Key, 0o600); err != nil {
 				return err
 			}
@@ -91,6 +117,7 @@ func newCertCmd(stdout io.Writer) *cobra.Command {
 	node.Flags().StringVar(&out, "dir", ".", "output directory")
 	node.Flags().IntVar(&days, "days", 825, "validity in days")
 	node.Flags().BoolVar(&force, "force", false, "overwrite existing files")
+	node.Flags().BoolVar(&renew, "renew", false, "issue a new certificate for the existing key (same NodeId)")
 
 	id := &cobra.Command{
 		Use:   "id CERT",

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"os/signal"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -372,6 +374,30 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 			cfg.Logger.Warn("guest_timeout is 0: the running guest cannot be interrupted; send the signal again to abort")
 		})
 		defer stopWatch()
+	}
+	if cfg.Network.Listen != "" && !cfg.Network.Insecure {
+		// SIGHUP reloads the certificate, key, CA and allowlist (the file
+		// configuration is read again); links to peers still allowed stay.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		stopHup := make(chan struct{})
+		defer func() { signal.Stop(hup); close(stopHup) }()
+		go func() {
+			for {
+				select {
+				case <-hup:
+					eff, err := f.effective(cmd)
+					if err == nil {
+						err = node.ReloadTLS(eff.TLS.AllowedPeers)
+					}
+					if err != nil {
+						cfg.Logger.Error("SIGHUP: TLS not reloaded; keeping the current certificate and allowlist", "err", err)
+					}
+				case <-stopHup:
+					return
+				}
+			}
+		}()
 	}
 	if cfg.Network.Listen != "" && wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)

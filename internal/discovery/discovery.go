@@ -116,7 +116,7 @@ func Start(netw Config, nodeID string, ident *transport.Identity, tr *transport.
 			return nil, fmt.Errorf("discovery: network.listen %s is not an address other members can reach; name one", link)
 		}
 		gt, err := gossip.NewTLSTransport(gossip.TransportConfig{Listen: netw.GossipListen, TLS: ident,
-			AllowedPeers: netw.AllowedPeers, Logger: log})
+			AllowedPeers: netw.AllowedPeers, Trust: tr.Trust(), Logger: log})
 		if err != nil {
 			return nil, err
 		}

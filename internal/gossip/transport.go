@@ -42,6 +42,10 @@ type TransportConfig struct {
 	Listen string
 	// TLS is the node's identity; nil runs plain TCP (insecure).
 	TLS *transport.Identity
+	// Trust, if set, is the node's swappable identity and allowlist (shared
+	// with its op links): handshakes use its current ones, so a reload
+	// reaches gossip too.
+	Trust *transport.Trust
 	// AllowedPeers, if not empty, are the only NodeIds accepted.
 	AllowedPeers []string
 	// Timeout bounds a dial, a handshake and a packet write.
@@ -140,12 +144,18 @@ func (t *TLSTransport) verify(base func(tls.ConnectionState) error) func(tls.Con
 }
 
 func (t *TLSTransport) serverConfig() *tls.Config {
+	if t.cfg.Trust != nil {
+		return t.cfg.Trust.ServerConfig()
+	}
 	c := t.cfg.TLS.ServerConfig()
 	c.VerifyConnection = t.verify(c.VerifyConnection)
 	return c
 }
 
 func (t *TLSTransport) clientConfig() *tls.Config {
+	if t.cfg.Trust != nil {
+		return t.cfg.Trust.ClientConfig()
+	}
 	c := t.cfg.TLS.ClientConfig()
 	c.VerifyConnection = t.verify(c.VerifyConnection)
 	return c

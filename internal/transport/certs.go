@@ -61,16 +61,38 @@ func NewCA(name string, validity time.Duration) (PEMPair, error) {
 // NewNodeCert creates a node certificate signed by ca, valid for both ends of
 // a link. It returns the pair and the NodeId the certificate gives.
 func NewNodeCert(ca PEMPair, name string, validity time.Duration) (PEMPair, string, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return PEMPair{}, "", err
+	}
+	return nodeCert(ca, name, key, validity)
+}
+
+// RenewNodeCert issues a new certificate for an existing node key (the PEM
+// key of a node pair), so the node keeps its NodeId.
+func RenewNodeCert(ca PEMPair, name string, nodeKey []byte, validity time.Duration) (PEMPair, string, error) {
+	kb, _ := pem.Decode(nodeKey)
+	if kb == nil {
+		return PEMPair{}, "", errors.New("node key: no PEM key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(kb.Bytes)
+	if err != nil {
+		return PEMPair{}, "", fmt.Errorf("node key: %w", err)
+	}
+	key, ok := k.(*ecdsa.PrivateKey)
+	if !ok {
+		return PEMPair{}, "", errors.New("node key: not ECDSA")
+	}
+	return nodeCert(ca, name, key, validity)
+}
+
+func nodeCert(ca PEMPair, name string, key *ecdsa.PrivateKey, validity time.Duration) (PEMPair, string, error) {
 	caCert, caKey, err := parsePair(ca)
 	if err != nil {
 		return PEMPair{}, "", fmt.Errorf("CA: %w", err)
 	}
 	if !caCert.IsCA {
 		return PEMPair{}, "", errors.New("CA: certificate is not a CA")
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return PEMPair{}, "", err
 	}
 	sn, err := serial()
 	if err != nil {

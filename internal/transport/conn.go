@@ -132,7 +132,7 @@ func (t *Transport) checkPeer(nc net.Conn, claimed string) error {
 			return fmt.Errorf("claims NodeId %s but its certificate is NodeId %s", claimed, derived)
 		}
 	}
-	if len(t.allowed) > 0 && !t.allowed[claimed] {
+	if (t.trust != nil && !t.trust.Allowed(claimed)) || (t.trust == nil && len(t.allowed) > 0 && !t.allowed[claimed]) {
 		return fmt.Errorf("NodeId %s is not in allowed_peers", claimed)
 	}
 	if claimed == t.cfg.NodeID {
@@ -149,8 +149,8 @@ func (t *Transport) dial(ctx context.Context, addr string) (c *conn, refused boo
 	if err != nil {
 		return nil, false, err
 	}
-	if t.cfg.TLS != nil {
-		tc := tls.Client(nc, WithAllowlist(t.cfg.TLS.ClientConfig(), t.allowed))
+	if t.trust != nil {
+		tc := tls.Client(nc, t.trust.ClientConfig())
 		_ = tc.SetDeadline(time.Now().Add(t.cfg.SocketTimeout))
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = nc.Close()
@@ -213,8 +213,8 @@ func (t *Transport) dial(ctx context.Context, addr string) (c *conn, refused boo
 // accept handshakes an inbound link.
 func (t *Transport) accept(nc net.Conn) {
 	remote := nc.RemoteAddr().String()
-	if t.cfg.TLS != nil {
-		tc := tls.Server(nc, WithAllowlist(t.cfg.TLS.ServerConfig(), t.allowed))
+	if t.trust != nil {
+		tc := tls.Server(nc, t.trust.ServerConfig())
 		_ = tc.SetDeadline(time.Now().Add(t.cfg.SocketTimeout))
 		if err := tc.HandshakeContext(t.ctx); err != nil {
 			t.log.Warn("inbound TLS handshake failed", "remote", remote, "err", err)

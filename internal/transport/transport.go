@@ -49,6 +49,9 @@ type Config struct {
 	Peers []string
 	// TLS is the node's TLS identity; nil means plain TCP (insecure).
 	TLS *Identity
+	// Trust, if set, is the swappable identity and allowlist to use (it
+	// must hold TLS and AllowedPeers); otherwise one is made from them.
+	Trust *Trust
 	// AllowedPeers, if not empty, are the only NodeIds accepted.
 	AllowedPeers []string
 	// Debug sends JSON frames instead of binary.
@@ -95,9 +98,12 @@ func (h Health) String() string {
 
 // Transport is a node's links to its peers.
 type Transport struct {
-	cfg     Config
-	log     *slog.Logger
-	ln      net.Listener
+	cfg Config
+	log *slog.Logger
+	ln  net.Listener
+	// trust is the TLS identity and allowlist (nil without TLS); allowed is
+	// the allowlist when there is no TLS.
+	trust   *Trust
 	allowed map[string]bool
 	tag     byte
 
@@ -182,6 +188,12 @@ func New(cfg Config) (*Transport, error) {
 		}
 		t.allowed[id] = true
 	}
+	if cfg.TLS != nil {
+		t.trust = cfg.Trust
+		if t.trust == nil {
+			t.trust = NewTrust(cfg.TLS, cfg.AllowedPeers)
+		}
+	}
 	if cfg.Listen != "" {
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
@@ -192,6 +204,34 @@ func New(cfg Config) (*Transport, error) {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	return t, nil
 }
+
+// Reload swaps in a renewed identity (the same NodeId) and a new
+// allowlist, and closes the links of peers the new allowlist leaves out;
+// other links stay up.
+func (t *Transport) Reload(id *Identity, allowed []string) error {
+	if t.trust == nil {
+		return errors.New("transport: TLS is off; nothing to reload")
+	}
+	if err := t.trust.Set(id, allowed); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	var gone []*conn
+	for peer, c := range t.conns {
+		if !t.trust.Allowed(peer) {
+			gone = append(gone, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range gone {
+		t.log.Warn("closing link: peer no longer in allowed_peers", "peer", c.peer)
+		c.close("no longer in allowed_peers")
+	}
+	return nil
+}
+
+// Trust is the link's identity and allowlist (nil without TLS).
+func (t *Transport) Trust() *Trust { return t.trust }
 
 // Addr returns the bound listen address (nil without one).
 func (t *Transport) Addr() net.Addr {
