@@ -66,7 +66,7 @@ func newCertCmd(stdout io.Writer) *cobra.Command {
 		Long: "With --renew, a new certificate is issued for the existing <out>/NAME.key, so the node\n" +
 			"keeps its NodeId; NAME.crt is replaced and a running node picks it up on SIGHUP or\n" +
 			"when it notices the file changed.",
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			var p transport.PEMPair
 			var err error
