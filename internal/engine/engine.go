@@ -86,9 +86,14 @@ type Engine struct {
 	// provided maps "module\x00name" to the types the runtime provides
 	// (host_log_v2 has two, abi.Alternatives).
 	provided map[string][]abi.Func
-	// nxOriginal is the host module with the original runtime's
-	// host_log_v2, linked in place of "nx" for modules that import that form.
-	nxOriginal api.Module
+	// host is what the host functions act on; nxOriginal is the host
+	// module with the original runtime's host_log_v2, linked in place of
+	// "nx" for modules that import that form, made on first need
+	// (originalOnce; originalErr if that failed).
+	host         *hostapi.Host
+	originalOnce sync.Once
+	nxOriginal   api.Module
+	originalErr  error
 
 	// mu guards closed.
 	mu     sync.Mutex
@@ -149,12 +154,30 @@ func New(ctx context.Context, cfg Config, host *hostapi.Host) (*Engine, error) {
 	if _, err := hostapi.Instantiate(ctx, e.r, host); err != nil {
 		return fail(fmt.Errorf("instantiate host module: %w", err))
 	}
-	// The same functions once more, with the original host_log_v2, under a
-	// name no guest can import ("nx" is resolved to it per module in Run).
-	if e.nxOriginal, err = hostapi.InstantiateAs(ctx, e.r, host, nxOriginalName, hostapi.LogOriginal); err != nil {
-		return fail(fmt.Errorf("instantiate host module (original log form): %w", err))
-	}
+	e.host = host
 	return e, nil
+}
+
+// withOriginalLog returns ctx resolving the import module "nx" to the host
+// module with the original host_log_v2: the same functions once more, under a
+// name no guest can import, instantiated the first time a module needs it.
+func (e *Engine) withOriginalLog(ctx context.Context) (context.Context, error) {
+	e.originalOnce.Do(func() {
+		e.nxOriginal, e.originalErr = hostapi.InstantiateAs(context.WithoutCancel(ctx), e.r, e.host, nxOriginalName, hostapi.LogOriginal)
+		if e.originalErr != nil {
+			e.originalErr = fmt.Errorf("instantiate host module (original log form): %w", e.originalErr)
+		}
+	})
+	if e.originalErr != nil {
+		return ctx, e.originalErr
+	}
+	nxOriginal := e.nxOriginal
+	return experimental.WithImportResolver(ctx, func(name string) api.Module {
+		if name == abi.ModuleName {
+			return nxOriginal
+		}
+		return nil
+	}), nil
 }
 
 func fromValueTypes(ts []api.ValueType) []abi.ValType {
@@ -357,13 +380,10 @@ func (e *Engine) Run(ctx context.Context, m *Module, rc RunConfig) error {
 	alloc := &limitAllocator{limit: e.cfg.MemoryLimit}
 	ctx = experimental.WithMemoryAllocator(ctx, alloc)
 	if m.LogForm == hostapi.LogOriginal {
-		nxOriginal := e.nxOriginal
-		ctx = experimental.WithImportResolver(ctx, func(name string) api.Module {
-			if name == abi.ModuleName {
-				return nxOriginal
-			}
-			return nil
-		})
+		var err error
+		if ctx, err = e.withOriginalLog(ctx); err != nil {
+			return err
+		}
 	}
 	mc := wazero.NewModuleConfig().
 		WithName(rc.ID).

@@ -9,7 +9,6 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
-	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/hostapi"
 )
 
@@ -41,13 +40,10 @@ func (e *Engine) Instantiate(ctx context.Context, m *Module, rc RunConfig, suffi
 	alloc := &limitAllocator{limit: e.cfg.MemoryLimit}
 	ictx := experimental.WithMemoryAllocator(ctx, alloc)
 	if m.LogForm == hostapi.LogOriginal {
-		nxOriginal := e.nxOriginal
-		ictx = experimental.WithImportResolver(ictx, func(name string) api.Module {
-			if name == abi.ModuleName {
-				return nxOriginal
-			}
-			return nil
-		})
+		var err error
+		if ictx, err = e.withOriginalLog(ictx); err != nil {
+			return nil, err
+		}
 	}
 	name := rc.ID
 	if suffix != "" {
