@@ -243,10 +243,11 @@ func TestSync_HostilePeers(t *testing.T) {
 		t.Fatalf("foreign-CA node: exit %d\n%s", rx.Code, rx.Stderr)
 	}
 	waitLog(t, pa, "inbound TLS handshake failed")
-	// Same CA, not on the allowlist: NotAuthorized, logged.
+	// Same CA, not on the allowlist: refused in the TLS handshake itself,
+	// before any frame (wire.md), for good (no redial loop), logged.
 	rc := testutil.RunNX(t, time.Minute, []string{"NX_VOTE=evil"}, nodeRun(wasm, t.TempDir(), testutil.FreePort(t),
 		append(tlsArgs(ours, "c"), "--peer", a, "--settle-for", "1s")...)...)
-	if rc.Code != 0 || !strings.Contains(rc.Stderr, "NotAuthorized") {
+	if rc.Code != 0 || !strings.Contains(rc.Stderr, "peer refused for good") || !strings.Contains(rc.Stderr, "tls: bad certificate") {
 		t.Fatalf("unlisted node: exit %d\n%s", rc.Code, rc.Stderr)
 	}
 	waitLog(t, pa, "is not in allowed_peers")
