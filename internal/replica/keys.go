@@ -61,18 +61,30 @@ func readVV(st *store.Store) (storedVV, error) {
 			return vv, &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("unknown entry kind")}
 		}
 	}
-	keys, err := st.Scan(store.OpLog, store.ScanOptions{KeysOnly: true})
-	if err != nil {
-		return vv, err
-	}
-	for _, row := range keys {
-		origin, seq, ok := parseLogKey(row.Key)
-		if !ok {
-			return vv, &CorruptError{What: "op log", Key: row.Key, Err: errors.New("malformed key")}
+	// The op log of each origin is one contiguous run of sequence numbers
+	// (appended in order, pruned from the front): two seeks per origin give
+	// its ends, without reading the log (a restart after millions of ops
+	// costs what one after a few does).
+	from := []byte{}
+	for {
+		first, last, ok, err := st.Bounds(store.OpLog, from, abi.NodeIDLen)
+		if err != nil {
+			return vv, err
 		}
-		vv.applied[origin] = max(vv.applied[origin], seq)
+		if !ok {
+			break
+		}
+		origin, lo, ok1 := parseLogKey(first)
+		_, hi, ok2 := parseLogKey(last)
+		if !ok1 || !ok2 || hi < lo {
+			return vv, &CorruptError{What: "op log", Key: first, Err: errors.New("malformed key")}
+		}
+		vv.applied[origin] = max(vv.applied[origin], hi)
+		vv.logCount += int(hi - lo + 1)
+		if from = store.PrefixEnd([]byte(origin)); from == nil {
+			break
+		}
 	}
-	vv.logCount = len(keys)
 	return vv, nil
 }
 

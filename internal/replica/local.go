@@ -21,8 +21,11 @@ func (r *Replica) Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID)
 		return crdt.OpID{}, ErrClosed
 	}
 	id, err := r.write(op, accept)
-	if err == nil && r.cfg.OnChanged != nil {
-		r.cfg.OnChanged([]crdt.ObjKey{op.Obj()})
+	if err == nil {
+		if r.cfg.OnChanged != nil {
+			r.cfg.OnChanged([]crdt.ObjKey{op.Obj()})
+		}
+		r.maybePrune(false)
 	}
 	return id, err
 }

@@ -25,6 +25,7 @@ func (r *Replica) Handle(peer string, m *Message) error {
 		return r.handlePush(peer, m.Ops)
 	case Ack:
 		r.notePeer(peer, m.VV)
+		defer r.maybePrune(len(m.VV) > 0)
 		if len(m.Links) > 0 {
 			links := make(map[string]bool, len(m.Links))
 			for _, l := range m.Links {
@@ -165,6 +166,7 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	}
 	if len(applied) > 0 {
 		r.changed(touched)
+		r.maybePrune(false)
 	}
 
 	if len(applied) > 0 {
@@ -541,6 +543,27 @@ func (r *Replica) changed(touched map[crdt.ObjKey]bool) {
 	r.cfg.OnChanged(keys)
 }
 
+// pruneEvery is the least time between two prunes triggered by
+// acknowledgements (one DeleteRange batch per origin that moved).
+const pruneEvery = 100 * time.Millisecond
+
+// maybePrune prunes if the log is over its limit, or if acknowledgements
+// may have freed entries and the last prune is pruneEvery old.
+func (r *Replica) maybePrune(acked bool) {
+	r.mu.Lock()
+	over := r.logCount > r.cfg.OpLogLimit
+	r.mu.Unlock()
+	now := time.Now().UnixNano()
+	last := r.lastPrune.Load()
+	if !over && (!acked || now-last < int64(pruneEvery)) {
+		return
+	}
+	if !r.lastPrune.CompareAndSwap(last, now) && !over {
+		return // another goroutine prunes now
+	}
+	r.prune()
+}
+
 // prune drops op-log entries every known peer has acknowledged, then the
 // oldest entries beyond OpLogLimit (peers that still need those get a
 // snapshot).
@@ -554,8 +577,10 @@ func (r *Replica) prune() {
 	for p := range r.peerVV {
 		known[p] = true
 	}
-	for _, p := range r.cfg.Transport.Peers() {
-		known[p] = true
+	if r.cfg.Transport != nil {
+		for _, p := range r.cfg.Transport.Peers() {
+			known[p] = true
+		}
 	}
 	upTo := map[string]uint64{}
 	for o, have := range r.state.VV {
@@ -576,6 +601,9 @@ func (r *Replica) prune() {
 	}
 	over := r.logCount - r.cfg.OpLogLimit
 	if over > 0 {
+		// Down to 90 % of the limit, so that a node writing steadily past
+		// it prunes once per tenth of the limit, not on every write.
+		over += r.cfg.OpLogLimit / 10
 		// Beyond the limit: drop the oldest entries of the longest logs.
 		type span struct {
 			origin string

@@ -245,6 +245,9 @@ type Replica struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	closed atomic.Bool
+	// lastPrune is when the last acknowledgement-triggered prune ran
+	// (UnixNano).
+	lastPrune atomic.Int64
 	// held are remote ops whose timestamps are too far ahead, by OpId, with
 	// the peer that sent them (guarded by mu); pulled is when this node last
 	// asked each peer for what it lacks (a snapshot is accepted only in
