@@ -16,6 +16,13 @@ type limitAllocator struct {
 }
 
 func (a *limitAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
+	// Where the platform can, the whole limit is reserved as address space
+	// at once (reserve): pages become resident only when the guest touches
+	// them, and growing never copies, so a guest costs the node about its
+	// own size, not the old and new copies of a growing buffer.
+	if buf, release, ok := reserve(a.limit); ok {
+		return &limitMemory{a: a, buf: buf[:0], release: release}
+	}
 	return &limitMemory{a: a, buf: make([]byte, 0, min(capacity, a.limit))}
 }
 
@@ -25,6 +32,8 @@ type limitMemory struct {
 	a       *limitAllocator
 	buf     []byte
 	started bool
+	// release unmaps a reserved buffer (nil for a Go-allocated one).
+	release func()
 }
 
 func (a *limitAllocator) refuse(size uint64) {
@@ -61,4 +70,10 @@ func (m *limitMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
-func (m *limitMemory) Free() { m.buf = nil }
+func (m *limitMemory) Free() {
+	m.buf = nil
+	if m.release != nil {
+		m.release()
+		m.release = nil
+	}
+}
