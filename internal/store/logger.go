@@ -4,19 +4,96 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 )
 
 // pebbleLogger routes Pebble's printf-style logging to slog. Pebble's info
 // lines (WAL recovery, compactions) are operational detail, so they go to
-// debug; its errors stay errors.
-type pebbleLogger struct{ l *slog.Logger }
+// debug; its errors stay errors, but one that repeats (a full disk makes
+// Pebble retry and report hundreds of times a second) is logged once and
+// then as a reminder every errorReminder with how often it recurred.
+type pebbleLogger struct {
+	l       *slog.Logger
+	repeats *repeats
+}
+
+// errorReminder is how often a repeating Pebble error is logged again.
+const errorReminder = 30 * time.Second
+
+// repeats remembers Pebble error lines by their shape (digits removed:
+// file numbers change with every retry).
+type repeats struct {
+	mu   sync.Mutex
+	seen map[string]*repeat
+}
+
+type repeat struct {
+	last  time.Time
+	count int
+}
+
+func newPebbleLogger(l *slog.Logger) pebbleLogger {
+	return pebbleLogger{l: l, repeats: &repeats{seen: map[string]*repeat{}}}
+}
+
+// shape is msg with every run of digits replaced by one '#'.
+func shape(msg string) string {
+	b := make([]byte, 0, len(msg))
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c >= '0' && c <= '9' {
+			if len(b) == 0 || b[len(b)-1] != '#' {
+				b = append(b, '#')
+			}
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+// admit reports whether msg should be logged now, and how many times it
+// recurred unlogged since it last was.
+func (r *repeats) admit(msg string, now time.Time) (bool, int) {
+	if r == nil {
+		return true, 0
+	}
+	k := shape(msg)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rp := r.seen[k]
+	if rp == nil {
+		if len(r.seen) > 256 {
+			r.seen = map[string]*repeat{} // bounded
+		}
+		r.seen[k] = &repeat{last: now}
+		return true, 0
+	}
+	if now.Sub(rp.last) < errorReminder {
+		rp.count++
+		return false, 0
+	}
+	n := rp.count
+	rp.last, rp.count = now, 0
+	return true, n
+}
 
 func (p pebbleLogger) Infof(format string, args ...any) {
 	p.l.Log(context.Background(), slog.LevelDebug, fmt.Sprintf(format, args...), "component", "pebble")
 }
 
 func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Log(context.Background(), slog.LevelError, fmt.Sprintf(format, args...), "component", "pebble")
+	msg := fmt.Sprintf(format, args...)
+	ok, n := p.repeats.admit(msg, time.Now())
+	if !ok {
+		return
+	}
+	if n > 0 {
+		p.l.Log(context.Background(), slog.LevelError, msg, "component", "pebble", "repeated", n, "over", errorReminder.String())
+		return
+	}
+	p.l.Log(context.Background(), slog.LevelError, msg, "component", "pebble")
 }
 
 // Fatalf is called by Pebble on an invariant violation it cannot continue

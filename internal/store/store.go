@@ -99,7 +99,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, ErrInUse)
 	}
 	opts := &pebble.Options{
-		Logger:             pebbleLogger{log},
+		Logger:             newPebbleLogger(log),
 		FormatMajorVersion: pebble.FormatNewest,
 		ReadOnly:           cfg.ReadOnly,
 		FS:                 pebbleFS(),
