@@ -120,8 +120,12 @@ func Start(netw Config, nodeID string, ident *transport.Identity, tr *transport.
 		if err != nil {
 			return nil, err
 		}
-		d.ms, err = gossip.Start(gossip.Config{NodeID: nodeID, LinkAddr: link.String(), Seeds: netw.Seeds, Transport: gt,
-			AllowedPeers: netw.AllowedPeers, ProbeInterval: netw.ProbeInterval, Logger: log, OnChange: d.relink})
+		gc := gossip.Config{NodeID: nodeID, LinkAddr: link.String(), Seeds: netw.Seeds, Transport: gt,
+			AllowedPeers: netw.AllowedPeers, ProbeInterval: netw.ProbeInterval, Logger: log, OnChange: d.relink}
+		if trust := tr.Trust(); trust != nil {
+			gc.Allowed = trust.Allowed
+		}
+		d.ms, err = gossip.Start(gc)
 		if err != nil {
 			_ = gt.Shutdown()
 			return nil, err

@@ -38,6 +38,9 @@ type Config struct {
 	Transport memberlist.Transport
 	// AllowedPeers, if not empty, are the only NodeIds admitted as members.
 	AllowedPeers []string
+	// Allowed, if set, decides instead of AllowedPeers (the node's
+	// swappable allowlist, so a reload reaches membership too).
+	Allowed func(nodeID string) bool
 	// ProbeInterval is SWIM's failure-detection period (default 300 ms);
 	// a hard failure is seen by all within a few of them.
 	ProbeInterval time.Duration
@@ -142,7 +145,11 @@ func (m *Membership) admit(n *memberlist.Node) error {
 	if !abi.ValidNodeID([]byte(n.Name)) {
 		return fmt.Errorf("member name %q is not a NodeId", n.Name)
 	}
-	if len(m.allowed) > 0 && !m.allowed[n.Name] {
+	if m.cfg.Allowed != nil {
+		if !m.cfg.Allowed(n.Name) {
+			return fmt.Errorf("member %s is not in allowed_peers", n.Name)
+		}
+	} else if len(m.allowed) > 0 && !m.allowed[n.Name] {
 		return fmt.Errorf("member %s is not in allowed_peers", n.Name)
 	}
 	if len(n.Meta) == 0 || len(n.Meta) > 255 || strings.ContainsAny(string(n.Meta), " \n\x00") {
