@@ -507,31 +507,46 @@ type RunOptions struct {
 // is stopped (with a time limit set; without one it is waited for) before
 // Close closes anything.
 func (n *Node) Run(ctx context.Context, wasm []byte, o RunOptions) error {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return ErrClosed
-	}
-	n.runs.Add(1)
-	n.mu.Unlock()
-	defer n.runs.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(n.runCtx, cancel)
-	defer stop()
-
-	m, err := n.engine.Compile(ctx, wasm)
+	ctx, m, end, err := n.begin(ctx, wasm, o)
 	if err != nil {
-		n.metrics.invocation(o.ID, 0, err)
 		return err
 	}
-	defer m.Close(context.WithoutCancel(ctx))
+	defer end()
 	n.metrics.compile.Observe(m.CompileTime.Seconds())
 	n.log.Debug("module compiled", "module", o.ID, "entry", m.Entry, "compile_time", m.CompileTime)
 	start := time.Now()
 	err = n.engine.Run(ctx, m, engine.RunConfig{ID: o.ID, Args: o.Args})
 	n.metrics.invocation(o.ID, time.Since(start), err)
 	return err
+}
+
+// begin registers an invocation (Run or Serve) so that Close waits for it,
+// derives a context Close cancels, and compiles wasm. end undoes it all.
+func (n *Node) begin(ctx context.Context, wasm []byte, o RunOptions) (context.Context, *engine.Module, func(), error) {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return ctx, nil, nil, ErrClosed
+	}
+	n.runs.Add(1)
+	n.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(n.runCtx, cancel)
+	release := func() {
+		stop()
+		cancel()
+		n.runs.Done()
+	}
+	m, err := n.engine.Compile(ctx, wasm)
+	if err != nil {
+		n.metrics.invocation(o.ID, 0, err)
+		release()
+		return ctx, nil, nil, err
+	}
+	return ctx, m, func() {
+		_ = m.Close(context.WithoutCancel(ctx))
+		release()
+	}, nil
 }
 
 // Close stops in-flight Runs, then closes the node in order: engine,

@@ -114,25 +114,11 @@ type ServeInfo struct {
 // ErrNotService before anything runs; one without on_request while an HTTP
 // listener is configured returns a *MissingHandlersError.
 func (n *Node) Serve(ctx context.Context, wasm []byte, o RunOptions, ready func(ServeInfo)) error {
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return ErrClosed
-	}
-	n.runs.Add(1)
-	n.mu.Unlock()
-	defer n.runs.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(n.runCtx, cancel)
-	defer stop()
-
-	m, err := n.engine.Compile(ctx, wasm)
+	ctx, m, end, err := n.begin(ctx, wasm, o)
 	if err != nil {
-		n.metrics.invocation(o.ID, 0, err)
 		return err
 	}
-	defer m.Close(context.WithoutCancel(ctx))
+	defer end()
 	if !m.IsService() {
 		if n.cfg.Serve.HTTPListen != "" {
 			return &MissingHandlersError{Module: o.ID}

@@ -345,7 +345,13 @@ func getCount(url string) (int, error) {
 }
 
 func serveHits(ctx context.Context, p Profile, r *Report, dir, nx, wasm string) error {
-	cdir, err := os.MkdirTemp(dir, "hits-")
+	return withServiceCluster(ctx, dir, "hits-", nx, wasm, func(https []string) error { return hits(ctx, p, r, https) })
+}
+
+// withServiceCluster runs f with a three-node cluster of wasm serving HTTP
+// (in a fresh directory under dir) and stops the nodes afterwards.
+func withServiceCluster(ctx context.Context, dir, name, nx, wasm string, f func(https []string) error) error {
+	cdir, err := os.MkdirTemp(dir, name)
 	if err != nil {
 		return err
 	}
@@ -358,6 +364,10 @@ func serveHits(ctx context.Context, p Profile, r *Report, dir, nx, wasm string) 
 	if err != nil {
 		return err
 	}
+	return f(https)
+}
+
+func hits(ctx context.Context, p Profile, r *Report, https []string) error {
 	var wg sync.WaitGroup
 	results := make([]loadResult, 3)
 	for i, h := range https {
@@ -405,19 +415,10 @@ func serveHits(ctx context.Context, p Profile, r *Report, dir, nx, wasm string) 
 // arrival as an SSE event at a client of node 3. on_change coalesces, so a
 // hit's latency is when its total, or a larger one, first arrives.
 func serveLatency(ctx context.Context, p Profile, r *Report, dir, nx, wasm string) error {
-	cdir, err := os.MkdirTemp(dir, "latency-")
-	if err != nil {
-		return err
-	}
-	procs, https, err := serviceCluster(ctx, cdir, nx, wasm, 3)
-	defer func() {
-		for _, pr := range procs {
-			pr.stop()
-		}
-	}()
-	if err != nil {
-		return err
-	}
+	return withServiceCluster(ctx, dir, "latency-", nx, wasm, func(https []string) error { return latency(ctx, p, r, https) })
+}
+
+func latency(ctx context.Context, p Profile, r *Report, https []string) error {
 	resp, err := http.Get("http://" + https[2] + "/_nx/events?prefix=hits.total")
 	if err != nil {
 		return err
