@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
@@ -96,10 +97,37 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Log(context.Background(), slog.LevelError, msg, "component", "pebble")
 }
 
-// Fatalf is called by Pebble on an invariant violation it cannot continue
-// from; the contract is that it does not return.
+// Fatalf is called by Pebble on what it cannot continue from (on-disk
+// corruption found by a read, an invariant broken); the contract is that it
+// does not return. It panics with a fatal, which the store's methods turn
+// back into a *FatalError for their caller (recoverFatal): a damaged table
+// becomes one error naming the file, not a crash.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Log(context.Background(), slog.LevelError, msg, "component", "pebble", "fatal", true)
-	panic("pebble: " + msg)
+	panic(fatal{msg: msg})
+}
+
+// fatal is what Fatalf panics with.
+type fatal struct{ msg string }
+
+// FatalError is a failure Pebble cannot continue from, such as on-disk
+// corruption (the message names the file and the checksum that failed).
+type FatalError struct{ Msg string }
+
+func (e *FatalError) Error() string {
+	msg, _, _ := strings.Cut(e.Msg, "\n")
+	return "datastore: " + msg
+}
+
+// recoverFatal turns a Fatalf panic in the calling goroutine into *err.
+// Other panics go on.
+func recoverFatal(err *error) {
+	if r := recover(); r != nil {
+		f, ok := r.(fatal)
+		if !ok {
+			panic(r)
+		}
+		*err = &FatalError{Msg: f.msg}
+	}
 }

@@ -30,7 +30,8 @@ type ScanOptions struct {
 }
 
 // Scan returns rows of sp in ascending key order, per o.
-func (s *Store) Scan(sp Space, o ScanOptions) ([]Row, error) {
+func (s *Store) Scan(sp Space, o ScanOptions) (_ []Row, err error) {
+	defer recoverFatal(&err)
 	if err := s.acquire(); err != nil {
 		return nil, err
 	}
@@ -120,6 +121,7 @@ func prefixEnd(p []byte) []byte {
 // the two ends of one run of keys sharing a prefix, found with two seeks
 // and nothing read in between. ok is false when no key is at or after from.
 func (s *Store) Bounds(sp Space, from []byte, prefixLen int) (first, last []byte, ok bool, err error) {
+	defer recoverFatal(&err)
 	if err := s.acquire(); err != nil {
 		return nil, nil, false, err
 	}

@@ -188,7 +188,8 @@ func (s *Store) wake() {
 }
 
 // Get returns a copy of the value of k in sp, or ErrNotFound.
-func (s *Store) Get(sp Space, k []byte) ([]byte, error) {
+func (s *Store) Get(sp Space, k []byte) (_ []byte, err error) {
+	defer recoverFatal(&err)
 	if err := s.acquire(); err != nil {
 		return nil, err
 	}
@@ -264,7 +265,8 @@ func (b *Batch) Discard() { _ = b.b.Close() }
 
 // Commit applies b atomically with the configured durability and returns
 // the write's number. In SyncAlways mode the write is durable on return.
-func (s *Store) Commit(b *Batch) (uint64, error) {
+func (s *Store) Commit(b *Batch) (_ uint64, err error) {
+	defer recoverFatal(&err)
 	defer b.Discard()
 	if s.cfg.ReadOnly {
 		return 0, errors.New("store: datastore opened read-only")
@@ -372,6 +374,22 @@ func (s *Store) syncLoop(ctx context.Context) {
 	}
 }
 
+// closeDB closes Pebble. After a read met corruption, Pebble may still
+// count references the failed read held and panic here: that becomes an
+// error too, the datastore's files are left as they are.
+func (s *Store) closeDB() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if f, ok := r.(fatal); ok {
+				err = &FatalError{Msg: f.msg}
+				return
+			}
+			err = fmt.Errorf("pebble: %v", r)
+		}
+	}()
+	return s.db.Close()
+}
+
 // Close syncs every completed write and closes the datastore. A second Close
 // returns ErrClosed.
 func (s *Store) Close() error {
@@ -388,7 +406,7 @@ func (s *Store) Close() error {
 		syncErr = s.syncLocked()
 	}
 	s.closed = true
-	err := errors.Join(syncErr, s.db.Close(), s.lock.Close())
+	err := errors.Join(syncErr, s.closeDB(), s.lock.Close())
 	s.life.Unlock()
 	s.wake()
 	if err != nil {
