@@ -284,7 +284,6 @@ type Node struct {
 	metrics *metrics
 	nodeID  string
 	hooks   servingHooks
-	origins originAllow
 	// bg counts the node's own background goroutines (watchTLS).
 	bg sync.WaitGroup
 
@@ -395,9 +394,13 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.RandomPullInterval = netw.PullInterval
 	rc.MaxClockOffset, rc.ServeRate = cfg.MaxClockOffset, cfg.PullAnswerRate
 	rc.MaxKey, rc.MaxValue = int(cfg.Limits.MaxKey), int(cfg.Limits.MaxValue)
-	// With an allowlist only its members (and this node) make ops.
-	n.origins.store(n.nodeID, netw.AllowedPeers)
-	rc.AllowedOrigin = n.origins.allowed
+	// With an allowlist only its members (and this node) make ops: the
+	// links' allowlist, so a reload changes both.
+	self := n.nodeID
+	rc.AllowedOrigin = func(id string) bool {
+		t := link.t.Load()
+		return id == self || t == nil || t.PeerAllowed(id)
+	}
 	rc.OnClockSkew = func(peer string, ahead time.Duration) { m.skew.WithLabelValues(peer).Set(ahead.Seconds()) }
 	rc.OnViolation = func(peer, kind string) { m.violations.WithLabelValues(peer, kind).Inc() }
 	rc.Transport = link

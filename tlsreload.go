@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/numax/numax/internal/transport"
@@ -13,29 +12,6 @@ import (
 // certWarnBefore is how long before its expiry a node warns that its
 // certificate must be renewed.
 const certWarnBefore = 30 * 24 * time.Hour
-
-// originAllow is the allowlist as the replica checks ops' origins; it is
-// swapped on reload.
-type originAllow struct {
-	set atomic.Pointer[map[string]bool] // nil map: no allowlist
-}
-
-func (o *originAllow) store(self string, allowed []string) {
-	if len(allowed) == 0 {
-		o.set.Store(nil)
-		return
-	}
-	m := map[string]bool{self: true}
-	for _, id := range allowed {
-		m[id] = true
-	}
-	o.set.Store(&m)
-}
-
-func (o *originAllow) allowed(id string) bool {
-	m := o.set.Load()
-	return m == nil || (*m)[id]
-}
 
 // ReloadTLS re-reads the node's certificate, key and CA files and swaps
 // them in with the given allowlist, without a restart: links to peers
@@ -54,7 +30,6 @@ func (n *Node) ReloadTLS(allowed []string) error {
 	if err := n.net.Reload(id, allowed); err != nil {
 		return err
 	}
-	n.origins.store(n.nodeID, allowed)
 	n.log.Info("TLS reloaded", "cert", netw.TLSCert, "expires", id.Cert.Leaf.NotAfter.Format(time.RFC3339), "allowed_peers", len(allowed))
 	n.warnExpiry(id.Cert.Leaf.NotAfter)
 	return nil

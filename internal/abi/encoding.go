@@ -188,13 +188,7 @@ func DecodeList(b []byte) ([][]byte, error) {
 // DecodePairs decodes the lww_map_entries / rga_elements layout.
 func DecodePairs(b []byte) ([]Row, error) {
 	r := reader{b: b}
-	n := r.count(8)
-	rows := make([]Row, 0, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		k := r.bytes(r.u32())
-		v := r.bytes(r.u32())
-		rows = append(rows, Row{Key: k, Value: v})
-	}
+	rows := r.pairs()
 	if err := r.done(); err != nil {
 		return nil, err
 	}

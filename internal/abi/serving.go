@@ -130,7 +130,8 @@ func DecodePeerEvent(b []byte) (PeerEvent, error) {
 	return PeerEvent{Up: up[0] == 1, NodeID: string(id), Addr: string(addr)}, nil
 }
 
-// pairs reads a pair list inside a larger encoding.
+// pairs reads a pair list (the lww_map_entries layout), alone or inside a
+// larger encoding.
 func (r *reader) pairs() []Row {
 	n := r.count(8)
 	rows := make([]Row, 0, n)

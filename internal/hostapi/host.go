@@ -182,10 +182,10 @@ func (h *Host) functions() map[string]api.GoModuleFunc {
 		"net_node_id":       h.netNodeID,
 		"net_peers":         h.netPeers,
 
-		"http_request": h.httpRequest,
+		"http_request": h.callReader("on_request", func(c *Call) []byte { return c.Request }),
 		"http_respond": h.httpRespond,
-		"changes":      h.changes,
-		"peer_event":   h.peerEvent,
+		"changes":      h.callReader("on_change", func(c *Call) []byte { return c.Changes }),
+		"peer_event":   h.callReader("on_peer", func(c *Call) []byte { return c.Peer }),
 		"http_fetch":   h.httpFetch,
 	}
 	for name, fn := range h.crdtFunctions() {

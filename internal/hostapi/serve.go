@@ -82,31 +82,18 @@ func (h *Host) outBytes(mod api.Module, outP, outN uint32, data []byte) int32 {
 	return write(mod, outP, outN, data)
 }
 
-func (h *Host) httpRequest(ctx context.Context, mod api.Module, s []uint64) {
-	c := callFrom(ctx, "on_request")
-	if c == nil {
-		ret(s, abi.ErrInternal)
-		return
+// callReader is a host function that copies one part of the current call
+// (the request, the changes, the peer event) to the guest: -3 outside the
+// handler it belongs to.
+func (h *Host) callReader(handler string, part func(*Call) []byte) api.GoModuleFunc {
+	return func(ctx context.Context, mod api.Module, s []uint64) {
+		c := callFrom(ctx, handler)
+		if c == nil {
+			ret(s, abi.ErrInternal)
+			return
+		}
+		ret(s, h.outBytes(mod, u32(s[0]), u32(s[1]), part(c)))
 	}
-	ret(s, h.outBytes(mod, u32(s[0]), u32(s[1]), c.Request))
-}
-
-func (h *Host) changes(ctx context.Context, mod api.Module, s []uint64) {
-	c := callFrom(ctx, "on_change")
-	if c == nil {
-		ret(s, abi.ErrInternal)
-		return
-	}
-	ret(s, h.outBytes(mod, u32(s[0]), u32(s[1]), c.Changes))
-}
-
-func (h *Host) peerEvent(ctx context.Context, mod api.Module, s []uint64) {
-	c := callFrom(ctx, "on_peer")
-	if c == nil {
-		ret(s, abi.ErrInternal)
-		return
-	}
-	ret(s, h.outBytes(mod, u32(s[0]), u32(s[1]), c.Peer))
 }
 
 // validHeaders reports whether every header name is an HTTP token and no

@@ -20,71 +20,74 @@ func (r *Replica) Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID)
 	if r.closed.Load() {
 		return crdt.OpID{}, ErrClosed
 	}
-	id, err := r.write(op, accept)
+	id, over, err := r.write(op, accept)
 	if err == nil {
 		if r.cfg.OnChanged != nil {
 			r.cfg.OnChanged([]crdt.ObjKey{op.Obj()})
 		}
-		r.maybePrune(false)
+		if over {
+			r.prune() // past op_log_limit: at once, not at the next round
+		}
 	}
 	return id, err
 }
 
-func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (crdt.OpID, error) {
+// write applies op under r.mu; over reports a log past op_log_limit.
+func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, over bool, _ error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failed != nil {
-		return crdt.OpID{}, r.failed
+		return crdt.OpID{}, false, r.failed
 	}
 	if r.cfg.Transport != nil && r.q.len() >= r.cfg.QueueLimit {
 		r.log.Warn("local CRDT write refused: outbound queue full", "limit", r.cfg.QueueLimit, "key", op.Key)
-		return crdt.OpID{}, ErrBackpressure
+		return crdt.OpID{}, false, ErrBackpressure
 	}
 	k := op.Obj()
 	switch op.Kind {
 	case crdt.ORSetRemove:
 		s, _ := r.state.Get(k).(*crdt.ORSet)
 		if s == nil {
-			return crdt.OpID{}, ErrNoop
+			return crdt.OpID{}, false, ErrNoop
 		}
 		op.Tags = s.Observed(op.Field)
 		if len(op.Tags) == 0 {
-			return crdt.OpID{}, ErrNoop
+			return crdt.OpID{}, false, ErrNoop
 		}
 	case crdt.RGAInsert, crdt.RGADelete:
 		if !op.Ref.IsZero() {
 			l, _ := r.state.Get(k).(*crdt.RGA)
 			if l == nil || !l.Has(op.Ref) {
-				return crdt.OpID{}, ErrNotFound
+				return crdt.OpID{}, false, ErrNotFound
 			}
 		}
 	}
 	op.Origin = r.nodeID
 	if r.state.VV[r.nodeID] == math.MaxUint64 {
-		return crdt.OpID{}, ErrExhausted
+		return crdt.OpID{}, false, ErrExhausted
 	}
 	if r.clock.Last() >= math.MaxUint64-1 {
-		return crdt.OpID{}, ErrExhausted
+		return crdt.OpID{}, false, ErrExhausted
 	}
 	op.Seq = r.state.VV[r.nodeID] + 1
 	if accept != nil && !accept(op.ID()) {
-		return crdt.OpID{}, ErrRejected
+		return crdt.OpID{}, false, ErrRejected
 	}
 	op.HLC = r.clock.Next()
 	if err := op.Validate(); err != nil {
-		return crdt.OpID{}, err
+		return crdt.OpID{}, false, err
 	}
 	r.state.Deliver(op)
 	b := r.st.NewBatch()
 	r.persist(b, map[crdt.ObjKey]bool{k: true}, []*crdt.Op{op})
 	n, err := r.commit(b)
 	if err != nil {
-		return crdt.OpID{}, err
+		return crdt.OpID{}, false, err
 	}
 	r.logCount++
 	r.stats.localOps.Add(1)
 	if r.cfg.Transport != nil {
 		r.q.push([]item{{op: op, seq: n}})
 	}
-	return op.ID(), nil
+	return op.ID(), r.logCount > r.cfg.OpLogLimit, nil
 }

@@ -25,7 +25,9 @@ func (r *Replica) Handle(peer string, m *Message) error {
 		return r.handlePush(peer, m.Ops)
 	case Ack:
 		r.notePeer(peer, m.VV)
-		defer r.maybePrune(len(m.VV) > 0)
+		if len(m.VV) > 0 {
+			defer r.pruneAcked()
+		}
 		if len(m.Links) > 0 {
 			links := make(map[string]bool, len(m.Links))
 			for _, l := range m.Links {
@@ -86,14 +88,15 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 			return r.violation(peer, "origin_not_allowed", "op %d@%s: the origin is not in allowed_peers", op.Seq, op.Origin)
 		}
 	}
-	if err := r.checkNewOrigins(peer, ops); err != nil {
-		return err
-	}
 	start := time.Now()
 	r.mu.Lock()
 	if r.failed != nil {
 		r.mu.Unlock()
 		return r.failed
+	}
+	if known, fresh := len(r.state.VV), r.newOrigins(ops); known+fresh > r.cfg.MaxOrigins {
+		r.mu.Unlock()
+		return r.violation(peer, "too_many_origins", "%d new origins on top of %d known, limit %d", fresh, known, r.cfg.MaxOrigins)
 	}
 	// A node pushes only ops it has applied (contiguously per origin) and
 	// made durable: the sender holds every op up to the highest of each
@@ -147,6 +150,7 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	if gap {
 		r.noteGap(peer)
 	}
+	over := r.logCount > r.cfg.OpLogLimit
 	vv := copyVV(r.state.VV)
 	r.mu.Unlock()
 	if f := r.cfg.OnBatchApplied; f != nil {
@@ -166,7 +170,9 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	}
 	if len(applied) > 0 {
 		r.changed(touched)
-		r.maybePrune(false)
+	}
+	if over {
+		r.prune()
 	}
 
 	if len(applied) > 0 {
@@ -334,11 +340,9 @@ func (a *allowance) refill(rate float64) bool {
 	return a.tokens > 0
 }
 
-// checkNewOrigins refuses a push that would take this node past
-// MaxOrigins origins.
-func (r *Replica) checkNewOrigins(peer string, ops []*crdt.Op) error {
-	r.mu.Lock()
-	known := len(r.state.VV)
+// newOrigins counts the origins of ops this node has no vector entry for;
+// r.mu must be held.
+func (r *Replica) newOrigins(ops []*crdt.Op) int {
 	var fresh map[string]bool
 	for _, op := range ops {
 		if _, ok := r.state.VV[op.Origin]; !ok && !fresh[op.Origin] {
@@ -348,11 +352,7 @@ func (r *Replica) checkNewOrigins(peer string, ops []*crdt.Op) error {
 			fresh[op.Origin] = true
 		}
 	}
-	r.mu.Unlock()
-	if known+len(fresh) > r.cfg.MaxOrigins {
-		return r.violation(peer, "too_many_origins", "%d new origins on top of %d known, limit %d", len(fresh), known, r.cfg.MaxOrigins)
-	}
-	return nil
+	return len(fresh)
 }
 
 // withinLimits applies the guest limits to a remote op: a peer cannot store
@@ -547,19 +547,13 @@ func (r *Replica) changed(touched map[crdt.ObjKey]bool) {
 // acknowledgements (one DeleteRange batch per origin that moved).
 const pruneEvery = 100 * time.Millisecond
 
-// maybePrune prunes if the log is over its limit, or if acknowledgements
-// may have freed entries and the last prune is pruneEvery old.
-func (r *Replica) maybePrune(acked bool) {
-	r.mu.Lock()
-	over := r.logCount > r.cfg.OpLogLimit
-	r.mu.Unlock()
+// pruneAcked prunes after acknowledgements, at most every pruneEvery (a
+// write or apply past the limit prunes at once, without waiting).
+func (r *Replica) pruneAcked() {
 	now := time.Now().UnixNano()
 	last := r.lastPrune.Load()
-	if !over && (!acked || now-last < int64(pruneEvery)) {
+	if now-last < int64(pruneEvery) || !r.lastPrune.CompareAndSwap(last, now) {
 		return
-	}
-	if !r.lastPrune.CompareAndSwap(last, now) && !over {
-		return // another goroutine prunes now
 	}
 	r.prune()
 }

@@ -65,6 +65,17 @@ func (p *pool) grow(ctx context.Context) (*engine.Instance, error) {
 	return inst, nil
 }
 
+// fill makes instances until every slot is taken, leaving them idle.
+func (p *pool) fill(ctx context.Context) error {
+	for {
+		inst, err := p.grow(ctx)
+		if err != nil || inst == nil {
+			return err
+		}
+		p.idle <- inst
+	}
+}
+
 // acquire returns an idle instance, making one if a slot is free, else
 // waits for one. With bounded set, more than queue waiters is errQueueFull.
 func (p *pool) acquire(ctx context.Context, bounded bool) (*engine.Instance, error) {

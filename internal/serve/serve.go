@@ -217,19 +217,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.pool.release(ctx, first, false)
 	// Fill the rest of the pool now, not on the first requests.
-	var made []*engine.Instance
-	for range s.cfg.Instances - 1 {
-		inst, err := s.pool.grow(ctx)
-		if err != nil {
-			return err
-		}
-		if inst != nil {
-			s.pool.busy.Add(1)
-			made = append(made, inst)
-		}
-	}
-	for _, inst := range made {
-		s.pool.release(ctx, inst, false)
+	if err := s.pool.fill(ctx); err != nil {
+		return err
 	}
 	s.wg.Add(1)
 	go s.loop()
@@ -405,7 +394,7 @@ func (s *Server) Close(ctx context.Context) error {
 	s.once.Do(func() {
 		close(s.done) // ends event streams and the trigger loop
 		if s.http != nil {
-			sctx, cancel := context.WithTimeout(ctx, s.shutdownWait())
+			sctx, cancel := context.WithTimeout(ctx, shutdownWait)
 			err = s.http.Shutdown(sctx)
 			cancel()
 			if err != nil {
@@ -437,4 +426,4 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // shutdownWait bounds how long Close waits for in-flight requests.
-func (s *Server) shutdownWait() time.Duration { return 10 * time.Second }
+const shutdownWait = 10 * time.Second

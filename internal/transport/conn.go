@@ -132,7 +132,7 @@ func (t *Transport) checkPeer(nc net.Conn, claimed string) error {
 			return fmt.Errorf("claims NodeId %s but its certificate is NodeId %s", claimed, derived)
 		}
 	}
-	if (t.trust != nil && !t.trust.Allowed(claimed)) || (t.trust == nil && len(t.allowed) > 0 && !t.allowed[claimed]) {
+	if !t.PeerAllowed(claimed) {
 		return fmt.Errorf("NodeId %s is not in allowed_peers", claimed)
 	}
 	if claimed == t.cfg.NodeID {

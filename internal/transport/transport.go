@@ -218,7 +218,7 @@ func (t *Transport) Reload(id *Identity, allowed []string) error {
 	t.mu.Lock()
 	var gone []*conn
 	for peer, c := range t.conns {
-		if !t.trust.Allowed(peer) {
+		if !t.PeerAllowed(peer) {
 			gone = append(gone, c)
 		}
 	}
@@ -228,6 +228,15 @@ func (t *Transport) Reload(id *Identity, allowed []string) error {
 		c.close("no longer in allowed_peers")
 	}
 	return nil
+}
+
+// PeerAllowed reports whether nodeID may link (and, for the replica, make
+// ops): the current allowlist, or any NodeId without one.
+func (t *Transport) PeerAllowed(nodeID string) bool {
+	if t.trust != nil {
+		return t.trust.Allowed(nodeID)
+	}
+	return len(t.allowed) == 0 || t.allowed[nodeID]
 }
 
 // Trust is the link's identity and allowlist (nil without TLS).
