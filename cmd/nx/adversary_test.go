@@ -87,6 +87,12 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 		if err := p.Send(&wire.Message{Kind: wire.PushOps, Ops: []*crdt.Op{inc(ids["x"], 2, math.MaxUint64, 1000)}}); err != nil {
 			t.Fatal(err)
 		}
+		// Held and reported (2^48 ms is some 8,900 years ahead; the report
+		// is capped at the longest duration, about 292 years, well past
+		// the first attack's 10); not applied, which the final totals show.
+		testutil.Eventually(t, 20*time.Second, "the maximum timestamp's skew reported", func() bool {
+			return scrape(t, obs)["numax_clock_skew_seconds{peer="+ids["x"]+"}"] > 1e9
+		})
 	})
 	violated := func(t *testing.T, p *adversary.Peer, kind string) {
 		t.Helper()

@@ -60,7 +60,8 @@ func TestReplica_FutureOpsHeld(t *testing.T) {
 // The maximum timestamp never wraps the clock: it is held forever (bounded)
 // and local writes keep working.
 func TestReplica_MaxTimestampHeld(t *testing.T) {
-	r, _ := recorded(t, Config{MaxHeld: 2}, evil)
+	var skew time.Duration
+	r, _ := recorded(t, Config{MaxHeld: 2, OnClockSkew: func(_ string, d time.Duration) { skew = d }}, evil)
 	for seq := uint64(1); seq <= 5; seq++ {
 		op := &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1, Origin: evil, Seq: seq, HLC: math.MaxUint64}
 		if err := r.Handle(evil, &Message{Kind: PushOps, Ops: []*crdt.Op{op}}); err != nil {
@@ -69,6 +70,9 @@ func TestReplica_MaxTimestampHeld(t *testing.T) {
 	}
 	if r.Held() != 2 {
 		t.Fatalf("held %d, want the bound 2", r.Held())
+	}
+	if skew < 100*365*24*time.Hour {
+		t.Fatalf("skew reported %s for the maximum timestamp (overflowed?)", skew)
 	}
 	before := r.clock.Last()
 	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 		if t := crdt.HLCTime(op.HLC); t > limit {
 			// From the future (a broken clock or a hostile peer): held,
 			// not applied, and the clock does not move.
-			skew = max(skew, time.Duration(t-wall)*time.Millisecond)
+			skew = max(skew, aheadBy(t, wall))
 			r.hold(peer, op)
 			gap = true
 			continue
@@ -365,6 +366,13 @@ func (r *Replica) withinLimits(op *crdt.Op) error {
 		return fmt.Errorf("op %d@%s: value of %d bytes over %d", op.Seq, op.Origin, len(op.Value), v)
 	}
 	return nil
+}
+
+// aheadBy is how far timestamp t (ms) is ahead of wall (ms), capped at the
+// longest time.Duration: the maximum timestamp (2^48 ms) would overflow it.
+func aheadBy(t, wall int64) time.Duration {
+	const maxMs = int64(math.MaxInt64 / time.Millisecond)
+	return time.Duration(min(t-wall, maxMs)) * time.Millisecond
 }
 
 // heldOp is a remote op waiting for the wall clock to reach its timestamp.
