@@ -46,6 +46,7 @@ func gossipSize(s string) (int, bool) {
 func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var profile, reportDir, baselineDir, goGuest, cGuest, writer, nodeProfiles, nx string
 	var serveGuests perf.ServeGuests
+	var useTLS bool
 	cmd := &cobra.Command{
 		Use:   "nx-bench SCENARIO... [--profile smoke|full] [--report-dir DIR] [--baseline-dir DIR]",
 		Short: "Run load scenarios (store, crdt-local, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip, gossip-N) and write JSON + Markdown reports",
@@ -69,6 +70,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				p.NodeProfiles = nodeProfiles
 			}
+			p.TLS = useTLS
 			for _, s := range args {
 				kind := s
 				if _, ok := gossipSize(s); ok {
@@ -204,6 +206,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&baselineDir, "baseline-dir", "", "compare with the reports in this directory")
 	f.StringVar(&goGuest, "go-guest", "", "Go guest for the startup scenario")
 	f.StringVar(&cGuest, "c-guest", "", "C guest for the startup scenario")
+	f.BoolVar(&useTLS, "tls", false, "run the full-mesh cluster scenarios over mTLS with certificates from nx cert (default: plain TCP)")
 	f.StringVar(&nodeProfiles, "node-profiles", "", "write CPU and heap profiles of every nx process the cluster scenarios start into this directory (go tool pprof)")
 	f.StringVar(&serveGuests.C, "serve-c-guest", "", "trivial C service for the serve scenario (testdata/guests/trivial_http.c)")
 	f.StringVar(&serveGuests.Go, "serve-go-guest", "", "trivial Go service for the serve scenario (testdata/guests/trivial_http_go)")

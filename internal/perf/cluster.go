@@ -15,7 +15,7 @@ import (
 // measures the sustained ops/s per node until every node holds every op,
 // how long after the last writer finished that took, and each node's RSS.
 func SyncN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n, ops int, rateTarget string, convergeMs int) error {
-	c, err := newCluster(nx, writer, dir, n, clusterOpts{profiles: p.NodeProfiles}, "--wait-before-run", "20s")
+	c, err := newCluster(nx, writer, dir, n, clusterOpts{profiles: p.NodeProfiles, tls: p.TLS}, "--wait-before-run", "20s")
 	if err != nil {
 		return err
 	}
@@ -53,8 +53,8 @@ func SyncN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n,
 		}
 		r.Add(fmt.Sprintf("op copies received per op (%d = none wasted)", n-1), copies/want, "copies", Info, "")
 	}
-	r.Note("%d nx processes on 127.0.0.1 (plain TCP, full mesh), each writing %d separate counter increments as fast as "+
-		"it can; the clock starts at process launch, so it includes start-up, compilation and peer handshakes.", n, ops)
+	r.Note("%d nx processes on 127.0.0.1 (%s, full mesh), each writing %d separate counter increments as fast as "+
+		"it can; the clock starts at process launch, so it includes start-up, compilation and peer handshakes.", n, c.linkKind(), ops)
 	return c.stop()
 }
 
@@ -76,7 +76,7 @@ func Sync10(ctx context.Context, p Profile, r *Report, dir, nx, writer string) e
 // reports the replication delay (write on the origin to apply on a peer)
 // p50/p99/max and each node's RSS.
 func fixedRate(ctx context.Context, p Profile, r *Report, dir, nx, writer string, n, rate int, secs float64) error {
-	c, err := newCluster(nx, writer, dir, n, clusterOpts{profiles: p.NodeProfiles}, "--wait-before-run", "20s")
+	c, err := newCluster(nx, writer, dir, n, clusterOpts{profiles: p.NodeProfiles, tls: p.TLS}, "--wait-before-run", "20s")
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func Chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer string) er
 }
 
 func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode string) error {
-	c, err := newCluster(nx, writer, dir, 3, clusterOpts{sync: mode, reconnectMax: "1s", profiles: p.NodeProfiles})
+	c, err := newCluster(nx, writer, dir, 3, clusterOpts{sync: mode, reconnectMax: "1s", profiles: p.NodeProfiles, tls: p.TLS})
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func chaos(ctx context.Context, p Profile, r *Report, dir, nx, writer, mode stri
 // all of them write p.PartitionRate ops/s for p.PartitionFor, then
 // heals, and reports the divergent ops and how long convergence took.
 func Partition(ctx context.Context, p Profile, r *Report, dir, nx, writer string) error {
-	c, err := newCluster(nx, writer, dir, 3, clusterOpts{proxied: true, reconnectMax: "500ms", profiles: p.NodeProfiles})
+	c, err := newCluster(nx, writer, dir, 3, clusterOpts{proxied: true, reconnectMax: "500ms", profiles: p.NodeProfiles, tls: p.TLS})
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,9 @@ type clusterOpts struct {
 	// nx cert), every node joining through node 0, instead of a plain-TCP
 	// full mesh.
 	gossip bool
+	// tls runs the links over mTLS with certificates from nx cert (gossip
+	// implies it).
+	tls bool
 	// profiles, if set, is where each started node writes its CPU and
 	// heap profiles.
 	profiles string
@@ -85,7 +88,7 @@ func newCluster(nx, guest, dir string, n int, opts clusterOpts, extra ...string)
 			return nil, err
 		}
 	}
-	if opts.gossip {
+	if opts.gossip || opts.tls {
 		if err := c.makePKI(); err != nil {
 			return nil, err
 		}
@@ -139,14 +142,16 @@ func (c *cluster) start(ctx context.Context, i int, env ...string) error {
 	}
 	args := []string{"run", c.guest, "--datastore-path", filepath.Join(dir, "data"), "--listen", c.listen[i],
 		"--observability-listen", c.obs[i], "--log-level", "info"}
-	if c.opts.gossip {
+	if c.opts.gossip || c.opts.tls {
 		name := filepath.Join(c.pki, fmt.Sprint("n", i+1))
-		args = append(args, "--tls-cert", name+".crt", "--tls-key", name+".key", "--tls-ca", filepath.Join(c.pki, "ca.crt"),
-			"--discovery", "gossip", "--gossip-listen", c.gossip[i])
+		args = append(args, "--tls-cert", name+".crt", "--tls-key", name+".key", "--tls-ca", filepath.Join(c.pki, "ca.crt"))
+	}
+	if c.opts.gossip {
+		args = append(args, "--discovery", "gossip", "--gossip-listen", c.gossip[i])
 		if i > 0 {
 			args = append(args, "--seed", c.gossip[0])
 		}
-	} else {
+	} else if !c.opts.tls {
 		args = append(args, "--tls-insecure")
 	}
 	// Writers run for minutes: no invocation time limit (default 30 s).
@@ -634,4 +639,12 @@ func (c *cluster) counters(ctx context.Context, i int) (map[string]uint64, error
 		}
 	}
 	return out, nil
+}
+
+// linkKind names how the cluster's links run, for reports.
+func (c *cluster) linkKind() string {
+	if c.opts.gossip || c.opts.tls {
+		return "mTLS"
+	}
+	return "plain TCP"
 }

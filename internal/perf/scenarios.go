@@ -54,6 +54,9 @@ type Profile struct {
 	// --cpu-profile, --mem-profile), named after the cluster and the
 	// node's start.
 	NodeProfiles string
+	// TLS runs the full-mesh cluster scenarios over mTLS with certificates
+	// from nx cert (as a production cluster runs), not plain TCP.
+	TLS bool
 }
 
 // Profiles are the two sizes.
