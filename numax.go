@@ -2,6 +2,7 @@ package numax
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/numax/numax/internal/engine"
 	"github.com/numax/numax/internal/hostapi"
 	"github.com/numax/numax/internal/obs"
+	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
 	"github.com/numax/numax/internal/transport"
@@ -419,13 +421,31 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 		}
 		return replica.DefaultFanout(connected + 1)
 	}
+	var trust *transport.Trust
+	if ident != nil {
+		// Ops are signed with the certificate's key and every remote op is
+		// proved against its origin's certificate (docs/wire-protocol.md).
+		trust = transport.NewTrust(ident, netw.AllowedPeers)
+		signer, err := opauth.NewSigner(ident.Cert.PrivateKey)
+		if err != nil {
+			return fmt.Errorf("TLS key: %w", err)
+		}
+		keys := opauth.NewKeyring(func(c *x509.Certificate) (string, error) { return trust.CheckOrigin(c, self) },
+			replica.DefaultMaxOrigins+1)
+		if _, _, err := keys.Add(ident.Cert.Certificate[0]); err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		rc.Auth = &replica.Auth{Signer: signer, Keyring: keys}
+	} else {
+		n.log.Warn("ops are not signed: without TLS (--tls-insecure) any peer can speak for any node; development only")
+	}
 	var err error
 	if n.replica, err = replica.Open(rc); err != nil {
 		return err
 	}
 	host.Sync = syncHost{n.replica, link}
 	tc := transport.Config{
-		NodeID: n.nodeID, Listen: netw.Listen, Peers: netw.Peers, TLS: ident,
+		NodeID: n.nodeID, Listen: netw.Listen, Peers: netw.Peers, TLS: ident, Trust: trust,
 		AllowedPeers: netw.AllowedPeers, Debug: netw.Debug, Logger: n.log, VV: n.replica.VV,
 		MaxMessageSize: netw.MaxMessageSize, SocketTimeout: netw.SocketTimeout,
 		ReconnectInitial: netw.ReconnectInitial, ReconnectMax: netw.ReconnectMax,

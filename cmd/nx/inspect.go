@@ -121,7 +121,7 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 				}
 				var ops []*crdt.Op
 				for _, r := range rows {
-					op, err := crdt.DecodeOp(r.Value)
+					op, _, err := replica.DecodeLogValue(r.Value)
 					if err != nil {
 						return fmt.Errorf("corrupt op log entry %q: %w", r.Key, err)
 					}

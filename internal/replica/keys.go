@@ -3,21 +3,28 @@ package replica
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/store"
 )
 
 // Store layout (key spaces of package store):
 //
 //	CRDT:   [type byte][key]          -> canonical object encoding
-//	OpLog:  [origin 32 bytes][seq BE] -> op encoding
+//	OpLog:  [origin 32 bytes][seq BE] -> op encoding, or for the last op
+//	                                     of a proved unit, the op with its
+//	                                     head (LogValue)
 //	Vector: 'a' + origin              -> applied seq (uvarint), a floor:
 //	                                     the origin's last log entry, if
 //	                                     higher, is the applied seq
 //	        'l' + origin              -> lowest seq still in the op log
-//	Meta:   "node_id", "hlc" (a bound above every stored timestamp)
+//	        'h' + origin              -> the origin's head at the applied
+//	                                     seq (opauth.AppendHead; with TLS)
+//	Meta:   "node_id", "hlc" (a bound above every stored timestamp),
+//	        "cert/" + origin          -> the origin's certificate (DER)
 
 var (
 	metaNodeID = []byte("node_id")
@@ -46,6 +53,9 @@ func readVV(st *store.Store) (storedVV, error) {
 	for _, row := range rows {
 		if len(row.Key) < 1 {
 			return vv, &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("empty key")}
+		}
+		if row.Key[0] == 'h' {
+			continue // heads: loadAuth
 		}
 		v, n := binary.Uvarint(row.Value)
 		origin := string(row.Key[1:])
@@ -111,5 +121,52 @@ func logKey(origin string, seq uint64) []byte {
 
 func vvKey(origin string) []byte    { return append([]byte{'a'}, origin...) }
 func startKey(origin string) []byte { return append([]byte{'l'}, origin...) }
+func headKey(origin string) []byte  { return append([]byte{'h'}, origin...) }
+
+const certPrefix = "cert/"
+
+func certKey(origin string) []byte { return []byte(certPrefix + origin) }
 
 func uvarint(v uint64) []byte { return binary.AppendUvarint(nil, v) }
+
+// logWithHead marks an op-log entry that carries a head after the op (an
+// op encoding starts with crdt.FormatVersion, never this).
+const logWithHead = 0xFF
+
+// LogValue is an op-log entry: the op's encoding, or, with a head (the
+// last op of a unit its origin signed), logWithHead, the encoding's length
+// (uvarint), the encoding and the head (opauth.AppendHead).
+func LogValue(op *crdt.Op, h *opauth.Head) []byte {
+	if h == nil {
+		return crdt.AppendOp(nil, op)
+	}
+	enc := crdt.AppendOp(nil, op)
+	b := binary.AppendUvarint([]byte{logWithHead}, uint64(len(enc)))
+	return opauth.AppendHead(append(b, enc...), h)
+}
+
+// DecodeLogValue decodes LogValue's form; the head is nil for an entry
+// without one.
+func DecodeLogValue(b []byte) (*crdt.Op, *opauth.Head, error) {
+	if len(b) == 0 || b[0] != logWithHead {
+		op, err := crdt.DecodeOp(b)
+		return op, nil, err
+	}
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || n > uint64(len(b)-1-k) {
+		return nil, nil, errors.New("op log entry: truncated")
+	}
+	enc := b[1+k : 1+k+int(n)]
+	op, err := crdt.DecodeOp(enc)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := opauth.DecodeHead(op.Origin, b[1+k+int(n):])
+	if err != nil {
+		return nil, nil, err
+	}
+	if h.Seq != op.Seq {
+		return nil, nil, fmt.Errorf("op log entry %d@%s carries a head at %d", op.Seq, op.Origin, h.Seq)
+	}
+	return op, h, nil
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
 )
 
 // Write applies a local op: it fills in Origin, Seq and HLC (and, for an
@@ -79,7 +80,16 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 	}
 	r.state.Deliver(op)
 	b := r.st.NewBatch()
-	r.persist(b, map[crdt.ObjKey]bool{k: true}, []*crdt.Op{op})
+	var chain opauth.Hash
+	if r.cfg.Auth != nil {
+		// The chain moves in memory before the commit: a failed commit
+		// stops the replica (failed) and a restart reads the stored head.
+		chain = r.chainer.Next(r.frontier(r.nodeID).Chain, op)
+		r.heads[r.nodeID] = opauth.Head{Origin: r.nodeID, Seq: op.Seq, Chain: chain}
+		r.persist(b, map[crdt.ObjKey]bool{k: true}, []*crdt.Op{op}, nil, r.nodeID)
+	} else {
+		r.persist(b, map[crdt.ObjKey]bool{k: true}, []*crdt.Op{op}, nil)
+	}
 	n, err := r.commit(b)
 	if err != nil {
 		return crdt.OpID{}, false, err
@@ -87,7 +97,7 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 	r.logCount++
 	r.stats.localOps.Add(1)
 	if r.cfg.Transport != nil {
-		r.q.push([]item{{op: op, seq: n}})
+		r.q.push([]item{{op: op, seq: n, chain: chain}})
 	}
 	return op.ID(), r.logCount > r.cfg.OpLogLimit, nil
 }

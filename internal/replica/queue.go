@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
 )
 
 // item is one op waiting to be sent: the store write that holds it (sent
@@ -16,6 +17,13 @@ type item struct {
 	seq  uint64
 	from string
 	at   time.Time
+	// chain is Chain(op.Seq) of this node's own ops (with Auth); head,
+	// on the last op of a proved unit, is what proves it, and cont marks
+	// the ops before it: a batch never ends inside a unit, so the head
+	// goes out with the ops it covers.
+	chain opauth.Hash
+	head  *opauth.Head
+	cont  bool
 }
 
 // queue is the outbound queue: a slice under a mutex with a wake-up channel.
@@ -72,14 +80,15 @@ func (q *queue) pop(n int) []item {
 }
 
 // takeDue removes up to n items queued at or before cutoff (items are in
-// queue order, so it stops at the first younger one). With none due it
+// queue order, so it stops at the first younger one), and more if the n-th
+// is inside a unit (cont): up to the unit's end. With none due it
 // returns the channel to wait on and when the oldest item was queued (zero
 // if the queue is empty).
 func (q *queue) takeDue(n int, cutoff time.Time) ([]item, <-chan struct{}, time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	due := 0
-	for due < min(n, len(q.items)) && !q.items[due].at.After(cutoff) {
+	for due < len(q.items) && (due < n || q.items[due-1].cont) && !q.items[due].at.After(cutoff) {
 		due++
 	}
 	if due == 0 {

@@ -1,15 +1,14 @@
 package replica
 
 import (
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -23,7 +22,7 @@ func (r *Replica) Handle(peer string, m *Message) error {
 	}
 	switch m.Kind {
 	case PushOps:
-		return r.handlePush(peer, m.Ops)
+		return r.handlePush(peer, m)
 	case Ack:
 		r.notePeer(peer, m.VV)
 		if len(m.VV) > 0 {
@@ -77,7 +76,8 @@ func (r *Replica) peerHolds(peer string) map[string]uint64 {
 	return pv
 }
 
-func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
+func (r *Replica) handlePush(peer string, m *Message) error {
+	ops := m.Ops
 	for _, op := range ops {
 		if err := op.Validate(); err != nil {
 			return r.violation(peer, "invalid_op", "%v", err)
@@ -87,6 +87,11 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 		}
 		if f := r.cfg.AllowedOrigin; f != nil && !f(op.Origin) {
 			return r.violation(peer, "origin_not_allowed", "op %d@%s: the origin is not in allowed_peers", op.Seq, op.Origin)
+		}
+	}
+	if r.cfg.Auth != nil {
+		if err := r.learnCerts(peer, m.Certs); err != nil {
+			return err
 		}
 	}
 	start := time.Now()
@@ -103,96 +108,195 @@ func (r *Replica) handlePush(peer string, ops []*crdt.Op) error {
 	// made durable: the sender holds every op up to the highest of each
 	// origin here, so relays of them to it can be skipped.
 	holds := r.peerHolds(peer)
-	var applied []*crdt.Op
-	touched := map[crdt.ObjKey]bool{}
-	gap := false
-	wall := r.wallMs()
-	limit := wall + r.cfg.MaxClockOffset.Milliseconds()
-	var skew time.Duration
 	for _, op := range ops {
 		holds[op.Origin] = max(holds[op.Origin], op.Seq)
-		if t := crdt.HLCTime(op.HLC); t > limit {
-			// From the future (a broken clock or a hostile peer): held,
-			// not applied, and the clock does not move.
-			skew = max(skew, aheadBy(t, wall))
-			r.hold(peer, op)
-			gap = true
-			continue
-		}
-		r.clock.Observe(op.HLC)
-		d, ops := r.state.Deliver(op)
-		switch d {
-		case crdt.Duplicate:
-			r.stats.remoteDup.Add(1)
-		case crdt.Buffered:
-			r.stats.remoteBuffered.Add(1)
-			gap = true
-		case crdt.Dropped:
-			r.stats.remoteDropped.Add(1)
-			gap = true
-		}
-		for _, a := range ops {
-			touched[a.Obj()] = true
-		}
-		applied = append(applied, ops...)
 	}
-	var seq uint64
-	if len(applied) > 0 {
-		b := r.st.NewBatch()
-		r.persist(b, touched, applied)
+	var units []unit
+	gap := false
+	if r.cfg.Auth != nil {
 		var err error
-		if seq, err = r.commit(b); err != nil {
+		if units, gap, err = r.prove(peer, ops, m.Heads); err != nil {
 			r.mu.Unlock()
 			return err
 		}
-		r.logCount += len(applied)
-		r.stats.remoteApplied.Add(uint64(len(applied)))
+	} else {
+		units = make([]unit, len(ops))
+		for i, op := range ops {
+			units[i] = unit{peer: peer, ops: []*crdt.Op{op}}
+		}
 	}
-	if gap {
+	res, err := r.applyLocked(units, false)
+	res.gap = res.gap || gap
+	if res.gap {
 		r.noteGap(peer)
 	}
-	over := r.logCount > r.cfg.OpLogLimit
-	vv := copyVV(r.state.VV)
 	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if f := r.cfg.OnBatchApplied; f != nil {
 		f(time.Since(start))
 	}
-	if skew > 0 {
+	r.afterApply(res, peer)
+	return nil
+}
+
+// applied is what applyLocked did, for afterApply.
+type applied struct {
+	ops     []*crdt.Op
+	relay   []item
+	touched map[crdt.ObjKey]bool
+	seq     uint64 // the store write that holds them
+	vv      map[string]uint64
+	skew    time.Duration
+	skewBy  string // the peer whose op was furthest ahead
+	gap     bool
+	over    bool
+	peers   []string // peers whose units were applied (acknowledged)
+}
+
+// applyLocked applies proved units in order: a unit with an op stamped
+// more than MaxClockOffset ahead of the wall clock is held, not applied
+// (the clock does not move), and so is every later unit of its origin
+// until it is released (released: these come off the front of held).
+// Everything applied is committed in one batch. r.mu must be held.
+func (r *Replica) applyLocked(units []unit, released bool) (applied, error) {
+	res := applied{touched: map[crdt.ObjKey]bool{}}
+	wall := r.wallMs()
+	limit := wall + r.cfg.MaxClockOffset.Milliseconds()
+	var newHeads []string
+	ends := map[*crdt.Op]*opauth.Head{}
+	dropped := map[string]bool{}
+	now := time.Now()
+	for _, u := range units {
+		o := u.origin()
+		if dropped[o] {
+			continue
+		}
+		var ahead int64
+		for _, op := range u.ops {
+			ahead = max(ahead, crdt.HLCTime(op.HLC)-limit)
+		}
+		if ahead > 0 || (!released && len(r.held[o]) > 0) {
+			// From the future (a broken clock or a hostile peer), or
+			// behind such a unit: held, not applied.
+			if ahead > 0 {
+				if a := aheadBy(ahead+limit, wall); a > res.skew {
+					res.skew, res.skewBy = a, u.peer
+				}
+			}
+			res.gap = true
+			if r.heldN+len(u.ops) > r.cfg.MaxHeld {
+				// Past the bound: dropped with every later unit of the
+				// origin (anti-entropy brings them again).
+				r.stats.remoteDropped.Add(uint64(len(u.ops)))
+				dropped[o] = true
+				continue
+			}
+			r.held[o] = append(r.held[o], u)
+			r.heldN += len(u.ops)
+			continue
+		}
+		var got []*crdt.Op
+		for _, op := range u.ops {
+			r.clock.Observe(op.HLC)
+			d, ops := r.state.Deliver(op)
+			switch d {
+			case crdt.Duplicate:
+				r.stats.remoteDup.Add(1)
+			case crdt.Buffered:
+				r.stats.remoteBuffered.Add(1)
+				res.gap = true
+			case crdt.Dropped:
+				r.stats.remoteDropped.Add(1)
+				res.gap = true
+			}
+			got = append(got, ops...)
+		}
+		if n := len(got); n > 0 && u.head != nil && got[n-1].Seq == u.head.Seq {
+			ends[got[n-1]] = u.head
+		}
+		if h := u.head; h != nil && r.state.VV[o] >= h.Seq && h.Seq > r.heads[o].Seq {
+			r.heads[o] = *h
+			if !slices.Contains(newHeads, o) {
+				newHeads = append(newHeads, o)
+			}
+		}
+		for i, op := range got {
+			res.touched[op.Obj()] = true
+			it := item{op: op, from: u.peer, at: now}
+			if u.head != nil {
+				if i == len(got)-1 {
+					it.head = u.head
+				} else {
+					it.cont = true
+				}
+			}
+			res.relay = append(res.relay, it)
+		}
+		res.ops = append(res.ops, got...)
+		if len(got) > 0 && !slices.Contains(res.peers, u.peer) {
+			res.peers = append(res.peers, u.peer)
+		}
+	}
+	if len(res.ops) > 0 || len(newHeads) > 0 {
+		b := r.st.NewBatch()
+		r.persist(b, res.touched, res.ops, ends, newHeads...)
+		seq, err := r.commit(b)
+		if err != nil {
+			return res, err
+		}
+		res.seq = seq
+		for i := range res.relay {
+			res.relay[i].seq = seq
+		}
+		r.logCount += len(res.ops)
+		r.stats.remoteApplied.Add(uint64(len(res.ops)))
+	}
+	res.over = r.logCount > r.cfg.OpLogLimit
+	res.vv = copyVV(r.state.VV)
+	return res, nil
+}
+
+// afterApply reports, prunes, relays and acknowledges what applyLocked
+// did, outside the lock; ackTo, if set, is acknowledged even when nothing
+// was applied.
+func (r *Replica) afterApply(res applied, ackTo string) {
+	if res.skew > 0 {
 		r.log.Warn("held ops from the future: their timestamps are ahead of this node's clock by more than max_clock_offset",
-			"peer", peer, "ahead", skew.Round(time.Millisecond), "max_clock_offset", r.cfg.MaxClockOffset)
+			"peer", res.skewBy, "ahead", res.skew.Round(time.Millisecond), "max_clock_offset", r.cfg.MaxClockOffset)
 		if f := r.cfg.OnClockSkew; f != nil {
-			f(peer, skew)
+			f(res.skewBy, res.skew)
 		}
 	}
 	if f := r.cfg.OnRemoteApply; f != nil {
-		for _, op := range applied {
+		for _, op := range res.ops {
 			f(op)
 		}
 	}
-	if len(applied) > 0 {
-		r.changed(touched)
+	if len(res.ops) > 0 {
+		r.changed(res.touched)
 	}
-	if over {
+	if res.over {
 		r.prune()
 	}
-
-	if len(applied) > 0 {
+	if len(res.relay) > 0 {
 		// Relay what was new to the other peers; a full relay queue drops
 		// the relay (anti-entropy covers it) rather than block the
 		// receiver, and relays never hold back this node's own writes.
-		if r.relays.len()+len(applied) <= r.cfg.QueueLimit {
-			items := make([]item, len(applied))
-			now := time.Now()
-			for i, op := range applied {
-				items[i] = item{op: op, seq: seq, from: peer, at: now}
-			}
-			r.relays.push(items)
+		if r.relays.len()+len(res.relay) <= r.cfg.QueueLimit {
+			r.relays.push(res.relay)
 		} else {
-			r.stats.relaysDropped.Add(uint64(len(applied)))
+			r.stats.relaysDropped.Add(uint64(len(res.relay)))
 		}
 	}
-	r.ackWhenDurable(peer, seq, vv)
-	return nil
+	peers := res.peers
+	if ackTo != "" && !slices.Contains(peers, ackTo) {
+		peers = append(peers, ackTo)
+	}
+	for _, p := range peers {
+		r.ackWhenDurable(p, res.seq, res.vv)
+	}
 }
 
 // ackWhenDurable acknowledges vv to peer once store write seq is durable, so
@@ -255,11 +359,12 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 	type span struct {
 		origin   string
 		from, to uint64
+		head     *opauth.Head // proves from..to (with Auth)
 	}
 	var spans []span
 	snapshot := false
-	for o, have := range r.state.VV {
-		their := theirs[o]
+	for o := range r.state.VV {
+		have, their := r.provable(o), theirs[o]
 		if have <= their {
 			continue
 		}
@@ -267,10 +372,33 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 			snapshot = true
 			break
 		}
-		spans = append(spans, span{o, their + 1, have})
+		spans = append(spans, span{o, their + 1, have, nil})
+	}
+	if r.cfg.Auth != nil && !snapshot {
+		for i := range spans {
+			h, err := r.headFor(spans[i].origin)
+			if err != nil {
+				r.mu.Unlock()
+				return err
+			}
+			spans[i].head = h
+		}
 	}
 	if snapshot {
 		msg := &Message{Kind: Snapshot, VV: copyVV(r.state.VV), Objects: map[crdt.ObjKey][]byte{}}
+		if r.cfg.Auth != nil {
+			for o, s := range msg.VV {
+				h, err := r.headFor(o)
+				if err != nil || s == 0 || h == nil || h.Seq != s {
+					r.mu.Unlock()
+					r.log.Warn("no snapshot sent: this node cannot prove every origin's entry (a datastore written before ops were signed catches up first)",
+						"peer", peer, "origin", o, "err", err)
+					return nil
+				}
+				msg.Heads = append(msg.Heads, h)
+			}
+			msg.Certs = r.certsFor(peer, msg.Heads)
+		}
 		for k, obj := range r.state.Objects {
 			msg.Objects[k] = obj.AppendBinary(nil)
 			sent += len(k.Key) + len(msg.Objects[k])
@@ -288,12 +416,19 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 		return 1
 	})
 	var batch []*crdt.Op
+	var heads []*opauth.Head
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Ops: batch})
-		batch = nil
+		msg := &Message{Kind: PushOps, Ops: batch, Heads: heads}
+		if len(heads) > 0 {
+			r.mu.Lock()
+			msg.Certs = r.certsFor(peer, heads)
+			r.mu.Unlock()
+		}
+		err := r.cfg.Transport.Send(peer, msg)
+		batch, heads = nil, nil
 		return err
 	}
 	for _, s := range spans {
@@ -308,13 +443,22 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 			if seq > s.to {
 				break
 			}
-			op, err := crdt.DecodeOp(row.Value)
+			op, head, err := DecodeLogValue(row.Value)
 			if err != nil {
 				return &CorruptError{What: "op log", Key: row.Key, Err: err}
 			}
 			sent += len(row.Value)
 			batch = append(batch, op)
-			if len(batch) >= r.cfg.BatchSize {
+			if seq == s.to && s.head != nil {
+				head = s.head
+			}
+			if head != nil && r.cfg.Auth != nil {
+				heads = append(heads, head)
+			}
+			// A batch closes at a head once it holds BatchSize ops (the
+			// receiver proves each unit as it arrives and keeps little
+			// waiting), or at eight times that without one.
+			if len(batch) >= 8*r.cfg.BatchSize || len(batch) >= r.cfg.BatchSize && (head != nil || r.cfg.Auth == nil) {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -375,54 +519,63 @@ func aheadBy(t, wall int64) time.Duration {
 	return time.Duration(min(t-wall, maxMs)) * time.Millisecond
 }
 
-// heldOp is a remote op waiting for the wall clock to reach its timestamp.
-type heldOp struct {
-	peer string
-	op   *crdt.Op
-}
-
-// hold keeps op until its time comes; r.mu must be held.
-func (r *Replica) hold(peer string, op *crdt.Op) {
-	if _, ok := r.held[op.ID()]; ok {
-		return
-	}
-	if len(r.held) >= r.cfg.MaxHeld {
-		r.stats.remoteDropped.Add(1)
-		return // anti-entropy brings it again
-	}
-	r.held[op.ID()] = heldOp{peer: peer, op: op}
-}
-
-// releaseHeld delivers the held ops whose time has come (every second).
+// releaseHeld applies the held units whose time has come (every second),
+// in order per origin.
 func (r *Replica) releaseHeld() {
 	limit := r.wallMs() + r.cfg.MaxClockOffset.Milliseconds()
-	byPeer := map[string][]*crdt.Op{}
 	r.mu.Lock()
-	for id, h := range r.held {
-		if crdt.HLCTime(h.op.HLC) <= limit {
-			byPeer[h.peer] = append(byPeer[h.peer], h.op)
-			delete(r.held, id)
+	if r.failed != nil || r.heldN == 0 {
+		r.mu.Unlock()
+		return
+	}
+	origins := make([]string, 0, len(r.held))
+	for o := range r.held {
+		origins = append(origins, o)
+	}
+	slices.Sort(origins)
+	var due []unit
+	for _, o := range origins {
+		hs := r.held[o]
+		n := 0
+		for n < len(hs) && unitDue(&hs[n], limit) {
+			r.heldN -= len(hs[n].ops)
+			n++
+		}
+		due = append(due, hs[:n]...)
+		if n == len(hs) {
+			delete(r.held, o)
+		} else {
+			r.held[o] = hs[n:]
 		}
 	}
+	if len(due) == 0 {
+		r.mu.Unlock()
+		return
+	}
+	res, err := r.applyLocked(due, true)
 	r.mu.Unlock()
-	for peer, ops := range byPeer {
-		slices.SortFunc(ops, func(a, b *crdt.Op) int {
-			if c := strings.Compare(a.Origin, b.Origin); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.Seq, b.Seq)
-		})
-		if err := r.handlePush(peer, ops); err != nil {
-			r.log.Warn("held ops not applied", "peer", peer, "err", err)
+	if err != nil {
+		r.log.Warn("held ops not applied", "err", err)
+		return
+	}
+	r.afterApply(res, "")
+}
+
+// unitDue reports whether every op of u is within limit (Unix ms).
+func unitDue(u *unit, limit int64) bool {
+	for _, op := range u.ops {
+		if crdt.HLCTime(op.HLC) > limit {
+			return false
 		}
 	}
+	return true
 }
 
 // Held returns how many remote ops wait for their timestamps.
 func (r *Replica) Held() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.held)
+	return r.heldN
 }
 
 func (r *Replica) wallMs() int64 {
@@ -480,6 +633,16 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	if known+fresh > r.cfg.MaxOrigins {
 		return r.violation(peer, "too_many_origins", "snapshot adds %d origins to %d known, limit %d", fresh, known, r.cfg.MaxOrigins)
 	}
+	var heads map[string]*opauth.Head
+	if r.cfg.Auth != nil {
+		if err := r.learnCerts(peer, m.Certs); err != nil {
+			return err
+		}
+		var err error
+		if heads, err = r.checkSnapshotHeads(peer, m); err != nil {
+			return err
+		}
+	}
 	snap := crdt.NewState()
 	for k, enc := range m.Objects {
 		obj, err := crdt.Decode(k.Type, enc)
@@ -509,6 +672,7 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	// The log has nothing of what the snapshot skipped: it now starts
 	// after the snapshot's vector for every origin that jumped.
 	removed := 0
+	var newHeads []string
 	for o, s := range snap.VV {
 		if s > before[o] {
 			if old := r.logStart[o]; old != 0 && old <= before[o] {
@@ -519,8 +683,14 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 			b.Set(store.Vector, startKey(o), uvarint(s+1))
 			b.Set(store.Vector, vvKey(o), uvarint(r.state.VV[o]))
 		}
+		// The head proves the new entry (or anchors one this node could
+		// not prove: a datastore written before ops were signed).
+		if h := heads[o]; h != nil && r.state.VV[o] == h.Seq && h.Seq > r.heads[o].Seq {
+			r.heads[o] = *h
+			newHeads = append(newHeads, o)
+		}
 	}
-	r.persist(b, touched, applied)
+	r.persist(b, touched, applied, nil, newHeads...)
 	seq, err := r.commit(b)
 	if err != nil {
 		r.mu.Unlock()
@@ -528,11 +698,9 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	}
 	r.logCount += len(applied) - removed
 	vv := copyVV(r.state.VV)
-	r.mu.Unlock()
-	r.stats.snapshotsApplied.Add(1)
-	r.mu.Lock()
 	delete(r.pulled, peer)
 	r.mu.Unlock()
+	r.stats.snapshotsApplied.Add(1)
 	r.log.Info("snapshot applied", "peer", peer, "objects", len(snap.Objects))
 	r.changed(touched)
 	r.ackWhenDurable(peer, seq, vv)

@@ -17,6 +17,7 @@ import (
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/defaults"
+	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -115,6 +116,9 @@ type Config struct {
 	// OnBatchApplied, if set, is called after each PushOps batch with how
 	// long applying and committing it took (for metrics).
 	OnBatchApplied func(d time.Duration)
+	// Auth, if set (with TLS), signs this node's ops and proves every
+	// remote op against its origin's certificate before applying it.
+	Auth *Auth
 }
 
 // Defaults of the clock guard.
@@ -187,6 +191,11 @@ func (c *Config) fill() error {
 	if c.MaxOrigins <= 0 {
 		c.MaxOrigins = DefaultMaxOrigins
 	}
+	if c.Auth != nil && c.Auth.SignEvery <= 0 {
+		a := *c.Auth
+		a.SignEvery = DefaultSignEvery
+		c.Auth = &a
+	}
 	return nil
 }
 
@@ -196,6 +205,9 @@ type Stats struct {
 	RelaysDropped, BatchesSent, OpsSent, SnapshotsSent, SnapshotsApplied     uint64
 	// GapPulls counts pulls made because a gap stayed open GapPullDelay.
 	GapPulls uint64
+	// HeadsSigned and HeadsVerified count this node's signatures over its
+	// own ops and its checks of others' (with Auth).
+	HeadsSigned, HeadsVerified uint64
 	// PullsLimited counts pulls not answered because the peer's answer
 	// budget (ServeRate) was spent.
 	PullsLimited uint64
@@ -238,7 +250,7 @@ type Replica struct {
 	stats struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
 		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
-		gapPulls, pullsLimited                                            atomic.Uint64
+		gapPulls, pullsLimited, headsSigned, headsVerified                atomic.Uint64
 	}
 
 	ctx    context.Context
@@ -248,12 +260,26 @@ type Replica struct {
 	// lastPrune is when the last acknowledgement-triggered prune ran
 	// (UnixNano).
 	lastPrune atomic.Int64
-	// held are remote ops whose timestamps are too far ahead, by OpId, with
-	// the peer that sent them (guarded by mu); pulled is when this node last
-	// asked each peer for what it lacks (a snapshot is accepted only in
-	// answer; guarded by mu).
-	held   map[crdt.OpID]heldOp
+	// held are remote units (runs of an origin's ops) with a timestamp too
+	// far ahead, in order per origin, and later units of those origins;
+	// heldN counts their ops (guarded by mu). pulled is when this node
+	// last asked each peer for what it lacks (a snapshot is accepted only
+	// in answer; guarded by mu).
+	held   map[string][]unit
+	heldN  int
 	pulled map[string]time.Time
+	// Authenticity (auth.go; guarded by mu): heads are the origins' heads
+	// at their applied seqs (this node's own unsigned, updated with every
+	// write; ownSigned is the last it signed); unproven are ops peers sent
+	// that no head has proved yet (unprovenN in all); certsSent, per peer,
+	// the origins whose certificates its link has carried.
+	heads     map[string]opauth.Head
+	ownSigned opauth.Head
+	unproven  map[string]map[string]*unproven
+	unprovenN int
+	certsSent map[string]map[string]bool
+	proving   map[string]opauth.Head
+	chainer   opauth.Chainer
 	// budget is each peer's allowance for pull answers (guarded by mu).
 	budget map[string]*allowance
 	// spawnMu orders goroutines started while handling messages (acks
@@ -275,7 +301,11 @@ func Open(cfg Config) (*Replica, error) {
 		peerLinks: map[string]map[string]bool{}, linksKick: make(chan struct{}, 1),
 	}
 	r.state.MaxPending = cfg.MaxPending
-	r.held = map[crdt.OpID]heldOp{}
+	r.held = map[string][]unit{}
+	r.heads = map[string]opauth.Head{}
+	r.unproven = map[string]map[string]*unproven{}
+	r.certsSent = map[string]map[string]bool{}
+	r.proving = map[string]opauth.Head{}
 	r.pulled = map[string]time.Time{}
 	r.budget = map[string]*allowance{}
 	r.clock.Wall = cfg.Wall
@@ -376,6 +406,9 @@ func (r *Replica) hydrate() error {
 		return err
 	}
 	r.state.VV, r.logStart, r.logCount = vv.applied, vv.logStart, vv.logCount
+	if err := r.loadAuth(); err != nil {
+		return err
+	}
 	rows, err := r.st.Scan(store.CRDT, store.ScanOptions{})
 	if err != nil {
 		return err
@@ -470,6 +503,7 @@ func (r *Replica) Stats() Stats {
 		BatchesSent: r.stats.batches.Load(), OpsSent: r.stats.opsSent.Load(),
 		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
 		GapPulls: r.stats.gapPulls.Load(), PullsLimited: r.stats.pullsLimited.Load(), OpLogEntries: n,
+		HeadsSigned: r.stats.headsSigned.Load(), HeadsVerified: r.stats.headsVerified.Load(),
 	}
 }
 
@@ -511,8 +545,14 @@ func (r *Replica) commit(b *store.Batch) (uint64, error) {
 }
 
 // persist adds to b the objects touched, the log entries of applied ops, the
-// vector entries of their origins and the clock. Called with mu held.
-func (r *Replica) persist(b *store.Batch, touched map[crdt.ObjKey]bool, applied []*crdt.Op) {
+// vector entries of their origins, the heads of origins in heads and the
+// clock. Called with mu held.
+// ends maps the last op of a proved unit to its head, stored with it.
+func (r *Replica) persist(b *store.Batch, touched map[crdt.ObjKey]bool, applied []*crdt.Op, ends map[*crdt.Op]*opauth.Head, heads ...string) {
+	for _, o := range heads {
+		h := r.heads[o]
+		b.Set(store.Vector, headKey(o), opauth.AppendHead(nil, &h))
+	}
 	for k := range touched {
 		if obj := r.state.Get(k); obj != nil {
 			b.Set(store.CRDT, objStoreKey(k), obj.AppendBinary(nil))
@@ -523,7 +563,7 @@ func (r *Replica) persist(b *store.Batch, touched map[crdt.ObjKey]bool, applied 
 	// that move the vector without log entries, or delete the last ones,
 	// write the entry.
 	for _, op := range applied {
-		b.Set(store.OpLog, logKey(op.Origin, op.Seq), crdt.AppendOp(nil, op))
+		b.Set(store.OpLog, logKey(op.Origin, op.Seq), LogValue(op, ends[op]))
 		if r.logStart[op.Origin] == 0 {
 			r.logStart[op.Origin] = op.Seq
 			b.Set(store.Vector, startKey(op.Origin), uvarint(op.Seq))

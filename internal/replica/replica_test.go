@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -289,10 +290,32 @@ type cluster struct {
 	dirs  []string
 	st    []*store.Store
 	cfg   Config
+	// pki, if set, gives every node a certificate and Auth (signed ops);
+	// certs[i] is node i's, kept across restarts.
+	pki   *testPKI
+	certs []testNode
+}
+
+// add starts one more node.
+func (c *cluster) add() {
+	c.dirs = append(c.dirs, c.t.TempDir())
+	c.st = append(c.st, nil)
+	c.nodes = append(c.nodes, nil)
+	c.start(len(c.nodes) - 1)
+}
+
+// bothModes runs f unsigned (no TLS) and signed (Auth): newCluster gives
+// the nodes of a test run under "signed" certificates.
+func bothModes(t *testing.T, f func(t *testing.T)) {
+	t.Run("unsigned", f)
+	t.Run("signed", f)
 }
 
 func newCluster(t *testing.T, n int, cfg Config) *cluster {
 	c := &cluster{t: t, net: NewMemNet(42), cfg: cfg}
+	if strings.HasSuffix(t.Name(), "/signed") {
+		c.pki = newTestPKI(t)
+	}
 	for i := 0; i < n; i++ {
 		c.dirs = append(c.dirs, t.TempDir())
 		c.st = append(c.st, nil)
@@ -308,6 +331,13 @@ func (c *cluster) start(i int) {
 	cfg := c.cfg
 	cfg.Store = c.st[i]
 	id := NewNodeID()
+	if c.pki != nil {
+		if len(c.certs) <= i {
+			c.certs = append(c.certs, c.pki.node(c.t))
+		}
+		id = c.certs[i].id
+		cfg.Auth = c.pki.auth(c.t, c.certs[i])
+	}
 	if c.nodes[i] != nil {
 		id = c.nodes[i].NodeID()
 	}
@@ -407,7 +437,9 @@ func randomOp(rng *rand.Rand, r *Replica) *crdt.Op {
 // messages are dropped, duplicated and reordered and the cluster is split;
 // after healing every node holds exactly the same state and the counters
 // equal the sum of every increment.
-func TestCluster_ConvergesUnderFaults(t *testing.T) {
+func TestCluster_ConvergesUnderFaults(t *testing.T) { bothModes(t, testClusterConvergesUnderFaults) }
+
+func testClusterConvergesUnderFaults(t *testing.T) {
 	c := newCluster(t, 5, Config{AntiEntropyInterval: 100 * time.Millisecond})
 	c.net.SetFaults(0.15, 0.15, 5*time.Millisecond)
 	var mu sync.Mutex
@@ -463,7 +495,9 @@ func TestCluster_ConvergesUnderFaults(t *testing.T) {
 
 // TestCluster_SnapshotPath: a node away while the others write more than the
 // op log holds catches up from a snapshot and converges exactly.
-func TestCluster_SnapshotPath(t *testing.T) {
+func TestCluster_SnapshotPath(t *testing.T) { bothModes(t, testClusterSnapshotPath) }
+
+func testClusterSnapshotPath(t *testing.T) {
 	c := newCluster(t, 3, Config{OpLogLimit: 50, AntiEntropyInterval: 50 * time.Millisecond})
 	write(t, c.nodes[2], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
 	c.awaitConvergence("before")
@@ -492,7 +526,9 @@ func TestCluster_SnapshotPath(t *testing.T) {
 
 // TestCluster_PrunesAcknowledgedOps: once every peer has acknowledged the
 // ops, the op log drops them.
-func TestCluster_PrunesAcknowledgedOps(t *testing.T) {
+func TestCluster_PrunesAcknowledgedOps(t *testing.T) { bothModes(t, testClusterPrunesAcknowledgedOps) }
+
+func testClusterPrunesAcknowledgedOps(t *testing.T) {
 	c := newCluster(t, 3, Config{AntiEntropyInterval: time.Hour})
 	for n := 0; n < 20; n++ {
 		write(t, c.nodes[0], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
@@ -555,6 +591,10 @@ func TestReplica_ClockSurvivesRestart(t *testing.T) {
 // TestCluster_RestartKeepsStateAndCatchesUp: a node restarted from its
 // datastore keeps its ops and gets what it missed.
 func TestCluster_RestartKeepsStateAndCatchesUp(t *testing.T) {
+	bothModes(t, testClusterRestartKeepsStateAndCatchesUp)
+}
+
+func testClusterRestartKeepsStateAndCatchesUp(t *testing.T) {
 	c := newCluster(t, 3, Config{AntiEntropyInterval: 50 * time.Millisecond})
 	for n := 0; n < 50; n++ {
 		write(t, c.nodes[n%3], &crdt.Op{Kind: crdt.PNCounterDec, Key: "p", Delta: 1})
@@ -576,7 +616,9 @@ func TestCluster_RestartKeepsStateAndCatchesUp(t *testing.T) {
 // TestCluster_RelaysAlongAChain: in a line A-B-C-D (no anti-entropy, no
 // random pulls) ops written at either end reach the other end by relays
 // alone, in both directions.
-func TestCluster_RelaysAlongAChain(t *testing.T) {
+func TestCluster_RelaysAlongAChain(t *testing.T) { bothModes(t, testClusterRelaysAlongAChain) }
+
+func testClusterRelaysAlongAChain(t *testing.T) {
 	c := newCluster(t, 4, Config{RelayDelay: 10 * time.Millisecond})
 	ids := make([]string, 4)
 	for i, r := range c.nodes {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
+	"github.com/numax/numax/internal/store"
 )
 
 // sendLoop batches this node's own ops (up to BatchSize, waiting at most
@@ -15,11 +17,41 @@ import (
 // origin's ops in order, so a peer linked to the origin never sees a gap.
 func (r *Replica) sendLoop() {
 	defer r.wg.Done()
+	// With Auth, a batch carries a head when SignEvery has passed since
+	// the last one, or when BatchSize*4 ops went without one; otherwise
+	// tail is the unsigned head a timer signs and sends alone, SignEvery
+	// after the last one, if no batch came first.
+	var lastSign time.Time
+	var tail *opauth.Head
+	unsigned := 0
+	var tailTimer *time.Timer
+	var tailDue <-chan time.Time
+	defer func() {
+		if tailTimer != nil {
+			tailTimer.Stop()
+		}
+	}()
 	for {
 		batch, wait := r.q.take(r.cfg.BatchSize)
 		if batch == nil {
+			if tail != nil && tailDue == nil {
+				d := time.Until(lastSign.Add(r.cfg.Auth.SignEvery))
+				if tailTimer == nil {
+					tailTimer = time.NewTimer(d)
+				} else {
+					tailTimer.Reset(d)
+				}
+				tailDue = tailTimer.C
+			}
 			select {
 			case <-wait:
+				continue
+			case <-tailDue:
+				tailDue = nil
+				if tail != nil {
+					r.sendHead(tail)
+					lastSign, tail, unsigned = time.Now(), nil, 0
+				}
 				continue
 			case <-r.ctx.Done():
 				return
@@ -39,8 +71,85 @@ func (r *Replica) sendLoop() {
 		if !r.durable(batch) {
 			return
 		}
+		if r.cfg.Auth != nil {
+			last := &batch[len(batch)-1]
+			h := &opauth.Head{Origin: r.nodeID, Seq: last.op.Seq, Chain: last.chain}
+			unsigned += len(batch)
+			if time.Since(lastSign) >= r.cfg.Auth.SignEvery || unsigned >= 4*r.cfg.BatchSize {
+				if r.signOwn(h, last.op) == nil {
+					last.head = h
+					lastSign, tail, unsigned = time.Now(), nil, 0
+				}
+			} else {
+				tail = h
+				tailDue = nil // re-armed for this tail once the queue is empty
+				last.cont = true
+			}
+			for i := range batch[:len(batch)-1] {
+				batch[i].cont = true
+			}
+		}
 		r.send(batch, false)
 	}
+}
+
+// signOwn signs h, a head of this node's own ops ending with op, and
+// stores it with op's log entry, so pull answers carry it too.
+func (r *Replica) signOwn(h *opauth.Head, op *crdt.Op) error {
+	if err := r.cfg.Auth.Signer.Sign(h); err != nil {
+		r.log.Error("head not signed; the ops go out unproved until the next one", "err", err)
+		return err
+	}
+	r.stats.headsSigned.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h.Seq > r.ownSigned.Seq {
+		r.ownSigned = *h
+	}
+	if start := r.logStart[r.nodeID]; start != 0 && start <= h.Seq && r.failed == nil {
+		b := r.st.NewBatch()
+		b.Set(store.OpLog, logKey(r.nodeID, h.Seq), LogValue(op, h))
+		if _, err := r.st.Commit(b); err != nil {
+			r.log.Warn("head not stored with its op", "err", err)
+		}
+	}
+	return nil
+}
+
+// sendHead signs a head of this node's own ops already sent without one
+// and sends it alone to every connected peer.
+func (r *Replica) sendHead(h *opauth.Head) {
+	r.mu.Lock()
+	op := r.ownOp(h.Seq)
+	r.mu.Unlock()
+	if op == nil {
+		return
+	}
+	if r.signOwn(h, op) != nil {
+		return
+	}
+	for _, peer := range r.cfg.Transport.Peers() {
+		r.mu.Lock()
+		certs := r.certsFor(peer, []*opauth.Head{h})
+		r.mu.Unlock()
+		if err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Heads: []*opauth.Head{h}, Certs: certs}); err != nil {
+			r.log.Debug("head not sent; anti-entropy will cover it", "peer", peer, "err", err)
+		}
+	}
+}
+
+// ownOp reads this node's op seq from the op log (nil if pruned). r.mu
+// must be held.
+func (r *Replica) ownOp(seq uint64) *crdt.Op {
+	v, err := r.st.Get(store.OpLog, logKey(r.nodeID, seq))
+	if err != nil {
+		return nil
+	}
+	op, _, err := DecodeLogValue(v)
+	if err != nil {
+		return nil
+	}
+	return op
 }
 
 // relayLoop forwards ops learned from peers (rumor mongering). A relay
@@ -216,11 +325,11 @@ func (r *Replica) send(batch []item, relay bool) {
 		if sent == k {
 			break
 		}
-		ops := r.unheld(peer, batch)
+		ops, heads, certs := r.unheld(peer, batch)
 		if len(ops) == 0 {
 			continue
 		}
-		if err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Ops: ops}); err != nil {
+		if err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Ops: ops, Heads: heads, Certs: certs}); err != nil {
 			r.log.Debug("push failed; anti-entropy will cover it", "peer", peer, "err", err)
 			continue
 		}
@@ -230,19 +339,24 @@ func (r *Replica) send(batch []item, relay bool) {
 	}
 }
 
-// unheld returns the ops of batch that peer is to get (see send).
-func (r *Replica) unheld(peer string, batch []item) []*crdt.Op {
+// unheld returns the ops of batch that peer is to get (see send), the
+// heads that prove them and the certificates its link has not carried.
+func (r *Replica) unheld(peer string, batch []item) ([]*crdt.Op, []*opauth.Head, [][]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	has, links := r.peerVV[peer], r.peerLinks[peer]
 	var ops []*crdt.Op
+	var heads []*opauth.Head
 	for _, it := range batch {
 		o := it.op.Origin
 		if it.from != peer && o != peer && has[o] < it.op.Seq && (o == r.nodeID || !links[o]) {
 			ops = append(ops, it.op)
+			if it.head != nil {
+				heads = append(heads, it.head)
+			}
 		}
 	}
-	return ops
+	return ops, heads, r.certsFor(peer, heads)
 }
 
 // linksLoop tells every connected peer this node's links (an Ack with
@@ -348,6 +462,7 @@ func (r *Replica) AntiEntropy() {
 // once, and the peers are told this node's links.
 func (r *Replica) PeerUp(peer string) {
 	if r.cfg.Transport != nil && !r.closed.Load() {
+		r.linkReset(peer)
 		r.linksChanged()
 		r.pull(peer)
 	}
@@ -364,6 +479,7 @@ func (r *Replica) PeerDown(peer string) {
 	r.mu.Lock()
 	delete(r.peerLinks, peer)
 	r.mu.Unlock()
+	r.linkReset(peer)
 	r.linksChanged()
 	if peers := r.cfg.Transport.Peers(); len(peers) > 0 {
 		r.pull(peers[rand.IntN(len(peers))])
@@ -374,7 +490,16 @@ func (r *Replica) pull(peer string) {
 	r.mu.Lock()
 	r.pulled[peer] = time.Now()
 	r.mu.Unlock()
-	if err := r.cfg.Transport.Send(peer, &Message{Kind: PullSince, VV: r.VV()}); err != nil {
+	// With Auth, an origin this node cannot prove as far as it holds (a
+	// datastore written before ops were signed) is asked for from where it
+	// can: the answer proves it again.
+	r.mu.Lock()
+	vv := make(map[string]uint64, len(r.state.VV))
+	for o := range r.state.VV {
+		vv[o] = r.provable(o)
+	}
+	r.mu.Unlock()
+	if err := r.cfg.Transport.Send(peer, &Message{Kind: PullSince, VV: vv}); err != nil {
 		r.log.Debug("pull failed", "peer", peer, "err", err)
 	}
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -75,3 +76,27 @@ func (t *Trust) ClientConfig() *tls.Config {
 
 // Expiry is when the current certificate expires.
 func (t *Trust) Expiry() time.Time { return t.Identity().Cert.Leaf.NotAfter }
+
+// CheckOrigin vets the certificate of an op's origin (opauth.CheckCert):
+// a node certificate (not a CA; serverAuth and clientAuth) chained to the
+// current cluster CA, its NodeId (the hash of its key) in the allowlist when
+// there is one (self, this node, need not be on it). The chain is judged as
+// of the certificate's own start: the ops it signed stay provable after it
+// expires (links check expiry).
+func (t *Trust) CheckOrigin(c *x509.Certificate, self string) (string, error) {
+	if err := nodeCertUsable(c); err != nil {
+		return "", err
+	}
+	_, err := c.Verify(x509.VerifyOptions{
+		Roots: t.Identity().CAs, CurrentTime: c.NotBefore.Add(time.Second),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return "", fmt.Errorf("not signed by the cluster CA: %w", err)
+	}
+	id := NodeIDFromCert(c)
+	if id != self && !t.Allowed(id) {
+		return "", fmt.Errorf("NodeId %s is not in allowed_peers", id)
+	}
+	return id, nil
+}

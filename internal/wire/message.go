@@ -1,6 +1,9 @@
 package wire
 
-import "github.com/numax/numax/internal/crdt"
+import (
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
+)
 
 // Kind is a Message's kind (the replication part of docs/wire-protocol.md).
 type Kind int
@@ -44,4 +47,9 @@ type Message struct {
 	// when they change (empty: unchanged).
 	Links   []string
 	Objects map[crdt.ObjKey][]byte
+	// Heads and Certs, in PushOps and Snapshot, prove the ops' origins
+	// (package opauth): signed heads, and DER certificates of origins whose
+	// heads the link has not carried before.
+	Heads []*opauth.Head
+	Certs [][]byte
 }

@@ -20,12 +20,13 @@ import (
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/defaults"
+	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/wire/wirepb"
 )
 
 // ProtocolVersion is this build's protocol version; a Hello with another is
 // refused with ProtocolMismatch.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 // Format tags.
 const (
@@ -205,6 +206,10 @@ func ToMessage(f *wirepb.Frame) (m *Message, ok bool, err error) {
 			}
 			m.Ops = append(m.Ops, op)
 		}
+		if m.Heads, err = headsFromProto(x.PushOps.GetHeads()); err != nil {
+			return nil, true, err
+		}
+		m.Certs = x.PushOps.GetCerts()
 	case *wirepb.Frame_Ack:
 		m = &Message{Kind: Ack, VV: x.Ack.GetVv(), Links: x.Ack.GetLinks()}
 		for _, l := range m.Links {
@@ -226,6 +231,10 @@ func ToMessage(f *wirepb.Frame) (m *Message, ok bool, err error) {
 			}
 			m.Objects[k] = o.GetState()
 		}
+		if m.Heads, err = headsFromProto(x.Snapshot.GetHeads()); err != nil {
+			return nil, true, err
+		}
+		m.Certs = x.Snapshot.GetCerts()
 	default:
 		return nil, false, nil
 	}
@@ -242,7 +251,7 @@ func ToMessage(f *wirepb.Frame) (m *Message, ok bool, err error) {
 func FromMessage(m *Message) *wirepb.Frame {
 	switch m.Kind {
 	case PushOps:
-		p := &wirepb.PushOps{Ops: make([]*wirepb.Op, len(m.Ops))}
+		p := &wirepb.PushOps{Ops: make([]*wirepb.Op, len(m.Ops)), Heads: headsToProto(m.Heads), Certs: m.Certs}
 		for i, op := range m.Ops {
 			p.Ops[i] = OpToProto(op)
 		}
@@ -252,11 +261,40 @@ func FromMessage(m *Message) *wirepb.Frame {
 	case PullSince:
 		return &wirepb.Frame{Msg: &wirepb.Frame_PullSince{PullSince: &wirepb.PullSince{Vv: m.VV}}}
 	case Snapshot:
-		s := &wirepb.Snapshot{Vv: m.VV}
+		s := &wirepb.Snapshot{Vv: m.VV, Heads: headsToProto(m.Heads), Certs: m.Certs}
 		for k, st := range m.Objects {
 			s.Objects = append(s.Objects, &wirepb.SnapshotObject{Type: uint32(k.Type), Key: k.Key, State: st})
 		}
 		return &wirepb.Frame{Msg: &wirepb.Frame_Snapshot{Snapshot: s}}
 	}
 	return nil
+}
+
+func headsToProto(hs []*opauth.Head) []*wirepb.Head {
+	if len(hs) == 0 {
+		return nil
+	}
+	out := make([]*wirepb.Head, len(hs))
+	for i, h := range hs {
+		out[i] = &wirepb.Head{Origin: h.Origin, Seq: h.Seq, Chain: h.Chain[:], Sig: h.Sig}
+	}
+	return out
+}
+
+// headsFromProto converts and checks heads: a valid origin, a seq, a
+// 32-byte chain value and a signature of a bounded size.
+func headsFromProto(ps []*wirepb.Head) ([]*opauth.Head, error) {
+	var out []*opauth.Head
+	for _, p := range ps {
+		if p == nil || !abi.ValidNodeID([]byte(p.Origin)) || len(p.Chain) != len(opauth.Hash{}) {
+			return nil, fmt.Errorf("%w: bad head", ErrMalformed)
+		}
+		h := &opauth.Head{Origin: p.Origin, Seq: p.Seq, Sig: p.Sig}
+		copy(h.Chain[:], p.Chain)
+		if err := h.Valid(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }

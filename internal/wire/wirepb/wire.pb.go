@@ -894,16 +894,99 @@ func (x *Op) GetRef() *OpId {
 	return nil
 }
 
+// Head is an origin's signature over the hash chain of its ops 1..seq
+// (docs/wire-protocol.md, "Authenticity of ops"): chain(0) =
+// SHA-256("numax/chain/v1\0" || origin), chain(s) = SHA-256(chain(s-1) ||
+// canonical encoding of op s); sig signs "numax/head/v1\0" || origin || 0x00
+// || seq (8 bytes, big-endian) || chain(seq) with the origin's certificate
+// key (ECDSA over SHA-256, ASN.1; Ed25519; or RSA-PSS over SHA-256).
+type Head struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Origin        string                 `protobuf:"bytes,1,opt,name=origin,proto3" json:"origin,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	Chain         []byte                 `protobuf:"bytes,3,opt,name=chain,proto3" json:"chain,omitempty"`
+	Sig           []byte                 `protobuf:"bytes,4,opt,name=sig,proto3" json:"sig,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Head) Reset() {
+	*x = Head{}
+	mi := &file_wire_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Head) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Head) ProtoMessage() {}
+
+func (x *Head) ProtoReflect() protoreflect.Message {
+	mi := &file_wire_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Head.ProtoReflect.Descriptor instead.
+func (*Head) Descriptor() ([]byte, []int) {
+	return file_wire_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Head) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *Head) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Head) GetChain() []byte {
+	if x != nil {
+		return x.Chain
+	}
+	return nil
+}
+
+func (x *Head) GetSig() []byte {
+	if x != nil {
+		return x.Sig
+	}
+	return nil
+}
+
+// PushOps carries ops and the heads that prove them: a receiver that has
+// applied ops 1..x of an origin applies x+1..s only once a head at s from
+// the same sender verifies them (the ops hash from chain(x) to the signed
+// chain(s)); until then they wait, bounded. certs are DER certificates of
+// origins whose heads this link has not carried before (each is checked
+// against the cluster CA, the node usages and the allowlist; the NodeId is
+// the hash of its key). Without TLS nothing is signed and heads are empty.
 type PushOps struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ops           []*Op                  `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	Heads         []*Head                `protobuf:"bytes,2,rep,name=heads,proto3" json:"heads,omitempty"`
+	Certs         [][]byte               `protobuf:"bytes,3,rep,name=certs,proto3" json:"certs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PushOps) Reset() {
 	*x = PushOps{}
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +998,7 @@ func (x *PushOps) String() string {
 func (*PushOps) ProtoMessage() {}
 
 func (x *PushOps) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[10]
+	mi := &file_wire_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,12 +1011,26 @@ func (x *PushOps) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushOps.ProtoReflect.Descriptor instead.
 func (*PushOps) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{10}
+	return file_wire_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PushOps) GetOps() []*Op {
 	if x != nil {
 		return x.Ops
+	}
+	return nil
+}
+
+func (x *PushOps) GetHeads() []*Head {
+	if x != nil {
+		return x.Heads
+	}
+	return nil
+}
+
+func (x *PushOps) GetCerts() [][]byte {
+	if x != nil {
+		return x.Certs
 	}
 	return nil
 }
@@ -952,7 +1049,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1061,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[11]
+	mi := &file_wire_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1074,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{11}
+	return file_wire_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Ack) GetVv() map[string]uint64 {
@@ -1004,7 +1101,7 @@ type PullSince struct {
 
 func (x *PullSince) Reset() {
 	*x = PullSince{}
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1113,7 @@ func (x *PullSince) String() string {
 func (*PullSince) ProtoMessage() {}
 
 func (x *PullSince) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[12]
+	mi := &file_wire_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1126,7 @@ func (x *PullSince) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullSince.ProtoReflect.Descriptor instead.
 func (*PullSince) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{12}
+	return file_wire_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PullSince) GetVv() map[string]uint64 {
@@ -1051,7 +1148,7 @@ type SnapshotObject struct {
 
 func (x *SnapshotObject) Reset() {
 	*x = SnapshotObject{}
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1160,7 @@ func (x *SnapshotObject) String() string {
 func (*SnapshotObject) ProtoMessage() {}
 
 func (x *SnapshotObject) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[13]
+	mi := &file_wire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1173,7 @@ func (x *SnapshotObject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotObject.ProtoReflect.Descriptor instead.
 func (*SnapshotObject) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{13}
+	return file_wire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SnapshotObject) GetType() uint32 {
@@ -1102,17 +1199,22 @@ func (x *SnapshotObject) GetState() []byte {
 
 // Snapshot carries states and the version vector they reflect, when the op
 // log no longer holds what a peer lacks.
+// Over TLS every vector entry has a head at exactly that seq (a snapshot
+// cannot advance an origin beyond what it signed), with the certificates of
+// the origins named.
 type Snapshot struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Objects       []*SnapshotObject      `protobuf:"bytes,1,rep,name=objects,proto3" json:"objects,omitempty"`
 	Vv            map[string]uint64      `protobuf:"bytes,2,rep,name=vv,proto3" json:"vv,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Heads         []*Head                `protobuf:"bytes,3,rep,name=heads,proto3" json:"heads,omitempty"`
+	Certs         [][]byte               `protobuf:"bytes,4,rep,name=certs,proto3" json:"certs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1226,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[14]
+	mi := &file_wire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1239,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{14}
+	return file_wire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Snapshot) GetObjects() []*SnapshotObject {
@@ -1154,6 +1256,20 @@ func (x *Snapshot) GetVv() map[string]uint64 {
 	return nil
 }
 
+func (x *Snapshot) GetHeads() []*Head {
+	if x != nil {
+		return x.Heads
+	}
+	return nil
+}
+
+func (x *Snapshot) GetCerts() [][]byte {
+	if x != nil {
+		return x.Certs
+	}
+	return nil
+}
+
 type Ping struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nonce         uint64                 `protobuf:"varint,1,opt,name=nonce,proto3" json:"nonce,omitempty"`
@@ -1163,7 +1279,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1291,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[15]
+	mi := &file_wire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1304,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{15}
+	return file_wire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Ping) GetNonce() uint64 {
@@ -1207,7 +1323,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1219,7 +1335,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_wire_proto_msgTypes[16]
+	mi := &file_wire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1232,7 +1348,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_wire_proto_rawDescGZIP(), []int{16}
+	return file_wire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Pong) GetNonce() uint64 {
@@ -1308,9 +1424,16 @@ const file_wire_proto_rawDesc = "" +
 	"\x05value\x18\b \x01(\fR\x05value\x12'\n" +
 	"\x04tags\x18\t \x03(\v2\x13.numax.wire.v1.OpIdR\x04tags\x12%\n" +
 	"\x03ref\x18\n" +
-	" \x01(\v2\x13.numax.wire.v1.OpIdR\x03ref\".\n" +
+	" \x01(\v2\x13.numax.wire.v1.OpIdR\x03ref\"X\n" +
+	"\x04Head\x12\x16\n" +
+	"\x06origin\x18\x01 \x01(\tR\x06origin\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05chain\x18\x03 \x01(\fR\x05chain\x12\x10\n" +
+	"\x03sig\x18\x04 \x01(\fR\x03sig\"o\n" +
 	"\aPushOps\x12#\n" +
-	"\x03ops\x18\x01 \x03(\v2\x11.numax.wire.v1.OpR\x03ops\"~\n" +
+	"\x03ops\x18\x01 \x03(\v2\x11.numax.wire.v1.OpR\x03ops\x12)\n" +
+	"\x05heads\x18\x02 \x03(\v2\x13.numax.wire.v1.HeadR\x05heads\x12\x14\n" +
+	"\x05certs\x18\x03 \x03(\fR\x05certs\"~\n" +
 	"\x03Ack\x12*\n" +
 	"\x02vv\x18\x01 \x03(\v2\x1a.numax.wire.v1.Ack.VvEntryR\x02vv\x12\x14\n" +
 	"\x05links\x18\x02 \x03(\tR\x05links\x1a5\n" +
@@ -1325,10 +1448,12 @@ const file_wire_proto_rawDesc = "" +
 	"\x0eSnapshotObject\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x10\n" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\fR\x05state\"\xab\x01\n" +
+	"\x05state\x18\x03 \x01(\fR\x05state\"\xec\x01\n" +
 	"\bSnapshot\x127\n" +
 	"\aobjects\x18\x01 \x03(\v2\x1d.numax.wire.v1.SnapshotObjectR\aobjects\x12/\n" +
-	"\x02vv\x18\x02 \x03(\v2\x1f.numax.wire.v1.Snapshot.VvEntryR\x02vv\x1a5\n" +
+	"\x02vv\x18\x02 \x03(\v2\x1f.numax.wire.v1.Snapshot.VvEntryR\x02vv\x12)\n" +
+	"\x05heads\x18\x03 \x03(\v2\x13.numax.wire.v1.HeadR\x05heads\x12\x14\n" +
+	"\x05certs\x18\x04 \x03(\fR\x05certs\x1a5\n" +
 	"\aVvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x1c\n" +
@@ -1354,7 +1479,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_wire_proto_goTypes = []any{
 	(Format)(0),              // 0: numax.wire.v1.Format
 	(*Frame)(nil),            // 1: numax.wire.v1.Frame
@@ -1367,34 +1492,35 @@ var file_wire_proto_goTypes = []any{
 	(*Internal)(nil),         // 8: numax.wire.v1.Internal
 	(*OpId)(nil),             // 9: numax.wire.v1.OpId
 	(*Op)(nil),               // 10: numax.wire.v1.Op
-	(*PushOps)(nil),          // 11: numax.wire.v1.PushOps
-	(*Ack)(nil),              // 12: numax.wire.v1.Ack
-	(*PullSince)(nil),        // 13: numax.wire.v1.PullSince
-	(*SnapshotObject)(nil),   // 14: numax.wire.v1.SnapshotObject
-	(*Snapshot)(nil),         // 15: numax.wire.v1.Snapshot
-	(*Ping)(nil),             // 16: numax.wire.v1.Ping
-	(*Pong)(nil),             // 17: numax.wire.v1.Pong
-	nil,                      // 18: numax.wire.v1.Hello.VvEntry
-	nil,                      // 19: numax.wire.v1.HelloAck.VvEntry
-	nil,                      // 20: numax.wire.v1.Ack.VvEntry
-	nil,                      // 21: numax.wire.v1.PullSince.VvEntry
-	nil,                      // 22: numax.wire.v1.Snapshot.VvEntry
+	(*Head)(nil),             // 11: numax.wire.v1.Head
+	(*PushOps)(nil),          // 12: numax.wire.v1.PushOps
+	(*Ack)(nil),              // 13: numax.wire.v1.Ack
+	(*PullSince)(nil),        // 14: numax.wire.v1.PullSince
+	(*SnapshotObject)(nil),   // 15: numax.wire.v1.SnapshotObject
+	(*Snapshot)(nil),         // 16: numax.wire.v1.Snapshot
+	(*Ping)(nil),             // 17: numax.wire.v1.Ping
+	(*Pong)(nil),             // 18: numax.wire.v1.Pong
+	nil,                      // 19: numax.wire.v1.Hello.VvEntry
+	nil,                      // 20: numax.wire.v1.HelloAck.VvEntry
+	nil,                      // 21: numax.wire.v1.Ack.VvEntry
+	nil,                      // 22: numax.wire.v1.PullSince.VvEntry
+	nil,                      // 23: numax.wire.v1.Snapshot.VvEntry
 }
 var file_wire_proto_depIdxs = []int32{
 	2,  // 0: numax.wire.v1.Frame.hello:type_name -> numax.wire.v1.Hello
 	3,  // 1: numax.wire.v1.Frame.hello_ack:type_name -> numax.wire.v1.HelloAck
 	4,  // 2: numax.wire.v1.Frame.error:type_name -> numax.wire.v1.Error
-	11, // 3: numax.wire.v1.Frame.push_ops:type_name -> numax.wire.v1.PushOps
-	12, // 4: numax.wire.v1.Frame.ack:type_name -> numax.wire.v1.Ack
-	13, // 5: numax.wire.v1.Frame.pull_since:type_name -> numax.wire.v1.PullSince
-	15, // 6: numax.wire.v1.Frame.snapshot:type_name -> numax.wire.v1.Snapshot
-	16, // 7: numax.wire.v1.Frame.ping:type_name -> numax.wire.v1.Ping
-	17, // 8: numax.wire.v1.Frame.pong:type_name -> numax.wire.v1.Pong
+	12, // 3: numax.wire.v1.Frame.push_ops:type_name -> numax.wire.v1.PushOps
+	13, // 4: numax.wire.v1.Frame.ack:type_name -> numax.wire.v1.Ack
+	14, // 5: numax.wire.v1.Frame.pull_since:type_name -> numax.wire.v1.PullSince
+	16, // 6: numax.wire.v1.Frame.snapshot:type_name -> numax.wire.v1.Snapshot
+	17, // 7: numax.wire.v1.Frame.ping:type_name -> numax.wire.v1.Ping
+	18, // 8: numax.wire.v1.Frame.pong:type_name -> numax.wire.v1.Pong
 	0,  // 9: numax.wire.v1.Hello.supported_formats:type_name -> numax.wire.v1.Format
 	0,  // 10: numax.wire.v1.Hello.preferred_format:type_name -> numax.wire.v1.Format
-	18, // 11: numax.wire.v1.Hello.vv:type_name -> numax.wire.v1.Hello.VvEntry
+	19, // 11: numax.wire.v1.Hello.vv:type_name -> numax.wire.v1.Hello.VvEntry
 	0,  // 12: numax.wire.v1.HelloAck.chosen_format:type_name -> numax.wire.v1.Format
-	19, // 13: numax.wire.v1.HelloAck.vv:type_name -> numax.wire.v1.HelloAck.VvEntry
+	20, // 13: numax.wire.v1.HelloAck.vv:type_name -> numax.wire.v1.HelloAck.VvEntry
 	5,  // 14: numax.wire.v1.Error.protocol_mismatch:type_name -> numax.wire.v1.ProtocolMismatch
 	6,  // 15: numax.wire.v1.Error.not_authorized:type_name -> numax.wire.v1.NotAuthorized
 	7,  // 16: numax.wire.v1.Error.rate_limited:type_name -> numax.wire.v1.RateLimited
@@ -1402,15 +1528,17 @@ var file_wire_proto_depIdxs = []int32{
 	9,  // 18: numax.wire.v1.Op.tags:type_name -> numax.wire.v1.OpId
 	9,  // 19: numax.wire.v1.Op.ref:type_name -> numax.wire.v1.OpId
 	10, // 20: numax.wire.v1.PushOps.ops:type_name -> numax.wire.v1.Op
-	20, // 21: numax.wire.v1.Ack.vv:type_name -> numax.wire.v1.Ack.VvEntry
-	21, // 22: numax.wire.v1.PullSince.vv:type_name -> numax.wire.v1.PullSince.VvEntry
-	14, // 23: numax.wire.v1.Snapshot.objects:type_name -> numax.wire.v1.SnapshotObject
-	22, // 24: numax.wire.v1.Snapshot.vv:type_name -> numax.wire.v1.Snapshot.VvEntry
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	11, // 21: numax.wire.v1.PushOps.heads:type_name -> numax.wire.v1.Head
+	21, // 22: numax.wire.v1.Ack.vv:type_name -> numax.wire.v1.Ack.VvEntry
+	22, // 23: numax.wire.v1.PullSince.vv:type_name -> numax.wire.v1.PullSince.VvEntry
+	15, // 24: numax.wire.v1.Snapshot.objects:type_name -> numax.wire.v1.SnapshotObject
+	23, // 25: numax.wire.v1.Snapshot.vv:type_name -> numax.wire.v1.Snapshot.VvEntry
+	11, // 26: numax.wire.v1.Snapshot.heads:type_name -> numax.wire.v1.Head
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1441,7 +1569,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
