@@ -71,11 +71,21 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 		return &crdt.Op{Kind: crdt.GCounterInc, Key: "visits", Delta: delta, Origin: origin, Seq: seq, HLC: hlc}
 	}
 	now := uint64(time.Now().UnixMilli())
+	// The adversary's own ops carry its real signatures (it is a member);
+	// forger signs heads of b's origin with x's key.
+	own, err := adversary.NewOrigin(x, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forger, err := adversary.NewOrigin(x, ids["b"])
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("timestamp_ten_years_ahead_is_held", func(t *testing.T) {
 		p := dial(t)
 		future := (now + 10*365*24*3600*1000) << 16
-		if err := p.Send(&wire.Message{Kind: wire.PushOps, Ops: []*crdt.Op{inc(ids["x"], 1, future, 1000)}}); err != nil {
+		if err := p.Send(own.Push(inc("", 0, future, 1000))); err != nil {
 			t.Fatal(err)
 		}
 		testutil.Eventually(t, 20*time.Second, "the skew reported", func() bool {
@@ -84,7 +94,7 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 	})
 	t.Run("maximum_timestamp_is_held", func(t *testing.T) {
 		p := dial(t)
-		if err := p.Send(&wire.Message{Kind: wire.PushOps, Ops: []*crdt.Op{inc(ids["x"], 2, math.MaxUint64, 1000)}}); err != nil {
+		if err := p.Send(own.Push(inc("", 0, math.MaxUint64, 1000))); err != nil {
 			t.Fatal(err)
 		}
 		// Held and reported (2^48 ms is some 8,900 years ahead; the report
@@ -103,6 +113,31 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 			return scrape(t, obs)["numax_peer_violations_total{kind="+kind+"}{peer="+ids["x"]+"}"] >= 1
 		})
 	}
+	// Speaking for another member: an increment "from" b, signed with x's
+	// key; then the same without any head (never applied: it waits for a
+	// proof that cannot come, and goes with the link).
+	t.Run("ops_claiming_another_members_origin", func(t *testing.T) {
+		b, err := transport.LoadIdentity(filepath.Join(pki, "b.crt"), filepath.Join(pki, "b.key"), filepath.Join(pki, "ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := forger.Push(inc("", 0, now<<16, 1_000_000))
+		m.Certs = [][]byte{b.Cert.Certificate[0]} // b's real certificate: public
+		p := dial(t)
+		p.Send(m)
+		violated(t, p, "bad_signature")
+		p = dial(t)
+		p.Send(&wire.Message{Kind: wire.PushOps, Ops: []*crdt.Op{inc(ids["b"], 1, now<<16, 1_000_000)}})
+	})
+	// A snapshot that claims b made a million ops, without b's head there.
+	t.Run("snapshot_beyond_what_the_origin_signed", func(t *testing.T) {
+		p := dial(t)
+		g := &crdt.GCounter{}
+		g.Add(ids["b"], 1_000_000)
+		p.Send(&wire.Message{Kind: wire.Snapshot, VV: map[string]uint64{ids["b"]: 1_000_000},
+			Objects: map[crdt.ObjKey][]byte{{Type: crdt.TypeGCounter, Key: "visits"}: g.AppendBinary(nil)}})
+		violated(t, p, "unproven_snapshot")
+	})
 	t.Run("origin_outside_the_allowlist", func(t *testing.T) {
 		p := dial(t)
 		p.Send(&wire.Message{Kind: wire.PushOps, Ops: []*crdt.Op{inc(strings.Repeat("9", 32), 1, now<<16, 5)}})
@@ -121,8 +156,8 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 	})
 	t.Run("value_over_the_limit", func(t *testing.T) {
 		p := dial(t)
-		op := &crdt.Op{Kind: crdt.LWWSet, Key: "status", Value: make([]byte, 2<<20), Origin: ids["x"], Seq: 3, HLC: now << 16}
-		p.Send(&wire.Message{Kind: wire.PushOps, Ops: []*crdt.Op{op}})
+		op := &crdt.Op{Kind: crdt.LWWSet, Key: "status", Value: make([]byte, 2<<20), HLC: now << 16}
+		p.Send(own.Push(op))
 		violated(t, p, "op_over_limit")
 	})
 	t.Run("declared_16MiB_frames_then_stall", func(t *testing.T) {

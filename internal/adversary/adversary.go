@@ -13,6 +13,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/transport"
 	"github.com/numax/numax/internal/wire"
 	"github.com/numax/numax/internal/wire/wirepb"
@@ -127,3 +129,43 @@ func (p *Peer) Closed(d time.Duration) bool {
 
 // Close closes the link.
 func (p *Peer) Close() error { return p.conn.Close() }
+
+// Origin makes PushOps as an origin does: ops numbered on from the last,
+// the hash chain over them and a head signed with a key (package opauth).
+// Made with a key that is not the origin's, its heads are forgeries.
+type Origin struct {
+	id    string
+	cert  []byte
+	s     *opauth.Signer
+	seq   uint64
+	chain opauth.Hash
+	c     opauth.Chainer
+}
+
+// NewOrigin signs as origin with id's key and certificate (origin = "" is
+// id's own NodeId).
+func NewOrigin(id *transport.Identity, origin string) (*Origin, error) {
+	s, err := opauth.NewSigner(id.Cert.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	if origin == "" {
+		origin = id.NodeID
+	}
+	return &Origin{id: origin, cert: id.Cert.Certificate[0], s: s, chain: opauth.Genesis(origin)}, nil
+}
+
+// Push numbers ops as the origin's next, and returns them in a PushOps with
+// the signed head and the certificate.
+func (o *Origin) Push(ops ...*crdt.Op) *wire.Message {
+	for _, op := range ops {
+		o.seq++
+		op.Origin, op.Seq = o.id, o.seq
+		o.chain = o.c.Next(o.chain, op)
+	}
+	h := &opauth.Head{Origin: o.id, Seq: o.seq, Chain: o.chain}
+	if err := o.s.Sign(h); err != nil {
+		panic("adversary: sign: " + err.Error())
+	}
+	return &wire.Message{Kind: wire.PushOps, Ops: ops, Heads: []*opauth.Head{h}, Certs: [][]byte{o.cert}}
+}
