@@ -114,7 +114,7 @@ test: deps-c deps-redis check
 # re-runs a target only on Go 1.26's bare end-of-fuzztime deadline report
 # (golang/go#75804); any finding fails.
 FUZZTIME ?= 1m
-FUZZ_PKGS := ./internal/abi ./internal/engine ./internal/crdt ./internal/wire
+FUZZ_PKGS := ./internal/abi ./internal/engine ./internal/crdt ./internal/wire ./internal/opauth ./internal/replica
 fuzz:
 	@GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZ_PKGS)
 

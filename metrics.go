@@ -121,6 +121,7 @@ type (
 	storeStats interface {
 		DiskBytes() uint64
 		CountKeys(store.Space) (int, error)
+		Degraded() string
 	}
 	engineStats  interface{ LastMemory() uint64 }
 	replicaStats interface {
@@ -170,6 +171,15 @@ func (m *metrics) register(p nodeParts) {
 		}
 		return float64(m.keys)
 	})
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "numax_store_degraded",
+		Help:        "1 while the datastore refuses writes for this reason (disk_full: below [storage] min_free_space).",
+		ConstLabels: prometheus.Labels{"reason": store.ReasonDiskFull}},
+		func() float64 {
+			if st.Degraded() == store.ReasonDiskFull {
+				return 1
+			}
+			return 0
+		}))
 	eng := p.engine
 	gauge("numax_wasm_memory_bytes", "Linear memory of the last guest instance.", func() float64 { return float64(eng.LastMemory()) })
 	if r := p.rep; r != nil {
@@ -186,6 +196,8 @@ func (m *metrics) register(p nodeParts) {
 		counter("numax_remote_ops_applied_total", "Remote ops applied.", func() float64 { return float64(r.Stats().RemoteApplied) })
 		counter("numax_remote_ops_duplicate_total", "Remote ops discarded as duplicates.", func() float64 { return float64(r.Stats().RemoteDuplicates) })
 		gauge("numax_op_log_entries", "Entries in the op log.", func() float64 { return float64(r.Stats().OpLogEntries) })
+		counter("numax_op_heads_signed_total", "Heads of this node's own ops it signed (with TLS).", func() float64 { return float64(r.Stats().HeadsSigned) })
+		counter("numax_op_heads_verified_total", "Heads of remote ops verified against their origins' keys (with TLS).", func() float64 { return float64(r.Stats().HeadsVerified) })
 		m.reg.MustRegister(&perKey{read: r.PeerLag, desc: prometheus.NewDesc("numax_replication_lag_ops",
 			"Ops the peer is known to lack.", []string{"peer"}, nil)})
 		// One series per node that ever wrote: the cluster's size.

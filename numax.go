@@ -89,6 +89,9 @@ type Config struct {
 	// Sync is the durability mode, SyncInterval or SyncAlways.
 	Sync         SyncMode
 	SyncInterval time.Duration
+	// MinFreeSpace is the free space (bytes) the datastore's filesystem
+	// keeps: below it writes are refused until a quarter more is free.
+	MinFreeSpace int64
 	// CompileCache is where compiled modules are kept across runs; "" keeps
 	// them in memory only.
 	CompileCache string
@@ -181,6 +184,7 @@ func DefaultConfig() Config {
 		DatastorePath: defaults.DatastorePath,
 		Sync:          SyncInterval,
 		SyncInterval:  defaults.SyncInterval,
+		MinFreeSpace:  defaults.MinFreeSpace,
 		CompileCache:  DefaultCompileCache(),
 		GuestMemory:   defaults.GuestMemory,
 		GuestTimeout:  defaults.GuestTimeout,
@@ -329,6 +333,13 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.metrics.register(n.parts())
 	if n.obs != nil {
+		st := n.store
+		n.obs.SetCheck(func() string {
+			if why := st.Degraded(); why != "" {
+				return "datastore degraded (" + why + "): writes refused"
+			}
+			return ""
+		})
 		n.obs.SetReady(true)
 		n.log.Info("observability endpoint up", "listen", n.obs.Addr().String())
 	}
@@ -357,7 +368,7 @@ func (n *Node) open(ctx context.Context) error {
 	}
 	sc := store.DefaultConfig(cfg.DatastorePath)
 	sc.Sync, _ = cfg.Sync.store() // checked by Validate
-	sc.SyncInterval, sc.Logger = cfg.SyncInterval, n.log
+	sc.SyncInterval, sc.Logger, sc.MinFree = cfg.SyncInterval, n.log, cfg.MinFreeSpace
 	if n.store, err = store.Open(sc); err != nil {
 		return err
 	}
@@ -436,8 +447,6 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 			return fmt.Errorf("TLS certificate: %w", err)
 		}
 		rc.Auth = &replica.Auth{Signer: signer, Keyring: keys}
-	} else {
-		n.log.Warn("ops are not signed: without TLS (--tls-insecure) any peer can speak for any node; development only")
 	}
 	var err error
 	if n.replica, err = replica.Open(rc); err != nil {
@@ -468,6 +477,9 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 			func() float64 { return time.Until(trust.Expiry()).Seconds() }))
 		n.bg.Add(1)
 		go n.watchTLS(tlsWatchInterval)
+	}
+	if ident == nil {
+		n.log.Warn("ops are not signed: without TLS (--tls-insecure) any peer can speak for any node; development only")
 	}
 	n.log.Info("sync started", "listen", n.net.Addr().String(), "discovery", n.disc.Mode(), "peers", len(netw.Peers), "tls", ident != nil)
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -206,7 +207,7 @@ func TestSync_ProtocolMismatch(t *testing.T) {
 	if pm == nil || pm.Expected != wire.ProtocolVersion || pm.Got != 99 {
 		t.Fatalf("answer %v, want ProtocolMismatch{expected %d, got 99}", f, wire.ProtocolVersion)
 	}
-	waitLog(t, pa, "ProtocolMismatch: expected 1, got 99")
+	waitLog(t, pa, fmt.Sprintf("ProtocolMismatch: expected %d, got 99", wire.ProtocolVersion))
 	pa.Cmd.Process.Signal(syscall.SIGTERM)
 	exitOK(t, pa, "a")
 }

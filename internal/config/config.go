@@ -99,6 +99,7 @@ type Storage struct {
 	Sync          string   `toml:"sync"`
 	SyncInterval  Duration `toml:"sync_interval"`
 	CompileCache  string   `toml:"compile_cache"`
+	MinFreeSpace  Size     `toml:"min_free_space"`
 }
 
 // Network is [network].
@@ -182,7 +183,8 @@ type Discovery struct {
 // Default returns every default of the spec.
 func Default() Config {
 	return Config{
-		Storage: Storage{DatastorePath: defaults.DatastorePath, Sync: "interval", SyncInterval: Duration(defaults.SyncInterval)},
+		Storage: Storage{DatastorePath: defaults.DatastorePath, Sync: "interval", SyncInterval: Duration(defaults.SyncInterval),
+			MinFreeSpace: defaults.MinFreeSpace},
 		Network: Network{SerializationFormat: defaults.SerializationFormat},
 		Limits: Limits{
 			MaxPeers: defaults.MaxPeers, QueuedOpsLimit: defaults.QueuedOpsLimit, OpLogLimit: defaults.OpLogLimit,

@@ -15,6 +15,10 @@ sync = "interval"
 sync_interval = "10ms"
 # Compiled modules kept across runs ("" = the user cache directory).
 compile_cache = ""
+# Free space the datastore's filesystem keeps: below it writes fail (-3),
+# /ready answers 503 and numax_store_degraded{reason="disk_full"} is 1, until
+# a quarter more is free again. 0 turns the check off.
+min_free_space = "64MiB"
 
 [network]
 # Accept peers here; setting it enables sync (NX_LISTEN). Example: "0.0.0.0:9000".

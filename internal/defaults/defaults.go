@@ -16,6 +16,9 @@ const (
 	// SyncInterval is the longest an acknowledged write stays unsynced in
 	// interval mode.
 	SyncInterval = 10 * time.Millisecond
+	// MinFreeSpace is the free space the datastore's filesystem keeps:
+	// below it writes are refused (-3) until a quarter more is free.
+	MinFreeSpace = 64 << 20
 )
 
 // Guest execution.

@@ -1,6 +1,7 @@
 package hostapi
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"log/slog"
@@ -271,6 +272,12 @@ func ret(stack []uint64, code int32) { stack[0] = api.EncodeI32(code) }
 // fail logs a runtime failure behind a -3 so an operator can see why the
 // guest got it, and returns -3.
 func (h *Host) fail(ctx context.Context, mod api.Module, fn string, err error) int32 {
+	if errors.Is(err, store.ErrDegraded) {
+		// The store logs that once, and reminds; not once per write.
+		h.Logger.LogAttrs(ctx, slog.LevelDebug, "host call refused: datastore degraded",
+			slog.String("module", moduleName(mod)), slog.String("func", fn), slog.Any("err", err))
+		return abi.ErrInternal
+	}
 	h.Logger.LogAttrs(ctx, slog.LevelError, "host call failed",
 		slog.String("module", moduleName(mod)), slog.String("func", fn), slog.Any("err", err))
 	return abi.ErrInternal

@@ -23,6 +23,9 @@ type Server struct {
 	ln    net.Listener
 	srv   *http.Server
 	ready atomic.Bool
+	// check, if set, names why the node is not ready though started (a
+	// degraded datastore); "" when it is.
+	check atomic.Pointer[func() string]
 	done  chan struct{}
 }
 
@@ -46,6 +49,13 @@ func Listen(addr string, reg *prometheus.Registry, timeout time.Duration, log *s
 			_, _ = w.Write([]byte("not ready\n"))
 			return
 		}
+		if f := s.check.Load(); f != nil {
+			if why := (*f)(); why != "" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = w.Write([]byte("not ready: " + why + "\n"))
+				return
+			}
+		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: timeout}))
@@ -62,6 +72,9 @@ func Listen(addr string, reg *prometheus.Registry, timeout time.Duration, log *s
 
 // Addr returns the bound address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// SetCheck makes /ready answer 503 while f returns a reason.
+func (s *Server) SetCheck(f func() string) { s.check.Store(&f) }
 
 // SetReady sets what /ready answers.
 func (s *Server) SetReady(r bool) { s.ready.Store(r) }

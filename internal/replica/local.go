@@ -40,6 +40,11 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 	if r.failed != nil {
 		return crdt.OpID{}, false, r.failed
 	}
+	// Asked before memory changes: a degraded store (a full disk) refuses
+	// the write with nothing changed, and writes resume when it clears.
+	if err := r.st.CheckWritable(); err != nil {
+		return crdt.OpID{}, false, err
+	}
 	if r.cfg.Transport != nil && r.q.len() >= r.cfg.QueueLimit {
 		r.log.Warn("local CRDT write refused: outbound queue full", "limit", r.cfg.QueueLimit, "key", op.Key)
 		return crdt.OpID{}, false, ErrBackpressure

@@ -100,6 +100,13 @@ func (r *Replica) handlePush(peer string, m *Message) error {
 		r.mu.Unlock()
 		return r.failed
 	}
+	if err := r.st.CheckWritable(); err != nil {
+		// A degraded store (a full disk): nothing is taken or
+		// acknowledged; the sender keeps the ops and sends them again.
+		r.mu.Unlock()
+		r.log.Debug("remote ops not taken: datastore degraded", "peer", peer, "err", err)
+		return nil
+	}
 	if known, fresh := len(r.state.VV), r.newOrigins(ops); known+fresh > r.cfg.MaxOrigins {
 		r.mu.Unlock()
 		return r.violation(peer, "too_many_origins", "%d new origins on top of %d known, limit %d", fresh, known, r.cfg.MaxOrigins)
@@ -524,7 +531,7 @@ func aheadBy(t, wall int64) time.Duration {
 func (r *Replica) releaseHeld() {
 	limit := r.wallMs() + r.cfg.MaxClockOffset.Milliseconds()
 	r.mu.Lock()
-	if r.failed != nil || r.heldN == 0 {
+	if r.failed != nil || r.heldN == 0 || r.st.CheckWritable() != nil {
 		r.mu.Unlock()
 		return
 	}
@@ -658,6 +665,11 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	if r.failed != nil {
 		r.mu.Unlock()
 		return r.failed
+	}
+	if err := r.st.CheckWritable(); err != nil {
+		r.mu.Unlock()
+		r.log.Debug("snapshot not taken: datastore degraded", "peer", peer, "err", err)
+		return nil
 	}
 	before := copyVV(r.state.VV)
 	applied := r.state.Merge(snap)

@@ -535,7 +535,7 @@ func (r *Replica) Close(ctx context.Context) error {
 // state: memory may now be ahead of disk, so nothing more is accepted until
 // a restart rebuilds from the store. Called with mu held.
 func (r *Replica) commit(b *store.Batch) (uint64, error) {
-	n, err := r.st.Commit(b)
+	n, err := r.st.CommitUnchecked(b)
 	if err != nil {
 		r.failed = fmt.Errorf("replica: store write failed, restart the node: %w", err)
 		r.log.Error("store write failed; replica stopped accepting changes", "err", err)

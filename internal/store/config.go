@@ -57,11 +57,18 @@ type Config struct {
 	// ReadOnly opens an existing datastore without writing anything (for
 	// nx inspect); a missing datastore is an error, not created.
 	ReadOnly bool
+	// MinFree is the free space the datastore's filesystem must keep
+	// (`[storage] min_free_space`): below it writes are refused with a
+	// *DegradedError until a quarter more is free again, well before
+	// Pebble would meet ENOSPC. 0 checks nothing.
+	MinFree int64
+	// FreeSpace, if set, replaces the filesystem's free-space query (tests).
+	FreeSpace func(dir string) (uint64, error)
 }
 
 // DefaultConfig returns the defaults: interval mode, 10 ms.
 func DefaultConfig(dir string) Config {
-	return Config{Dir: dir, Sync: SyncInterval, SyncInterval: defaults.SyncInterval}
+	return Config{Dir: dir, Sync: SyncInterval, SyncInterval: defaults.SyncInterval, MinFree: defaults.MinFreeSpace}
 }
 
 func (c Config) validate() error {

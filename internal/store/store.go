@@ -73,6 +73,16 @@ type Store struct {
 	syncErr atomic.Pointer[error]
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+
+	// Degraded state (space.go): degraded is why writes are refused (nil
+	// when they are not); spaceChecked when a write last looked at the
+	// free space, reminded when the last reminder was logged (UnixNano);
+	// enospc that Pebble's last background error was ENOSPC.
+	degraded     atomic.Pointer[DegradedError]
+	spaceChecked atomic.Int64
+	reminded     atomic.Int64
+	enospc       atomic.Bool
+	stopSpace    chan struct{}
 }
 
 // Open opens or creates the datastore in cfg.Dir. A datastore held by another
@@ -98,7 +108,10 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, ErrInUse)
 	}
+	s := &Store{cfg: cfg, lock: lock, log: log, durableCh: make(chan struct{})}
+	listener := s.listener()
 	opts := &pebble.Options{
+		EventListener:      &listener,
 		Logger:             newPebbleLogger(log),
 		FormatMajorVersion: pebble.FormatNewest,
 		ReadOnly:           cfg.ReadOnly,
@@ -119,7 +132,7 @@ func Open(cfg Config) (*Store, error) {
 		_ = lock.Close()
 		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, db: db, lock: lock, log: log, durableCh: make(chan struct{})}
+	s.db = db
 	s.wopt = pebble.NoSync
 	if cfg.Sync == SyncAlways {
 		s.wopt = pebble.Sync
@@ -128,6 +141,12 @@ func Open(cfg Config) (*Store, error) {
 		_ = db.Close()
 		_ = lock.Close()
 		return nil, err
+	}
+	if !cfg.ReadOnly {
+		s.checkSpace()
+		s.stopSpace = make(chan struct{})
+		s.wg.Add(1)
+		go s.spaceLoop(s.stopSpace)
 	}
 	if cfg.Sync == SyncInterval && !cfg.ReadOnly {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -265,7 +284,19 @@ func (b *Batch) Discard() { _ = b.b.Close() }
 
 // Commit applies b atomically with the configured durability and returns
 // the write's number. In SyncAlways mode the write is durable on return.
-func (s *Store) Commit(b *Batch) (_ uint64, err error) {
+// A degraded store refuses it with a *DegradedError.
+func (s *Store) Commit(b *Batch) (uint64, error) {
+	if err := s.CheckWritable(); err != nil {
+		b.Discard()
+		return 0, err
+	}
+	return s.CommitUnchecked(b)
+}
+
+// CommitUnchecked is Commit without the degraded check, for a caller that
+// made it (CheckWritable) before changing its memory: a store that
+// degrades in between still takes the write (min_free_space keeps room).
+func (s *Store) CommitUnchecked(b *Batch) (_ uint64, err error) {
 	defer recoverFatal(&err)
 	defer b.Discard()
 	if s.cfg.ReadOnly {
@@ -398,8 +429,11 @@ func (s *Store) Close() error {
 	}
 	if s.cancel != nil {
 		s.cancel()
-		s.wg.Wait()
 	}
+	if s.stopSpace != nil {
+		close(s.stopSpace)
+	}
+	s.wg.Wait()
 	s.life.Lock()
 	var syncErr error
 	if !s.cfg.ReadOnly {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -288,7 +289,9 @@ func TestHelloRefusals(t *testing.T) {
 		if !ok || pm == nil || pm.Expected != wire.ProtocolVersion || pm.Got != 99 {
 			t.Fatalf("answer %v", f)
 		}
-		testutil.Eventually(t, 20*time.Second, "mismatch logged", func() bool { return strings.Contains(a.log.String(), "ProtocolMismatch: expected 1, got 99") })
+		testutil.Eventually(t, 20*time.Second, "mismatch logged", func() bool {
+			return strings.Contains(a.log.String(), fmt.Sprintf("ProtocolMismatch: expected %d, got 99", wire.ProtocolVersion))
+		})
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/wire/wirepb"
 )
 
@@ -23,6 +24,9 @@ func sampleMessages() []*Message {
 			{Origin: origin, Seq: 2, HLC: 10, Kind: crdt.ORSetRemove, Key: "s", Field: []byte("e"), Tags: []crdt.OpID{{Seq: 1, Origin: origin}}},
 			{Origin: origin, Seq: 3, HLC: 11, Kind: crdt.RGAInsert, Key: "l", Ref: crdt.OpID{Seq: 1, Origin: origin}, Value: []byte("x")},
 		}},
+		{Kind: PushOps, Ops: []*crdt.Op{{Origin: origin, Seq: 4, HLC: 12, Kind: crdt.GCounterInc, Key: "c", Delta: 1}},
+			Heads: []*opauth.Head{{Origin: origin, Seq: 4, Chain: opauth.Hash{1, 2, 3}, Sig: []byte("signature")}},
+			Certs: [][]byte{[]byte("certificate DER")}},
 		{Kind: Ack, VV: map[string]uint64{origin: 3}},
 		{Kind: Ack, VV: map[string]uint64{}, Links: []string{origin, strings.Repeat("cd", 16)}},
 		{Kind: PullSince, VV: map[string]uint64{}},
