@@ -58,8 +58,12 @@ func (s *Store) CheckWritable() error {
 	if s.cfg.ReadOnly {
 		return nil
 	}
-	if now := time.Now().UnixNano(); now-s.spaceChecked.Load() >= int64(spaceCheckEvery) {
+	// Looked at every spaceCheckEvery, and whenever a sixteenth of the
+	// minimum was written since: a fast writer cannot run through it.
+	now := time.Now().UnixNano()
+	if now-s.spaceChecked.Load() >= int64(spaceCheckEvery) || s.sinceCheck.Load() >= s.cfg.MinFree/16 {
 		s.spaceChecked.Store(now)
+		s.sinceCheck.Store(0)
 		s.checkSpace()
 	}
 	if d := s.degraded.Load(); d != nil {

@@ -80,6 +80,7 @@ type Store struct {
 	// enospc that Pebble's last background error was ENOSPC.
 	degraded     atomic.Pointer[DegradedError]
 	spaceChecked atomic.Int64
+	sinceCheck   atomic.Int64 // bytes committed since the last look
 	reminded     atomic.Int64
 	enospc       atomic.Bool
 	stopSpace    chan struct{}
@@ -306,6 +307,7 @@ func (s *Store) CommitUnchecked(b *Batch) (_ uint64, err error) {
 		return 0, err
 	}
 	defer s.release()
+	s.sinceCheck.Add(int64(b.b.Len()))
 	if err := s.db.Apply(b.b, s.wopt); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
