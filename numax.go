@@ -150,6 +150,11 @@ type Network struct {
 	// AdoptIdentity lets this node take over a datastore written under
 	// another NodeId.
 	AdoptIdentity bool
+	// AcceptDataLoss starts a node whose datastore lost acknowledged
+	// writes without waiting for peers to give its ops back: under a new
+	// NodeId (with TLS, a new certificate), so that no sequence number of
+	// the old one is ever reused.
+	AcceptDataLoss bool
 	// Debug sends JSON frames instead of binary.
 	Debug bool
 	// Discovery is DiscoveryStatic (Peers; the default), DiscoveryGossip
@@ -372,7 +377,13 @@ func (n *Node) open(ctx context.Context) error {
 	if n.store, err = store.Open(sc); err != nil {
 		return err
 	}
-	if n.nodeID, err = replica.Identity(n.store, configuredID, netw.AdoptIdentity, n.log); err != nil {
+	adopt := netw.AdoptIdentity
+	if lost := n.store.LostWrites(); lost != "" {
+		if configuredID, adopt, err = n.lostWrites(lost, configuredID, adopt); err != nil {
+			return err
+		}
+	}
+	if n.nodeID, err = replica.Identity(n.store, configuredID, adopt, n.log); err != nil {
 		return err
 	}
 	n.log = n.log.With("node", n.nodeID) // every line from here on names the node
@@ -402,7 +413,7 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	cfg, m, netw := n.cfg, n.metrics, n.cfg.Network
 	link := &lateLink{}
 	rc := replica.DefaultConfig()
-	rc.Store, rc.Logger, rc.NodeID, rc.AdoptIdentity = n.store, n.log, n.nodeID, netw.AdoptIdentity
+	rc.Store, rc.Logger, rc.NodeID, rc.AdoptIdentity = n.store, n.log, n.nodeID, true // Identity above decided
 	rc.QueueLimit, rc.OpLogLimit, rc.AntiEntropyInterval = cfg.QueuedOpsLimit, cfg.OpLogLimit, cfg.AntiEntropyInterval
 	rc.RandomPullInterval = netw.PullInterval
 	rc.MaxClockOffset, rc.ServeRate = cfg.MaxClockOffset, cfg.PullAnswerRate
@@ -513,7 +524,8 @@ func (n *Node) Addr() net.Addr {
 
 // WaitForPeers waits until every dialed peer is connected (or refused) or
 // ctx ends; in gossip mode with seeds, until at least one member is linked
-// first.
+// first; and, for a datastore that lost acknowledged writes, until the peers
+// have given this node's ops back.
 func (n *Node) WaitForPeers(ctx context.Context) {
 	if n.net == nil {
 		return
@@ -522,6 +534,8 @@ func (n *Node) WaitForPeers(ctx context.Context) {
 		n.net.WaitForAnyPeer(ctx)
 	}
 	n.net.WaitForPeers(ctx)
+	// A datastore that lost writes takes its own ops back first.
+	n.replica.WaitRecovered(ctx)
 }
 
 // NodeID returns the node's identity (stored in the datastore, or derived
@@ -640,4 +654,36 @@ func (n *Node) close(ctx context.Context) error {
 		err = errors.Join(err, n.obs.Close(ctx))
 	}
 	return err
+}
+
+// lostWrites decides how a node whose datastore lost acknowledged writes
+// starts (issue: a node must never reuse a sequence number peers hold).
+// Without sync there are none to reuse. With --accept-data-loss it starts
+// under a new NodeId. Otherwise it starts and its replica refuses local
+// writes until a peer has given its ops back.
+func (n *Node) lostWrites(lost, configuredID string, adopt bool) (string, bool, error) {
+	netw := n.cfg.Network
+	switch {
+	case netw.Listen == "":
+		n.log.Warn("the datastore lost acknowledged writes; without sync no sequence number can be reused", "damage", lost)
+		return configuredID, adopt, n.store.ClearLostWrites()
+	case netw.AcceptDataLoss:
+		old, err := replica.StoredNodeID(n.store)
+		if err != nil {
+			return "", false, err
+		}
+		if configuredID == "" {
+			configuredID = replica.NewNodeID()
+		} else if configuredID == old {
+			return "", false, fmt.Errorf("--accept-data-loss: the datastore lost writes of NodeId %s, and this certificate is that NodeId: "+
+				"make a new node certificate (nx cert node NAME) so that the new ops cannot be mistaken for the lost ones", old)
+		}
+		n.log.Warn("accepting data loss: the node continues under a new NodeId; the lost ops of the old one are gone",
+			"old", old, "node", configuredID, "damage", lost)
+		return configuredID, true, n.store.ClearLostWrites()
+	}
+	n.log.Error("this datastore lost acknowledged writes: local CRDT writes wait until a peer gives this node's ops back; "+
+		"with no peer reachable, start it with --accept-data-loss (a new NodeId; with TLS, a new certificate from nx cert node)",
+		"damage", lost)
+	return configuredID, adopt, nil
 }

@@ -91,6 +91,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newRunCmd(stdout, stderr), newCertCmd(stdout), newConfigCmd(stdout), newInspectCmd(stdout), newBenchCmd(stdout, stderr))
+	root.AddCommand(newRunCmd(stdout, stderr), newCertCmd(stdout), newConfigCmd(stdout), newInspectCmd(stdout), newCheckCmd(stdout), newBenchCmd(stdout, stderr))
 	return root
 }

@@ -54,6 +54,11 @@ func TestCorruptTableReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := digest(t, dir)
+	if r := testutil.RunNX(t, time.Minute, nil, "check", "--datastore-path", dir); r.Code != 1 ||
+		!strings.Contains(r.Stdout, filepath.Base(ssts[0])+": table: ") || !strings.Contains(r.Stdout, "checksum mismatch") ||
+		!strings.Contains(r.Stdout, `holds keys guest key "k0`) {
+		t.Fatalf("nx check on a damaged table: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
 	r := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "keys")
 	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 	if r.Code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], "nx: datastore: on-disk corruption: "+ssts[0]) ||
@@ -62,7 +67,7 @@ func TestCorruptTableReported(t *testing.T) {
 	}
 	after := digest(t, dir)
 	if fmt.Sprint(before) != fmt.Sprint(after) {
-		t.Fatal("a read-only inspect changed the datastore's files")
+		t.Fatal("nx check or a read-only inspect changed the datastore's files")
 	}
 	// A guest that does not read the damaged keys runs.
 	if r := testutil.RunNX(t, time.Minute, nil, "run", guest(t, "probe"), "--datastore-path", dir); strings.Contains(r.Stderr, "panic") {

@@ -41,6 +41,7 @@ type runFlags struct {
 	allowedPeers    []string
 	tlsInsecure     bool
 	adoptIdentity   bool
+	acceptDataLoss  bool
 	obsListen       string
 	waitBeforeRun   string
 	settleFor       string
@@ -126,6 +127,7 @@ func newRunCmdFlags(stdout, stderr io.Writer) (*cobra.Command, *runFlags) {
 	fl.StringSliceVar(&f.allowedPeers, "allowed-peers", nil, "only accept these NodeIds (comma-separated)")
 	fl.BoolVar(&f.tlsInsecure, "tls-insecure", false, "plain TCP without TLS, for local development only")
 	fl.BoolVar(&f.adoptIdentity, "adopt-identity", false, "take over a datastore written under another NodeId")
+	fl.BoolVar(&f.acceptDataLoss, "accept-data-loss", false, "start a node whose datastore lost acknowledged writes without its peers, under a new NodeId (with TLS, a new certificate)")
 	fl.StringVar(&f.shutdownTimeout, "shutdown-timeout", "30s", "bound on a graceful shutdown")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile (pprof) of the whole run to this file")
 	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile (pprof) to this file at shutdown, before the node closes")
@@ -317,6 +319,8 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 	if err != nil {
 		return err
 	}
+	// A flag only, never a file setting: it is for one start.
+	cfg.Network.AcceptDataLoss = f.acceptDataLoss
 	if cfg.ShutdownTimeout, err = config.ParseDuration(f.shutdownTimeout); err != nil {
 		return usagef("--shutdown-timeout: %v", err)
 	}

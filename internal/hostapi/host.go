@@ -15,6 +15,7 @@ import (
 
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/replica"
 	"github.com/numax/numax/internal/store"
 )
 
@@ -272,7 +273,7 @@ func ret(stack []uint64, code int32) { stack[0] = api.EncodeI32(code) }
 // fail logs a runtime failure behind a -3 so an operator can see why the
 // guest got it, and returns -3.
 func (h *Host) fail(ctx context.Context, mod api.Module, fn string, err error) int32 {
-	if errors.Is(err, store.ErrDegraded) {
+	if errors.Is(err, store.ErrDegraded) || errors.Is(err, replica.ErrRecovering) {
 		// The store logs that once, and reminds; not once per write.
 		h.Logger.LogAttrs(ctx, slog.LevelDebug, "host call refused: datastore degraded",
 			slog.String("module", moduleName(mod)), slog.String("func", fn), slog.Any("err", err))

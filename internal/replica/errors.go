@@ -20,6 +20,11 @@ var (
 	// ErrRejected reports a local write the caller's check refused before
 	// anything changed.
 	ErrRejected = errors.New("replica: rejected by caller")
+	// ErrRecovering refuses a local write while the datastore has lost
+	// acknowledged writes and no peer has yet given this node's ops back:
+	// writing would reuse sequence numbers peers already hold.
+	ErrRecovering = errors.New("replica: this datastore lost acknowledged writes; local writes wait until a peer gives this node's ops back " +
+		"(start it with its peers reachable, or with --accept-data-loss under a new NodeId)")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("replica: closed")
 )

@@ -170,3 +170,13 @@ func DecodeLogValue(b []byte) (*crdt.Op, *opauth.Head, error) {
 	}
 	return op, h, nil
 }
+
+// StoredNodeID returns the NodeId the datastore was written under ("" for
+// a new one).
+func StoredNodeID(st *store.Store) (string, error) {
+	v, err := st.Get(store.Meta, metaNodeID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return string(v), err
+}

@@ -40,6 +40,9 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 	if r.failed != nil {
 		return crdt.OpID{}, false, r.failed
 	}
+	if r.recovering {
+		return crdt.OpID{}, false, ErrRecovering
+	}
 	// Asked before memory changes: a degraded store (a full disk) refuses
 	// the write with nothing changed, and writes resume when it clears.
 	if err := r.st.CheckWritable(); err != nil {

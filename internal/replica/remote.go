@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -24,6 +25,9 @@ func (r *Replica) Handle(peer string, m *Message) error {
 	case PushOps:
 		return r.handlePush(peer, m)
 	case Ack:
+		if len(m.VV) > 0 {
+			r.noteClaim(peer, m.VV)
+		}
 		r.notePeer(peer, m.VV)
 		if len(m.VV) > 0 {
 			defer r.pruneAcked()
@@ -39,6 +43,7 @@ func (r *Replica) Handle(peer string, m *Message) error {
 		}
 		return nil
 	case PullSince:
+		r.noteClaim(peer, m.VV)
 		r.notePeer(peer, m.VV)
 		return r.serve(peer, m.VV)
 	case Snapshot:
@@ -133,6 +138,7 @@ func (r *Replica) handlePush(peer string, m *Message) error {
 		}
 	}
 	res, err := r.applyLocked(units, false)
+	r.checkRecovered()
 	res.gap = res.gap || gap
 	if res.gap {
 		r.noteGap(peer)
@@ -830,4 +836,46 @@ func (r *Replica) prune() {
 		r.logStart[o] = to + 1
 	}
 	r.logCount -= removed
+}
+
+// noteClaim records, while recovering, how far peer says it holds this
+// node's own ops.
+func (r *Replica) noteClaim(peer string, vv map[string]uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.recovering {
+		return
+	}
+	r.claims[peer] = vv[r.nodeID]
+	r.checkRecovered()
+}
+
+// checkRecovered ends recovery once the peers that spoke hold nothing of
+// this node's ops beyond what it holds now (what they held, it took back).
+// r.mu must be held.
+func (r *Replica) checkRecovered() {
+	if !r.recovering || len(r.claims) == 0 {
+		return
+	}
+	own := r.state.VV[r.nodeID]
+	for _, c := range r.claims {
+		if c > own {
+			return
+		}
+	}
+	if err := r.st.ClearLostWrites(); err != nil {
+		r.log.Warn("recovery not recorded; it runs again at the next start", "err", err)
+	}
+	r.recovering = false
+	close(r.recovered)
+	r.log.Info("own ops recovered from peers: local writes resume", "seq", own, "peers", len(r.claims))
+}
+
+// WaitRecovered waits until no lost writes hold back local writes (at once
+// for a datastore that lost none), or ctx ends.
+func (r *Replica) WaitRecovered(ctx context.Context) {
+	select {
+	case <-r.recovered:
+	case <-ctx.Done():
+	}
 }

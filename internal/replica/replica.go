@@ -280,6 +280,14 @@ type Replica struct {
 	certsSent map[string]map[string]bool
 	proving   map[string]opauth.Head
 	chainer   opauth.Chainer
+	// recovering is set while the datastore has lost acknowledged writes
+	// and peers may hold this node's ops beyond its own vector: local
+	// writes wait. claims are what each peer said it holds of them
+	// (guarded by mu).
+	recovering bool
+	claims     map[string]uint64
+	// recovered is closed when recovery ends (at Open when there is none).
+	recovered chan struct{}
 	// budget is each peer's allowance for pull answers (guarded by mu).
 	budget map[string]*allowance
 	// spawnMu orders goroutines started while handling messages (acks
@@ -306,6 +314,12 @@ func Open(cfg Config) (*Replica, error) {
 	r.unproven = map[string]map[string]*unproven{}
 	r.certsSent = map[string]map[string]bool{}
 	r.proving = map[string]opauth.Head{}
+	r.claims = map[string]uint64{}
+	r.recovering = cfg.Store.LostWrites() != "" && cfg.Transport != nil
+	r.recovered = make(chan struct{})
+	if !r.recovering {
+		close(r.recovered)
+	}
 	r.pulled = map[string]time.Time{}
 	r.budget = map[string]*allowance{}
 	r.clock.Wall = cfg.Wall

@@ -35,7 +35,7 @@ func (r *Replica) sendLoop() {
 		batch, wait := r.q.take(r.cfg.BatchSize)
 		if batch == nil {
 			if tail != nil && tailDue == nil {
-				d := time.Until(lastSign.Add(r.cfg.Auth.SignEvery))
+				d := time.Until(lastSign.Add(r.cfg.Auth.signEvery(len(r.cfg.Transport.Peers()))))
 				if tailTimer == nil {
 					tailTimer = time.NewTimer(d)
 				} else {
@@ -75,7 +75,7 @@ func (r *Replica) sendLoop() {
 			last := &batch[len(batch)-1]
 			h := &opauth.Head{Origin: r.nodeID, Seq: last.op.Seq, Chain: last.chain}
 			unsigned += len(batch)
-			if time.Since(lastSign) >= r.cfg.Auth.SignEvery || unsigned >= 4*r.cfg.BatchSize {
+			if time.Since(lastSign) >= r.cfg.Auth.signEvery(len(r.cfg.Transport.Peers())) || unsigned >= 4*r.cfg.BatchSize {
 				if r.signOwn(h, last.op) == nil {
 					last.head = h
 					lastSign, tail, unsigned = time.Now(), nil, 0
@@ -478,6 +478,7 @@ func (r *Replica) PeerDown(peer string) {
 	}
 	r.mu.Lock()
 	delete(r.peerLinks, peer)
+	delete(r.claims, peer)
 	r.mu.Unlock()
 	r.linkReset(peer)
 	r.linksChanged()

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,30 @@ type Store struct {
 	reminded     atomic.Int64
 	enospc       atomic.Bool
 	stopSpace    chan struct{}
+	// lost describes acknowledged writes this datastore lost (a write-ahead
+	// log damaged in the middle), until ClearLostWrites.
+	lost atomic.Pointer[[]byte]
+}
+
+var lostKey = []byte("lost_writes")
+
+// LostWrites describes the acknowledged writes this datastore lost, found
+// when it was opened (now or at an earlier open not yet cleared), or "".
+// The node then takes its own ops back from peers before writing.
+func (s *Store) LostWrites() string {
+	if p := s.lost.Load(); p != nil {
+		return string(*p)
+	}
+	return ""
+}
+
+// ClearLostWrites records that what was lost is dealt with.
+func (s *Store) ClearLostWrites() error {
+	if _, err := s.Delete(Meta, lostKey); err != nil {
+		return err
+	}
+	s.lost.Store(nil)
+	return nil
 }
 
 // Open opens or creates the datastore in cfg.Dir. A datastore held by another
@@ -110,6 +135,15 @@ func Open(cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, ErrInUse)
 	}
 	s := &Store{cfg: cfg, lock: lock, log: log, durableCh: make(chan struct{})}
+	// Logs damaged in the middle lose acknowledged writes, and Pebble
+	// replays them only up to the damage: look first, while they exist.
+	var lost []string
+	if !cfg.ReadOnly {
+		if lost, err = salvageLogs(cfg.Dir); err != nil {
+			_ = lock.Close()
+			return nil, err
+		}
+	}
 	listener := s.listener()
 	opts := &pebble.Options{
 		EventListener:      &listener,
@@ -142,6 +176,18 @@ func Open(cfg Config) (*Store, error) {
 		_ = db.Close()
 		_ = lock.Close()
 		return nil, err
+	}
+	if len(lost) > 0 {
+		msg := strings.Join(lost, "; ")
+		log.Error("datastore lost acknowledged writes", "damage", msg)
+		if err := db.Set(key(Meta, lostKey), []byte(msg), pebble.Sync); err != nil {
+			_ = db.Close()
+			_ = lock.Close()
+			return nil, fmt.Errorf("record the lost writes: %w", err)
+		}
+	}
+	if v, err := s.Get(Meta, lostKey); err == nil {
+		s.lost.Store(&v)
 	}
 	if !cfg.ReadOnly {
 		s.checkSpace()
