@@ -1,8 +1,8 @@
 package hostapi
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
