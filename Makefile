@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GUESTS    := hello kv_counter kv_tour distributed_counter
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: generate all build demo test check fmt vet staticcheck tidy cross bigfiles deps-c deps-redis deps-go bench soak guests-bench fuzz clean
+.PHONY: generate all build demo demo-serve board examples test check fmt vet staticcheck tidy cross bigfiles deps-c deps-redis deps-go bench soak guests-bench fuzz clean
 
 all: build
 
@@ -47,8 +47,23 @@ deps-go:
 	@command -v staticcheck >/dev/null 2>&1 || [ -x "$$($(GO) env GOPATH)/bin/staticcheck" ] || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-# demo builds nx and the example guests from source and runs them on one node.
-demo: build deps-c
+# demo is the flagship: the shared task board (examples/board) on three
+# nodes over mTLS, a scripted tour over HTTP (add on node 1, see it on node
+# 3, cut node 3 off, edit on both sides, heal, one board everywhere); it
+# ends by itself. demo-serve keeps the cluster up for a browser (Ctrl-C).
+demo: build board
+	$(GO) run ./examples/board/tour --nx $(NX) --board $(BIN)/board.wasm
+
+demo-serve: build board
+	$(GO) run ./examples/board/tour --nx $(NX) --board $(BIN)/board.wasm --serve
+
+board:
+	@mkdir -p $(BIN)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/board.wasm ./examples/board
+
+# examples builds nx and the other example guests from source and runs the
+# one-node tours and a three-node counter.
+examples: build deps-c
 	@mkdir -p $(BIN)/guests
 	@for g in $(GUESTS); do GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/$$g.wasm ./examples/$$g || exit 1; done
 	@GOOS=wasip1 GOARCH=wasm $(GO) build -o $(BIN)/guests/hello_wasi.wasm ./examples/hello_wasi
