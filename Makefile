@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GUESTS    := hello kv_counter kv_tour distributed_counter
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: generate all build demo demo-serve board examples test check fmt vet staticcheck tidy cross bigfiles deps-c deps-redis deps-go bench soak guests-bench fuzz clean
+.PHONY: generate all build demo demo-serve board examples deps-browser test check fmt vet staticcheck tidy cross bigfiles deps-c deps-redis deps-go bench soak guests-bench fuzz clean
 
 all: build
 
@@ -41,6 +41,14 @@ deps-redis:
 		echo "installing redis-server for nx bench redis-compare"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+# deps-browser installs Debian's chromium for the board's browser tests.
+deps-browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 deps-go:
@@ -120,7 +128,7 @@ check: fmt vet staticcheck tidy cross bigfiles
 # test = check + every test with the race detector. -race needs cgo, so it is
 # the one place CGO_ENABLED=1 is set (for the test binaries only; nx itself is
 # always built without cgo by the tests).
-test: deps-c deps-redis check
+test: deps-c deps-redis deps-browser check
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 9m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 

@@ -21,8 +21,34 @@ import (
 // node is one nx process serving the board.
 type node struct {
 	id, http, listen string
+	nx               string
+	args             []string
 	cmd              *exec.Cmd
 	stderr           *bytes.Buffer
+}
+
+// start runs the node's process.
+func (n *node) start() error {
+	n.cmd = exec.Command(n.nx, n.args...)
+	n.cmd.Stderr = n.stderr
+	return n.cmd.Start()
+}
+
+// halt stops the node's process: SIGTERM, then a kill after 10 s.
+func (n *node) halt() {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = n.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-done
+	}
+	n.cmd = nil
 }
 
 // cluster is three nodes; node 3 reaches 1 and 2 through proxies.
@@ -85,9 +111,8 @@ func startCluster(ctx context.Context, nx, board, dir string) (*cluster, error) 
 		for _, p := range peers[i] {
 			args = append(args, "--peer", p)
 		}
-		n.cmd = exec.Command(nx, args...)
-		n.cmd.Stderr = n.stderr
-		if err := n.cmd.Start(); err != nil {
+		n.nx, n.args = nx, args
+		if err := n.start(); err != nil {
 			c.stop()
 			return nil, err
 		}
@@ -107,19 +132,7 @@ func startCluster(ctx context.Context, nx, board, dir string) (*cluster, error) 
 // stop ends every node (SIGTERM, then a kill after 10 s) and proxy.
 func (c *cluster) stop() {
 	for _, n := range c.nodes {
-		if n.cmd == nil || n.cmd.Process == nil {
-			continue
-		}
-		_ = n.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = n.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-done
-		}
-		n.cmd = nil
+		n.halt()
 	}
 	for _, p := range c.proxies {
 		p.Close()
