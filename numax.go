@@ -24,6 +24,7 @@ import (
 	"github.com/numax/numax/internal/obs"
 	"github.com/numax/numax/internal/opauth"
 	"github.com/numax/numax/internal/replica"
+	"github.com/numax/numax/internal/status"
 	"github.com/numax/numax/internal/store"
 	"github.com/numax/numax/internal/transport"
 )
@@ -130,6 +131,10 @@ type Config struct {
 	ObservabilityListen string
 	// ObservabilityTimeout bounds one request to that endpoint.
 	ObservabilityTimeout time.Duration
+	// ObservabilityToken, if set, is required by the node status page (GET
+	// / on that endpoint) and its API (/api/v1/); without it the endpoint
+	// must listen on a loopback address.
+	ObservabilityToken string
 	// Serve configures serving a service module (Node.Serve).
 	Serve Serve
 }
@@ -230,6 +235,9 @@ func (c Config) Validate() error {
 	if c.DatastorePath == "" {
 		return errors.New("numax: DatastorePath is empty")
 	}
+	if c.ObservabilityListen != "" && c.ObservabilityToken == "" && !obs.Loopback(c.ObservabilityListen) {
+		return fmt.Errorf("numax: ObservabilityListen %q is not a loopback address: set ObservabilityToken (the status page shows the node's data)", c.ObservabilityListen)
+	}
 	if _, err := c.Sync.store(); err != nil {
 		return err
 	}
@@ -295,6 +303,10 @@ type Node struct {
 	metrics *metrics
 	nodeID  string
 	hooks   servingHooks
+	// events are the last guest events, for the status page; started is
+	// when Open began.
+	events  status.Events
+	started time.Time
 	// bg counts the node's own background goroutines (watchTLS).
 	bg sync.WaitGroup
 
@@ -330,7 +342,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, log: log, metrics: newMetrics()}
+	n := &Node{cfg: cfg, log: log, metrics: newMetrics(), started: time.Now()}
 	n.runCtx, n.stopRuns = context.WithCancel(context.WithoutCancel(ctx))
 	if err := n.open(ctx); err != nil {
 		_ = n.close(ctx)
@@ -358,7 +370,8 @@ func (n *Node) open(ctx context.Context) error {
 	var err error
 	if cfg.ObservabilityListen != "" {
 		// Up first, so /ready answers 503 until the node is ready.
-		if n.obs, err = obs.Listen(cfg.ObservabilityListen, m.reg, max(cfg.ObservabilityTimeout, time.Second), n.log); err != nil {
+		page := status.Handler(nodeStatus{n}, &n.events, cfg.ObservabilityToken)
+		if n.obs, err = obs.Listen(cfg.ObservabilityListen, m.reg, max(cfg.ObservabilityTimeout, time.Second), n.log, page); err != nil {
 			return err
 		}
 	}
@@ -391,6 +404,7 @@ func (n *Node) open(ctx context.Context) error {
 		Store: n.store, Logger: n.log, Limits: abi.Limits(cfg.Limits), LookupEnv: cfg.LookupEnv, Start: time.Now(),
 		OnEvent: func(_, name string, payload []byte) {
 			m.event(name)
+			n.events.Add(name, payload)
 			n.hooks.event(name, payload)
 		},
 		FetchAllow: cfg.Serve.FetchAllow,

@@ -300,6 +300,7 @@ func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error)
 	}
 	cfg.ObservabilityListen = c.Observability.Listen
 	cfg.ObservabilityTimeout = time.Duration(c.Observability.RequestTimeoutSecs) * time.Second
+	cfg.ObservabilityToken = c.Observability.Token
 	sv := c.Serve
 	cfg.Serve = numax.Serve{
 		HTTPListen: sv.HTTPListen, TLSCert: sv.TLSCert, TLSKey: sv.TLSKey, Instances: sv.Instances, Queue: sv.Queue,

@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	nx "github.com/numax/numax/sdk/go"
+	"github.com/numax/numax/sdk/go/gcounter"
 	"github.com/numax/numax/sdk/go/lwwmap"
 	"github.com/numax/numax/sdk/go/orset"
 	"github.com/numax/numax/sdk/go/serve"
@@ -151,6 +152,11 @@ func create(w http.ResponseWriter, r *http.Request) {
 	}
 	t := Task{ID: hex.EncodeToString(rnd), Title: strings.TrimSpace(in.Title), Pos: pos}
 	if err := save(t.ID, map[string]string{"title": t.Title, "done": "0", "pos": fmtPos(pos)}); err != nil {
+		fail(w, err)
+		return
+	}
+	// Tasks ever created, cluster-wide (the node status page shows it).
+	if err := gcounter.Inc("created", 1); err != nil {
 		fail(w, err)
 		return
 	}

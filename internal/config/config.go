@@ -14,6 +14,7 @@ import (
 
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/defaults"
+	"github.com/numax/numax/internal/obs"
 )
 
 // Size is a byte size: "16MiB", "512KiB" or a plain integer.
@@ -153,6 +154,10 @@ type Observability struct {
 	LogLevel           string `toml:"log_level"`
 	LogFormat          string `toml:"log_format"`
 	RequestTimeoutSecs int    `toml:"request_timeout_secs"`
+	// Token, if set, is required by the node status page and its API
+	// (NX_OBSERVABILITY_TOKEN); without it listen must be a loopback
+	// address.
+	Token string `toml:"token"`
 }
 
 // Discovery is [discovery].
@@ -377,6 +382,9 @@ func (c *Config) Validate() error {
 		l.MaxRandomSize > 1<<31 || l.MaxEventPayloadSize > 1<<31 {
 		return bad("limits", "guest size limits must stay below 2GiB")
 	}
+	if c.Observability.Listen != "" && c.Observability.Token == "" && !obs.Loopback(c.Observability.Listen) {
+		return bad("observability.listen", "%q is not a loopback address: set observability.token (the status page and its API show the node's data), or listen on 127.0.0.1", c.Observability.Listen)
+	}
 	switch c.Observability.LogLevel {
 	case "trace", "debug", "info", "warn", "error":
 	default:
@@ -462,7 +470,7 @@ func (c *Config) Validate() error {
 
 // Env names the NX_* variables that override the file.
 var Env = []string{"NX_DATASTORE_PATH", "NX_LISTEN", "NX_PEERS", "NX_TLS_CERT", "NX_TLS_KEY", "NX_TLS_CA",
-	"NX_ALLOWED_PEERS", "NX_TLS_INSECURE", "NX_OBSERVABILITY_LISTEN", "NX_LOG_LEVEL", "NX_LOG_FORMAT", "NX_SERIALIZATION_FORMAT",
+	"NX_ALLOWED_PEERS", "NX_TLS_INSECURE", "NX_OBSERVABILITY_LISTEN", "NX_OBSERVABILITY_TOKEN", "NX_LOG_LEVEL", "NX_LOG_FORMAT", "NX_SERIALIZATION_FORMAT",
 	"NX_HTTP_LISTEN", "NX_SERVE_TLS_CERT", "NX_SERVE_TLS_KEY", "NX_SERVE_INSTANCES", "NX_SERVE_QUEUE", "NX_SERVE_TICK_INTERVAL",
 	"NX_SERVE_MAX_BODY", "NX_SERVE_EVENT_RING", "NX_SERVE_FETCH_ALLOW"}
 
@@ -489,6 +497,7 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	set("NX_TLS_KEY", &c.TLS.Key)
 	set("NX_TLS_CA", &c.TLS.CA)
 	set("NX_OBSERVABILITY_LISTEN", &c.Observability.Listen)
+	set("NX_OBSERVABILITY_TOKEN", &c.Observability.Token)
 	set("NX_LOG_LEVEL", &c.Observability.LogLevel)
 	set("NX_LOG_FORMAT", &c.Observability.LogFormat)
 	set("NX_SERIALIZATION_FORMAT", &c.Network.SerializationFormat)

@@ -98,6 +98,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"seeds_in_static", "[discovery]\nseeds = [\"127.0.0.1:7947\"]", "discovery.listen: discovery.listen and discovery.seeds are for mode \"gossip\""},
 		{"negative_fanout", "[discovery]\nfanout = -1", "discovery.fanout: fanout and links must not be negative"},
 		{"zero_probe", "[discovery]\nprobe_interval = \"0s\"", "discovery.probe_interval: must be a positive duration"},
+		{"status_page_open_without_token", "[observability]\nlisten = \"0.0.0.0:9090\"", ":2: observability.listen: \"0.0.0.0:9090\" is not a loopback address: set observability.token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

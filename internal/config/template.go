@@ -71,11 +71,16 @@ max_event_name_size = 128
 max_event_payload_size = "64KiB"
 
 [observability]
-# Serve /metrics, /health and /ready here ("" = off; NX_OBSERVABILITY_LISTEN).
+# Serve /metrics, /health, /ready and the node status page here ("" = off;
+# NX_OBSERVABILITY_LISTEN).
 listen = ""
 log_level = "info"
 log_format = "text"
 request_timeout_secs = 5
+# Required by the node status page (GET /) and its API (/api/v1/), as
+# "Authorization: Bearer TOKEN" or ?token=TOKEN (NX_OBSERVABILITY_TOKEN).
+# Without a token, listen must be a loopback address.
+token = ""
 
 [discovery]
 # "static": network.peers. "gossip": join through any seed and learn every

@@ -59,3 +59,35 @@ func Format(t Type, key string, obj Object) string {
 	}
 	return key + " = " + v
 }
+
+// Items is obj's value for a reader (the node status page): a scalar for
+// counters and registers, or the items of a collection in order (a map's
+// "field=value" entries, a set's elements, a sequence's values).
+func Items(t Type, obj Object) (scalar string, items []string, collection bool) {
+	switch t {
+	case TypeLWWMap:
+		if m, _ := obj.(*LWWMap); m != nil {
+			fields, values := m.Entries()
+			for i := range fields {
+				items = append(items, string(fields[i])+"="+string(values[i]))
+			}
+		}
+		return "", items, true
+	case TypeORSet:
+		if s, _ := obj.(*ORSet); s != nil {
+			for _, e := range s.Elements() {
+				items = append(items, string(e))
+			}
+		}
+		return "", items, true
+	case TypeRGA:
+		if r, _ := obj.(*RGA); r != nil {
+			for _, e := range r.Visible() {
+				items = append(items, string(e.Value))
+			}
+		}
+		return "", items, true
+	}
+	s := Format(t, "", obj)
+	return strings.TrimPrefix(s, " = "), nil, false
+}

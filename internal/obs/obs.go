@@ -29,9 +29,10 @@ type Server struct {
 	done  chan struct{}
 }
 
-// Listen binds addr (so a port in use fails here) and starts serving reg.
+// Listen binds addr (so a port in use fails here) and starts serving reg,
+// and page (if set) at every other path.
 // The node starts not ready.
-func Listen(addr string, reg *prometheus.Registry, timeout time.Duration, log *slog.Logger) (*Server, error) {
+func Listen(addr string, reg *prometheus.Registry, timeout time.Duration, log *slog.Logger, page http.Handler) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("observability listen on %s: %w", addr, err)
@@ -59,6 +60,10 @@ func Listen(addr string, reg *prometheus.Registry, timeout time.Duration, log *s
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: timeout}))
+	if page != nil {
+		// The node status page and its API (package status).
+		mux.Handle("/", page)
+	}
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout + time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
@@ -85,4 +90,19 @@ func (s *Server) Close(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
 	<-s.done
 	return err
+}
+
+// Loopback reports whether addr (host:port) listens only on a loopback
+// address (127.0.0.0/8, ::1 or localhost): where the node status page may
+// serve without a token.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

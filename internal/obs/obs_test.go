@@ -26,7 +26,7 @@ func TestReadyLifecycle(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "numax_test_total", Help: "t"})
 	reg.MustRegister(c)
-	s, err := Listen("127.0.0.1:0", reg, time.Second, slog.New(slog.DiscardHandler))
+	s, err := Listen("127.0.0.1:0", reg, time.Second, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestReadyLifecycle(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Listen(s.Addr().String(), reg, time.Second, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := Listen(s.Addr().String(), reg, time.Second, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatalf("address not released after Close: %v", err)
 	}
 }

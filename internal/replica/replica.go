@@ -591,3 +591,21 @@ func (r *Replica) persist(b *store.Batch, touched map[crdt.ObjKey]bool, applied 
 		b.Set(store.Meta, metaHLC, uvarint(r.hlcStored))
 	}
 }
+
+// Keys returns, sorted, up to limit keys of objects of type t after the key
+// after (paging for the status page).
+func (r *Replica) Keys(t crdt.Type, after string, limit int) []string {
+	r.mu.Lock()
+	var keys []string
+	for k := range r.state.Objects {
+		if k.Type == t && k.Key > after {
+			keys = append(keys, k.Key)
+		}
+	}
+	r.mu.Unlock()
+	sort.Strings(keys)
+	if len(keys) > limit {
+		keys = keys[:limit]
+	}
+	return keys
+}

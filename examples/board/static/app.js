@@ -124,7 +124,7 @@ $("#add").onsubmit = (e) => {
   e.preventDefault();
   const t = $("#title");
   const title = t.value.trim();
-  if (!title) return;
+  if (!title) { banner("A task needs a title."); return; }
   t.value = "";
   act(api("POST", "/api/tasks", { title }));
 };

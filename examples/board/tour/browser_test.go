@@ -39,12 +39,12 @@ func browser(t *testing.T) context.Context {
 	return bctx
 }
 
-// tab opens url in a new tab and waits for the board to render.
-func tab(t *testing.T, b context.Context, url string) context.Context {
+// tab opens url in a new tab and waits until sel is visible.
+func tab(t *testing.T, b context.Context, url, sel string) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b)
 	t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("#add"))); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
 	return ctx
@@ -118,8 +118,8 @@ func TestBrowser(t *testing.T) {
 	}
 
 	b := browser(t)
-	p1 := tab(t, b, "http://"+c.nodes[0].http+"/")
-	p3 := tab(t, b, "http://"+c.nodes[2].http+"/")
+	p1 := tab(t, b, "http://"+c.nodes[0].http+"/", "#add")
+	p3 := tab(t, b, "http://"+c.nodes[2].http+"/", "#add")
 
 	// Add in one, visible in the other; 50 times, timed in the browser.
 	eval[bool](t, p3, `window.seen = {}; new MutationObserver(() => {
@@ -184,6 +184,18 @@ func TestBrowser(t *testing.T) {
 	until("the page back on the restarted node", func() bool {
 		return bannerText(t, p3) == "" && slices.Equal(titles(t, p3), before)
 	})
+	// Node 1's status page: its two peers connected, and the board's
+	// counter of created tasks (50) in the object browser.
+	st := tab(t, b, "http://"+c.nodes[0].obs+"/", "#types button")
+	until("two connected peers on the status page", func() bool {
+		return eval[int](t, st, `[...document.querySelectorAll("#peers tbody tr")].filter(tr => tr.textContent.includes("connected")).length`) == 2
+	})
+	do(t, st, chromedp.Click(chromedp.CSS(`#types button[data-type="gcounter"]`)), chromedp.WaitVisible(chromedp.CSS(`#keys li[data-key="created"]`)),
+		chromedp.Click(chromedp.CSS(`#keys li[data-key="created"]`)), chromedp.WaitVisible(chromedp.CSS(`#object`)))
+	if got := eval[string](t, st, `document.querySelector("#object").textContent`); got != "gcounter created = 50" {
+		t.Fatalf("the status page shows %q for the counter of created tasks", got)
+	}
+
 	if shot := os.Getenv("NX_BOARD_SCREENSHOT"); shot != "" {
 		png, err := chromedp.Run(p1, chromedp.CaptureScreenshot())
 		if err != nil {

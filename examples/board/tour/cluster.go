@@ -20,7 +20,7 @@ import (
 
 // node is one nx process serving the board.
 type node struct {
-	id, http, listen string
+	id, http, listen, obs string
 	nx               string
 	args             []string
 	cmd              *exec.Cmd
@@ -85,6 +85,9 @@ func startCluster(ctx context.Context, nx, board, dir string) (*cluster, error) 
 		if n.http, err = freeAddr(); err != nil {
 			return nil, err
 		}
+		if n.obs, err = freeAddr(); err != nil {
+			return nil, err
+		}
 		c.nodes = append(c.nodes, n)
 	}
 	for _, target := range c.nodes[:2] {
@@ -105,7 +108,7 @@ func startCluster(ctx context.Context, nx, board, dir string) (*cluster, error) 
 	for i, n := range c.nodes {
 		name := filepath.Join(pki, fmt.Sprint("node", i+1))
 		args := []string{"run", board, "--datastore-path", filepath.Join(dir, fmt.Sprint("node", i+1)),
-			"--listen", n.listen, "--http", n.http, "--log-level", "warn",
+			"--listen", n.listen, "--http", n.http, "--observability-listen", n.obs, "--log-level", "warn",
 			"--tls-cert", name + ".crt", "--tls-key", name + ".key", "--tls-ca", filepath.Join(pki, "ca.crt"),
 			"--config", cfg}
 		for _, p := range peers[i] {

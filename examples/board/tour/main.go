@@ -52,7 +52,7 @@ func run(ctx context.Context, out io.Writer, nx, board, dir string, keep bool) e
 	defer c.stop()
 	fmt.Fprintf(out, "Three nodes serve the board (mTLS, certificates from nx cert):\n")
 	for i, n := range c.nodes {
-		fmt.Fprintf(out, "  node %d  http://%s/   NodeId %s\n", i+1, n.http, n.id)
+		fmt.Fprintf(out, "  node %d  http://%s/   NodeId %s   (node status: http://%s/)\n", i+1, n.http, n.id, n.obs)
 	}
 	if err := tour(ctx, out, c); err != nil {
 		return err
