@@ -21,10 +21,10 @@ import (
 // node is one nx process serving the board.
 type node struct {
 	id, http, listen, obs string
-	nx               string
-	args             []string
-	cmd              *exec.Cmd
-	stderr           *bytes.Buffer
+	nx                    string
+	args                  []string
+	cmd                   *exec.Cmd
+	stderr                *bytes.Buffer
 }
 
 // start runs the node's process.
