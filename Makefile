@@ -144,11 +144,13 @@ fuzz:
 # bench runs the full load profile (reports in bench/results/latest, checked
 # against bench/results/baseline: throughput -10%, p99 +20%) and the Go
 # benchmarks with their same-run baselines.
-bench: build deps-c deps-redis guests-bench
+bench: build deps-c deps-redis deps-browser guests-bench
 	$(NX) bench store crdt-local startup sync-3 sync-10 chaos partition redis-compare serve gossip --profile full \
 		--report-dir bench/results/latest --baseline-dir bench/results/baseline $(BENCH_GUESTS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
 	$(GO) test -run '^$$' -bench Gossip32Partition -benchtime 1x -count 1 -timeout 15m ./internal/gossip/ | tee bench/results/latest/gossip-partition.txt
+	$(GO) test -run '^$$' -bench . -count 1 ./internal/opauth/ | tee bench/results/latest/opauth.txt
+	NX_RESULTS_DIR=$(CURDIR)/bench/results/latest $(GO) test -count 1 -run TestBrowser ./examples/board/tour/
 
 # soak repeats the chaos and partition scenarios (full profile: a minute
 # each) SOAK_ROUNDS times; every round must keep 0 double counts, 0
