@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 // Command tour runs the board (examples/board) on three nodes of a cluster
 // on this machine and shows, step by step, what a person at the pages would
 // see: a task added on node 1 appears on node 3; node 3 is cut off from the
