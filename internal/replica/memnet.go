@@ -10,7 +10,8 @@ import (
 
 // MemNet is an in-memory network of replicas for tests: messages are
 // delivered on goroutines after a random delay (so they reorder), and can be
-// dropped, duplicated, or blocked by partitions.
+// dropped, duplicated, or blocked by partitions. Without faults each link
+// delivers in order, as a TCP link does.
 type MemNet struct {
 	// mu guards everything below.
 	mu      sync.Mutex
@@ -25,6 +26,18 @@ type MemNet struct {
 	maxDelay time.Duration
 	closed   bool
 	wg       sync.WaitGroup
+	// fifo orders each link's deliveries when there are no faults.
+	fifo map[[2]string]*fifo
+}
+
+// fifo hands out turns for one direction of one link: next is the next
+// ticket (guarded by MemNet.mu), turn the one being delivered (guarded by
+// mu, which a delivery holds while the receiver handles it).
+type fifo struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	next uint64
+	turn uint64
 }
 
 // NewMemNet returns an empty network with no faults, seeded for
@@ -241,6 +254,21 @@ func (e *memEndpoint) Send(peer string, m *Message) error {
 			delays[i] = time.Duration(n.rng.Int64N(int64(n.maxDelay)))
 		}
 	}
+	var q *fifo
+	var ticket uint64
+	if n.maxDelay == 0 && copies == 1 {
+		if n.fifo == nil {
+			n.fifo = map[[2]string]*fifo{}
+		}
+		k := [2]string{e.id, peer}
+		if q = n.fifo[k]; q == nil {
+			q = &fifo{}
+			q.cond = sync.NewCond(&q.mu)
+			n.fifo[k] = q
+		}
+		ticket = q.next // under n.mu, which orders the sends
+		q.next++
+	}
 	n.wg.Add(copies)
 	n.mu.Unlock()
 	for _, d := range delays {
@@ -248,6 +276,13 @@ func (e *memEndpoint) Send(peer string, m *Message) error {
 			defer n.wg.Done()
 			if d > 0 {
 				time.Sleep(d)
+			}
+			if q != nil {
+				q.mu.Lock()
+				for q.turn != ticket {
+					q.cond.Wait()
+				}
+				defer func() { q.turn++; q.cond.Broadcast(); q.mu.Unlock() }()
 			}
 			n.mu.Lock()
 			reachable := n.reachable(peer, e.id) && n.nodes[peer] == to

@@ -297,6 +297,33 @@ type cluster struct {
 	certs []testNode
 }
 
+// awaitLinks waits until every node knows each peer's links (relays skip
+// a peer linked to the origin; until its links are known a node relays).
+func (c *cluster) awaitLinks() {
+	c.t.Helper()
+	byID := map[string]*Replica{}
+	for _, r := range c.nodes {
+		byID[r.NodeID()] = r
+	}
+	testutil.Eventually(c.t, 10*time.Second, "every peer's links known", func() bool {
+		for _, r := range c.nodes {
+			for _, p := range r.Peers() {
+				want := map[string]bool{}
+				for _, l := range byID[p].Peers() {
+					want[l] = true
+				}
+				r.mu.Lock()
+				ok := maps.Equal(r.peerLinks[p], want)
+				r.mu.Unlock()
+				if !ok {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
 // add starts one more node.
 func (c *cluster) add() {
 	c.dirs = append(c.dirs, c.t.TempDir())
@@ -709,6 +736,7 @@ func TestCluster_FullMeshRelaysLittle(t *testing.T) { bothModes(t, testClusterFu
 func testClusterFullMeshRelaysLittle(t *testing.T) {
 	const n, each = 5, 2000
 	c := newCluster(t, n, Config{RelayDelay: time.Millisecond})
+	c.awaitLinks()
 	var wg sync.WaitGroup
 	for _, r := range c.nodes {
 		wg.Add(1)
