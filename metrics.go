@@ -171,15 +171,18 @@ func (m *metrics) register(p nodeParts) {
 		}
 		return float64(m.keys)
 	})
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "numax_store_degraded",
-		Help:        "1 while the datastore refuses writes for this reason (disk_full: below [storage] min_free_space).",
-		ConstLabels: prometheus.Labels{"reason": store.ReasonDiskFull}},
-		func() float64 {
-			if st.Degraded() == store.ReasonDiskFull {
-				return 1
-			}
-			return 0
-		}))
+	for _, reason := range []string{store.ReasonDiskFull, store.ReasonFailed} {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "numax_store_degraded",
+			Help: "1 while the datastore refuses writes for this reason (disk_full: below [storage] min_free_space; " +
+				"store_failed: a fatal error in the store's background work, until a restart).",
+			ConstLabels: prometheus.Labels{"reason": reason}},
+			func() float64 {
+				if st.Degraded() == reason {
+					return 1
+				}
+				return 0
+			}))
+	}
 	eng := p.engine
 	gauge("numax_wasm_memory_bytes", "Linear memory of the last guest instance.", func() float64 { return float64(eng.LastMemory()) })
 	if r := p.rep; r != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,8 @@ import (
 type pebbleLogger struct {
 	l       *slog.Logger
 	repeats *repeats
+	// onFatal is told of a fatal error met by a goroutine of Pebble's own.
+	onFatal func(msg string)
 }
 
 // errorReminder is how often a repeating Pebble error is logged again.
@@ -34,8 +37,8 @@ type repeat struct {
 	count int
 }
 
-func newPebbleLogger(l *slog.Logger) pebbleLogger {
-	return pebbleLogger{l: l, repeats: &repeats{seen: map[string]*repeat{}}}
+func newPebbleLogger(l *slog.Logger, onFatal func(string)) pebbleLogger {
+	return pebbleLogger{l: l, repeats: &repeats{seen: map[string]*repeat{}}, onFatal: onFatal}
 }
 
 // shape is msg with every run of digits replaced by one '#'.
@@ -102,10 +105,49 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 // does not return. It panics with a fatal, which the store's methods turn
 // back into a *FatalError for their caller (recoverFatal): a damaged table
 // becomes one error naming the file, not a crash.
+//
+// A goroutine of Pebble's own (a flush, a compaction, the MANIFEST writer)
+// has no caller of ours to recover such a panic, which would crash the node
+// with a trace. There the store is marked failed instead (onFatal: one log
+// line; every later call returns the error, Close leaves Pebble alone) and
+// the goroutine ends, running its deferred calls.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	p.l.Log(context.Background(), slog.LevelError, msg, "component", "pebble", "fatal", true)
-	panic(fatal{msg: msg})
+	if recovering() || p.onFatal == nil {
+		p.l.Log(context.Background(), slog.LevelError, msg, "component", "pebble", "fatal", true)
+		panic(fatal{msg: msg})
+	}
+	p.onFatal(msg)
+	runtime.Goexit()
+}
+
+// recoverers are the functions that turn a fatal panic back into an error.
+var recoverers = []string{
+	"github.com/numax/numax/internal/store.(*Store).Get",
+	"github.com/numax/numax/internal/store.(*Store).Scan",
+	"github.com/numax/numax/internal/store.(*Store).Bounds",
+	"github.com/numax/numax/internal/store.(*Store).CommitUnchecked",
+	"github.com/numax/numax/internal/store.(*Store).Sync",
+	"github.com/numax/numax/internal/store.(*Store).closeDB",
+	"github.com/numax/numax/internal/store.checkTable",
+}
+
+// recovering reports whether a caller up the stack recovers a fatal panic
+// (only looked at on the fatal path).
+func recovering() bool {
+	pcs := make([]uintptr, 128)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		for _, r := range recoverers {
+			if strings.HasPrefix(f.Function, r) {
+				return true
+			}
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // fatal is what Fatalf panics with.

@@ -12,7 +12,7 @@ import (
 // a new file) is logged once, then as a reminder with its count.
 func TestPebbleLogger_RepeatedErrorsRateLimited(t *testing.T) {
 	var buf bytes.Buffer
-	pl := newPebbleLogger(slog.New(slog.NewTextHandler(&buf, nil)))
+	pl := newPebbleLogger(slog.New(slog.NewTextHandler(&buf, nil)), nil)
 	for i := range 500 {
 		pl.Errorf("background error: write /d/pebble/%06d.sst: no space left on device", 471000+i)
 	}

@@ -43,8 +43,14 @@ const (
 	remindEvery     = time.Minute
 )
 
+// ReasonFailed: Pebble met a fatal error in a background goroutine.
+const ReasonFailed = "store_failed"
+
 // Degraded returns why writes are refused, or "" when they are not.
 func (s *Store) Degraded() string {
+	if s.failed.Load() != nil {
+		return ReasonFailed
+	}
 	if d := s.degraded.Load(); d != nil {
 		return d.Reason
 	}
@@ -68,6 +74,9 @@ func (s *Store) CheckWritable() error {
 	}
 	if d := s.degraded.Load(); d != nil {
 		return d
+	}
+	if f := s.failed.Load(); f != nil {
+		return f
 	}
 	return nil
 }

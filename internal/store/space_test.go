@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,5 +52,44 @@ func TestDiskFull_RefusesWritesAndResumes(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, "writes resumed", func() bool { return s.Degraded() == "" })
 	if _, err := s.Set(Guest, []byte("k"), []byte("after")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A fatal error in one of Pebble's own goroutines (a flush, a compaction)
+// cannot be recovered by a caller: the goroutine ends, the store is failed
+// with one log line, every later call returns the error (no crash, no
+// hang), and Close does not wait on Pebble.
+func TestBackgroundFatal_FailsTheStoreNotTheProcess(t *testing.T) {
+	s, err := Open(DefaultConfig(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := s.plog
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		logger.Fatalf("pebble: MANIFEST flush failed: %s", "no space left on device")
+		t.Error("Fatalf returned")
+	}()
+	<-ended
+	if s.Degraded() != ReasonFailed {
+		t.Fatalf("degraded %q, want %q", s.Degraded(), ReasonFailed)
+	}
+	var fe *FatalError
+	if _, err := s.Get(Guest, []byte("k")); !errors.As(err, &fe) || !strings.Contains(err.Error(), "MANIFEST flush failed") {
+		t.Fatalf("Get after the fatal: %v", err)
+	}
+	if _, err := s.Set(Guest, []byte("k"), []byte("v")); err == nil {
+		t.Fatal("a write after the fatal succeeded")
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung after a fatal")
 	}
 }

@@ -88,6 +88,9 @@ type Store struct {
 	// lost describes acknowledged writes this datastore lost (a write-ahead
 	// log damaged in the middle), until ClearLostWrites.
 	lost atomic.Pointer[[]byte]
+	// failed is set by a fatal error in one of Pebble's goroutines.
+	failed atomic.Pointer[FatalError]
+	plog   pebbleLogger
 }
 
 var lostKey = []byte("lost_writes")
@@ -145,9 +148,10 @@ func Open(cfg Config) (*Store, error) {
 		}
 	}
 	listener := s.listener()
+	s.plog = newPebbleLogger(log, s.fail)
 	opts := &pebble.Options{
 		EventListener:      &listener,
-		Logger:             newPebbleLogger(log),
+		Logger:             s.plog,
 		FormatMajorVersion: pebble.FormatNewest,
 		ReadOnly:           cfg.ReadOnly,
 		FS:                 pebbleFS(),
@@ -233,14 +237,29 @@ func key(sp Space, k []byte) []byte {
 	return b
 }
 
-// acquire pins the Pebble handle open until release; it fails after Close.
+// acquire pins the Pebble handle open until release; it fails after Close
+// and after a fatal error in one of Pebble's goroutines.
 func (s *Store) acquire() error {
 	s.life.RLock()
 	if s.closed {
 		s.life.RUnlock()
 		return ErrClosed
 	}
+	if f := s.failed.Load(); f != nil {
+		s.life.RUnlock()
+		return f
+	}
 	return nil
+}
+
+// fail marks the store failed after a fatal error in one of Pebble's own
+// goroutines: every later call returns it, until a restart.
+func (s *Store) fail(msg string) {
+	f := &FatalError{Msg: msg}
+	if s.failed.CompareAndSwap(nil, f) {
+		s.log.Error("datastore failed: every read and write fails until the node restarts", "err", f.Error())
+		s.wake()
+	}
 }
 
 func (s *Store) release() { s.life.RUnlock() }
@@ -384,6 +403,9 @@ func (s *Store) WaitDurable(ctx context.Context, n uint64) error {
 		if p := s.syncErr.Load(); p != nil {
 			return *p
 		}
+		if f := s.failed.Load(); f != nil {
+			return f
+		}
 		if s.closing.Load() {
 			return ErrClosed
 		}
@@ -409,7 +431,8 @@ func (s *Store) advanceDurable(n uint64) {
 }
 
 // Sync makes every completed write durable now.
-func (s *Store) Sync() error {
+func (s *Store) Sync() (err error) {
+	defer recoverFatal(&err)
 	if err := s.acquire(); err != nil {
 		return err
 	}
@@ -457,6 +480,11 @@ func (s *Store) syncLoop(ctx context.Context) {
 // count references the failed read held and panic here: that becomes an
 // error too, the datastore's files are left as they are.
 func (s *Store) closeDB() (err error) {
+	if f := s.failed.Load(); f != nil {
+		// A goroutine of Pebble's ended mid-work: its locks and waits may
+		// never be released. The files stay as they are for the restart.
+		return nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			if f, ok := r.(fatal); ok {
