@@ -45,10 +45,94 @@ const DefaultSignEvery = 5 * time.Millisecond
 // they cover have not all arrived.
 const maxHeadsWaiting = 16
 
-// unproven is one peer's ops of one origin that no head has proved yet.
+// unproven is one peer's ops of one origin that no head has proved yet:
+// the ops arriving in order (the usual case: a link delivers in order) in
+// run, consecutive, and any others in stray.
 type unproven struct {
-	ops   map[uint64]*crdt.Op
+	run   []*crdt.Op // run[i].Seq == run[0].Seq + i
+	stray map[uint64]*crdt.Op
 	heads []*opauth.Head // ascending seq
+}
+
+func (u *unproven) len() int { return len(u.run) + len(u.stray) }
+
+// get returns op seq, or nil.
+func (u *unproven) get(seq uint64) *crdt.Op {
+	if n := len(u.run); n > 0 && seq >= u.run[0].Seq && seq <= u.run[n-1].Seq {
+		return u.run[seq-u.run[0].Seq]
+	}
+	return u.stray[seq]
+}
+
+// add keeps op unless it is held already; it reports whether it kept it.
+func (u *unproven) add(op *crdt.Op) bool {
+	if u.get(op.Seq) != nil {
+		return false
+	}
+	if n := len(u.run); n == 0 || op.Seq == u.run[n-1].Seq+1 {
+		u.run = append(u.run, op)
+		u.absorb()
+		return true
+	}
+	if u.stray == nil {
+		u.stray = map[uint64]*crdt.Op{}
+	}
+	u.stray[op.Seq] = op
+	return true
+}
+
+// absorb moves stray ops that now follow the run onto it.
+func (u *unproven) absorb() {
+	for len(u.stray) > 0 && len(u.run) > 0 {
+		next := u.run[len(u.run)-1].Seq + 1
+		op, ok := u.stray[next]
+		if !ok {
+			return
+		}
+		delete(u.stray, next)
+		u.run = append(u.run, op)
+	}
+}
+
+// trim forgets ops at or below f and returns how many it forgot.
+func (u *unproven) trim(f uint64) int {
+	n := 0
+	if len(u.run) > 0 && u.run[0].Seq <= f {
+		k := min(uint64(len(u.run)), f-u.run[0].Seq+1)
+		u.run = u.run[k:]
+		n += int(k)
+	}
+	for s := range u.stray {
+		if s <= f {
+			delete(u.stray, s)
+			n++
+		}
+	}
+	if len(u.run) == 0 {
+		if op, ok := u.stray[f+1]; ok {
+			delete(u.stray, f+1)
+			u.run = append(u.run[:0:0], op)
+			u.absorb()
+		}
+	}
+	return n
+}
+
+// span returns ops from..to if all are held: a slice of the run when it
+// covers them (no copy), nil otherwise.
+func (u *unproven) span(from, to uint64) []*crdt.Op {
+	if n := len(u.run); n > 0 && from >= u.run[0].Seq && to <= u.run[n-1].Seq {
+		return u.run[from-u.run[0].Seq : to-u.run[0].Seq+1 : to-u.run[0].Seq+1]
+	}
+	ops := make([]*crdt.Op, 0, to-from+1)
+	for s := from; s <= to; s++ {
+		op := u.get(s)
+		if op == nil {
+			return nil
+		}
+		ops = append(ops, op)
+	}
+	return ops
 }
 
 // unit is a run of consecutive ops of one origin, proved by head (nil
@@ -115,7 +199,7 @@ func (r *Replica) prove(peer string, ops []*crdt.Op, heads []*opauth.Head) (unit
 	get := func(o string) *unproven {
 		u := byPeer[o]
 		if u == nil {
-			u = &unproven{ops: map[uint64]*crdt.Op{}}
+			u = &unproven{}
 			byPeer[o] = u
 			origins = append(origins, o)
 		} else if !slices.Contains(origins, o) {
@@ -130,7 +214,7 @@ func (r *Replica) prove(peer string, ops []*crdt.Op, heads []*opauth.Head) (unit
 			continue
 		}
 		u := get(op.Origin)
-		if _, ok := u.ops[op.Seq]; ok {
+		if u.get(op.Seq) != nil {
 			continue
 		}
 		if r.unprovenN >= r.maxUnproven() {
@@ -138,7 +222,7 @@ func (r *Replica) prove(peer string, ops []*crdt.Op, heads []*opauth.Head) (unit
 			gap = true
 			continue
 		}
-		u.ops[op.Seq] = op
+		u.add(op)
 		r.unprovenN++
 	}
 	for _, h := range heads {
@@ -164,11 +248,11 @@ func (r *Replica) prove(peer string, ops []*crdt.Op, heads []*opauth.Head) (unit
 			return nil, false, err
 		}
 		units = append(units, got...)
-		if u := byPeer[o]; u != nil && len(u.ops) > 0 {
+		if u := byPeer[o]; u != nil && u.len() > 0 {
 			// (Not counted as received yet: they are once applied or
 			// found duplicate.) Ops that follow on from what is proved wait for the head
 			// the same peer sends after them; only a hole is a gap.
-			if u.ops[r.frontier(o).Seq+1] == nil {
+			if u.get(r.frontier(o).Seq+1) == nil {
 				gap = true
 			}
 		}
@@ -216,31 +300,19 @@ func (r *Replica) proveRun(peer, origin string) (*unit, error) {
 		return nil, nil
 	}
 	f := r.frontier(origin)
-	for s := range u.ops {
-		if s <= f.Seq {
-			delete(u.ops, s)
-			r.unprovenN--
-		}
-	}
+	r.unprovenN -= u.trim(f.Seq)
 	for len(u.heads) > 0 && u.heads[0].Seq <= f.Seq {
 		u.heads = u.heads[1:]
 	}
 	defer func() {
-		if len(u.ops) == 0 && len(u.heads) == 0 {
+		if u.len() == 0 && len(u.heads) == 0 {
 			delete(r.unproven[peer], origin)
 		}
 	}()
 	for i := len(u.heads) - 1; i >= 0; i-- {
 		h := u.heads[i]
-		run := make([]*crdt.Op, 0, h.Seq-f.Seq)
-		for s := f.Seq + 1; s <= h.Seq; s++ {
-			op := u.ops[s]
-			if op == nil {
-				break
-			}
-			run = append(run, op)
-		}
-		if uint64(len(run)) != h.Seq-f.Seq {
+		run := u.span(f.Seq+1, h.Seq)
+		if run == nil {
 			continue
 		}
 		if r.chainer.Run(f.Chain, run) != h.Chain {
@@ -265,10 +337,7 @@ func (r *Replica) proveRun(peer, origin string) (*unit, error) {
 		}
 		r.stats.headsVerified.Add(1)
 		r.proving[origin] = *h
-		for s := f.Seq + 1; s <= h.Seq; s++ {
-			delete(u.ops, s)
-		}
-		r.unprovenN -= len(run)
+		r.unprovenN -= u.trim(h.Seq)
 		u.heads = u.heads[i+1:]
 		return &unit{peer: peer, ops: run, head: h}, nil
 	}
@@ -280,7 +349,7 @@ func (r *Replica) proveRun(peer, origin string) (*unit, error) {
 func (r *Replica) dropUnproven(peer, origin string) {
 	for o, u := range r.unproven[peer] {
 		if origin == "" || o == origin {
-			r.unprovenN -= len(u.ops)
+			r.unprovenN -= u.len()
 			delete(r.unproven[peer], o)
 		}
 	}

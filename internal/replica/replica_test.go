@@ -706,7 +706,7 @@ func testClusterRelaysAlongAChain(t *testing.T) {
 				t.Logf("node %d a=%d d=%d vv %v unproven %d heads %v links %v peerVV %v stats %+v", i, gcounter0(r, "a"), gcounter0(r, "d"), r.state.VV, r.unprovenN, len(r.heads), r.peerLinks, r.peerVV, st)
 				for p, m := range r.unproven {
 					for o, u := range m {
-						t.Logf("  from %s origin %s: %d ops, heads %d", p[:6], o[:6], len(u.ops), len(u.heads))
+						t.Logf("  from %s origin %s: %d ops, heads %d", p[:6], o[:6], u.len(), len(u.heads))
 					}
 				}
 				r.mu.Unlock()
