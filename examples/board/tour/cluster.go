@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/numax/numax/internal/freeport"
 	"github.com/numax/numax/internal/tcpproxy"
 )
 
@@ -59,15 +59,6 @@ type cluster struct {
 	proxies []*tcpproxy.Proxy
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func startCluster(ctx context.Context, nx, board, dir string) (*cluster, error) {
 	pki := filepath.Join(dir, "pki")
 	if out, err := exec.CommandContext(ctx, nx, "cert", "ca", "--dir", pki).CombinedOutput(); err != nil {
@@ -81,13 +72,13 @@ func startCluster(ctx context.Context, nx, board, dir string) (*cluster, error) 
 			return nil, fmt.Errorf("nx cert node %s: %v", name, err)
 		}
 		n := &node{id: strings.TrimSpace(string(out)), stderr: &bytes.Buffer{}}
-		if n.listen, err = freeAddr(); err != nil {
+		if n.listen, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
-		if n.http, err = freeAddr(); err != nil {
+		if n.http, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
-		if n.obs, err = freeAddr(); err != nil {
+		if n.obs, err = freeport.Addr(); err != nil {
 			return nil, err
 		}
 		c.nodes = append(c.nodes, n)
