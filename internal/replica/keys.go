@@ -180,3 +180,15 @@ func StoredNodeID(st *store.Store) (string, error) {
 	}
 	return string(v), err
 }
+
+// Seed writes obj under k into a datastore no replica has open, as though
+// ops 1..seq of origin had made it (its state and the origin's vector
+// entry): benchmarks build objects of millions of elements with it
+// without writing them op by op.
+func Seed(st *store.Store, k crdt.ObjKey, obj crdt.Object, origin string, seq uint64) error {
+	b := st.NewBatch()
+	b.Set(store.CRDT, objStoreKey(k), obj.AppendBinary(nil))
+	b.Set(store.Vector, vvKey(origin), uvarint(seq))
+	_, err := st.Commit(b)
+	return err
+}

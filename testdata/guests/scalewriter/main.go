@@ -1,0 +1,43 @@
+//go:build wasip1
+
+// scalewriter makes NX_OPS writes, each adding one new element, to the
+// object NX_KEY of type NX_TYPE (orset: an element; lww-map: a field;
+// rga: a value at the head), then prints "elapsed_ms N", the time the
+// writes took by the host's monotonic clock. It is the guest of
+// `nx bench crdt-scale`.
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	nx "github.com/numax/numax/sdk/go"
+	"github.com/numax/numax/sdk/go/lwwmap"
+	"github.com/numax/numax/sdk/go/orset"
+	"github.com/numax/numax/sdk/go/rga"
+)
+
+//go:wasmexport run
+func run() {
+	typ, _ := nx.Env("NX_TYPE")
+	key, _ := nx.Env("NX_KEY")
+	s, _ := nx.Env("NX_OPS")
+	n, _ := strconv.Atoi(s)
+	write := map[string]func(i int) error{
+		"orset":   func(i int) error { return orset.Add(key, []byte("new-"+strconv.Itoa(i))) },
+		"lww-map": func(i int) error { return lwwmap.Set(key, "new-"+strconv.Itoa(i), []byte("v")) },
+		"rga":     func(int) error { _, err := rga.Insert(key, "", []byte("x")); return err },
+	}[typ]
+	if write == nil {
+		nx.Abort("NX_TYPE must be orset, lww-map or rga, got " + strconv.Quote(typ))
+	}
+	start := nx.Monotonic()
+	for i := range n {
+		if err := write(i); err != nil {
+			nx.Abort(fmt.Sprintf("write %d: %v", i, err))
+		}
+	}
+	fmt.Printf("elapsed_ms %d\n", (nx.Monotonic() - start).Milliseconds())
+}
+
+func main() {}
