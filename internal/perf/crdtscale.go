@@ -49,10 +49,16 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 		for _, n := range sizes {
 			key := fmt.Sprintf("%s-%d", ty.name, n)
 			obj := crdt.New(ty.t)
+			var prev crdt.OpID
 			for i := range n {
 				seq++
 				op := ty.op(i)
 				op.Origin, op.Seq, op.HLC, op.Key = origin, seq, 1<<40+seq, key
+				if ty.t == crdt.TypeRGA {
+					// Each after the one before, as typing does (inserting
+					// every element at the head would cost O(n) each here).
+					op.Ref, prev = prev, op.ID()
+				}
 				obj.Apply(op)
 			}
 			if err := replica.Seed(st, crdt.ObjKey{Type: ty.t, Key: key}, obj, origin, seq); err != nil {
