@@ -66,7 +66,8 @@ func eval[T any](t *testing.T, ctx context.Context, js string) T {
 
 // titles is what a page shows: each task's title, "x " before a done one.
 func titles(t *testing.T, ctx context.Context) []string {
-	return eval[[]string](t, ctx, `[...document.querySelectorAll("#tasks li.task")].map(li => (li.classList.contains("done") ? "x " : "") + li.querySelector(".title").textContent)`)
+	return eval[[]string](t, ctx, `[...document.querySelectorAll("#tasks li.task")].map(li => (li.classList.contains("done") ? "x " : "") +
+		(li.querySelector(".title") ? li.querySelector(".title").textContent : "(being edited)"))`)
 }
 
 func bannerText(t *testing.T, ctx context.Context) string {
