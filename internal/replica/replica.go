@@ -236,11 +236,8 @@ type Replica struct {
 	// to (each set is replaced whole, never changed in place): relays skip
 	// ops whose origin pushes them to that peer itself.
 	peerLinks map[string]map[string]bool
-	// linksKick wakes linksLoop to tell the peers this node's links;
-	// retell are peers whose link came up again since (they forgot what
-	// they were told when it went down), guarded by mu.
+	// linksKick wakes linksLoop to tell the peers this node's links.
 	linksKick chan struct{}
-	retell    map[string]bool
 	failed    error // a store failure: the replica refuses everything after
 	// gaps maps a peer whose push left a gap open here to when to ask it
 	// for what this node lacks (GapPullDelay later); gapKick wakes gapLoop.
@@ -309,7 +306,7 @@ func Open(cfg Config) (*Replica, error) {
 		cfg: cfg, log: cfg.Logger, st: cfg.Store,
 		state: crdt.NewState(), logStart: map[string]uint64{}, peerVV: map[string]map[string]uint64{},
 		q: newQueue(), relays: newQueue(), gaps: map[string]gap{}, gapKick: make(chan struct{}, 1),
-		peerLinks: map[string]map[string]bool{}, linksKick: make(chan struct{}, 1), retell: map[string]bool{},
+		peerLinks: map[string]map[string]bool{}, linksKick: make(chan struct{}, 1),
 	}
 	r.state.MaxPending = cfg.MaxPending
 	r.held = map[string][]unit{}

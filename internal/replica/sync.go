@@ -372,14 +372,6 @@ func (r *Replica) linksLoop() {
 		case <-r.ctx.Done():
 			return
 		}
-		// A link that went down and came up between two rounds leaves the
-		// same set of peers, but the peer forgot what it was told.
-		r.mu.Lock()
-		for p := range r.retell {
-			delete(told, p)
-		}
-		clear(r.retell)
-		r.mu.Unlock()
 		peers := r.cfg.Transport.Peers()
 		slices.Sort(peers)
 		key := strings.Join(peers, ",")
@@ -471,9 +463,6 @@ func (r *Replica) AntiEntropy() {
 func (r *Replica) PeerUp(peer string) {
 	if r.cfg.Transport != nil && !r.closed.Load() {
 		r.linkReset(peer)
-		r.mu.Lock()
-		r.retell[peer] = true
-		r.mu.Unlock()
 		r.linksChanged()
 		r.pull(peer)
 	}
