@@ -181,10 +181,6 @@ func (r *Replica) applyLocked(units []unit, released bool) (applied, error) {
 	ends := map[*crdt.Op]*opauth.Head{}
 	dropped := map[string]bool{}
 	now := time.Now()
-	var peers []string
-	if r.cfg.Transport != nil {
-		peers = r.cfg.Transport.Peers()
-	}
 	for _, u := range units {
 		o := u.origin()
 		if dropped[o] {
@@ -239,12 +235,8 @@ func (r *Replica) applyLocked(units []unit, released bool) (applied, error) {
 				newHeads = append(newHeads, o)
 			}
 		}
-		relay := r.relayable(o, u.peer, peers)
 		for i, op := range got {
 			res.touched[op.Obj()] = true
-			if !relay {
-				continue
-			}
 			it := item{op: op, from: u.peer, at: now}
 			if u.head != nil {
 				if i == len(got)-1 {
@@ -886,17 +878,4 @@ func (r *Replica) WaitRecovered(ctx context.Context) {
 	case <-r.recovered:
 	case <-ctx.Done():
 	}
-}
-
-// relayable reports whether some connected peer may need a relay of
-// origin's ops that came from from: one that is neither of them and is not
-// linked to the origin (which pushes to its links itself). In a full mesh
-// none is, and nothing is queued. r.mu must be held.
-func (r *Replica) relayable(origin, from string, peers []string) bool {
-	for _, p := range peers {
-		if p != from && p != origin && !r.peerLinks[p][origin] {
-			return true
-		}
-	}
-	return false
 }
