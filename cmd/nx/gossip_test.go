@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -46,15 +47,16 @@ func TestGossip_FiveProcessesThroughOneSeed(t *testing.T) {
 	for _, p := range procs {
 		waitLog(t, p, "serving until")
 	}
-	testutil.Eventually(t, time.Minute, "every node holding every op", func() bool {
-		for _, o := range obs {
-			m := scrape(t, o)
-			if m["numax_ops_total"] != n*ops || m["numax_discovery_members"] != n {
-				return false
+	deadline := time.Now().Add(time.Minute)
+	for !allHold(t, obs, n, n*ops) {
+		if time.Now().After(deadline) {
+			for i, o := range obs {
+				t.Logf("node %d: %s\nstderr tail:\n%s", i, nodeState(t, o), tail(procs[i].Stderr()))
 			}
+			t.Fatalf("timed out after 1m waiting for every node holding every op")
 		}
-		return true
-	})
+		time.Sleep(20 * time.Millisecond)
+	}
 	for i, o := range obs {
 		m := scrape(t, o)
 		if m["numax_discovery_mode{mode=gossip}"] != 1 || m["numax_gossip_member_joins_total"] < n-1 {
@@ -87,4 +89,34 @@ func TestGossip_FiveProcessesThroughOneSeed(t *testing.T) {
 			t.Fatalf("node %d exited %d:\n%s", i, code, p.Stderr())
 		}
 	}
+}
+
+// allHold reports whether every node lists members members and holds ops ops.
+func allHold(t *testing.T, obs []string, members, ops int) bool {
+	for _, o := range obs {
+		m := scrape(t, o)
+		if m["numax_ops_total"] != float64(ops) || m["numax_discovery_members"] != float64(members) {
+			return false
+		}
+	}
+	return true
+}
+
+// nodeState is what a failed convergence wait says of a node: its op count,
+// members, links, version vector and violations.
+func nodeState(t *testing.T, addr string) string {
+	m := scrape(t, addr)
+	var keys []string
+	for k := range m {
+		if strings.HasPrefix(k, "numax_version_vector") || strings.HasPrefix(k, "numax_peer_violations") ||
+			strings.HasPrefix(k, "numax_op_heads") {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	s := fmt.Sprintf("ops %v, members %v, peers %v", m["numax_ops_total"], m["numax_discovery_members"], m["numax_peers_connected"])
+	for _, k := range keys {
+		s += fmt.Sprintf("\n  %s = %v", k, m[k])
+	}
+	return s
 }
