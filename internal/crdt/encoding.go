@@ -341,6 +341,8 @@ func Decode(t Type, b []byte) (Object, error) {
 			}
 		}
 		obj = r
+	case TypeText:
+		obj = d.text()
 	default:
 		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, t)
 	}
@@ -404,8 +406,16 @@ func (op *Op) Validate() error {
 		return fmt.Errorf("%w: RGA delete without an element id", ErrCorrupt)
 	case op.Kind != ORSetRemove && len(op.Tags) > 0:
 		return fmt.Errorf("%w: %s with tags", ErrCorrupt, op.Kind)
-	case op.Kind != RGAInsert && op.Kind != RGADelete && !op.Ref.IsZero():
+	case op.Kind != RGAInsert && op.Kind != RGADelete && op.Kind != TextInsert && !op.Ref.IsZero():
 		return fmt.Errorf("%w: %s with a reference", ErrCorrupt, op.Kind)
+	case op.Kind == TextInsert && (len(op.Value) == 0 || !utf8.Valid(op.Value)):
+		return fmt.Errorf("%w: text insert of an empty or non-UTF-8 string", ErrCorrupt)
+	case op.Kind == TextInsert && op.Ref.IsZero() && op.Delta != 0:
+		return fmt.Errorf("%w: text insert at offset %d of no parent", ErrCorrupt, op.Delta)
+	case op.Kind == TextDelete:
+		if _, err := DecodeTextRanges(op.Value); err != nil {
+			return err
+		}
 	}
 	return nil
 }

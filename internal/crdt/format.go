@@ -56,6 +56,12 @@ func Format(t Type, key string, obj Object) string {
 			}
 		}
 		v = "[" + strings.Join(parts, ", ") + "]"
+	case TypeText:
+		if t, _ := obj.(*Text); t != nil {
+			v = strconv.Quote(t.String())
+		} else {
+			v = `""`
+		}
 	}
 	return key + " = " + v
 }

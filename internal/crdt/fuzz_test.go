@@ -17,6 +17,11 @@ func FuzzDecode(f *testing.F) {
 		{Origin: nodeA, Seq: 5, Kind: ORSetAdd, Key: "s", Field: []byte("e")},
 		{Origin: nodeA, Seq: 6, HLC: 11, Kind: RGAInsert, Key: "l", Value: []byte("x")},
 		{Origin: nodeB, Seq: 1, Kind: RGADelete, Key: "l", Ref: OpID{Seq: 9, Origin: nodeA}},
+		{Origin: nodeA, Seq: 7, HLC: 12, Kind: TextInsert, Key: "t", Value: []byte("héllo")},
+		{Origin: nodeB, Seq: 2, HLC: 13, Kind: TextInsert, Key: "t", Ref: OpID{Seq: 7, Origin: nodeA}, Delta: 2, Value: []byte("XY")},
+		{Origin: nodeB, Seq: 3, HLC: 14, Kind: TextDelete, Key: "t",
+			Value: AppendTextRanges(nil, []TextRange{{Run: OpID{Seq: 7, Origin: nodeA}, Off: 1, N: 3}})},
+		{Origin: nodeB, Seq: 4, HLC: 15, Kind: TextInsert, Key: "t", Ref: OpID{Seq: 99, Origin: nodeA}, Value: []byte("waits")},
 	} {
 		s.Deliver(o)
 		f.Add(uint8(o.Kind.Type()), AppendOp(nil, o))

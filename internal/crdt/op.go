@@ -46,7 +46,7 @@ func compareID(a, b OpID) int {
 // Type is a CRDT type; each has its own key space.
 type Type uint8
 
-// The six types.
+// The seven types.
 const (
 	TypeGCounter Type = 1 + iota
 	TypePNCounter
@@ -54,10 +54,11 @@ const (
 	TypeLWWMap
 	TypeORSet
 	TypeRGA
+	TypeText
 	typeEnd
 )
 
-var typeNames = [...]string{"", "gcounter", "pncounter", "lww-register", "lww-map", "orset", "rga"}
+var typeNames = [...]string{"", "gcounter", "pncounter", "lww-register", "lww-map", "orset", "rga", "text"}
 
 // String returns the type's name as the CLI spells it.
 func (t Type) String() string {
@@ -74,13 +75,13 @@ func ParseType(s string) (Type, error) {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown CRDT type %q: want gcounter, pncounter, lww-register, lww-map, orset or rga", s)
+	return 0, fmt.Errorf("unknown CRDT type %q: want gcounter, pncounter, lww-register, lww-map, orset, rga or text", s)
 }
 
 // Kind is what an op does.
 type Kind uint8
 
-// The ten op kinds of docs/crdt.md.
+// The twelve op kinds of docs/crdt.md.
 const (
 	GCounterInc Kind = 1 + iota
 	PNCounterInc
@@ -92,11 +93,13 @@ const (
 	ORSetRemove
 	RGAInsert
 	RGADelete
+	TextInsert
+	TextDelete
 	kindEnd
 )
 
 var kindNames = [...]string{"", "GCounterInc", "PNCounterInc", "PNCounterDec", "LWWSet", "LWWMapSet",
-	"LWWMapRemove", "ORSetAdd", "ORSetRemove", "RGAInsert", "RGADelete"}
+	"LWWMapRemove", "ORSetAdd", "ORSetRemove", "RGAInsert", "RGADelete", "TextInsert", "TextDelete"}
 
 func (k Kind) String() string {
 	if k > 0 && k < kindEnd {
@@ -120,6 +123,8 @@ func (k Kind) Type() Type {
 		return TypeORSet
 	case RGAInsert, RGADelete:
 		return TypeRGA
+	case TextInsert, TextDelete:
+		return TypeText
 	}
 	return 0
 }
@@ -133,6 +138,10 @@ func (k Kind) Type() Type {
 //	ORSetRemove: Key, Field, Tags (the add tags the origin observed)
 //	RGAInsert: Key, Ref (the parent; zero = head), Value (the element id is the op's ID)
 //	RGADelete: Key, Ref (the element)
+//	TextInsert: Key, Ref and Delta (the parent character: its run and
+//	  offset; zero = the start), Value (the UTF-8 text; its characters get
+//	  ids (op id, 0), (op id, 1), ...)
+//	TextDelete: Key, Value (the deleted characters: AppendTextRanges)
 type Op struct {
 	Origin string
 	Seq    uint64
@@ -144,6 +153,10 @@ type Op struct {
 	Value  []byte
 	Tags   []OpID
 	Ref    OpID
+
+	// At is a local Text edit's visible position, which the replica turns
+	// into Ref/Delta or Value under its lock. It is never encoded.
+	At *TextPos
 }
 
 // ID returns the op's OpID.

@@ -3,7 +3,11 @@ package crdt
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"pgregory.net/rapid"
 )
@@ -24,6 +28,7 @@ func genHistory(t *rapid.T, kinds []Kind) []*Op {
 	hlc := map[string]uint64{}
 	var adds []*Op     // ORSet adds so far
 	var inserts []OpID // RGA elements so far
+	var runs []*Op     // Text inserts so far
 	keys := []string{"a", "b"}
 	vals := [][]byte{[]byte("x"), []byte("y"), []byte("zz"), {}}
 	var ops []*Op
@@ -66,13 +71,50 @@ func genHistory(t *rapid.T, kinds []Kind) []*Op {
 				break
 			}
 			op.Ref = rapid.SampledFrom(inserts).Draw(t, "target")
+		case TextInsert, TextDelete:
+			genText(t, op, &runs, hlc)
 		}
 		ops = append(ops, op)
 	}
 	return ops
 }
 
-var allKinds = []Kind{GCounterInc, PNCounterInc, PNCounterDec, LWWSet, LWWMapSet, LWWMapRemove, ORSetAdd, ORSetRemove, RGAInsert, RGADelete}
+// genText fills a Text op: an insert after the start or a character of an
+// earlier run of its key (its HLC above that run's: the writer saw it), or a
+// delete of spans of earlier runs.
+func genText(t *rapid.T, op *Op, runs *[]*Op, hlc map[string]uint64) {
+	var mine []*Op
+	for _, r := range *runs {
+		if r.Key == op.Key {
+			mine = append(mine, r)
+		}
+	}
+	if op.Kind == TextDelete && len(mine) == 0 {
+		op.Kind = TextInsert
+	}
+	if op.Kind == TextInsert {
+		op.Value = []byte(rapid.SampledFrom([]string{"a", "bc", "déf", "g\u00e9h\U0001F600"}).Draw(t, "text"))
+		if len(mine) > 0 && rapid.IntRange(0, 3).Draw(t, "at-start") > 0 {
+			p := rapid.SampledFrom(mine).Draw(t, "parent")
+			op.Ref, op.Delta = p.ID(), uint64(rapid.IntRange(0, utf8.RuneCount(p.Value)-1).Draw(t, "offset"))
+			op.HLC = max(op.HLC, p.HLC+1)
+			hlc[op.Origin] = op.HLC
+		}
+		*runs = append(*runs, op)
+		return
+	}
+	var rs []TextRange
+	for i := rapid.IntRange(1, 3).Draw(t, "ranges"); i > 0; i-- {
+		r := rapid.SampledFrom(mine).Draw(t, "run")
+		n := utf8.RuneCount(r.Value)
+		off := rapid.IntRange(0, n-1).Draw(t, "from")
+		rs = append(rs, TextRange{Run: r.ID(), Off: uint64(off), N: uint64(rapid.IntRange(1, n-off).Draw(t, "count"))})
+	}
+	op.Value = AppendTextRanges(nil, rs)
+}
+
+var allKinds = []Kind{GCounterInc, PNCounterInc, PNCounterDec, LWWSet, LWWMapSet, LWWMapRemove, ORSetAdd, ORSetRemove,
+	RGAInsert, RGADelete, TextInsert, TextDelete}
 
 var kindsByType = map[string][]Kind{
 	"gcounter":     {GCounterInc},
@@ -81,6 +123,7 @@ var kindsByType = map[string][]Kind{
 	"lww-map":      {LWWMapSet, LWWMapRemove},
 	"orset":        {ORSetAdd, ORSetRemove},
 	"rga":          {RGAInsert, RGADelete},
+	"text":         {TextInsert, TextInsert, TextDelete},
 	"all":          allKinds,
 }
 
@@ -92,7 +135,17 @@ func inOrder(ops []*Op) *State {
 	return s
 }
 
-func digest(s *State) []byte { return s.AppendBinary(nil) }
+// digest is the state's canonical encoding and, for Text objects, their
+// visible text (equal runs must also give equal strings).
+func digest(s *State) []byte {
+	b := s.AppendBinary(nil)
+	for _, k := range slices.SortedFunc(maps.Keys(s.Objects), func(a, b ObjKey) int { return strings.Compare(a.Key, b.Key) }) {
+		if t, ok := s.Objects[k].(*Text); ok {
+			b = append(append(b, k.Key...), t.String()...)
+		}
+	}
+	return b
+}
 
 func requireEqual(t *rapid.T, what string, a, b *State) {
 	if !bytes.Equal(digest(a), digest(b)) {

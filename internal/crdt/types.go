@@ -38,6 +38,10 @@ func New(t Type) Object {
 		return &ORSet{}
 	case TypeRGA:
 		return &RGA{}
+	case TypeText:
+		t := &Text{}
+		t.init()
+		return t
 	}
 	return nil
 }

@@ -1,0 +1,281 @@
+package crdt
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"pgregory.net/rapid"
+)
+
+// textWriter edits a Text the way a replica does for a local write: the
+// position resolves to ids, then the op applies.
+type textWriter struct {
+	t      *Text
+	origin string
+	seq    uint64
+	hlc    *uint64
+	ops    []*Op
+}
+
+func (w *textWriter) op(kind Kind) *Op {
+	w.seq++
+	*w.hlc++
+	return &Op{Origin: w.origin, Seq: w.seq, HLC: *w.hlc, Kind: kind, Key: "doc"}
+}
+
+// fataler is what the writer needs of a *testing.T or a *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+func (w *textWriter) insert(tb fataler, i int, s string) {
+	tb.Helper()
+	parent, err := w.t.ResolveInsert(uint64(i))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	op := w.op(TextInsert)
+	op.Ref, op.Delta, op.Value = parent.Run, parent.Off, []byte(s)
+	if err := op.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	w.t.Apply(op)
+	w.ops = append(w.ops, op)
+}
+
+func (w *textWriter) delete(tb fataler, i, n int) {
+	tb.Helper()
+	for n > 0 {
+		rs, covered, err := w.t.ResolveDelete(uint64(i), uint64(n))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		op := w.op(TextDelete)
+		op.Value = AppendTextRanges(nil, rs)
+		w.t.Apply(op)
+		w.ops = append(w.ops, op)
+		n -= int(covered)
+	}
+}
+
+func TestText_LocalEdits(t *testing.T) {
+	type edit struct {
+		del  bool
+		i, n int
+		s    string
+	}
+	for _, tc := range []struct {
+		name  string
+		edits []edit
+		want  string
+	}{
+		{"empty", nil, ""},
+		{"append", []edit{{i: 0, s: "hello"}, {i: 5, s: " world"}}, "hello world"},
+		{"prepend", []edit{{i: 0, s: "world"}, {i: 0, s: "hello "}}, "hello world"},
+		{"middle of a run", []edit{{i: 0, s: "held"}, {i: 2, s: "LLO WOR"}}, "heLLO WORld"},
+		{"delete inside a run", []edit{{i: 0, s: "abcdef"}, {del: true, i: 1, n: 3}}, "aef"},
+		{"delete across runs", []edit{{i: 0, s: "abc"}, {i: 3, s: "def"}, {i: 1, s: "X"}, {del: true, i: 2, n: 4}}, "aXf"},
+		{"insert where deleted", []edit{{i: 0, s: "abc"}, {del: true, i: 1, n: 1}, {i: 1, s: "B"}}, "aBc"},
+		{"delete all, type again", []edit{{i: 0, s: "abc"}, {del: true, i: 0, n: 3}, {i: 0, s: "z"}}, "z"},
+		{"code points", []edit{{i: 0, s: "é😀x"}, {i: 1, s: "ü"}, {del: true, i: 2, n: 1}}, "éüx"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var hlc uint64
+			w := &textWriter{t: New(TypeText).(*Text), origin: origins[0], hlc: &hlc}
+			for _, e := range tc.edits {
+				if e.del {
+					w.delete(t, e.i, e.n)
+				} else {
+					w.insert(t, e.i, e.s)
+				}
+			}
+			if got := w.t.String(); got != tc.want {
+				t.Fatalf("text %q, want %q", got, tc.want)
+			}
+			if w.t.Len() != utf8.RuneCountInString(tc.want) {
+				t.Fatalf("Len %d, want %d", w.t.Len(), utf8.RuneCountInString(tc.want))
+			}
+			// Replayed on another replica, and decoded from its encoding.
+			r := New(TypeText).(*Text)
+			for _, op := range w.ops {
+				r.Apply(op)
+			}
+			d, err := Decode(TypeText, w.t.AppendBinary(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.String() != tc.want || d.(*Text).String() != tc.want {
+				t.Fatalf("replica %q, decoded %q, want %q", r.String(), d.(*Text).String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestText_OutOfRange(t *testing.T) {
+	var hlc uint64
+	w := &textWriter{t: New(TypeText).(*Text), origin: origins[0], hlc: &hlc}
+	w.insert(t, 0, "abc")
+	if _, err := w.t.ResolveInsert(4); err == nil {
+		t.Fatal("insert at 4 of 3 accepted")
+	}
+	if _, _, err := w.t.ResolveDelete(2, 2); err == nil {
+		t.Fatal("delete of [2, 4) of 3 accepted")
+	}
+	if _, err := w.t.Slice(4, 1); err == nil {
+		t.Fatal("read from 4 of 3 accepted")
+	}
+	if s, _ := w.t.Slice(1, 100); s != "bc" {
+		t.Fatalf("Slice(1, 100) = %q, want the clamped %q", s, "bc")
+	}
+	var none *Text
+	if _, err := none.ResolveInsert(0); err != nil {
+		t.Fatalf("insert at 0 of an absent text: %v", err)
+	}
+}
+
+// Two writers type at the same place at once, one keystroke per op; every
+// delivery order gives one text on both, and neither's typing is cut into
+// by the other's.
+func TestProperty_TextConcurrentTypingNeverInterleaves(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var hlc uint64
+		base := &textWriter{t: New(TypeText).(*Text), origin: origins[2], hlc: &hlc}
+		base.insert(rt, 0, "[]")
+		words := []string{rapid.StringMatching(`[a-z]{1,8}`).Draw(rt, "a"), rapid.StringMatching(`[A-Z]{1,8}`).Draw(rt, "b")}
+		var all []*Op
+		for i, word := range words {
+			w := &textWriter{t: New(TypeText).(*Text), origin: origins[i], hlc: new(uint64)}
+			*w.hlc = hlc + uint64(rapid.IntRange(0, 3).Draw(rt, "skew"))
+			for _, op := range base.ops {
+				w.t.Apply(op)
+			}
+			for j, r := range word {
+				w.insert(rt, 1+j, string(r))
+			}
+			all = append(all, w.ops...)
+		}
+		var got []string
+		for range 2 {
+			r := New(TypeText).(*Text)
+			for _, op := range base.ops {
+				r.Apply(op)
+			}
+			for _, i := range rapid.Permutation(indexes(len(all))).Draw(rt, "order") {
+				r.Apply(all[i])
+			}
+			got = append(got, r.String())
+		}
+		if got[0] != got[1] {
+			rt.Fatalf("orders disagree: %q vs %q", got[0], got[1])
+		}
+		if got[0] != "["+words[0]+words[1]+"]" && got[0] != "["+words[1]+words[0]+"]" {
+			rt.Fatalf("typing interleaved: %q from %q and %q", got[0], words[0], words[1])
+		}
+	})
+}
+
+// refText is the specification the Text must agree with: every character
+// its own RGA element (a run's character k > 0 the child of character k-1,
+// with the run's stamp), siblings newest first, depth first.
+func refText(ops []*Op) string {
+	type char struct {
+		id     CharID
+		hlc    uint64
+		r      rune
+		parent CharID
+		del    bool
+	}
+	chars := map[CharID]*char{}
+	kids := map[CharID][]*char{}
+	var dels []TextRange
+	for _, op := range ops {
+		switch op.Kind {
+		case TextInsert:
+			parent := CharID{Run: op.Ref, Off: op.Delta}
+			for k, r := range []rune(string(op.Value)) {
+				c := &char{id: CharID{Run: op.ID(), Off: uint64(k)}, hlc: op.HLC, r: r, parent: parent}
+				chars[c.id] = c
+				kids[parent] = append(kids[parent], c)
+				parent = c.id
+			}
+		case TextDelete:
+			rs, _ := DecodeTextRanges(op.Value)
+			dels = append(dels, rs...)
+		}
+	}
+	for _, d := range dels {
+		for k := d.Off; k < d.Off+d.N; k++ {
+			if c := chars[CharID{Run: d.Run, Off: k}]; c != nil {
+				c.del = true
+			}
+		}
+	}
+	newer := func(a, b *char) int {
+		switch {
+		case a.hlc != b.hlc:
+			return cmpDesc(a.hlc, b.hlc)
+		case a.id.Run.Origin != b.id.Run.Origin:
+			return -strings.Compare(a.id.Run.Origin, b.id.Run.Origin)
+		}
+		return cmpDesc(a.id.Run.Seq, b.id.Run.Seq)
+	}
+	var b strings.Builder
+	stack := []CharID{{}}
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if c := chars[id]; c != nil && !c.del {
+			b.WriteRune(c.r)
+		}
+		ks := slices.Clone(kids[id])
+		slices.SortStableFunc(ks, newer)
+		for i := len(ks) - 1; i >= 0; i-- {
+			stack = append(stack, ks[i].id)
+		}
+	}
+	return b.String()
+}
+
+func cmpDesc(a, b uint64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+// The runs-and-pieces Text gives the text of the one-element-per-character
+// RGA on every causally plausible history, in any delivery order.
+func TestProperty_TextMatchesCharacterRGA(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		ops := genHistory(rt, []Kind{TextInsert, TextInsert, TextDelete})
+		want := map[string]string{}
+		for _, key := range []string{"a", "b"} {
+			var mine []*Op
+			for _, op := range ops {
+				if op.Key == key {
+					mine = append(mine, op)
+				}
+			}
+			want[key] = refText(mine)
+		}
+		s := NewState()
+		for _, i := range rapid.Permutation(indexes(len(ops))).Draw(rt, "order") {
+			s.Deliver(ops[i])
+		}
+		for key, w := range want {
+			got := ""
+			if obj := s.Get(ObjKey{Type: TypeText, Key: key}); obj != nil {
+				got = obj.(*Text).String()
+			}
+			if got != w {
+				rt.Fatalf("key %s: text %q, character RGA %q", key, got, w)
+			}
+		}
+	})
+}
