@@ -13,7 +13,7 @@ func TestTypesMatchInternal(t *testing.T) {
 		pub  Type
 		want crdt.Type
 	}{{GCounter, crdt.TypeGCounter}, {PNCounter, crdt.TypePNCounter}, {LWWRegister, crdt.TypeLWWRegister},
-		{LWWMap, crdt.TypeLWWMap}, {ORSet, crdt.TypeORSet}, {RGA, crdt.TypeRGA}} {
+		{LWWMap, crdt.TypeLWWMap}, {ORSet, crdt.TypeORSet}, {RGA, crdt.TypeRGA}, {Text, crdt.TypeText}} {
 		if crdt.Type(tt.pub) != tt.want || tt.pub.String() != tt.want.String() {
 			t.Errorf("%v is %d, want %d (%v)", tt.pub, tt.pub, tt.want, tt.want)
 		}

@@ -23,6 +23,7 @@ const (
 	LWWMap
 	ORSet
 	RGA
+	Text
 )
 
 // String is the type's name as nx inspect prints it ("gcounter", ...).
@@ -35,7 +36,7 @@ func (n *Node) Format(t Type, key string) (string, error) {
 	if n.replica == nil {
 		return "", errors.New("numax: sync is disabled")
 	}
-	if t < GCounter || t > RGA {
+	if t < GCounter || t > Text {
 		return "", errors.New("numax: unknown CRDT type")
 	}
 	var s string

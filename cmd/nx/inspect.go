@@ -74,7 +74,7 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cget := &cobra.Command{
-		Use: "get TYPE KEY", Short: "Print a CRDT as --print-* does (TYPE: gcounter, pncounter, lww-register, lww-map, orset, rga)",
+		Use: "get TYPE KEY", Short: "Print a CRDT as --print-* does (TYPE: gcounter, pncounter, lww-register, lww-map, orset, rga, text)",
 		Args: cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
 			t, err := crdt.ParseType(args[0])

@@ -58,7 +58,7 @@ var printFlags = []struct {
 }{
 	{"print-gcounter", numax.GCounter}, {"print-pncounter", numax.PNCounter},
 	{"print-lww-register", numax.LWWRegister}, {"print-lww-map", numax.LWWMap},
-	{"print-orset", numax.ORSet}, {"print-rga", numax.RGA},
+	{"print-orset", numax.ORSet}, {"print-rga", numax.RGA}, {"print-text", numax.Text},
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {

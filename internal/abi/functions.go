@@ -116,6 +116,10 @@ var Functions = []Func{
 	{Name: "crdt_rga_delete", Params: sig(I32, I32, I32, I32), Results: ri32, SyncOnly: true},
 	{Name: "crdt_rga_values", Params: sig(I32, I32, I32, I32), Results: ri32, SyncOnly: true},
 	{Name: "crdt_rga_elements", Params: sig(I32, I32, I32, I32), Results: ri32, SyncOnly: true},
+	{Name: "crdt_text_insert", Params: sig(I32, I32, I64, I32, I32), Results: ri32, SyncOnly: true},
+	{Name: "crdt_text_delete", Params: sig(I32, I32, I64, I64), Results: ri32, SyncOnly: true},
+	{Name: "crdt_text_len", Params: sig(I32, I32), Results: ri64, SyncOnly: true},
+	{Name: "crdt_text_read", Params: sig(I32, I32, I64, I64, I32, I32), Results: ri32, SyncOnly: true},
 
 	// Serving (docs/serving.md): valid inside the handler that gives them
 	// meaning, -3 elsewhere; http_fetch anywhere.

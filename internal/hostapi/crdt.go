@@ -24,11 +24,14 @@ const (
 	argOut                   // output buffer: (p, n), <= MaxOutput
 	argParent                // RGA parent: (p, n), empty (head) or an OpId
 	argID                    // RGA element id: (p, n), an OpId
+	argIndex                 // Text position: one i64, >= 0
+	argCount                 // Text character count: one i64, >= 0
+	argText                  // Text string: (p, n), <= MaxValue, UTF-8
 )
 
 // slots is how many stack values an argument takes.
 func (k argKind) slots() int {
-	if k == argDelta {
+	if k == argDelta || k == argIndex || k == argCount {
 		return 1
 	}
 	return 2
@@ -39,6 +42,8 @@ type crdtCall struct {
 	key          string
 	field, value []byte
 	delta        uint64
+	index, count uint64
+	length       int64 // crdt_text_len's answer, when it returns OK
 	ref          crdt.OpID
 	outP, outN   uint32
 }
@@ -72,6 +77,10 @@ var crdtFuncs = map[string]struct {
 	"crdt_rga_delete":       {[]argKind{argKey, argID}, rgaDelete},
 	"crdt_rga_values":       {[]argKind{argKey, argOut}, rgaValues},
 	"crdt_rga_elements":     {[]argKind{argKey, argOut}, rgaElements},
+	"crdt_text_insert":      {[]argKind{argKey, argIndex, argText}, textInsert},
+	"crdt_text_delete":      {[]argKind{argKey, argIndex, argCount}, textDelete},
+	"crdt_text_len":         {[]argKind{argKey}, textLen},
+	"crdt_text_read":        {[]argKind{argKey, argIndex, argCount, argOut}, textRead},
 }
 
 func (h *Host) crdtFunctions() map[string]api.GoModuleFunc {
@@ -85,6 +94,10 @@ func (h *Host) crdtFunctions() map[string]api.GoModuleFunc {
 // crdtEntry validates a crdt_* call in the spec's order — arguments and
 // limits (-3), reserved key (-4), sync enabled (-5) — then runs it.
 func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModuleFunc {
+	ret := ret
+	if name == "crdt_text_len" { // the one crdt_* function whose result is an i64
+		ret = func(s []uint64, code int32) { s[0] = api.EncodeI64(int64(code)) }
+	}
 	return func(ctx context.Context, mod api.Module, s []uint64) {
 		a := h.args(mod)
 		var c crdtCall
@@ -103,6 +116,20 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 				c.value = a.value(u32(s[i]), u32(s[i+1]))
 			case argDelta:
 				c.delta = s[i]
+			case argIndex, argCount:
+				if int64(s[i]) < 0 {
+					a.bad = true
+				}
+				if k == argIndex {
+					c.index = s[i]
+				} else {
+					c.count = s[i]
+				}
+			case argText:
+				c.value = a.value(u32(s[i]), u32(s[i+1]))
+				if a.ok() && !utf8.Valid(c.value) {
+					a.bad = true
+				}
 			case argOut:
 				c.outP, c.outN = u32(s[i]), u32(s[i+1])
 				a.out(c.outP, c.outN)
@@ -134,6 +161,10 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 		if code == abi.ErrInternal {
 			h.Logger.Debug("crdt call failed", "module", moduleName(mod), "func", name, "key", c.key)
 		}
+		if name == "crdt_text_len" && code == abi.OK {
+			s[0] = api.EncodeI64(c.length)
+			return
+		}
 		ret(s, code)
 	}
 }
@@ -150,6 +181,8 @@ func (h *Host) writeOp(ctx context.Context, mod api.Module, op *crdt.Op, accept 
 		return id, abi.ErrNotFound
 	case errors.Is(err, replica.ErrRejected):
 		return id, abi.ErrBufferTooSmall
+	case errors.Is(err, replica.ErrRange):
+		return id, abi.ErrInternal
 	}
 	return id, h.fail(ctx, mod, op.Kind.String(), err)
 }
@@ -326,4 +359,79 @@ func rgaElements(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 
 		buf = abi.AppendPairs(nil, pairs)
 	})
 	return write(mod, c.outP, c.outN, buf)
+}
+
+// textInsert inserts c.value so its first character has visible index
+// c.index; -3 past the end (checked under the replica's lock).
+func textInsert(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	if len(c.value) == 0 {
+		return h.textCheck(c.key, c.index)
+	}
+	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.TextInsert, Key: c.key, Value: c.value,
+		At: &crdt.TextPos{Index: c.index}}, nil)
+	return code
+}
+
+// textCheck answers an empty insert: nothing changes, but a position past
+// the end is still -3.
+func (h *Host) textCheck(key string, index uint64) int32 {
+	code := abi.OK
+	read(h, crdt.TypeText, key, func(t *crdt.Text, ok bool) {
+		if n := 0; index > 0 {
+			if ok {
+				n = t.Len()
+			}
+			if index > uint64(n) {
+				code = abi.ErrInternal
+			}
+		}
+	})
+	return code
+}
+
+// textDelete deletes c.count visible characters from c.index, as one op or,
+// for a delete of more than crdt.MaxTextRanges pieces, several; -3 past the
+// end with nothing deleted.
+func textDelete(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	if code := h.textCheck(c.key, c.index+c.count); code != abi.OK || c.index+c.count < c.index {
+		return abi.ErrInternal
+	}
+	for left := c.count; left > 0; {
+		op := &crdt.Op{Kind: crdt.TextDelete, Key: c.key, At: &crdt.TextPos{Index: c.index, Count: left}}
+		if _, code := h.writeOp(ctx, mod, op, nil); code != abi.OK {
+			return code
+		}
+		if op.At.Count == 0 || op.At.Count > left {
+			return abi.ErrInternal
+		}
+		left -= op.At.Count
+	}
+	return abi.OK
+}
+
+func textLen(_ context.Context, h *Host, _ api.Module, c *crdtCall) int32 {
+	read(h, crdt.TypeText, c.key, func(t *crdt.Text, ok bool) {
+		if ok {
+			c.length = int64(t.Len())
+		}
+	})
+	return abi.OK
+}
+
+// textRead writes the UTF-8 of the visible characters [c.index,
+// c.index+c.count), the count clamped to the end; -3 for a start past the
+// end, -2 if it does not fit.
+func textRead(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	var s string
+	var err error
+	read(h, crdt.TypeText, c.key, func(t *crdt.Text, ok bool) {
+		if !ok {
+			t = crdt.New(crdt.TypeText).(*crdt.Text)
+		}
+		s, err = t.Slice(c.index, c.count)
+	})
+	if err != nil {
+		return abi.ErrInternal
+	}
+	return write(mod, c.outP, c.outN, []byte(s))
 }

@@ -109,6 +109,57 @@ func TestCRDT_Functions(t *testing.T) {
 			t.Fatalf("elements = %q", items)
 		}
 	})
+	t.Run("text", func(t *testing.T) {
+		tp, tn := k("note")
+		text := func() string {
+			t.Helper()
+			n := hs.call("crdt_text_read", tp, tn, 0, 1000, out, 512)
+			if n < 0 {
+				t.Fatalf("read = %d", n)
+			}
+			return string(hs.read(out, int(n)))
+		}
+		for _, c := range []struct {
+			fn   string
+			args func() []uint64
+			code int32
+			want string
+		}{
+			{"crdt_text_insert", func() []uint64 { p, n := k("héllo"); return []uint64{tp, tn, 0, p, n} }, 0, "héllo"},
+			{"crdt_text_insert", func() []uint64 { p, n := k(" wörld"); return []uint64{tp, tn, 5, p, n} }, 0, "héllo wörld"},
+			{"crdt_text_insert", func() []uint64 { p, n := k("X"); return []uint64{tp, tn, 12, p, n} }, abi.ErrInternal, "héllo wörld"},
+			{"crdt_text_insert", func() []uint64 { p, n := k(""); return []uint64{tp, tn, 3, p, n} }, 0, "héllo wörld"},
+			{"crdt_text_insert", func() []uint64 { p, n := k("\xff"); return []uint64{tp, tn, 0, p, n} }, abi.ErrInternal, "héllo wörld"},
+			{"crdt_text_insert", func() []uint64 { p, n := k("x"); return []uint64{tp, tn, 1 << 63, p, n} }, abi.ErrInternal, "héllo wörld"},
+			{"crdt_text_delete", func() []uint64 { return []uint64{tp, tn, 1, 4} }, 0, "h wörld"},
+			{"crdt_text_delete", func() []uint64 { return []uint64{tp, tn, 5, 3} }, abi.ErrInternal, "h wörld"},
+			{"crdt_text_delete", func() []uint64 { return []uint64{tp, tn, 1, 1<<64 - 1} }, abi.ErrInternal, "h wörld"},
+			{"crdt_text_delete", func() []uint64 { return []uint64{tp, tn, 7, 0} }, 0, "h wörld"},
+		} {
+			if got := hs.call(c.fn, c.args()...); got != c.code {
+				t.Fatalf("%s%v = %d, want %d", c.fn, c.args(), got, c.code)
+			}
+			if got := text(); got != c.want {
+				t.Fatalf("after %s: %q, want %q", c.fn, got, c.want)
+			}
+		}
+		if got := hs.call("crdt_text_len", tp, tn); got != 7 {
+			t.Fatalf("len = %d, want 7", got)
+		}
+		if got := hs.call("crdt_text_read", tp, tn, 2, 2, out, 512); got != 3 || string(hs.read(out, 3)) != "wö" {
+			t.Fatalf("read [2, 4) = %d %q", got, hs.read(out, int(max(got, 0))))
+		}
+		if got := hs.call("crdt_text_read", tp, tn, 8, 1, out, 512); got != abi.ErrInternal {
+			t.Fatalf("read from past the end = %d", got)
+		}
+		if got := hs.call("crdt_text_read", tp, tn, 0, 7, out, 3); got != abi.ErrBufferTooSmall {
+			t.Fatalf("read into 3 bytes = %d", got)
+		}
+		np, nn := k("never")
+		if got := hs.call("crdt_text_len", np, nn); got != 0 {
+			t.Fatalf("len of an unwritten text = %d", got)
+		}
+	})
 	t.Run("rga", func(t *testing.T) {
 		lp, ln := k("doc")
 		vp, vn := k("H")

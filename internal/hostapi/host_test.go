@@ -233,7 +233,7 @@ func TestCRDTArgs_MatchABITypes(t *testing.T) {
 		}
 		var types []abi.ValType
 		for _, k := range kinds {
-			if k == argDelta {
+			if k.slots() == 1 {
 				types = append(types, abi.I64)
 			} else {
 				types = append(types, abi.I32, abi.I32)
@@ -636,6 +636,10 @@ func TestCRDT_ValidationOrder(t *testing.T) {
 				a = append(a, val, valN)
 			case argDelta:
 				a = append(a, 1)
+			case argIndex, argCount:
+				a = append(a, 0)
+			case argText:
+				a = append(a, val, valN)
 			case argOut:
 				a = append(a, out, 64)
 			case argParent, argID:

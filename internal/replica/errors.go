@@ -17,6 +17,8 @@ var (
 	// ErrNotFound reports a local write naming an element that does not
 	// exist here (an RGA parent or element id).
 	ErrNotFound = errors.New("replica: element not found")
+	// ErrRange reports a local Text edit at a position past the end.
+	ErrRange = errors.New("replica: position out of range")
 	// ErrRejected reports a local write the caller's check refused before
 	// anything changed.
 	ErrRejected = errors.New("replica: rejected by caller")

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"fmt"
 	"math"
 
 	"github.com/numax/numax/internal/crdt"
@@ -70,6 +71,10 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 				return crdt.OpID{}, false, ErrNotFound
 			}
 		}
+	case crdt.TextInsert, crdt.TextDelete:
+		if err := resolveText(r.state, op); err != nil {
+			return crdt.OpID{}, false, err
+		}
 	}
 	op.Origin = r.nodeID
 	if r.state.VV[r.nodeID] == math.MaxUint64 {
@@ -108,4 +113,32 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 		r.q.push([]item{{op: op, seq: n, chain: chain}})
 	}
 	return op.ID(), r.logCount > r.cfg.OpLogLimit, nil
+}
+
+// resolveText turns a local Text edit's position (op.At) into ids: an
+// insert's parent character, a delete's ranges (at most
+// crdt.MaxTextRanges: At.Count becomes what they cover, and the caller
+// writes the rest as further ops). A position past the end is ErrRange.
+func resolveText(st *crdt.State, op *crdt.Op) error {
+	if op.At == nil {
+		return nil // a caller that named the ids itself
+	}
+	t, _ := st.Get(op.Obj()).(*crdt.Text)
+	if op.Kind == crdt.TextInsert {
+		parent, err := t.ResolveInsert(op.At.Index)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrRange, err)
+		}
+		op.Ref, op.Delta = parent.Run, parent.Off
+		return nil
+	}
+	ranges, covered, err := t.ResolveDelete(op.At.Index, op.At.Count)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRange, err)
+	}
+	if covered == 0 {
+		return ErrNoop
+	}
+	op.Value, op.At.Count = crdt.AppendTextRanges(nil, ranges), covered
+	return nil
 }

@@ -26,7 +26,7 @@ import (
 
 // ProtocolVersion is this build's protocol version; a Hello with another is
 // refused with ProtocolMismatch.
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
 // Format tags.
 const (
