@@ -65,11 +65,7 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 		Use: "list", Short: "List every CRDT as TYPE KEY", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return withStore(func(st *store.Store) error {
-				rows, err := st.Scan(store.CRDT, store.ScanOptions{KeysOnly: true})
-				for _, r := range rows {
-					fmt.Fprintf(stdout, "%s %s\n", crdt.Type(r.Key[0]), r.Key[1:])
-				}
-				return err
+				return replica.ListObjects(st, func(k crdt.ObjKey) { fmt.Fprintf(stdout, "%s %s\n", k.Type, k.Key) })
 			})
 		},
 	}
@@ -82,12 +78,9 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 				return usagef("%v", err)
 			}
 			return withStore(func(st *store.Store) error {
-				var obj crdt.Object
-				b, err := st.Get(store.CRDT, append([]byte{byte(t)}, args[1]...))
-				if err == nil {
-					if obj, err = crdt.Decode(t, b); err != nil {
-						return fmt.Errorf("corrupt %s %q: %w", t, args[1], err)
-					}
+				obj, err := replica.LoadObject(st, crdt.ObjKey{Type: t, Key: args[1]})
+				if err != nil {
+					return err
 				}
 				fmt.Fprintln(stdout, crdt.Format(t, args[1], obj))
 				return nil

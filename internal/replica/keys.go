@@ -13,7 +13,8 @@ import (
 
 // Store layout (key spaces of package store):
 //
-//	CRDT:   [type byte][key]          -> canonical object encoding
+//	CRDT:   [type][uvarint len][key][sub] -> one record of the object
+//	                                     (objects.go)
 //	OpLog:  [origin 32 bytes][seq BE] -> op encoding, or for the last op
 //	                                     of a proved unit, the op with its
 //	                                     head (LogValue)
@@ -24,6 +25,7 @@ import (
 //	        'h' + origin              -> the origin's head at the applied
 //	                                     seq (opauth.AppendHead; with TLS)
 //	Meta:   "node_id", "hlc" (a bound above every stored timestamp),
+//	        "crdt_format" (CRDTFormat),
 //	        "cert/" + origin          -> the origin's certificate (DER)
 
 var (
@@ -111,10 +113,6 @@ func parseLogKey(k []byte) (origin string, seq uint64, ok bool) {
 	return string(k[:32]), binary.BigEndian.Uint64(k[32:]), true
 }
 
-func objStoreKey(k crdt.ObjKey) []byte {
-	return append([]byte{byte(k.Type)}, k.Key...)
-}
-
 func logKey(origin string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(origin), seq)
 }
@@ -186,8 +184,11 @@ func StoredNodeID(st *store.Store) (string, error) {
 // entry): benchmarks build objects of millions of elements with it
 // without writing them op by op.
 func Seed(st *store.Store, k crdt.ObjKey, obj crdt.Object, origin string, seq uint64) error {
+	if _, err := checkFormat(st); err != nil {
+		return err
+	}
 	b := st.NewBatch()
-	b.Set(store.CRDT, objStoreKey(k), obj.AppendBinary(nil))
+	rewriteObject(b, k, obj)
 	b.Set(store.Vector, vvKey(origin), uvarint(seq))
 	_, err := st.Commit(b)
 	return err

@@ -99,9 +99,9 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 		// stops the replica (failed) and a restart reads the stored head.
 		chain = r.chainer.Next(r.frontier(r.nodeID).Chain, op)
 		r.heads[r.nodeID] = opauth.Head{Origin: r.nodeID, Seq: op.Seq, Chain: chain}
-		r.persist(b, map[crdt.ObjKey]bool{k: true}, []*crdt.Op{op}, nil, r.nodeID)
+		r.persist(b, nil, []*crdt.Op{op}, nil, r.nodeID)
 	} else {
-		r.persist(b, map[crdt.ObjKey]bool{k: true}, []*crdt.Op{op}, nil)
+		r.persist(b, nil, []*crdt.Op{op}, nil)
 	}
 	n, err := r.commit(b)
 	if err != nil {

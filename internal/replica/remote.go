@@ -253,7 +253,7 @@ func (r *Replica) applyLocked(units []unit, released bool) (applied, error) {
 	}
 	if len(res.ops) > 0 || len(newHeads) > 0 {
 		b := r.st.NewBatch()
-		r.persist(b, res.touched, res.ops, ends, newHeads...)
+		r.persist(b, nil, res.ops, ends, newHeads...)
 		seq, err := r.commit(b)
 		if err != nil {
 			return res, err

@@ -423,20 +423,15 @@ func (r *Replica) hydrate() error {
 	if err := r.loadAuth(); err != nil {
 		return err
 	}
-	rows, err := r.st.Scan(store.CRDT, store.ScanOptions{})
+	migrated, err := checkFormat(r.st)
 	if err != nil {
 		return err
 	}
-	for _, row := range rows {
-		if len(row.Key) < 1 {
-			return &CorruptError{What: "CRDT", Key: row.Key, Err: errors.New("empty key")}
-		}
-		k := crdt.ObjKey{Type: crdt.Type(row.Key[0]), Key: string(row.Key[1:])}
-		obj, err := crdt.Decode(k.Type, row.Value)
-		if err != nil {
-			return &CorruptError{What: fmt.Sprintf("CRDT %s %q", k.Type, k.Key), Key: row.Key, Err: err}
-		}
-		r.state.Objects[k] = obj
+	if migrated > 0 {
+		r.log.Info("datastore migrated to per-element CRDT records", "objects", migrated, "format", CRDTFormat)
+	}
+	if err := loadObjects(r.st, func(k crdt.ObjKey, obj crdt.Object) { r.state.Objects[k] = obj }); err != nil {
+		return err
 	}
 	r.log.Debug("replica hydrated", "node", r.nodeID, "objects", len(r.state.Objects),
 		"origins", len(r.state.VV), "op_log", r.logCount)
@@ -562,14 +557,21 @@ func (r *Replica) commit(b *store.Batch) (uint64, error) {
 // vector entries of their origins, the heads of origins in heads and the
 // clock. Called with mu held.
 // ends maps the last op of a proved unit to its head, stored with it.
-func (r *Replica) persist(b *store.Batch, touched map[crdt.ObjKey]bool, applied []*crdt.Op, ends map[*crdt.Op]*opauth.Head, heads ...string) {
+func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied []*crdt.Op, ends map[*crdt.Op]*opauth.Head, heads ...string) {
 	for _, o := range heads {
 		h := r.heads[o]
 		b.Set(store.Vector, headKey(o), opauth.AppendHead(nil, &h))
 	}
-	for k := range touched {
+	// Objects merged whole are written whole; an applied op writes the
+	// records it changed (a bounded number, whatever the object's size).
+	for k := range rewrite {
 		if obj := r.state.Get(k); obj != nil {
-			b.Set(store.CRDT, objStoreKey(k), obj.AppendBinary(nil))
+			rewriteObject(b, k, obj)
+		}
+	}
+	for _, op := range applied {
+		if k := op.Obj(); !rewrite[k] {
+			putRecords(b, k, crdt.OpRecords(r.state.Get(k), op))
 		}
 	}
 	// No vector entry per origin here: ops are applied in order, so the

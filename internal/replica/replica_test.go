@@ -145,13 +145,13 @@ func TestReplica_CorruptRecordStopsStart(t *testing.T) {
 	r := openReplica(t, Config{Store: st})
 	write(t, r, &crdt.Op{Kind: crdt.LWWSet, Key: "status", Value: []byte("ok")})
 	r.Close(context.Background())
-	st.Set(store.CRDT, objStoreKey(crdt.ObjKey{Type: crdt.TypeLWWRegister, Key: "status"}), []byte{1, 3, 9, 9})
+	st.Set(store.CRDT, objPrefix(crdt.ObjKey{Type: crdt.TypeLWWRegister, Key: "status"}), []byte{1, 3, 9, 9})
 	_, err := Open(Config{Store: st})
 	var ce *CorruptError
 	if !errors.As(err, &ce) || ce.What != `CRDT lww-register "status"` {
 		t.Fatalf("err = %v", err)
 	}
-	st.Set(store.CRDT, objStoreKey(crdt.ObjKey{Type: crdt.TypeLWWRegister, Key: "status"}), []byte{7, 3})
+	st.Set(store.CRDT, objPrefix(crdt.ObjKey{Type: crdt.TypeLWWRegister, Key: "status"}), []byte{7, 3})
 	_, err = Open(Config{Store: st})
 	var ve *crdt.VersionError
 	if !errors.As(err, &ve) || ve.Version != 7 {

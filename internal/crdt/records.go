@@ -1,0 +1,271 @@
+package crdt
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// Per-element records (docs/crdt.md, "Objects of any size"): an object is
+// stored as records under its key, one per element (an LWW-Map field, an
+// ORSet element with its tags, an RGA element, a Text run or a run's
+// deleted spans); counters and registers are one record. An op changes a
+// bounded number of records (OpRecords), so a write never re-encodes its
+// whole object; Records and FromRecords write and read all of them.
+//
+// Record values start with FormatVersion like every other encoding.
+
+// Record is one stored piece of an object: its sub-key under the object's
+// key (empty for the single record of a counter or register) and value. A
+// nil Value (from OpRecords) means the record is to be deleted.
+type Record struct {
+	Sub, Value []byte
+}
+
+// Sub-key prefixes of a Text's records.
+const (
+	textRunRec     = 'r' // 'r' + run id: the run
+	textDeletedRec = 'd' // 'd' + run id: the run's deleted spans
+)
+
+// appendIDKey encodes an id so records sort by it: seq big-endian, origin.
+func appendIDKey(b []byte, id OpID) []byte {
+	return append(binary.BigEndian.AppendUint64(b, id.Seq), id.Origin...)
+}
+
+func parseIDKey(b []byte) (OpID, error) {
+	if len(b) < 9 {
+		return OpID{}, fmt.Errorf("%w: short element id", ErrCorrupt)
+	}
+	id := OpID{Seq: binary.BigEndian.Uint64(b), Origin: string(b[8:])}
+	if id.Seq == 0 {
+		return OpID{}, fmt.Errorf("%w: element id with seq 0", ErrCorrupt)
+	}
+	return id, nil
+}
+
+func whole(obj Object) []Record { return []Record{{Value: obj.AppendBinary(nil)}} }
+
+// OpRecords returns the records of obj that applying op changed (obj is the
+// object after op applied).
+func OpRecords(obj Object, op *Op) []Record {
+	switch o := obj.(type) {
+	case *LWWMap:
+		return []Record{o.fieldRecord(string(op.Field))}
+	case *ORSet:
+		return []Record{o.elemRecord(string(op.Field))}
+	case *RGA:
+		id := op.ID()
+		if op.Kind == RGADelete {
+			id = op.Ref
+		}
+		return []Record{o.elemRecord(id)}
+	case *Text:
+		if op.Kind == TextInsert {
+			if run := o.runs[op.ID()]; run != nil {
+				return []Record{run.record()}
+			}
+			return nil
+		}
+		rs, _ := DecodeTextRanges(op.Value)
+		var out []Record
+		for _, r := range rs {
+			if !slices.ContainsFunc(out, func(x Record) bool { return string(x.Sub[1:]) == string(appendIDKey(nil, r.Run)) }) {
+				out = append(out, o.deletedRecord(r.Run))
+			}
+		}
+		return out
+	}
+	return whole(obj)
+}
+
+// Records returns every record of obj.
+func Records(obj Object) []Record {
+	var out []Record
+	switch o := obj.(type) {
+	case *LWWMap:
+		for _, f := range sortedKeys(o.Fields) {
+			out = append(out, o.fieldRecord(f))
+		}
+	case *ORSet:
+		for _, e := range sortedKeys(o.Elems) {
+			if el := o.Elems[e]; len(el.Adds) > 0 || len(el.Removes) > 0 {
+				out = append(out, o.elemRecord(e))
+			}
+		}
+	case *RGA:
+		for id := range o.Elems {
+			out = append(out, o.elemRecord(id))
+		}
+	case *Text:
+		for _, run := range o.runs {
+			out = append(out, run.record())
+		}
+		for id := range o.deleted {
+			out = append(out, o.deletedRecord(id))
+		}
+	default:
+		out = whole(obj)
+	}
+	return out
+}
+
+func (m *LWWMap) fieldRecord(f string) Record {
+	en := m.Fields[f]
+	v := enc([]byte{FormatVersion}).uv(en.Stamp.HLC).str(en.Stamp.Writer).flag(en.Removed).bytes(en.Value)
+	return Record{Sub: []byte(f), Value: v}
+}
+
+func (s *ORSet) elemRecord(e string) Record {
+	v := enc([]byte{FormatVersion})
+	el := s.Elems[e]
+	var adds, removes map[OpID]struct{}
+	if el != nil {
+		adds, removes = el.Adds, el.Removes
+	}
+	if len(adds) == 0 && len(removes) == 0 {
+		return Record{Sub: []byte(e)} // nothing to keep
+	}
+	v = v.uv(uint64(len(adds)))
+	for _, id := range sortedIDs(adds) {
+		v = v.id(id)
+	}
+	v = v.uv(uint64(len(removes)))
+	for _, id := range sortedIDs(removes) {
+		v = v.id(id)
+	}
+	return Record{Sub: []byte(e), Value: v}
+}
+
+func (r *RGA) elemRecord(id OpID) Record {
+	el := r.Elems[id]
+	v := enc([]byte{FormatVersion}).flag(el.Inserted).flag(el.Deleted)
+	if el.Inserted {
+		v = v.id(el.Parent).uv(el.HLC).bytes(el.Value)
+	}
+	return Record{Sub: appendIDKey(nil, id), Value: v}
+}
+
+func (run *textRun) record() Record {
+	v := enc([]byte{FormatVersion}).uv(run.hlc).id(run.parent.Run).uv(run.parent.Off).str(string(run.text))
+	return Record{Sub: appendIDKey([]byte{textRunRec}, run.id), Value: v}
+}
+
+func (t *Text) deletedRecord(id OpID) Record {
+	ss := t.deleted[id]
+	v := enc([]byte{FormatVersion}).uv(uint64(len(ss)))
+	for _, s := range ss {
+		v = v.uv(s.off).uv(s.end - s.off)
+	}
+	return Record{Sub: appendIDKey([]byte{textDeletedRec}, id), Value: v}
+}
+
+// FromRecords rebuilds an object of type t from its records (in any
+// order). Anything malformed is an error wrapping ErrCorrupt, or a
+// *VersionError.
+func FromRecords(t Type, recs []Record) (Object, error) {
+	switch t {
+	case TypeGCounter, TypePNCounter, TypeLWWRegister:
+		if len(recs) != 1 || len(recs[0].Sub) != 0 {
+			return nil, fmt.Errorf("%w: %s stored as %d records", ErrCorrupt, t, len(recs))
+		}
+		return Decode(t, recs[0].Value)
+	}
+	obj := New(t)
+	if obj == nil {
+		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, t)
+	}
+	var runs []*textRun
+	for _, rec := range recs {
+		d := &dec{b: rec.Value}
+		if v := d.byte1(); d.err == nil && v != FormatVersion {
+			return nil, &VersionError{Version: v}
+		}
+		switch o := obj.(type) {
+		case *LWWMap:
+			if o.Fields == nil {
+				o.Fields = map[string]MapEntry{}
+			}
+			o.Fields[string(rec.Sub)] = MapEntry{Stamp: Stamp{HLC: d.uv(), Writer: d.nodeID(false)}, Removed: d.flag(), Value: d.bytes()}
+		case *ORSet:
+			el := o.elem(string(rec.Sub))
+			for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
+				m := d.count(2)
+				for j := 0; j < m && d.err == nil; j++ {
+					set[d.id(false)] = struct{}{}
+				}
+			}
+			if d.err == nil && len(el.Adds) == 0 && len(el.Removes) == 0 {
+				d.fail("element without tags")
+			}
+		case *RGA:
+			id, err := parseIDKey(rec.Sub)
+			if err != nil {
+				return nil, err
+			}
+			e := &RGAElem{ID: id, Inserted: d.flag(), Deleted: d.flag()}
+			if e.Inserted {
+				e.Parent, e.HLC, e.Value = d.id(true), d.uv(), d.bytes()
+			}
+			if d.err == nil && !e.Inserted && !e.Deleted {
+				d.fail("element %s neither inserted nor deleted", id)
+			}
+			o.init()
+			o.Elems[id] = e
+		case *Text:
+			if len(rec.Sub) == 0 {
+				return nil, fmt.Errorf("%w: text record without a kind", ErrCorrupt)
+			}
+			id, err := parseIDKey(rec.Sub[1:])
+			if err != nil {
+				return nil, err
+			}
+			switch rec.Sub[0] {
+			case textRunRec:
+				hlc := d.uv()
+				parent := CharID{Run: d.id(true)}
+				parent.Off = d.uv()
+				s := d.str()
+				if d.err == nil && (s == "" || !utf8.ValidString(s)) {
+					d.fail("run %s: empty or not UTF-8", id)
+				}
+				runs = append(runs, &textRun{id: id, hlc: hlc, parent: parent, text: []rune(s)})
+			case textDeletedRec:
+				k := d.count(2)
+				for j := 0; j < k && d.err == nil; j++ {
+					off, n := d.uv(), d.uv()
+					if d.err == nil && (n == 0 || off+n < off) {
+						d.fail("run %s: bad deleted span", id)
+					}
+					o.deleted[id] = addSpan(o.deleted[id], span{off, off + n})
+				}
+			default:
+				return nil, fmt.Errorf("%w: text record of kind %q", ErrCorrupt, rec.Sub[0])
+			}
+		}
+		if err := d.done(); err != nil {
+			return nil, fmt.Errorf("record %q: %w", rec.Sub, err)
+		}
+	}
+	switch o := obj.(type) {
+	case *RGA:
+		o.init()
+		for _, e := range o.Elems {
+			if e.Inserted {
+				o.link(e)
+			}
+		}
+	case *Text:
+		slices.SortFunc(runs, func(a, b *textRun) int {
+			if b.newer(a) {
+				return -1
+			}
+			return 1
+		})
+		for _, r := range runs {
+			o.insertRun(r.id, r.hlc, r.parent, r.text)
+		}
+	}
+	return obj, nil
+}

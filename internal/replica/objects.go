@@ -1,0 +1,215 @@
+package replica
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
+)
+
+// CRDT objects are stored per element (crdt.Record):
+//
+//	CRDT: [type byte][uvarint len(key)][key][sub-key] -> record
+//
+// Format 1 (until this build) stored each object whole under [type][key];
+// Meta "crdt_format" says which layout a datastore holds (absent: 1 if
+// the CRDT space has anything, else a new datastore).
+
+// CRDTFormat is the layout this build writes.
+const CRDTFormat = 2
+
+var metaCRDTFormat = []byte("crdt_format")
+
+// FormatError reports a datastore whose CRDT layout this build cannot read.
+type FormatError struct{ Found uint64 }
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("the datastore's CRDT format is %d, newer than this build's %d: run it with a newer nx", e.Found, CRDTFormat)
+}
+
+// objPrefix is the prefix of every record of object k.
+func objPrefix(k crdt.ObjKey) []byte {
+	b := binary.AppendUvarint([]byte{byte(k.Type)}, uint64(len(k.Key)))
+	return append(b, k.Key...)
+}
+
+// parseObjKey splits a record key into its object and sub-key.
+func parseObjKey(key []byte) (crdt.ObjKey, []byte, bool) {
+	if len(key) < 2 {
+		return crdt.ObjKey{}, nil, false
+	}
+	n, w := binary.Uvarint(key[1:])
+	if w <= 0 || n > uint64(len(key)-1-w) {
+		return crdt.ObjKey{}, nil, false
+	}
+	k := crdt.ObjKey{Type: crdt.Type(key[0]), Key: string(key[1+w : 1+w+int(n)])}
+	return k, key[1+w+int(n):], true
+}
+
+// putRecords adds records of object k to b (a nil value deletes).
+func putRecords(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) {
+	prefix := objPrefix(k)
+	for _, rec := range recs {
+		key := append(prefix[:len(prefix):len(prefix)], rec.Sub...)
+		if rec.Value == nil {
+			b.Delete(store.CRDT, key)
+		} else {
+			b.Set(store.CRDT, key, rec.Value)
+		}
+	}
+}
+
+// rewriteObject replaces every record of object k with obj's.
+func rewriteObject(b *store.Batch, k crdt.ObjKey, obj crdt.Object) {
+	prefix := objPrefix(k)
+	b.DeleteRange(store.CRDT, prefix, store.PrefixEnd(prefix))
+	putRecords(b, k, crdt.Records(obj))
+}
+
+// checkFormat reads the datastore's CRDT layout and migrates format 1 to
+// this build's in one atomic batch: a crash during it leaves format 1,
+// migrated again at the next start.
+func checkFormat(st *store.Store) (migrated int, err error) {
+	v, err := st.Get(store.Meta, metaCRDTFormat)
+	switch {
+	case err == nil:
+		f, n := binary.Uvarint(v)
+		if n <= 0 || n != len(v) {
+			return 0, &CorruptError{What: "CRDT format marker", Key: metaCRDTFormat, Err: errors.New("bad varint")}
+		}
+		if f != CRDTFormat {
+			return 0, &FormatError{Found: f}
+		}
+		return 0, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, err
+	}
+	rows, err := st.Scan(store.CRDT, store.ScanOptions{})
+	if err != nil {
+		return 0, err
+	}
+	b := st.NewBatch()
+	for _, row := range rows {
+		if len(row.Key) < 1 {
+			return 0, &CorruptError{What: "CRDT (format 1)", Key: row.Key, Err: errors.New("empty key")}
+		}
+		k := crdt.ObjKey{Type: crdt.Type(row.Key[0]), Key: string(row.Key[1:])}
+		obj, err := crdt.Decode(k.Type, row.Value)
+		if err != nil {
+			return 0, &CorruptError{What: fmt.Sprintf("CRDT %s %q (format 1)", k.Type, k.Key), Key: row.Key, Err: err}
+		}
+		b.Delete(store.CRDT, row.Key)
+		putRecords(b, k, crdt.Records(obj))
+	}
+	b.Set(store.Meta, metaCRDTFormat, uvarint(CRDTFormat))
+	if _, err := st.Commit(b); err != nil {
+		return 0, err
+	}
+	return len(rows), nil
+}
+
+// loadObjects reads every object from its records (rows come sorted, so
+// each object's records are consecutive).
+func loadObjects(st *store.Store, f func(k crdt.ObjKey, obj crdt.Object)) error {
+	rows, err := st.Scan(store.CRDT, store.ScanOptions{})
+	if err != nil {
+		return err
+	}
+	var cur crdt.ObjKey
+	var recs []crdt.Record
+	var first []byte
+	flush := func() error {
+		if len(recs) == 0 {
+			return nil
+		}
+		obj, err := crdt.FromRecords(cur.Type, recs)
+		if err != nil {
+			return &CorruptError{What: fmt.Sprintf("CRDT %s %q", cur.Type, cur.Key), Key: first, Err: err}
+		}
+		f(cur, obj)
+		recs = recs[:0]
+		return nil
+	}
+	for _, row := range rows {
+		k, sub, ok := parseObjKey(row.Key)
+		if !ok {
+			return &CorruptError{What: "CRDT", Key: row.Key, Err: errors.New("malformed key")}
+		}
+		if k != cur || len(recs) == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur, first = k, row.Key
+		}
+		recs = append(recs, crdt.Record{Sub: sub, Value: row.Value})
+	}
+	return flush()
+}
+
+// LoadObject reads object k from a datastore no replica has open (nx
+// inspect); nil if it was never written.
+func LoadObject(st *store.Store, k crdt.ObjKey) (crdt.Object, error) {
+	if err := readableFormat(st); err != nil {
+		return nil, err
+	}
+	prefix := objPrefix(k)
+	rows, err := st.Scan(store.CRDT, store.ScanOptions{Prefix: prefix})
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	recs := make([]crdt.Record, len(rows))
+	for i, row := range rows {
+		recs[i] = crdt.Record{Sub: row.Key[len(prefix):], Value: row.Value}
+	}
+	obj, err := crdt.FromRecords(k.Type, recs)
+	if err != nil {
+		return nil, &CorruptError{What: fmt.Sprintf("CRDT %s %q", k.Type, k.Key), Key: prefix, Err: err}
+	}
+	return obj, nil
+}
+
+// ListObjects calls f with every object's type and key, in order, from a
+// datastore no replica has open (nx inspect).
+func ListObjects(st *store.Store, f func(k crdt.ObjKey)) error {
+	if err := readableFormat(st); err != nil {
+		return err
+	}
+	rows, err := st.Scan(store.CRDT, store.ScanOptions{KeysOnly: true})
+	if err != nil {
+		return err
+	}
+	var last crdt.ObjKey
+	for i, row := range rows {
+		k, _, ok := parseObjKey(row.Key)
+		if !ok {
+			return &CorruptError{What: "CRDT", Key: row.Key, Err: errors.New("malformed key")}
+		}
+		if i == 0 || k != last {
+			f(k)
+		}
+		last = k
+	}
+	return nil
+}
+
+// readableFormat refuses, for a read-only reader, a datastore not in this
+// build's layout (a format 1 one is migrated by the next nx run).
+func readableFormat(st *store.Store) error {
+	v, err := st.Get(store.Meta, metaCRDTFormat)
+	if errors.Is(err, store.ErrNotFound) {
+		rows, err := st.Scan(store.CRDT, store.ScanOptions{Limit: 1, KeysOnly: true})
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		return errors.New("the datastore's CRDT objects are in format 1: nx run (any module) migrates them, then inspect again")
+	}
+	if err != nil {
+		return err
+	}
+	if f, _ := binary.Uvarint(v); f != CRDTFormat {
+		return &FormatError{Found: f}
+	}
+	return nil
+}

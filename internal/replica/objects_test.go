@@ -1,0 +1,77 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
+)
+
+// A datastore written by the last build that stored objects whole (format
+// 1, committed in testdata/format1) opens: its objects are migrated to
+// per-element records once, read back exactly, and readers that do not
+// migrate refuse it with a message saying how, never misread it.
+func TestFormat1DatastoreMigrates(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "testdata", "format1", "datastore"))); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, dir)
+	defer st.Close()
+	if _, err := LoadObject(st, crdt.ObjKey{Type: crdt.TypeGCounter, Key: "visits"}); err == nil {
+		t.Fatal("a format 1 datastore read without migrating")
+	}
+	want := map[crdt.ObjKey]string{
+		{Type: crdt.TypeGCounter, Key: "visits"}:           "visits = 4",
+		{Type: crdt.TypePNCounter, Key: "stock"}:           "stock = -6",
+		{Type: crdt.TypeLWWRegister, Key: "status"}:        "status = online",
+		{Type: crdt.TypeLWWMap, Key: "settings"}:           "settings = {theme=dark}",
+		{Type: crdt.TypeORSet, Key: "tags"}:                "tags = [wasm]",
+		{Type: crdt.TypeRGA, Key: "doc"}:                   "doc = [line1, line2]",
+		{Type: crdt.TypeText, Key: "never-written"}:        `never-written = ""`,
+		{Type: crdt.TypeGCounter, Key: "not-there-either"}: "not-there-either = 0",
+	}
+	for round := range 2 { // migrated, then opened as format 2
+		r := openReplica(t, Config{Store: st})
+		if vv := r.VV(); len(vv) != 1 || vv["b77ad588cd8d3e6ffce71751d1115da6"] != uint64(20+round) {
+			t.Fatalf("round %d: vector %v", round, vv)
+		}
+		for k, w := range want {
+			var got string
+			r.Read(k, func(o crdt.Object) { got = crdt.Format(k.Type, k.Key, o) })
+			if got != w {
+				t.Fatalf("round %d: %q, want %q", round, got, w)
+			}
+		}
+		write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "visits", Delta: 1})
+		want[crdt.ObjKey{Type: crdt.TypeGCounter, Key: "visits"}] = []string{"visits = 5", "visits = 6"}[round]
+		r.Close(context.Background())
+	}
+	obj, err := LoadObject(st, crdt.ObjKey{Type: crdt.TypeRGA, Key: "doc"})
+	if err != nil || crdt.Format(crdt.TypeRGA, "doc", obj) != "doc = [line1, line2]" {
+		t.Fatalf("inspect's reader after the migration: %v", err)
+	}
+	var n int
+	if err := ListObjects(st, func(crdt.ObjKey) { n++ }); err != nil || n != 6 {
+		t.Fatalf("%d objects listed (%v), want 6", n, err)
+	}
+}
+
+func TestNewerFormatRefused(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	r := openReplica(t, Config{Store: st})
+	r.Close(context.Background())
+	if _, err := st.Set(store.Meta, metaCRDTFormat, uvarint(CRDTFormat+1)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(Config{Store: st})
+	var fe *FormatError
+	if !errors.As(err, &fe) || fe.Found != CRDTFormat+1 {
+		t.Fatalf("err = %v, want a FormatError", err)
+	}
+}
