@@ -145,7 +145,7 @@ fuzz:
 # against bench/results/baseline: throughput -10%, p99 +20%) and the Go
 # benchmarks with their same-run baselines.
 bench: build deps-c deps-redis deps-browser guests-bench
-	$(NX) bench store crdt-local crdt-scale startup sync-3 sync-10 chaos partition redis-compare serve gossip --profile full \
+	$(NX) bench store crdt-local crdt-scale text startup sync-3 sync-10 chaos partition redis-compare serve gossip --profile full \
 		--report-dir bench/results/latest --baseline-dir bench/results/baseline $(BENCH_GUESTS)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./bench/ | tee bench/results/latest/go-bench.txt
 	$(GO) test -run '^$$' -bench Gossip32Partition -benchtime 1x -count 1 -timeout 15m ./internal/gossip/ | tee bench/results/latest/gossip-partition.txt
@@ -163,13 +163,14 @@ soak: build deps-c guests-bench
 		if grep -hE '(double counts|diverging|acknowledged ops lost).*\*\*missed\*\*' bench/results/soak/round-$$i/chaos.md; then exit 1; fi; \
 	done
 
-BENCH_GUESTS = --scale-guest $(BIN)/guests/scalewriter.wasm --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm --writer-guest $(BIN)/guests/writer.wasm \
+BENCH_GUESTS = --scale-guest $(BIN)/guests/scalewriter.wasm --text-guest $(BIN)/guests/textreplay.wasm --trace ../shared/traces/seph-blog1.json.gz --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm --writer-guest $(BIN)/guests/writer.wasm \
 	--serve-c-guest $(BIN)/guests/trivial_http.wasm --serve-go-guest $(BIN)/guests/trivial_http_go.wasm --counter-guest $(BIN)/guests/counter.wasm
 guests-bench:
 	@mkdir -p $(BIN)/guests
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/hello.wasm ./examples/hello
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/writer.wasm ./testdata/guests/writer
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/scalewriter.wasm ./testdata/guests/scalewriter
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/textreplay.wasm ./testdata/guests/textreplay
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/hello_c.wasm examples/hello_c/guest/hello.c
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/trivial_http_go.wasm ./testdata/guests/trivial_http_go
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/trivial_http.wasm testdata/guests/trivial_http.c

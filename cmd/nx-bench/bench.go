@@ -47,10 +47,10 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var profile, reportDir, baselineDir, goGuest, cGuest, writer, nodeProfiles, nx string
 	var serveGuests perf.ServeGuests
 	var useTLS bool
-	var scaleGuest string
+	var scaleGuest, textGuest, trace string
 	cmd := &cobra.Command{
 		Use:   "nx-bench SCENARIO... [--profile smoke|full] [--report-dir DIR] [--baseline-dir DIR]",
-		Short: "Run load scenarios (store, crdt-local, crdt-scale, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip, gossip-N) and write JSON + Markdown reports",
+		Short: "Run load scenarios (store, crdt-local, crdt-scale, text, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip, gossip-N) and write JSON + Markdown reports",
 		Long: "Each scenario writes DIR/SCENARIO.json (schema-versioned, with machine, Go version,\n" +
 			"revision, profile and command) and DIR/SCENARIO.md. With --baseline-dir, a throughput\n" +
 			"more than 10% below or a latency more than 20% above the baseline's fails the run.\n" +
@@ -83,6 +83,10 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 					if scaleGuest == "" {
 						return usagef("crdt-scale needs --scale-guest (testdata/guests/scalewriter)")
 					}
+				case "text":
+					if textGuest == "" || trace == "" {
+						return usagef("text needs --text-guest (testdata/guests/textreplay) and --trace (a trace of ../shared/traces)")
+					}
 				case "startup":
 					if goGuest == "" || cGuest == "" {
 						return usagef("startup needs --go-guest and --c-guest")
@@ -96,7 +100,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 						return usagef("%s needs --writer-guest (testdata/guests/writer)", s)
 					}
 				default:
-					return usagef("unknown scenario %q: want store, crdt-local, crdt-scale, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip or gossip-N (N from 2 to 64)", s)
+					return usagef("unknown scenario %q: want store, crdt-local, crdt-scale, text, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip or gossip-N (N from 2 to 64)", s)
 				}
 			}
 			if err := os.MkdirAll(reportDir, 0o755); err != nil {
@@ -127,6 +131,8 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 					err = perf.CRDTLocal(cmd.Context(), p, r, dir)
 				case "crdt-scale":
 					err = perf.CRDTScale(cmd.Context(), p, r, dir, nx, scaleGuest)
+				case "text":
+					err = perf.TextTrace(cmd.Context(), p, r, dir, nx, textGuest, trace)
 				case "startup":
 					err = perf.Startup(cmd.Context(), p, r, dir, nx, map[string]string{"go-guest": goGuest, "c-guest": cGuest})
 				case "sync-3":
@@ -220,6 +226,8 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&serveGuests.Counter, "counter-guest", "", "replicated counter service with POST /hit and on_change events for the serve scenario (testdata/guests/counter.c)")
 	f.StringVar(&nx, "nx", "", "the nx binary the cluster scenarios start (default: nx beside this binary, then on PATH)")
 	f.StringVar(&scaleGuest, "scale-guest", "", "the scalewriter guest (testdata/guests/scalewriter) for crdt-scale")
+	f.StringVar(&textGuest, "text-guest", "", "the textreplay guest (testdata/guests/textreplay) for text")
+	f.StringVar(&trace, "trace", "", "the editing trace (../shared/traces/*.json.gz) text replays")
 	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition, redis-compare and gossip")
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)

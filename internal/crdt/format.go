@@ -93,6 +93,11 @@ func Items(t Type, obj Object) (scalar string, items []string, collection bool) 
 			}
 		}
 		return "", items, true
+	case TypeText:
+		if x, _ := obj.(*Text); x != nil {
+			return x.String(), nil, false
+		}
+		return "", nil, false
 	}
 	s := Format(t, "", obj)
 	return strings.TrimPrefix(s, " = "), nil, false

@@ -1,0 +1,318 @@
+package perf
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/numax/numax/internal/freeport"
+	"github.com/numax/numax/internal/store"
+)
+
+// Patch is one edit of a trace: delete Del characters at Pos, then insert
+// Ins there (positions in code points).
+type Patch struct {
+	Pos, Del int
+	Ins      string
+}
+
+// Trace is an editing history in the format of ../shared/traces (gzipped
+// JSON: startContent, endContent, txns of patches).
+type Trace struct {
+	Name    string
+	Start   string
+	End     string
+	Patches []Patch
+}
+
+// LoadTrace reads a trace file (gzipped or plain JSON).
+func LoadTrace(path string) (*Trace, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		gz, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("trace %s: %w", path, err)
+		}
+		r = gz
+	}
+	var raw struct {
+		StartContent string `json:"startContent"`
+		EndContent   string `json:"endContent"`
+		Txns         []struct {
+			Patches [][3]json.RawMessage `json:"patches"`
+		} `json:"txns"`
+	}
+	if err := json.NewDecoder(r).Decode(&raw); err != nil {
+		return nil, fmt.Errorf("trace %s: %w", path, err)
+	}
+	t := &Trace{Name: strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".gz"), ".json"),
+		Start: raw.StartContent, End: raw.EndContent}
+	for i, txn := range raw.Txns {
+		for j, p := range txn.Patches {
+			var pt Patch
+			if json.Unmarshal(p[0], &pt.Pos) != nil || json.Unmarshal(p[1], &pt.Del) != nil || json.Unmarshal(p[2], &pt.Ins) != nil ||
+				pt.Pos < 0 || pt.Del < 0 {
+				return nil, fmt.Errorf("trace %s: txn %d patch %d: want [position, deleteCount, insertText]", path, i, j)
+			}
+			t.Patches = append(t.Patches, pt)
+		}
+	}
+	return t, nil
+}
+
+// Replay applies the patches to the start content as Array.splice does on
+// code points: the reference the node's text must equal.
+func (t *Trace) Replay() (string, error) {
+	doc := []rune(t.Start)
+	for i, p := range t.Patches {
+		if p.Pos > len(doc) || p.Del > len(doc)-p.Pos {
+			return "", fmt.Errorf("trace %s: patch %d edits past the end", t.Name, i)
+		}
+		doc = append(doc[:p.Pos], append([]rune(p.Ins), doc[p.Pos+p.Del:]...)...)
+	}
+	return string(doc), nil
+}
+
+// traceChunk bounds one stored chunk of patches (under the 1 MiB value limit).
+const traceChunk = 512 << 10
+
+// seedTrace stores the patches in a datastore's guest keys for the
+// textreplay guest (testdata/guests/textreplay): "trace/N" chunks and
+// "trace/chunks". A start content is one insert at 0 first.
+func seedTrace(data string, t *Trace) error {
+	st, err := store.Open(store.DefaultConfig(data))
+	if err != nil {
+		return err
+	}
+	b := st.NewBatch()
+	var chunk []byte
+	n := 0
+	flush := func() {
+		b.Set(store.Guest, []byte("trace/"+strconv.Itoa(n)), chunk)
+		chunk, n = nil, n+1
+	}
+	patches := t.Patches
+	if t.Start != "" {
+		patches = append([]Patch{{Ins: t.Start}}, patches...)
+	}
+	for _, p := range patches {
+		chunk = binary.AppendUvarint(chunk, uint64(p.Pos))
+		chunk = binary.AppendUvarint(chunk, uint64(p.Del))
+		chunk = binary.AppendUvarint(chunk, uint64(len(p.Ins)))
+		chunk = append(chunk, p.Ins...)
+		if len(chunk) >= traceChunk {
+			flush()
+		}
+	}
+	if len(chunk) > 0 {
+		flush()
+	}
+	b.Set(store.Guest, []byte("trace/chunks"), []byte(strconv.Itoa(n)))
+	if _, err := st.Commit(b); err != nil {
+		st.Close()
+		return err
+	}
+	return st.Close()
+}
+
+// TextTrace replays an editing trace through the textreplay guest under
+// `nx run` (sync = interval, the default) and checks the node's text
+// equals the trace's endContent byte for byte; it reports edits/s, the
+// datastore's size after compaction per edit and the node's peak RSS.
+// Then it replays the trace on node 1 of three and reports when nodes 2
+// and 3 hold endContent exactly, after node 1's guest returned.
+func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, tracePath string) error {
+	t, err := LoadTrace(tracePath)
+	if err != nil {
+		return err
+	}
+	if want, err := t.Replay(); err != nil {
+		return err
+	} else if want != t.End {
+		return fmt.Errorf("trace %s: its patches do not give its endContent", t.Name)
+	}
+	edits := len(t.Patches)
+
+	// One node.
+	data := filepath.Join(dir, "one", "data")
+	if err := seedTrace(data, t); err != nil {
+		return err
+	}
+	cfg := filepath.Join(dir, "nx.toml")
+	if err := os.WriteFile(cfg, []byte("[limits]\nguest_timeout = \"0s\"\n"), 0o644); err != nil {
+		return err
+	}
+	listen, err := freeport.Addr()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, nx, "run", guest, "--datastore-path", data, "--listen", listen, "--tls-insecure",
+		"--settle-for", "0s", "--log-level", "error", "--config", cfg)
+	out, err := cmd.Output()
+	wall := time.Since(start)
+	if err != nil {
+		return fmt.Errorf("text %s: %v\n%s", t.Name, err, stderrOf(err))
+	}
+	ms, ok := field(string(out), "elapsed_ms")
+	if !ok {
+		return fmt.Errorf("text %s: guest printed %q", t.Name, out)
+	}
+	var peak float64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		peak = float64(ru.Maxrss) * 1024
+	}
+	insp, err := exec.CommandContext(ctx, nx, "inspect", "--datastore-path", data, "crdt", "get", "text", "doc").Output()
+	if err != nil {
+		return fmt.Errorf("text %s: inspect: %v\n%s", t.Name, err, stderrOf(err))
+	}
+	got, err := strconv.Unquote(strings.TrimPrefix(strings.TrimSpace(string(insp)), "doc = "))
+	if err != nil {
+		return fmt.Errorf("text %s: inspect printed %.200q", t.Name, insp)
+	}
+	if got != t.End {
+		return fmt.Errorf("text %s: the node's text differs from endContent %s", t.Name, firstDiff(got, t.End))
+	}
+	st, err := store.Open(store.DefaultConfig(data))
+	if err != nil {
+		return err
+	}
+	// The replay's own input (the trace chunks) is not the document's.
+	b := st.NewBatch()
+	b.DeleteRange(store.Guest, []byte("trace/"), []byte("trace0"))
+	if _, err := st.Commit(b); err != nil {
+		st.Close()
+		return err
+	}
+	if err := st.Compact(ctx); err != nil {
+		st.Close()
+		return err
+	}
+	disk := st.DiskBytes()
+	if err := st.Close(); err != nil {
+		return err
+	}
+	r.Add(fmt.Sprintf("%s: %d patches through the guest", t.Name, edits), ms/1000, "s", Info, traceTarget[t.Name])
+	r.Add(fmt.Sprintf("%s: edits/s through the guest", t.Name), float64(edits)/(max(ms, 1)/1000), "edits/s", Info, "")
+	r.Add(fmt.Sprintf("%s: the whole nx run (start, load the trace, replay, stop)", t.Name), wall.Seconds(), "s", Info, "")
+	r.Add(fmt.Sprintf("%s: on disk after compaction, per edit", t.Name), float64(disk)/float64(edits), "bytes", Info, "<= 20")
+	r.Add(fmt.Sprintf("%s: on disk after compaction", t.Name), float64(disk)/1e6, "MB", Info, "")
+	r.Add(fmt.Sprintf("%s: peak RSS of the node", t.Name), peak/1e6, "MB", Info, "")
+
+	// Three nodes: node 1 replays, 2 and 3 follow.
+	c, err := newCluster(nx, guest, filepath.Join(dir, "three"), 3, clusterOpts{})
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	if err := seedTrace(filepath.Join(c.dir, "n1", "data"), t); err != nil {
+		return err
+	}
+	for i := 1; i < 3; i++ {
+		if err := c.start(ctx, i, "NX_REPLAY=0"); err != nil {
+			return err
+		}
+	}
+	if err := c.start(ctx, 0); err != nil {
+		return err
+	}
+	if _, err := c.waitFor(ctx, 5*time.Minute, "node 1 to finish the replay", func() bool { return !c.lastRunOf(0).IsZero() }); err != nil {
+		return err
+	}
+	done := c.lastRunOf(0)
+	var behind []int
+	at, err := poll(ctx, 5*time.Millisecond, 2*time.Minute, "nodes 2 and 3 to hold endContent", func() (bool, error) {
+		behind = behind[:0]
+		for i := 1; i < 3; i++ {
+			if s, err := textOf(c.obs[i], "doc"); err != nil || s != t.End {
+				behind = append(behind, i+1)
+			}
+		}
+		return len(behind) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%v (nodes %v not exact)", err, behind)
+	}
+	r.Add(fmt.Sprintf("%s: followers exact after the origin finished (3 nodes)", t.Name), float64(max(at.Sub(done), 0).Milliseconds()), "ms", Info, "<= 1000")
+	r.Note("`nx run` of the textreplay guest (testdata/guests/textreplay; crdt_text_insert/crdt_text_delete per patch) "+
+		"with default settings (sync = interval) on a datastore holding the trace in guest keys; the time is the edits "+
+		"alone, by the guest. The final text is read with `nx inspect crdt get text doc` and compared with endContent "+
+		"byte for byte (a difference fails the run). On disk: the datastore after the run, the trace's own keys deleted "+
+		"and everything compacted (the op log keeps its default last 10,000 ops on a node without peers). Three nodes: "+
+		"full mesh over plain TCP, node 1 replays, the delay is from node 1's guest returning until /api/v1/objects/text/doc "+
+		"on nodes 2 and 3 equals endContent (polled every 5 ms).")
+	_ = p
+	return nil
+}
+
+// lastRunOf returns when node i's guest returned, or zero.
+func (c *cluster) lastRunOf(i int) time.Time {
+	nd := c.nodes[i]
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	return nd.ranAt
+}
+
+// textOf reads a Text from a node's status API.
+func textOf(obs, key string) (string, error) {
+	resp, err := http.Get("http://" + obs + "/api/v1/objects/text/" + key)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d", resp.StatusCode)
+	}
+	var v struct {
+		Value string `json:"value"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&v)
+	return v.Value, err
+}
+
+func field(out, name string) (float64, bool) {
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+func stderrOf(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(ee.Stderr)
+	}
+	return ""
+}
+
+// firstDiff describes where two strings first differ.
+func firstDiff(got, want string) string {
+	i := 0
+	for i < len(got) && i < len(want) && got[i] == want[i] {
+		i++
+	}
+	return fmt.Sprintf("at byte %d (code point %d): got %d bytes, want %d; got %.40q…, want %.40q…",
+		i, utf8.RuneCountInString(want[:i]), len(got), len(want), got[i:], want[i:])
+}
+
+// traceTarget is issue 17's target for a trace's replay through the guest.
+var traceTarget = map[string]string{"seph-blog1": "<= 0.6"}

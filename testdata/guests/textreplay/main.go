@@ -1,0 +1,83 @@
+//go:build wasip1
+
+// textreplay replays an editing trace into the Text NX_KEY through
+// crdt_text_insert and crdt_text_delete, then prints "elapsed_ms N" (the
+// edits alone, by the host's monotonic clock) and "edits N". The trace is
+// in the node's own datastore, put there by `nx bench text`: guest keys
+// "trace/0", "trace/1", ... each a run of patches (uvarint position,
+// uvarint delete count, uvarint insert length, insert bytes), and
+// "trace/chunks", their number in decimal. With NX_REPLAY=0 it does
+// nothing (the followers of the three-node run).
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strconv"
+
+	nx "github.com/numax/numax/sdk/go"
+	"github.com/numax/numax/sdk/go/text"
+)
+
+type patch struct {
+	pos, del int
+	ins      string
+}
+
+func must(err error, what string) {
+	if err != nil {
+		nx.Abort(what + ": " + err.Error())
+	}
+}
+
+func load() []patch {
+	v, err := nx.Get([]byte("trace/chunks"))
+	must(err, "trace/chunks")
+	n, err := strconv.Atoi(string(v))
+	must(err, "trace/chunks")
+	var ps []patch
+	for i := range n {
+		b, err := nx.Get([]byte("trace/" + strconv.Itoa(i)))
+		must(err, "trace chunk")
+		for len(b) > 0 {
+			var f [3]uint64
+			for j := range f {
+				x, k := binary.Uvarint(b)
+				if k <= 0 {
+					nx.Abort(fmt.Sprintf("trace chunk %d: bad varint", i))
+				}
+				f[j], b = x, b[k:]
+			}
+			if f[2] > uint64(len(b)) {
+				nx.Abort(fmt.Sprintf("trace chunk %d: truncated", i))
+			}
+			ps = append(ps, patch{pos: int(f[0]), del: int(f[1]), ins: string(b[:f[2]])})
+			b = b[f[2]:]
+		}
+	}
+	return ps
+}
+
+//go:wasmexport run
+func run() {
+	if r, _ := nx.Env("NX_REPLAY"); r == "0" {
+		return
+	}
+	key, _ := nx.Env("NX_KEY")
+	if key == "" {
+		key = "doc"
+	}
+	ps := load()
+	start := nx.Monotonic()
+	for i, p := range ps {
+		if p.del > 0 {
+			must(text.Delete(key, p.pos, p.del), fmt.Sprintf("patch %d: delete %d at %d", i, p.del, p.pos))
+		}
+		if p.ins != "" {
+			must(text.Insert(key, p.pos, p.ins), fmt.Sprintf("patch %d: insert at %d", i, p.pos))
+		}
+	}
+	fmt.Printf("elapsed_ms %d\nedits %d\n", (nx.Monotonic() - start).Milliseconds(), len(ps))
+}
+
+func main() {}
