@@ -251,12 +251,12 @@ func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, traceP
 		return fmt.Errorf("%v (nodes %v not exact)", err, behind)
 	}
 	r.Add(fmt.Sprintf("%s: followers exact after the origin finished (3 nodes)", t.Name), float64(max(at.Sub(done), 0).Milliseconds()), "ms", Info, "<= 1000")
-	r.Note("`nx run` of the textreplay guest (testdata/guests/textreplay; crdt_text_insert/crdt_text_delete per patch) "+
-		"with default settings (sync = interval) on a datastore holding the trace in guest keys; the time is the edits "+
-		"alone, by the guest. The final text is read with `nx inspect crdt get text doc` and compared with endContent "+
-		"byte for byte (a difference fails the run). On disk: the datastore after the run, the trace's own keys deleted "+
-		"and everything compacted (the op log keeps its default last 10,000 ops on a node without peers). Three nodes: "+
-		"full mesh over plain TCP, node 1 replays, the delay is from node 1's guest returning until /api/v1/objects/text/doc "+
+	r.Note("`nx run` of the textreplay guest (testdata/guests/textreplay; crdt_text_insert/crdt_text_delete per patch) " +
+		"with default settings (sync = interval) on a datastore holding the trace in guest keys; the time is the edits " +
+		"alone, by the guest. The final text is read with `nx inspect crdt get text doc` and compared with endContent " +
+		"byte for byte (a difference fails the run). On disk: the datastore after the run, the trace's own keys deleted " +
+		"and everything compacted (the op log keeps its default last 10,000 ops on a node without peers). Three nodes: " +
+		"full mesh over plain TCP, node 1 replays, the delay is from node 1's guest returning until /api/v1/objects/text/doc " +
 		"on nodes 2 and 3 equals endContent (polled every 5 ms).")
 	_ = p
 	return nil
