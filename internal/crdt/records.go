@@ -69,9 +69,11 @@ func OpRecords(obj Object, op *Op) []Record {
 			return nil
 		}
 		rs, _ := DecodeTextRanges(op.Value)
-		var out []Record
+		out := make([]Record, 0, len(rs))
+		seen := make(map[OpID]bool, len(rs))
 		for _, r := range rs {
-			if !slices.ContainsFunc(out, func(x Record) bool { return string(x.Sub[1:]) == string(appendIDKey(nil, r.Run)) }) {
+			if !seen[r.Run] {
+				seen[r.Run] = true
 				out = append(out, o.deletedRecord(r.Run))
 			}
 		}

@@ -93,10 +93,10 @@ func (t *Trace) Replay() (string, error) {
 // traceChunk bounds one stored chunk of patches (under the 1 MiB value limit).
 const traceChunk = 512 << 10
 
-// seedTrace stores the patches in a datastore's guest keys for the
+// SeedTrace stores the patches in a datastore's guest keys for the
 // textreplay guest (testdata/guests/textreplay): "trace/N" chunks and
 // "trace/chunks". A start content is one insert at 0 first.
-func seedTrace(data string, t *Trace) error {
+func SeedTrace(data string, t *Trace) error {
 	st, err := store.Open(store.DefaultConfig(data))
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, traceP
 
 	// One node.
 	data := filepath.Join(dir, "one", "data")
-	if err := seedTrace(data, t); err != nil {
+	if err := SeedTrace(data, t); err != nil {
 		return err
 	}
 	cfg := filepath.Join(dir, "nx.toml")
@@ -222,7 +222,7 @@ func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, traceP
 		return err
 	}
 	defer c.stop()
-	if err := seedTrace(filepath.Join(c.dir, "n1", "data"), t); err != nil {
+	if err := SeedTrace(filepath.Join(c.dir, "n1", "data"), t); err != nil {
 		return err
 	}
 	for i := 1; i < 3; i++ {

@@ -168,7 +168,7 @@ static void probe_system(void) {
     n = nx_host_capabilities(out, sizeof out);
     int lines = n > 0 ? 1 : 0;
     for (int i = 0; i < n; i++) lines += out[i] == '\n';
-    check("host_capabilities names", lines, 47);
+    check("host_capabilities names", lines, 51);
     check("host_capabilities starts sorted", memcmp(out, "abort\nchanges\ncrdt_gcounter_inc\n", 31), 0);
     check("host_capabilities no trailing newline", out[n - 1] != '\n', 1);
     check("host_capabilities small", nx_host_capabilities(out, 10), NX_ERR_BUFFER_TOO_SMALL);
@@ -274,6 +274,15 @@ static void probe_crdt(void) {
     check("rga_values", nx_crdt_rga_values(S("l"), out, sizeof out), NX_ERR_SYNC_DISABLED);
     check("rga_elements", nx_crdt_rga_elements(S("l"), out, sizeof out), NX_ERR_SYNC_DISABLED);
     check("rga_elements reserved", nx_crdt_rga_elements(S("__nx/l"), out, sizeof out), NX_ERR_RESERVED_KEY);
+    check("text_insert", nx_crdt_text_insert(S("t"), 0, S("hi")), NX_ERR_SYNC_DISABLED);
+    check("text_insert negative index", nx_crdt_text_insert(S("t"), -1, S("hi")), NX_ERR_INTERNAL);
+    check("text_insert bad UTF-8", nx_crdt_text_insert(S("t"), 0, S("\xff")), NX_ERR_INTERNAL);
+    check("text_insert reserved", nx_crdt_text_insert(S("__nx/t"), 0, S("hi")), NX_ERR_RESERVED_KEY);
+    check("text_delete", nx_crdt_text_delete(S("t"), 0, 1), NX_ERR_SYNC_DISABLED);
+    check("text_delete negative count", nx_crdt_text_delete(S("t"), 0, -1), NX_ERR_INTERNAL);
+    check("text_len", (int32_t)nx_crdt_text_len(S("t")), NX_ERR_SYNC_DISABLED);
+    check("text_read", nx_crdt_text_read(S("t"), 0, 10, out, sizeof out), NX_ERR_SYNC_DISABLED);
+    check("text_read oob", nx_crdt_text_read(S("t"), 0, 10, OOB, 64), NX_ERR_INTERNAL);
     check("crdt key over limit", nx_crdt_gcounter_inc(long_key, NX_MAX_KEY + 1, 1), NX_ERR_INTERNAL);
     check("crdt key invalid utf-8", nx_crdt_gcounter_inc((const uint8_t *)"\xff\xfe", 2, 1), NX_ERR_INTERNAL);
     check("crdt key oob", nx_crdt_gcounter_inc(OOB, 8, 1), NX_ERR_INTERNAL);
