@@ -271,3 +271,41 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 	}
 	return obj, nil
 }
+
+// MapRecordValue decodes an LWW-Map field record: its value, or removed.
+func MapRecordValue(v []byte) (value []byte, removed bool, err error) {
+	d := &dec{b: v}
+	if ver := d.byte1(); d.err == nil && ver != FormatVersion {
+		return nil, false, &VersionError{Version: ver}
+	}
+	d.uv()
+	d.nodeID(false)
+	removed = d.flag()
+	value = d.bytes()
+	return value, removed, d.done()
+}
+
+// SetRecordPresent decodes an ORSet element record: whether the element is
+// present (an add tag no remove names).
+func SetRecordPresent(v []byte) (bool, error) {
+	d := &dec{b: v}
+	if ver := d.byte1(); d.err == nil && ver != FormatVersion {
+		return false, &VersionError{Version: ver}
+	}
+	var sets [2]map[OpID]bool
+	for i := range sets {
+		sets[i] = map[OpID]bool{}
+		for j, n := 0, d.count(2); j < n && d.err == nil; j++ {
+			sets[i][d.id(false)] = true
+		}
+	}
+	if err := d.done(); err != nil {
+		return false, err
+	}
+	for id := range sets[0] {
+		if !sets[1][id] {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -540,6 +540,36 @@ func (r *RGA) Visible() []*RGAElem {
 	return out
 }
 
+// Slice returns the values of the visible elements [from, from+count) in
+// sequence order (fewer at the end), walking only as far as it needs.
+func (r *RGA) Slice(from, count uint64) [][]byte {
+	var out [][]byte
+	if count == 0 {
+		return out
+	}
+	stack := slices.Clone(r.children[OpID{}])
+	slices.Reverse(stack)
+	var i uint64
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if e := r.Elems[id]; !e.Deleted {
+			if i >= from {
+				out = append(out, e.Value)
+				if uint64(len(out)) == count {
+					break
+				}
+			}
+			i++
+		}
+		kids := r.children[id]
+		for k := len(kids) - 1; k >= 0; k-- {
+			stack = append(stack, kids[k])
+		}
+	}
+	return out
+}
+
 func (r *RGA) Clone() Object {
 	c := &RGA{}
 	c.Merge(r)

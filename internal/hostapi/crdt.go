@@ -27,11 +27,13 @@ const (
 	argIndex                 // Text position: one i64, >= 0
 	argCount                 // Text character count: one i64, >= 0
 	argText                  // Text string: (p, n), <= MaxValue, UTF-8
+	argAfter                 // scan cursor: (p, n), <= MaxKey, empty = from the start
+	argLimit                 // scan page size: one i32, 1 ... MaxScanLimit
 )
 
 // slots is how many stack values an argument takes.
 func (k argKind) slots() int {
-	if k == argDelta || k == argIndex || k == argCount {
+	if k == argDelta || k == argIndex || k == argCount || k == argLimit {
 		return 1
 	}
 	return 2
@@ -44,6 +46,8 @@ type crdtCall struct {
 	delta        uint64
 	index, count uint64
 	length       int64 // crdt_text_len's answer, when it returns OK
+	after        []byte
+	limit        int
 	ref          crdt.OpID
 	outP, outN   uint32
 }
@@ -77,6 +81,9 @@ var crdtFuncs = map[string]struct {
 	"crdt_rga_delete":       {[]argKind{argKey, argID}, rgaDelete},
 	"crdt_rga_values":       {[]argKind{argKey, argOut}, rgaValues},
 	"crdt_rga_elements":     {[]argKind{argKey, argOut}, rgaElements},
+	"crdt_lww_map_scan":     {[]argKind{argKey, argAfter, argLimit, argOut}, mapScan},
+	"crdt_orset_scan":       {[]argKind{argKey, argAfter, argLimit, argOut}, setScan},
+	"crdt_rga_slice":        {[]argKind{argKey, argIndex, argCount, argOut}, rgaSlice},
 	"crdt_text_insert":      {[]argKind{argKey, argIndex, argText}, textInsert},
 	"crdt_text_delete":      {[]argKind{argKey, argIndex, argCount}, textDelete},
 	"crdt_text_len":         {[]argKind{argKey}, textLen},
@@ -125,6 +132,10 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 				} else {
 					c.count = s[i]
 				}
+			case argAfter:
+				c.after = a.key(u32(s[i]), u32(s[i+1]))
+			case argLimit:
+				c.limit = a.limit(u32(s[i]))
 			case argText:
 				c.value = a.value(u32(s[i]), u32(s[i+1]))
 				if a.ok() && !utf8.Valid(c.value) {
@@ -157,6 +168,7 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 		c.key = string(key)
 		c.field = append([]byte(nil), c.field...)
 		c.value = append([]byte(nil), c.value...)
+		c.after = append([]byte(nil), c.after...)
 		code := do(ctx, h, mod, &c)
 		if code == abi.ErrInternal {
 			h.Logger.Debug("crdt call failed", "module", moduleName(mod), "func", name, "key", c.key)
@@ -434,4 +446,28 @@ func textRead(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
 		return abi.ErrInternal
 	}
 	return write(mod, c.outP, c.outN, []byte(s))
+}
+
+// mapScan writes up to c.limit present fields after c.after, in field
+// order, as crdt_lww_map_entries does; the whole page must fit (-2).
+func mapScan(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	rows, err := h.Sync.ScanMap(c.key, c.after, c.limit)
+	if err != nil {
+		return h.fail(ctx, mod, "crdt_lww_map_scan", err)
+	}
+	return write(mod, c.outP, c.outN, abi.AppendPairs(nil, rows))
+}
+
+// setScan writes up to c.limit present elements after c.after, in order.
+func setScan(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	elems, err := h.Sync.ScanSet(c.key, c.after, c.limit)
+	if err != nil {
+		return h.fail(ctx, mod, "crdt_orset_scan", err)
+	}
+	return write(mod, c.outP, c.outN, abi.AppendList(nil, elems))
+}
+
+// rgaSlice writes the visible values [c.index, c.index+c.count).
+func rgaSlice(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
+	return write(mod, c.outP, c.outN, abi.AppendList(nil, h.Sync.SliceRGA(c.key, c.index, c.count)))
 }

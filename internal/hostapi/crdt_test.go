@@ -109,6 +109,83 @@ func TestCRDT_Functions(t *testing.T) {
 			t.Fatalf("elements = %q", items)
 		}
 	})
+	t.Run("pages", func(t *testing.T) {
+		mp, mn := k("big-map")
+		sp, sn := k("big-set")
+		lp, ln := k("big-list")
+		for i := range 30 {
+			f := fmt.Sprintf("f%02d", i)
+			fp, fn := k(f)
+			vp, vn := k("v" + f)
+			hs.call("crdt_lww_map_set", mp, mn, fp, fn, vp, vn)
+			hs.call("crdt_orset_add", sp, sn, fp, fn)
+			id := hs.buf(64)
+			hs.call("crdt_rga_insert", lp, ln, 0, 0, vp, vn, id, 64)
+		}
+		for i := 10; i < 20; i++ { // a gap of removed ones in the middle
+			fp, fn := k(fmt.Sprintf("f%02d", i))
+			hs.call("crdt_lww_map_remove", mp, mn, fp, fn)
+			hs.call("crdt_orset_remove", sp, sn, fp, fn)
+		}
+		page := func(fn string, kp, kn uint64, after string, limit uint64) []string {
+			t.Helper()
+			ap, an := k(after)
+			n := hs.call(fn, kp, kn, ap, an, limit, out, 512)
+			if n < 0 {
+				t.Fatalf("%s after %q = %d", fn, after, n)
+			}
+			var got []string
+			if fn == "crdt_lww_map_scan" {
+				rows, err := abi.DecodePairs(hs.read(out, int(n)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					got = append(got, string(r.Key)+"="+string(r.Value))
+				}
+				return got
+			}
+			items, err := abi.DecodeList(hs.read(out, int(n)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				got = append(got, string(it))
+			}
+			return got
+		}
+		for _, c := range []struct {
+			fn, after string
+			limit     uint64
+			want      string
+		}{
+			{"crdt_lww_map_scan", "", 3, "f00=vf00 f01=vf01 f02=vf02"},
+			{"crdt_lww_map_scan", "f08", 3, "f09=vf09 f20=vf20 f21=vf21"},
+			{"crdt_lww_map_scan", "f28", 5, "f29=vf29"},
+			{"crdt_lww_map_scan", "f29", 5, ""},
+			{"crdt_orset_scan", "f09", 2, "f20 f21"},
+			{"crdt_orset_scan", "", 1, "f00"},
+		} {
+			kp, kn := mp, mn
+			if c.fn == "crdt_orset_scan" {
+				kp, kn = sp, sn
+			}
+			if got := strings.Join(page(c.fn, kp, kn, c.after, c.limit), " "); got != c.want {
+				t.Fatalf("%s after %q limit %d = %q, want %q", c.fn, c.after, c.limit, got, c.want)
+			}
+		}
+		if got := hs.call("crdt_lww_map_scan", mp, mn, 0, 0, 0, out, 512); got != abi.ErrInternal {
+			t.Fatalf("limit 0 = %d", got)
+		}
+		if got := hs.call("crdt_lww_map_scan", mp, mn, 0, 0, 30, out, 20); got != abi.ErrBufferTooSmall {
+			t.Fatalf("page into 20 bytes = %d", got)
+		}
+		n := hs.call("crdt_rga_slice", lp, ln, 28, 5, out, 512)
+		items, err := abi.DecodeList(hs.read(out, int(max(n, 0))))
+		if err != nil || len(items) != 2 || string(items[0]) != "vf01" || string(items[1]) != "vf00" {
+			t.Fatalf("rga slice [28, 33) = %d %q %v", n, items, err)
+		}
+	})
 	t.Run("text", func(t *testing.T) {
 		tp, tn := k("note")
 		text := func() string {

@@ -35,6 +35,11 @@ type Sync interface {
 	// Read calls f with an object (nil if absent) that cannot change
 	// meanwhile.
 	Read(k crdt.ObjKey, f func(crdt.Object))
+	// ScanMap, ScanSet and SliceRGA are the paged readers (see
+	// replica.Replica).
+	ScanMap(key string, after []byte, limit int) ([]abi.Row, error)
+	ScanSet(key string, after []byte, limit int) ([][]byte, error)
+	SliceRGA(key string, from, count uint64) [][]byte
 }
 
 // Host is what the host functions act on. Fill it before Instantiate and do

@@ -233,7 +233,9 @@ func TestCRDTArgs_MatchABITypes(t *testing.T) {
 		}
 		var types []abi.ValType
 		for _, k := range kinds {
-			if k.slots() == 1 {
+			if k == argLimit {
+				types = append(types, abi.I32)
+			} else if k.slots() == 1 {
 				types = append(types, abi.I64)
 			} else {
 				types = append(types, abi.I32, abi.I32)
@@ -638,6 +640,10 @@ func TestCRDT_ValidationOrder(t *testing.T) {
 				a = append(a, 1)
 			case argIndex, argCount:
 				a = append(a, 0)
+			case argAfter:
+				a = append(a, field, fieldN)
+			case argLimit:
+				a = append(a, 10)
 			case argText:
 				a = append(a, val, valN)
 			case argOut:

@@ -127,6 +127,13 @@ NX_IMPORT(crdt_rga_insert) int32_t nx_crdt_rga_insert(const uint8_t *key, uint32
 NX_IMPORT(crdt_rga_delete) int32_t nx_crdt_rga_delete(const uint8_t *key, uint32_t key_len, const uint8_t *id, uint32_t id_len);
 NX_IMPORT(crdt_rga_values) int32_t nx_crdt_rga_values(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
 NX_IMPORT(crdt_rga_elements) int32_t nx_crdt_rga_elements(const uint8_t *key, uint32_t key_len, uint8_t *out, uint32_t out_cap);
+/* Paged readers: a page costs its own elements, whatever the object's size. */
+NX_IMPORT(crdt_lww_map_scan) int32_t nx_crdt_lww_map_scan(const uint8_t *key, uint32_t key_len, const uint8_t *after,
+                                                          uint32_t after_len, uint32_t limit, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_orset_scan) int32_t nx_crdt_orset_scan(const uint8_t *key, uint32_t key_len, const uint8_t *after,
+                                                      uint32_t after_len, uint32_t limit, uint8_t *out, uint32_t out_cap);
+NX_IMPORT(crdt_rga_slice) int32_t nx_crdt_rga_slice(const uint8_t *key, uint32_t key_len, int64_t from, int64_t count,
+                                                    uint8_t *out, uint32_t out_cap);
 /* Text: a sequence of code points edited by position (docs/host-abi.md). */
 NX_IMPORT(crdt_text_insert) int32_t nx_crdt_text_insert(const uint8_t *key, uint32_t key_len, int64_t index,
                                                         const uint8_t *s, uint32_t s_len);

@@ -168,7 +168,7 @@ static void probe_system(void) {
     n = nx_host_capabilities(out, sizeof out);
     int lines = n > 0 ? 1 : 0;
     for (int i = 0; i < n; i++) lines += out[i] == '\n';
-    check("host_capabilities names", lines, 51);
+    check("host_capabilities names", lines, 54);
     check("host_capabilities starts sorted", memcmp(out, "abort\nchanges\ncrdt_gcounter_inc\n", 31), 0);
     check("host_capabilities no trailing newline", out[n - 1] != '\n', 1);
     check("host_capabilities small", nx_host_capabilities(out, 10), NX_ERR_BUFFER_TOO_SMALL);
@@ -274,6 +274,12 @@ static void probe_crdt(void) {
     check("rga_values", nx_crdt_rga_values(S("l"), out, sizeof out), NX_ERR_SYNC_DISABLED);
     check("rga_elements", nx_crdt_rga_elements(S("l"), out, sizeof out), NX_ERR_SYNC_DISABLED);
     check("rga_elements reserved", nx_crdt_rga_elements(S("__nx/l"), out, sizeof out), NX_ERR_RESERVED_KEY);
+    check("lww_map_scan", nx_crdt_lww_map_scan(S("m"), S(""), 10, out, sizeof out), NX_ERR_SYNC_DISABLED);
+    check("lww_map_scan limit 0", nx_crdt_lww_map_scan(S("m"), S(""), 0, out, sizeof out), NX_ERR_INTERNAL);
+    check("orset_scan", nx_crdt_orset_scan(S("s"), S("a"), 10, out, sizeof out), NX_ERR_SYNC_DISABLED);
+    check("orset_scan oob", nx_crdt_orset_scan(S("s"), S("a"), 10, OOB, 64), NX_ERR_INTERNAL);
+    check("rga_slice", nx_crdt_rga_slice(S("l"), 0, 10, out, sizeof out), NX_ERR_SYNC_DISABLED);
+    check("rga_slice negative", nx_crdt_rga_slice(S("l"), -5, 10, out, sizeof out), NX_ERR_INTERNAL);
     check("text_insert", nx_crdt_text_insert(S("t"), 0, S("hi")), NX_ERR_SYNC_DISABLED);
     check("text_insert negative index", nx_crdt_text_insert(S("t"), -1, S("hi")), NX_ERR_INTERNAL);
     check("text_insert bad UTF-8", nx_crdt_text_insert(S("t"), 0, S("\xff")), NX_ERR_INTERNAL);

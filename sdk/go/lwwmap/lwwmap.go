@@ -5,6 +5,7 @@
 package lwwmap
 
 import (
+	"iter"
 	"unsafe"
 
 	nx "github.com/numax/numax/sdk/go"
@@ -53,4 +54,38 @@ func Entries(key string) ([]nx.KV, error) {
 	return nx.GrowPairs(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return entries(nx.StrPtr(key), uint32(len(key)), p, n)
 	})
+}
+
+//go:wasmimport nx crdt_lww_map_scan
+func scan(kp unsafe.Pointer, kn uint32, ap unsafe.Pointer, an uint32, limit uint32, op unsafe.Pointer, on uint32) int32
+
+// ScanPage returns up to limit present fields strictly after field after
+// ("" for the first), in field order; its cost is the page's, not the map's.
+func ScanPage(key, after string, limit int) ([]nx.KV, error) {
+	return nx.GrowPairs(4096, func(p unsafe.Pointer, n uint32) int32 {
+		return scan(nx.StrPtr(key), uint32(len(key)), nx.StrPtr(after), uint32(len(after)), uint32(limit), p, n)
+	})
+}
+
+// All yields every present field in order, a page of 256 at a time.
+func All(key string) iter.Seq2[nx.KV, error] {
+	return func(yield func(nx.KV, error) bool) {
+		after := ""
+		for {
+			page, err := ScanPage(key, after, 256)
+			if err != nil {
+				yield(nx.KV{}, err)
+				return
+			}
+			for _, kv := range page {
+				if !yield(kv, nil) {
+					return
+				}
+			}
+			if len(page) < 256 {
+				return
+			}
+			after = string(page[len(page)-1].Key)
+		}
+	}
 }

@@ -5,6 +5,7 @@
 package orset
 
 import (
+	"iter"
 	"unsafe"
 
 	nx "github.com/numax/numax/sdk/go"
@@ -43,4 +44,38 @@ func Elements(key string) ([][]byte, error) {
 	return nx.GrowList(1024, func(p unsafe.Pointer, n uint32) int32 {
 		return elements(nx.StrPtr(key), uint32(len(key)), p, n)
 	})
+}
+
+//go:wasmimport nx crdt_orset_scan
+func scan(kp unsafe.Pointer, kn uint32, ap unsafe.Pointer, an uint32, limit uint32, op unsafe.Pointer, on uint32) int32
+
+// ScanPage returns up to limit present elements strictly after after (nil
+// for the first), sorted; its cost is the page's, not the set's.
+func ScanPage(key string, after []byte, limit int) ([][]byte, error) {
+	return nx.GrowList(4096, func(p unsafe.Pointer, n uint32) int32 {
+		return scan(nx.StrPtr(key), uint32(len(key)), nx.Ptr(after), uint32(len(after)), uint32(limit), p, n)
+	})
+}
+
+// All yields every present element in order, a page of 256 at a time.
+func All(key string) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		var after []byte
+		for {
+			page, err := ScanPage(key, after, 256)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < 256 {
+				return
+			}
+			after = page[len(page)-1]
+		}
+	}
 }

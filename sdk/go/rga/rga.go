@@ -6,6 +6,7 @@
 package rga
 
 import (
+	"iter"
 	"unsafe"
 
 	nx "github.com/numax/numax/sdk/go"
@@ -71,4 +72,36 @@ func Elements(key string) ([]Element, error) {
 		out[i] = Element{ID: string(p.Key), Value: p.Value}
 	}
 	return out, nil
+}
+
+//go:wasmimport nx crdt_rga_slice
+func slice(kp unsafe.Pointer, kn uint32, from, count int64, op unsafe.Pointer, on uint32) int32
+
+// Slice returns the values of the visible elements [from, from+count)
+// (fewer at the end).
+func Slice(key string, from, count int) ([][]byte, error) {
+	return nx.GrowList(4096, func(p unsafe.Pointer, n uint32) int32 {
+		return slice(nx.StrPtr(key), uint32(len(key)), int64(from), int64(count), p, n)
+	})
+}
+
+// All yields every visible value in order, a page of 256 at a time.
+func All(key string) iter.Seq2[[]byte, error] {
+	return func(yield func([]byte, error) bool) {
+		for from := 0; ; from += 256 {
+			page, err := Slice(key, from, 256)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, v := range page {
+				if !yield(v, nil) {
+					return
+				}
+			}
+			if len(page) < 256 {
+				return
+			}
+		}
+	}
 }

@@ -2,7 +2,7 @@
 
 // scalewriter makes NX_OPS writes, each adding one new element, to the
 // object NX_KEY of type NX_TYPE (orset: an element; lww-map: a field;
-// rga: a value at the head), then prints "elapsed_ms N", the time the
+// rga: a value at the head; text: a character at index 0), then prints "elapsed_ms N", the time the
 // writes took by the host's monotonic clock. It is the guest of
 // `nx bench crdt-scale`.
 package main
@@ -15,6 +15,7 @@ import (
 	"github.com/numax/numax/sdk/go/lwwmap"
 	"github.com/numax/numax/sdk/go/orset"
 	"github.com/numax/numax/sdk/go/rga"
+	"github.com/numax/numax/sdk/go/text"
 )
 
 //go:wasmexport run
@@ -27,9 +28,10 @@ func run() {
 		"orset":   func(i int) error { return orset.Add(key, []byte("new-"+strconv.Itoa(i))) },
 		"lww-map": func(i int) error { return lwwmap.Set(key, "new-"+strconv.Itoa(i), []byte("v")) },
 		"rga":     func(int) error { _, err := rga.Insert(key, "", []byte("x")); return err },
+		"text":    func(int) error { return text.Insert(key, 0, "x") },
 	}[typ]
 	if write == nil {
-		nx.Abort("NX_TYPE must be orset, lww-map or rga, got " + strconv.Quote(typ))
+		nx.Abort("NX_TYPE must be orset, lww-map, rga or text, got " + strconv.Quote(typ))
 	}
 	start := nx.Monotonic()
 	for i := range n {
