@@ -10,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GUESTS    := hello kv_counter kv_tour distributed_counter
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: generate all build demo demo-serve board examples deps-browser test check fmt vet staticcheck tidy cross bigfiles deps-c deps-redis deps-go bench soak guests-bench fuzz clean
+.PHONY: generate all build demo demo-serve board notes examples deps-browser test check fmt vet staticcheck tidy cross bigfiles deps-c deps-redis deps-go bench soak guests-bench fuzz clean
 
 all: build
 
@@ -68,6 +68,15 @@ demo-serve: build board
 board:
 	@mkdir -p $(BIN)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/board.wasm ./examples/board
+
+# notes serves the shared note (examples/notes) on two nodes of this
+# machine until Ctrl-C: open both pages and type in either.
+notes: build
+	@GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/notes.wasm ./examples/notes
+	@rm -rf $(BIN)/notes-data; trap 'kill 0' INT TERM; \
+	$(NX) run $(BIN)/notes.wasm --datastore-path $(BIN)/notes-data/1 --listen 127.0.0.1:7401 --http 127.0.0.1:8401 --tls-insecure --log-level warn & \
+	$(NX) run $(BIN)/notes.wasm --datastore-path $(BIN)/notes-data/2 --listen 127.0.0.1:7402 --http 127.0.0.1:8402 --tls-insecure --log-level warn --peer 127.0.0.1:7401 & \
+	echo "notes: open http://127.0.0.1:8401/ and http://127.0.0.1:8402/ (Ctrl-C stops both nodes)"; wait
 
 # examples builds nx and the other example guests from source and runs the
 # one-node tours and a three-node counter.
