@@ -268,6 +268,7 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 		for _, r := range runs {
 			o.insertRun(r.id, r.hlc, r.parent, r.text)
 		}
+		o.rebalance()
 	}
 	return obj, nil
 }

@@ -328,6 +328,28 @@ func (t *Text) split(run *textRun, off int) {
 	run.pieces = slices.Insert(run.pieces, i+1, q)
 }
 
+// rebalance rebuilds the tree perfectly balanced, in O(n): a text built
+// by appending (decoding, hydration) is a chain the splay tree would only
+// straighten at the first access deep into it.
+func (t *Text) rebalance() {
+	var ps []*piece
+	t.walk(t.root, func(p *piece) { ps = append(ps, p) })
+	var build func(lo, hi int, parent *piece) *piece
+	build = func(lo, hi int, parent *piece) *piece {
+		if lo >= hi {
+			return nil
+		}
+		mid := (lo + hi) / 2
+		p := ps[mid]
+		p.parent = parent
+		p.left = build(lo, mid, p)
+		p.right = build(mid+1, hi, p)
+		p.update()
+		return p
+	}
+	t.root = build(0, len(ps), nil)
+}
+
 // ---- ops ----
 
 func (t *Text) Apply(op *Op) {
@@ -626,6 +648,7 @@ func (d *dec) text() *Text {
 	for _, r := range runs {
 		t.insertRun(r.id, r.hlc, r.parent, r.text)
 	}
+	t.rebalance()
 	return t
 }
 
