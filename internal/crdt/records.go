@@ -259,16 +259,11 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 			}
 		}
 	case *Text:
-		slices.SortFunc(runs, func(a, b *textRun) int {
-			if b.newer(a) {
-				return -1
-			}
-			return 1
-		})
+		slices.SortFunc(runs, older)
 		for _, r := range runs {
 			o.insertRun(r.id, r.hlc, r.parent, r.text)
 		}
-		o.rebalance()
+		o.tree.rebalance()
 	}
 	return obj, nil
 }

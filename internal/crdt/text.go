@@ -56,6 +56,28 @@ type textRun struct {
 	pieces []*piece // in offset order; empty while the run waits for its parent
 }
 
+// older orders runs by their own (HLC, origin, seq), oldest first: the
+// order merging and decoding insert them in, parents usually first.
+func older(a, b *textRun) int {
+	switch {
+	case a.hlc != b.hlc:
+		return cmpUint(a.hlc, b.hlc)
+	case a.id.Origin != b.id.Origin:
+		return strings.Compare(a.id.Origin, b.id.Origin)
+	}
+	return cmpUint(a.id.Seq, b.id.Seq)
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 // newer reports whether run a sorts before run b among siblings: larger
 // (HLC, origin), then larger seq.
 func (a *textRun) newer(b *textRun) bool {
@@ -68,33 +90,20 @@ func (a *textRun) newer(b *textRun) bool {
 	return a.id.Seq > b.id.Seq
 }
 
-type piece struct {
-	run                 *textRun
-	off, n              int
-	deleted             bool
-	left, right, parent *piece
-	sum                 int // visible characters in this subtree
+// textPiece is a node's item in a Text's tree: characters [off, off+n) of
+// a run, visible unless the node's vis is 0.
+type textPiece struct {
+	run    *textRun
+	off, n int
 }
 
-func (p *piece) vis() int {
-	if p.deleted {
-		return 0
-	}
-	return p.n
-}
+type piece = seqNode[textPiece]
 
-func sumOf(p *piece) int {
-	if p == nil {
-		return 0
-	}
-	return p.sum
-}
-
-func (p *piece) update() { p.sum = sumOf(p.left) + sumOf(p.right) + p.vis() }
+func deleted(p *piece) bool { return p.vis == 0 }
 
 // Text is the seventh CRDT type.
 type Text struct {
-	root *piece
+	tree seqTree[textPiece]
 	runs map[OpID]*textRun
 	// waiting holds runs whose parent run has not arrived, by that run.
 	waiting map[OpID][]*textRun
@@ -116,18 +125,19 @@ func (t *Text) init() {
 }
 
 // Len returns the visible length in code points.
-func (t *Text) Len() int { return sumOf(t.root) }
+func (t *Text) Len() int { return t.tree.Len() }
 
 // String returns the visible text.
 func (t *Text) String() string {
 	var b strings.Builder
 	b.Grow(t.Len())
-	t.walk(t.root, func(p *piece) {
-		if !p.deleted {
-			for _, r := range p.run.text[p.off : p.off+p.n] {
+	t.tree.walk(func(p *piece) bool {
+		if !deleted(p) {
+			for _, r := range p.val.run.text[p.val.off : p.val.off+p.val.n] {
 				b.WriteRune(r)
 			}
 		}
+		return true
 	})
 	return b.String()
 }
@@ -144,13 +154,13 @@ func (t *Text) Slice(from, count uint64) (string, error) {
 	if count == 0 {
 		return "", nil
 	}
-	p, off := t.at(int(from))
-	for left := int(count); left > 0 && p != nil; p, off = t.next(p), 0 {
-		if p.deleted {
+	p, off := t.tree.at(int(from))
+	for left := int(count); left > 0 && p != nil; p, off = t.tree.next(p), 0 {
+		if deleted(p) {
 			continue
 		}
-		k := min(p.n-off, left)
-		for _, r := range p.run.text[p.off+off : p.off+off+k] {
+		k := min(p.val.n-off, left)
+		for _, r := range p.val.run.text[p.val.off+off : p.val.off+off+k] {
 			b.WriteRune(r)
 		}
 		left -= k
@@ -158,153 +168,13 @@ func (t *Text) Slice(from, count uint64) (string, error) {
 	return b.String(), nil
 }
 
-// walk visits the pieces in order without recursion.
-func (t *Text) walk(p *piece, f func(*piece)) {
-	var stack []*piece
-	for p != nil || len(stack) > 0 {
-		for p != nil {
-			stack = append(stack, p)
-			p = p.left
-		}
-		p = stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		f(p)
-		p = p.right
-	}
-}
-
-// ---- the splay tree ----
-
-func (t *Text) rotate(x *piece) {
-	p := x.parent
-	g := p.parent
-	if p.left == x {
-		p.left = x.right
-		if x.right != nil {
-			x.right.parent = p
-		}
-		x.right = p
-	} else {
-		p.right = x.left
-		if x.left != nil {
-			x.left.parent = p
-		}
-		x.left = p
-	}
-	p.parent = x
-	x.parent = g
-	switch {
-	case g == nil:
-		t.root = x
-	case g.left == p:
-		g.left = x
-	default:
-		g.right = x
-	}
-	p.update()
-	x.update()
-}
-
-func (t *Text) splay(x *piece) {
-	for x.parent != nil {
-		p := x.parent
-		if g := p.parent; g != nil {
-			if (g.left == p) == (p.left == x) {
-				t.rotate(p)
-			} else {
-				t.rotate(x)
-			}
-		}
-		t.rotate(x)
-	}
-}
-
-// at returns the piece holding visible index i (0 <= i < Len) and i's
-// offset within it.
-func (t *Text) at(i int) (*piece, int) {
-	p := t.root
-	for p != nil {
-		if l := sumOf(p.left); i < l {
-			p = p.left
-			continue
-		} else {
-			i -= l
-		}
-		if i < p.vis() {
-			t.splay(p)
-			return p, i
-		}
-		i -= p.vis()
-		p = p.right
-	}
-	return nil, 0
-}
-
-// next returns the piece after p in order, or nil.
-func (t *Text) next(p *piece) *piece {
-	if q := p.right; q != nil {
-		for q.left != nil {
-			q = q.left
-		}
-		return q
-	}
-	for p.parent != nil && p.parent.right == p {
-		p = p.parent
-	}
-	return p.parent
-}
-
-// first returns the first piece, or nil.
-func (t *Text) first() *piece {
-	p := t.root
-	for p != nil && p.left != nil {
-		p = p.left
-	}
-	return p
-}
-
-// insertAfter links q into the order right after p (p nil: at the start).
-func (t *Text) insertAfter(p, q *piece) {
-	q.left, q.right, q.parent = nil, nil, nil
-	if p == nil {
-		if f := t.first(); f != nil {
-			t.splay(f)
-			f.left, q.parent = q, f
-			q.update()
-			f.update()
-			return
-		}
-		t.root = q
-		q.update()
-		return
-	}
-	t.splay(p)
-	q.right = p.right
-	if q.right != nil {
-		q.right.parent = q
-	}
-	p.right, q.parent = q, p
-	q.update()
-	p.update()
-}
-
-// setDeleted changes a piece's visibility and the sums above it.
-func (t *Text) setDeleted(p *piece, d bool) {
-	if p.deleted == d {
-		return
-	}
-	t.splay(p)
-	p.deleted = d
-	p.update()
-}
-
 // pieceAt returns the index in run.pieces of the piece holding offset off.
 func pieceAt(run *textRun, off int) int {
 	i, _ := slices.BinarySearchFunc(run.pieces, off, func(p *piece, off int) int {
 		switch {
-		case p.off+p.n <= off:
+		case p.val.off+p.val.n <= off:
 			return -1
-		case p.off > off:
+		case p.val.off > off:
 			return 1
 		}
 		return 0
@@ -317,37 +187,21 @@ func pieceAt(run *textRun, off int) int {
 func (t *Text) split(run *textRun, off int) {
 	i := pieceAt(run, off)
 	p := run.pieces[i]
-	if p.off == off {
+	if p.val.off == off {
 		return
 	}
-	q := &piece{run: run, off: off, n: p.off + p.n - off, deleted: p.deleted}
-	t.splay(p)
-	p.n = off - p.off
-	p.update()
-	t.insertAfter(p, q)
-	run.pieces = slices.Insert(run.pieces, i+1, q)
-}
-
-// rebalance rebuilds the tree perfectly balanced, in O(n): a text built
-// by appending (decoding, hydration) is a chain the splay tree would only
-// straighten at the first access deep into it.
-func (t *Text) rebalance() {
-	var ps []*piece
-	t.walk(t.root, func(p *piece) { ps = append(ps, p) })
-	var build func(lo, hi int, parent *piece) *piece
-	build = func(lo, hi int, parent *piece) *piece {
-		if lo >= hi {
-			return nil
-		}
-		mid := (lo + hi) / 2
-		p := ps[mid]
-		p.parent = parent
-		p.left = build(lo, mid, p)
-		p.right = build(mid+1, hi, p)
-		p.update()
-		return p
+	q := &piece{val: textPiece{run: run, off: off, n: p.val.off + p.val.n - off}}
+	if !deleted(p) {
+		q.vis = q.val.n
 	}
-	t.root = build(0, len(ps), nil)
+	t.tree.splay(p)
+	p.val.n = off - p.val.off
+	if !deleted(p) {
+		p.vis = p.val.n
+	}
+	p.update()
+	t.tree.insertAfter(p, q)
+	run.pieces = slices.Insert(run.pieces, i+1, q)
 }
 
 // ---- ops ----
@@ -403,17 +257,17 @@ func (t *Text) integrate(run *textRun) {
 		for {
 			var nx *piece
 			if after == nil {
-				nx = t.first()
+				nx = t.tree.first()
 			} else {
-				nx = t.next(after)
+				nx = t.tree.next(after)
 			}
-			if nx == nil || !nx.run.newer(run) {
+			if nx == nil || !nx.val.run.newer(run) {
 				break
 			}
 			after = nx
 		}
-		p := &piece{run: run, n: len(run.text)}
-		t.insertAfter(after, p)
+		p := &piece{val: textPiece{run: run, n: len(run.text)}, vis: len(run.text)}
+		t.tree.insertAfter(after, p)
 		run.pieces = []*piece{p}
 		for _, s := range t.deleted[run.id] {
 			t.markDeleted(run, s.off, s.end)
@@ -453,8 +307,8 @@ func (t *Text) markDeleted(run *textRun, uoff, uend uint64) {
 	if end < len(run.text) {
 		t.split(run, end)
 	}
-	for i := pieceAt(run, off); i < len(run.pieces) && run.pieces[i].off < end; i++ {
-		t.setDeleted(run.pieces[i], true)
+	for i := pieceAt(run, off); i < len(run.pieces) && run.pieces[i].val.off < end; i++ {
+		t.tree.setVis(run.pieces[i], 0)
 	}
 }
 
@@ -489,8 +343,8 @@ func (t *Text) ResolveInsert(i uint64) (CharID, error) {
 	if i == 0 {
 		return CharID{}, nil
 	}
-	p, off := t.at(int(i - 1))
-	return CharID{Run: p.run.id, Off: uint64(p.off + off)}, nil
+	p, off := t.tree.at(int(i - 1))
+	return CharID{Run: p.val.run.id, Off: uint64(p.val.off + off)}, nil
 }
 
 // ResolveDelete returns the ranges of the visible characters [i, i+count),
@@ -508,14 +362,14 @@ func (t *Text) ResolveDelete(i, count uint64) ([]TextRange, uint64, error) {
 	}
 	var out []TextRange
 	covered := uint64(0)
-	p, off := t.at(int(i))
+	p, off := t.tree.at(int(i))
 	for covered < count && p != nil && len(out) < MaxTextRanges {
-		if !p.deleted {
-			k := min(uint64(p.n-off), count-covered)
-			out = append(out, TextRange{Run: p.run.id, Off: uint64(p.off + off), N: k})
+		if !deleted(p) {
+			k := min(uint64(p.val.n-off), count-covered)
+			out = append(out, TextRange{Run: p.val.run.id, Off: uint64(p.val.off + off), N: k})
 			covered += k
 		}
-		p, off = t.next(p), 0
+		p, off = t.tree.next(p), 0
 	}
 	return out, covered, nil
 }
@@ -535,22 +389,15 @@ func (t *Text) Merge(other Object) {
 	}
 }
 
-// sortedRuns returns the runs by (HLC, origin, seq), oldest first: parents
-// before children, so merging or decoding in this order never waits.
+// sortedRuns returns the runs by their own (HLC, origin, seq), oldest
+// first: parents usually come before children, so few wait.
+
 func (t *Text) sortedRuns() []*textRun {
 	runs := make([]*textRun, 0, len(t.runs))
 	for _, r := range t.runs {
 		runs = append(runs, r)
 	}
-	slices.SortFunc(runs, func(a, b *textRun) int {
-		switch {
-		case a == b:
-			return 0
-		case b.newer(a):
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(runs, older)
 	return runs
 }
 
@@ -639,16 +486,11 @@ func (d *dec) text() *Text {
 	if d.err != nil {
 		return nil
 	}
-	slices.SortFunc(runs, func(a, b *textRun) int {
-		if b.newer(a) {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(runs, older)
 	for _, r := range runs {
 		t.insertRun(r.id, r.hlc, r.parent, r.text)
 	}
-	t.rebalance()
+	t.tree.rebalance()
 	return t
 }
 

@@ -279,3 +279,28 @@ func TestProperty_TextMatchesCharacterRGA(t *testing.T) {
 		}
 	})
 }
+
+// A writer whose clock puts an insert below its parent (a bug or a
+// forger: a signed op proves who wrote it, not that its HLC is honest)
+// cannot make replicas disagree: any delivery order gives one text (the
+// placement may differ from the one-element-per-character RGA's then, but
+// it is the same everywhere).
+func TestProperty_TextConvergesWhateverTheClocks(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		ops := genHistory(rt, []Kind{TextInsert, TextInsert, TextDelete})
+		for _, op := range ops {
+			op.HLC = uint64(rapid.IntRange(0, 5).Draw(rt, "bad-hlc"))
+		}
+		var got []string
+		for range 2 {
+			s := NewState()
+			for _, i := range rapid.Permutation(indexes(len(ops))).Draw(rt, "order") {
+				s.Deliver(ops[i])
+			}
+			got = append(got, string(digest(s)))
+		}
+		if got[0] != got[1] {
+			rt.Fatalf("two delivery orders disagree:\n%q\n%q", got[0], got[1])
+		}
+	})
+}
