@@ -339,6 +339,7 @@ func Decode(t Type, b []byte) (Object, error) {
 					r.link(e)
 				}
 			}
+			r.placeAll()
 		}
 		obj = r
 	case TypeText:

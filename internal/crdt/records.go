@@ -258,6 +258,7 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 				o.link(e)
 			}
 		}
+		o.placeAll()
 	case *Text:
 		slices.SortFunc(runs, older)
 		for _, r := range runs {

@@ -1,0 +1,222 @@
+package crdt
+
+import (
+	"bytes"
+	"slices"
+)
+
+
+// RGAElem is one element of a sequence. An element known only from a delete
+// (its insert has not arrived) has Inserted false.
+type RGAElem struct {
+	ID       OpID
+	Parent   OpID
+	HLC      uint64
+	Value    []byte
+	Inserted bool
+	Deleted  bool
+
+	// node is the element's place in the RGA's order (nil until it and
+	// its parent are inserted).
+	node *seqNode[*RGAElem]
+}
+
+// RGA is a replicated growable array. Elements form a tree under their
+// parent (the zero OpID is the head); an element comes right after its
+// parent, ahead of older siblings (siblings by larger (HLC, origin) first).
+// Deleted elements stay as tombstones so their children keep their place;
+// an element whose parent has not arrived is hidden until it does.
+type RGA struct {
+	Elems map[OpID]*RGAElem
+	// children maps a parent to its inserted children, newest first. It is
+	// derived from Elems and rebuilt on decode.
+	children map[OpID][]OpID
+	// tree holds the inserted elements whose parents are placed, in
+	// sequence order, with their visibility: positions in O(log n).
+	tree seqTree[*RGAElem]
+}
+
+func (r *RGA) Type() Type { return TypeRGA }
+
+// newer orders siblings: larger (HLC, origin) first.
+func (r *RGA) newer(a, b OpID) int {
+	ea, eb := r.Elems[a], r.Elems[b]
+	if ea.HLC != eb.HLC {
+		if ea.HLC > eb.HLC {
+			return -1
+		}
+		return 1
+	}
+	if a.Origin != b.Origin {
+		if a.Origin > b.Origin {
+			return -1
+		}
+		return 1
+	}
+	return compareID(b, a)
+}
+
+func (r *RGA) init() {
+	if r.Elems == nil {
+		r.Elems = map[OpID]*RGAElem{}
+	}
+	if r.children == nil {
+		r.children = map[OpID][]OpID{}
+	}
+}
+
+func (r *RGA) link(e *RGAElem) {
+	sib := r.children[e.Parent]
+	i, _ := slices.BinarySearchFunc(sib, e.ID, r.newer)
+	r.children[e.Parent] = slices.Insert(sib, i, e.ID)
+}
+
+// insert adds an inserted element (from an op or a merge).
+func (r *RGA) insert(id, parent OpID, hlc uint64, value []byte, deleted bool) {
+	r.init()
+	e := r.Elems[id]
+	if e != nil && e.Inserted {
+		if deleted {
+			r.remove(id)
+		}
+		return
+	}
+	if e == nil {
+		e = &RGAElem{ID: id}
+		r.Elems[id] = e
+	}
+	e.Parent, e.HLC, e.Value, e.Inserted = parent, hlc, bytes.Clone(value), true
+	e.Deleted = e.Deleted || deleted
+	r.link(e)
+	if parent.IsZero() || r.placed(parent) {
+		r.place(e)
+	}
+}
+
+func (r *RGA) placed(id OpID) bool {
+	e := r.Elems[id]
+	return e != nil && e.node != nil
+}
+
+// place puts e (whose parent is placed) into the order, then every
+// element waiting under it, depth first: right after its parent, or after
+// the last element of the subtree of the sibling before it (siblings
+// newest first), which is already placed.
+func (r *RGA) place(e *RGAElem) {
+	stack := []*RGAElem{e}
+	for len(stack) > 0 {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		var pred *seqNode[*RGAElem]
+		sib := r.children[e.Parent]
+		i, _ := slices.BinarySearchFunc(sib, e.ID, r.newer)
+		if i > 0 {
+			pred = r.lastOf(sib[i-1])
+		} else if !e.Parent.IsZero() {
+			pred = r.Elems[e.Parent].node
+		}
+		e.node = &seqNode[*RGAElem]{val: e}
+		if !e.Deleted {
+			e.node.vis = 1
+		}
+		r.tree.insertAfter(pred, e.node)
+		kids := r.children[e.ID]
+		for k := len(kids) - 1; k >= 0; k-- {
+			stack = append(stack, r.Elems[kids[k]])
+		}
+	}
+}
+
+// lastOf returns the node of the last element of id's subtree: the
+// oldest child's, repeatedly.
+func (r *RGA) lastOf(id OpID) *seqNode[*RGAElem] {
+	for {
+		kids := r.children[id]
+		if len(kids) == 0 {
+			return r.Elems[id].node
+		}
+		id = kids[len(kids)-1]
+	}
+}
+
+func (r *RGA) remove(id OpID) {
+	r.init()
+	if e := r.Elems[id]; e != nil {
+		e.Deleted = true
+		if e.node != nil {
+			r.tree.setVis(e.node, 0)
+		}
+		return
+	}
+	r.Elems[id] = &RGAElem{ID: id, Deleted: true}
+}
+
+// placeAll places every element under the head (after a decode, which
+// links them all first), then balances the tree.
+func (r *RGA) placeAll() {
+	for _, id := range r.children[OpID{}] {
+		r.place(r.Elems[id])
+	}
+	r.tree.rebalance()
+}
+
+func (r *RGA) Apply(op *Op) {
+	if op.Kind == RGADelete {
+		r.remove(op.Ref)
+		return
+	}
+	r.insert(op.ID(), op.Ref, op.HLC, op.Value, false)
+}
+
+func (r *RGA) Merge(other Object) {
+	for id, e := range other.(*RGA).Elems {
+		if e.Inserted {
+			r.insert(id, e.Parent, e.HLC, e.Value, e.Deleted)
+		} else if e.Deleted {
+			r.remove(id)
+		}
+	}
+}
+
+// Has reports whether id is an inserted element (deleted or not).
+func (r *RGA) Has(id OpID) bool {
+	e := r.Elems[id]
+	return e != nil && e.Inserted
+}
+
+// Visible returns the visible elements in sequence order.
+func (r *RGA) Visible() []*RGAElem {
+	out := make([]*RGAElem, 0, r.tree.Len())
+	r.tree.walk(func(n *seqNode[*RGAElem]) bool {
+		if n.vis > 0 {
+			out = append(out, n.val)
+		}
+		return true
+	})
+	return out
+}
+
+// Len returns the number of visible elements.
+func (r *RGA) Len() int { return r.tree.Len() }
+
+// Slice returns the values of the visible elements [from, from+count) in
+// sequence order (fewer at the end): O(log n + count).
+func (r *RGA) Slice(from, count uint64) [][]byte {
+	var out [][]byte
+	if count == 0 || from >= uint64(r.tree.Len()) {
+		return out
+	}
+	n, _ := r.tree.at(int(from))
+	for ; n != nil && uint64(len(out)) < count; n = r.tree.next(n) {
+		if n.vis > 0 {
+			out = append(out, n.val.Value)
+		}
+	}
+	return out
+}
+
+func (r *RGA) Clone() Object {
+	c := &RGA{}
+	c.Merge(r)
+	return c
+}
