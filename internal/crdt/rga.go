@@ -5,7 +5,6 @@ import (
 	"slices"
 )
 
-
 // RGAElem is one element of a sequence. An element known only from a delete
 // (its insert has not arrived) has Inserted false.
 type RGAElem struct {
