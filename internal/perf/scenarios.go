@@ -73,7 +73,7 @@ var Profiles = map[string]Profile{
 	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000,
 		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosFor: time.Minute,
 		PartitionRate: 600, PartitionFor: time.Minute, GossipSizes: []int{5, 16, 32}, GossipRate: 100, GossipSeconds: 20,
-		ServeFor: 10 * time.Second, ServeConns: 32, LatencySeconds: 20, ScaleElems: 1_000_000, ScaleOps: 2000, ScaleSmallOps: 2000},
+		ServeFor: 10 * time.Second, ServeConns: 32, LatencySeconds: 20, ScaleElems: 1_000_000, ScaleOps: 20_000, ScaleSmallOps: 20_000},
 }
 
 // dbSetLoop writes a 4-byte key (the loop counter, offset by memory[8..12])

@@ -251,6 +251,10 @@ func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, traceP
 		return fmt.Errorf("%v (nodes %v not exact)", err, behind)
 	}
 	r.Add(fmt.Sprintf("%s: followers exact after the origin finished (3 nodes)", t.Name), float64(max(at.Sub(done), 0).Milliseconds()), "ms", Info, "<= 1000")
+	c.stop()
+	if err := textConcurrent(ctx, r, filepath.Join(dir, "split"), nx, guest, t); err != nil {
+		return err
+	}
 	r.Note("`nx run` of the textreplay guest (testdata/guests/textreplay; crdt_text_insert/crdt_text_delete per patch) " +
 		"with default settings (sync = interval) on a datastore holding the trace in guest keys; the time is the edits " +
 		"alone, by the guest. The final text is read with `nx inspect crdt get text doc` and compared with endContent " +
@@ -316,3 +320,66 @@ func firstDiff(got, want string) string {
 
 // traceTarget is issue 17's target for a trace's replay through the guest.
 var traceTarget = map[string]string{"seph-blog1": "<= 0.6"}
+
+// textConcurrent splits the trace into three interleaved streams replayed
+// at once on three nodes, with node 3 cut off from the middle of the run
+// until every guest has returned: all three must end with the same text.
+func textConcurrent(ctx context.Context, r *Report, dir, nx, guest string, t *Trace) error {
+	c, err := newCluster(nx, guest, dir, 3, clusterOpts{proxied: true})
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	streams := make([]*Trace, 3)
+	for i := range streams {
+		streams[i] = &Trace{Name: t.Name}
+	}
+	for i, p := range t.Patches {
+		streams[i%3].Patches = append(streams[i%3].Patches, p)
+	}
+	streams[0].Start = t.Start
+	for i, st := range streams {
+		if err := SeedTrace(filepath.Join(c.dir, fmt.Sprint("n", i+1), "data"), st); err != nil {
+			return err
+		}
+	}
+	for i := range 3 {
+		if err := c.start(ctx, i, "NX_CLAMP=1"); err != nil {
+			return err
+		}
+	}
+	half := float64(len(streams[0].Patches)) / 2
+	if _, err := poll(ctx, 2*time.Millisecond, 2*time.Minute, "node 1 half way", func() (bool, error) {
+		v, err := c.metric(0, "numax_ops_total")
+		return err == nil && v >= half, nil
+	}); err != nil {
+		return err
+	}
+	c.cut(2)
+	for i := range 3 {
+		if _, err := c.waitFor(ctx, 5*time.Minute, fmt.Sprintf("node %d's replay", i+1), func() bool { return !c.lastRunOf(i).IsZero() }); err != nil {
+			return err
+		}
+	}
+	c.heal()
+	healed := time.Now()
+	var texts []string
+	at, err := poll(ctx, 5*time.Millisecond, 2*time.Minute, "the three nodes to hold one text", func() (bool, error) {
+		texts = texts[:0]
+		for i := range 3 {
+			s, err := textOf(c.obs[i], "doc")
+			if err != nil {
+				return false, nil
+			}
+			texts = append(texts, s)
+		}
+		return texts[0] == texts[1] && texts[1] == texts[2], nil
+	})
+	if err != nil {
+		return err
+	}
+	r.Add(fmt.Sprintf("%s split in 3 streams on 3 nodes, node 3 cut in the middle: one text after the heal", t.Name),
+		float64(at.Sub(healed).Milliseconds()), "ms", Info, "")
+	r.Add(fmt.Sprintf("%s split in 3: length of the text all three hold", t.Name), float64(utf8.RuneCountInString(texts[0])), "chars", Info, "")
+	return nil
+}

@@ -7,7 +7,9 @@
 // "trace/0", "trace/1", ... each a run of patches (uvarint position,
 // uvarint delete count, uvarint insert length, insert bytes), and
 // "trace/chunks", their number in decimal. With NX_REPLAY=0 it does
-// nothing (the followers of the three-node run).
+// nothing (the followers of the three-node run). With NX_CLAMP=1 each
+// patch is clamped to the text as it is (a stream of a trace split across
+// nodes edits a text others change too).
 package main
 
 import (
@@ -68,8 +70,15 @@ func run() {
 		key = "doc"
 	}
 	ps := load()
+	clamp, _ := nx.Env("NX_CLAMP")
 	start := nx.Monotonic()
 	for i, p := range ps {
+		if clamp == "1" {
+			n, err := text.Len(key)
+			must(err, "len")
+			p.pos = min(p.pos, n)
+			p.del = min(p.del, n-p.pos)
+		}
 		if p.del > 0 {
 			must(text.Delete(key, p.pos, p.del), fmt.Sprintf("patch %d: delete %d at %d", i, p.del, p.pos))
 		}
