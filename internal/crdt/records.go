@@ -63,10 +63,8 @@ func OpRecords(obj Object, op *Op) []Record {
 		return []Record{o.elemRecord(id)}
 	case *Text:
 		if op.Kind == TextInsert {
-			if run := o.runs[op.ID()]; run != nil {
-				return []Record{run.record()}
-			}
-			return nil
+			// The run's record, from the op itself (its text is already UTF-8).
+			return []Record{textRunRecord(op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value)}
 		}
 		rs, _ := DecodeTextRanges(op.Value)
 		out := make([]Record, 0, len(rs))
@@ -150,8 +148,15 @@ func (r *RGA) elemRecord(id OpID) Record {
 }
 
 func (run *textRun) record() Record {
-	v := enc([]byte{FormatVersion}).uv(run.hlc).id(run.parent.Run).uv(run.parent.Off).str(string(run.text))
-	return Record{Sub: appendIDKey([]byte{textRunRec}, run.id), Value: v}
+	return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)))
+}
+
+func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte) Record {
+	v := make(enc, 0, 16+len(parent.Run.Origin)+len(text))
+	v = append(v, FormatVersion)
+	v = v.uv(hlc).id(parent.Run).uv(parent.Off).bytes(text)
+	sub := make([]byte, 0, 9+len(id.Origin))
+	return Record{Sub: appendIDKey(append(sub, textRunRec), id), Value: v}
 }
 
 func (t *Text) deletedRecord(id OpID) Record {

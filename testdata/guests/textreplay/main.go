@@ -80,10 +80,14 @@ func run() {
 			p.del = min(p.del, n-p.pos)
 		}
 		if p.del > 0 {
-			must(text.Delete(key, p.pos, p.del), fmt.Sprintf("patch %d: delete %d at %d", i, p.del, p.pos))
+			if err := text.Delete(key, p.pos, p.del); err != nil {
+				nx.Abort(fmt.Sprintf("patch %d: delete %d at %d: %v", i, p.del, p.pos, err))
+			}
 		}
 		if p.ins != "" {
-			must(text.Insert(key, p.pos, p.ins), fmt.Sprintf("patch %d: insert at %d", i, p.pos))
+			if err := text.Insert(key, p.pos, p.ins); err != nil {
+				nx.Abort(fmt.Sprintf("patch %d: insert at %d: %v", i, p.pos, err))
+			}
 		}
 	}
 	fmt.Printf("elapsed_ms %d\nedits %d\n", (nx.Monotonic() - start).Milliseconds(), len(ps))
