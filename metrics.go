@@ -128,6 +128,7 @@ type (
 		Stats() replica.Stats
 		PeerLag() map[string]uint64
 		VV() map[string]uint64
+		GC() replica.GCStats
 	}
 	linkStats interface {
 		Peers() []string
@@ -200,6 +201,12 @@ func (m *metrics) register(p nodeParts) {
 		counter("numax_remote_ops_duplicate_total", "Remote ops discarded as duplicates.", func() float64 { return float64(r.Stats().RemoteDuplicates) })
 		gauge("numax_op_log_entries", "Entries in the op log.", func() float64 { return float64(r.Stats().OpLogEntries) })
 		counter("numax_op_heads_signed_total", "Heads of this node's own ops it signed (with TLS).", func() float64 { return float64(r.Stats().HeadsSigned) })
+		counter("numax_tombstones_collected_bytes_total", "Encoded bytes of tombstones collected once causally stable (ORSet removals).",
+			func() float64 { return float64(r.GC().CollectedBytes) })
+		gauge("numax_tombstones_pending", "Removed tags waiting until their removal is causally stable.",
+			func() float64 { return float64(r.GC().Pending) })
+		gauge("numax_tombstone_oldest_age_seconds", "How long the oldest uncollected tombstone has waited (0 if none).",
+			func() float64 { return r.GC().OldestAge.Seconds() })
 		counter("numax_op_heads_verified_total", "Heads of remote ops verified against their origins' keys (with TLS).", func() float64 { return float64(r.Stats().HeadsVerified) })
 		m.reg.MustRegister(&perKey{read: r.PeerLag, desc: prometheus.NewDesc("numax_replication_lag_ops",
 			"Ops the peer is known to lack.", []string{"peer"}, nil)})

@@ -122,6 +122,9 @@ type Config struct {
 	// MaxClockOffset is how far ahead of this node's clock a remote op's
 	// timestamp may be; a later op is held until the clock catches up.
 	MaxClockOffset time.Duration
+	// MemberExpiry is how long a member unheard from holds tombstone
+	// collection back (docs/crdt.md).
+	MemberExpiry time.Duration
 	// PullAnswerRate bounds, per peer, the bytes per second this node sends
 	// in answer to its pulls.
 	PullAnswerRate int64
@@ -204,6 +207,7 @@ func DefaultConfig() Config {
 		OpLogLimit:           defaults.OpLogLimit,
 		AntiEntropyInterval:  defaults.AntiEntropyInterval,
 		MaxClockOffset:       defaults.MaxClockOffset,
+		MemberExpiry:         defaults.MemberExpiry,
 		PullAnswerRate:       defaults.PullAnswerRate,
 		ShutdownTimeout:      defaults.ShutdownTimeout,
 		ObservabilityTimeout: defaults.RequestTimeout,
@@ -258,8 +262,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("numax: %s must not be negative, got %s", d.name, d.v)
 		}
 	}
-	if c.MaxClockOffset <= 0 || c.PullAnswerRate <= 0 {
-		return fmt.Errorf("numax: MaxClockOffset and PullAnswerRate must be positive, got %s and %d", c.MaxClockOffset, c.PullAnswerRate)
+	if c.MaxClockOffset <= 0 || c.PullAnswerRate <= 0 || c.MemberExpiry <= 0 {
+		return fmt.Errorf("numax: MaxClockOffset, PullAnswerRate and MemberExpiry must be positive, got %s, %d and %s",
+			c.MaxClockOffset, c.PullAnswerRate, c.MemberExpiry)
 	}
 	if c.QueuedOpsLimit <= 0 || c.OpLogLimit <= 0 {
 		return fmt.Errorf("numax: QueuedOpsLimit and OpLogLimit must be positive, got %d and %d", c.QueuedOpsLimit, c.OpLogLimit)
@@ -431,6 +436,13 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.QueueLimit, rc.OpLogLimit, rc.AntiEntropyInterval = cfg.QueuedOpsLimit, cfg.OpLogLimit, cfg.AntiEntropyInterval
 	rc.RandomPullInterval = netw.PullInterval
 	rc.MaxClockOffset, rc.ServeRate = cfg.MaxClockOffset, cfg.PullAnswerRate
+	rc.MemberExpiry = cfg.MemberExpiry
+	rc.MembershipSize = func() int {
+		if d := link.disc.Load(); d != nil {
+			return d.Members()
+		}
+		return 1
+	}
 	rc.MaxKey, rc.MaxValue = int(cfg.Limits.MaxKey), int(cfg.Limits.MaxValue)
 	// With an allowlist only its members (and this node) make ops: the
 	// links' allowlist, so a reload changes both.

@@ -286,6 +286,7 @@ func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error)
 	cfg.QueuedOpsLimit, cfg.OpLogLimit = l.QueuedOpsLimit, l.OpLogLimit
 	cfg.AntiEntropyInterval = time.Duration(l.AntiEntropyInterval)
 	cfg.MaxClockOffset = time.Duration(l.MaxClockOffset)
+	cfg.MemberExpiry = time.Duration(l.MemberExpiry)
 	cfg.PullAnswerRate = int64(l.PullAnswerRate)
 	cfg.Network = numax.Network{
 		Listen: c.Network.Listen, Peers: c.Network.Peers, Debug: c.Network.SerializationFormat == "json",

@@ -23,6 +23,8 @@ import (
 	nx "github.com/numax/numax/sdk/go"
 	"github.com/numax/numax/sdk/go/serve"
 	"github.com/numax/numax/sdk/go/text"
+
+	"github.com/numax/numax/examples/notes/edit"
 )
 
 //go:embed static
@@ -45,7 +47,7 @@ func init() {
 		}
 		writeJSON(w, map[string]string{"text": s})
 	})
-	mux.HandleFunc("POST /api/note", edit)
+	mux.HandleFunc("POST /api/note", editNote)
 	serve.Serve(mux)
 	serve.OnChange(func(cs []serve.Change) {
 		for _, c := range cs {
@@ -59,7 +61,7 @@ func init() {
 	})
 }
 
-func edit(w http.ResponseWriter, r *http.Request) {
+func editNote(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Base *string `json:"base"`
 		Text *string `json:"text"`
@@ -81,8 +83,8 @@ func edit(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	mine := Diff([]rune(*in.Base), []rune(*in.Text))
-	for _, e := range Rebase(mine, Diff([]rune(*in.Base), []rune(cur))) {
+	mine := edit.Diff([]rune(*in.Base), []rune(*in.Text))
+	for _, e := range edit.Rebase(mine, edit.Diff([]rune(*in.Base), []rune(cur))) {
 		if e.Del > 0 {
 			if err := text.Delete(noteKey, e.Pos, e.Del); err != nil {
 				fail(w, err)

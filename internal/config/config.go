@@ -134,6 +134,7 @@ type Limits struct {
 	PeerDeadAfterFailures int      `toml:"peer_dead_after_failures"`
 	AntiEntropyInterval   Duration `toml:"anti_entropy_interval"`
 	MaxClockOffset        Duration `toml:"max_clock_offset"`
+	MemberExpiry          Duration `toml:"member_expiry"`
 	PullAnswerRate        Size     `toml:"pull_answer_rate"`
 
 	GuestMemory         Size     `toml:"guest_memory"`
@@ -197,7 +198,7 @@ func Default() Config {
 			SocketTimeoutSecs:     int(defaults.SocketTimeout / time.Second),
 			ReconnectInitialDelay: Duration(defaults.ReconnectInitial), ReconnectMaxDelay: Duration(defaults.ReconnectMax),
 			PeerDeadAfterFailures: defaults.PeerDeadAfter, AntiEntropyInterval: Duration(defaults.AntiEntropyInterval),
-			MaxClockOffset: Duration(defaults.MaxClockOffset), PullAnswerRate: defaults.PullAnswerRate,
+			MaxClockOffset: Duration(defaults.MaxClockOffset), MemberExpiry: Duration(defaults.MemberExpiry), PullAnswerRate: defaults.PullAnswerRate,
 			GuestMemory: defaults.GuestMemory, GuestTimeout: Duration(defaults.GuestTimeout),
 			MaxKeySize: abi.DefaultMaxKey, MaxValueSize: abi.DefaultMaxValue, MaxOutputSize: abi.DefaultMaxOutput, MaxScanLimit: abi.DefaultMaxScanLimit,
 			MaxLogMessageSize: abi.DefaultMaxLogMessage, MaxRandomSize: abi.DefaultMaxRandom, MaxEventNameSize: abi.DefaultMaxEventName, MaxEventPayloadSize: abi.DefaultMaxEventPayload,
@@ -355,6 +356,7 @@ func (c *Config) Validate() error {
 		{"limits.socket_timeout_secs", int64(l.SocketTimeoutSecs)}, {"limits.reconnect_initial_delay", int64(l.ReconnectInitialDelay)},
 		{"limits.reconnect_max_delay", int64(l.ReconnectMaxDelay)}, {"limits.peer_dead_after_failures", int64(l.PeerDeadAfterFailures)},
 		{"limits.anti_entropy_interval", int64(l.AntiEntropyInterval)}, {"limits.max_clock_offset", int64(l.MaxClockOffset)},
+		{"limits.member_expiry", int64(l.MemberExpiry)},
 		{"limits.pull_answer_rate", int64(l.PullAnswerRate)},
 		{"limits.max_key_size", int64(l.MaxKeySize)}, {"limits.max_value_size", int64(l.MaxValueSize)},
 		{"limits.max_output_size", int64(l.MaxOutputSize)}, {"limits.max_scan_limit", int64(l.MaxScanLimit)},

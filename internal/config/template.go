@@ -55,6 +55,7 @@ anti_entropy_interval = "30s"
 # A remote op stamped further ahead of this node's clock is held until the
 # clock catches up (a broken clock or a hostile peer cannot move time).
 max_clock_offset = "1m0s"
+member_expiry = "168h0m0s"
 # Bytes per second of answers to one peer's pulls (op-log spans, snapshots).
 pull_answer_rate = "16MiB"
 # Guest limits (docs/host-abi.md).

@@ -311,3 +311,7 @@ func SetRecordPresent(v []byte) (bool, error) {
 	}
 	return false, nil
 }
+
+// SetElemRecord is element e's record in s (a nil Value if e has no tags
+// left: the record is deleted).
+func SetElemRecord(s *ORSet, e string) Record { return s.elemRecord(e) }

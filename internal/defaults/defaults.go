@@ -44,6 +44,9 @@ const (
 	// MaxClockOffset is how far ahead of this node's wall clock a remote
 	// op's timestamp may be before the op is held.
 	MaxClockOffset = 60 * time.Second
+	// MemberExpiry is how long a member unheard from holds tombstone
+	// collection back (limits.member_expiry).
+	MemberExpiry = 7 * 24 * time.Hour
 	// PullAnswerRate bounds, per peer, the bytes per second of answers to
 	// its pulls (op-log spans and snapshots).
 	PullAnswerRate = 16 << 20

@@ -55,6 +55,7 @@ func (r *Replica) Handle(peer string, m *Message) error {
 func (r *Replica) notePeer(peer string, vv map[string]uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.heard(peer, vv)
 	pv := r.peerHolds(peer)
 	for o, s := range vv {
 		have, known := r.state.VV[o]
@@ -547,6 +548,7 @@ func (r *Replica) prune() {
 		}
 	}
 	if len(upTo) == 0 {
+		r.collect()
 		return
 	}
 	b := r.st.NewBatch()
@@ -567,6 +569,7 @@ func (r *Replica) prune() {
 		r.logStart[o] = to + 1
 	}
 	r.logCount -= removed
+	r.collect()
 }
 
 // noteClaim records, while recovering, how far peer says it holds this

@@ -119,6 +119,12 @@ type Config struct {
 	// Auth, if set (with TLS), signs this node's ops and proves every
 	// remote op against its origin's certificate before applying it.
 	Auth *Auth
+	// MemberExpiry is how long a member unheard from holds tombstone
+	// collection back (limits.member_expiry; default 7 days).
+	MemberExpiry time.Duration
+	// MembershipSize, if set, is how many nodes the membership has, this
+	// one included (discovery): tombstones wait while fewer are known.
+	MembershipSize func() int
 }
 
 // Defaults of the clock guard.
@@ -190,6 +196,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxOrigins <= 0 {
 		c.MaxOrigins = DefaultMaxOrigins
+	}
+	if c.MemberExpiry <= 0 {
+		c.MemberExpiry = DefaultMemberExpiry
 	}
 	if c.Auth != nil && c.Auth.SignEvery <= 0 {
 		a := *c.Auth
@@ -290,6 +299,8 @@ type Replica struct {
 	recovered chan struct{}
 	// budget is each peer's allowance for pull answers (guarded by mu).
 	budget map[string]*allowance
+	// gc is tombstone collection's state (gc.go; guarded by mu).
+	gc gcState
 	// spawnMu orders goroutines started while handling messages (acks
 	// waiting for an fsync) with Close: none starts once stopping is set.
 	spawnMu  sync.Mutex
@@ -322,6 +333,7 @@ func Open(cfg Config) (*Replica, error) {
 	}
 	r.pulled = map[string]time.Time{}
 	r.budget = map[string]*allowance{}
+	r.gc = newGCState()
 	r.clock.Wall = cfg.Wall
 	if err := r.identity(); err != nil {
 		return nil, err
@@ -341,6 +353,8 @@ func Open(cfg Config) (*Replica, error) {
 		go r.linksLoop()
 		r.wg.Add(1)
 		go r.every(time.Second, r.releaseHeld)
+		r.wg.Add(1)
+		go r.every(gcEpochEvery, r.collectNow)
 		if cfg.RandomPullInterval > 0 {
 			r.wg.Add(1)
 			go r.every(cfg.RandomPullInterval, r.pullRandom)
@@ -431,6 +445,9 @@ func (r *Replica) hydrate() error {
 		r.log.Info("datastore migrated to per-element CRDT records", "objects", migrated, "format", CRDTFormat)
 	}
 	if err := loadObjects(r.st, func(k crdt.ObjKey, obj crdt.Object) { r.state.Objects[k] = obj }); err != nil {
+		return err
+	}
+	if err := r.loadMembers(); err != nil {
 		return err
 	}
 	r.log.Debug("replica hydrated", "node", r.nodeID, "objects", len(r.state.Objects),
@@ -574,6 +591,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 			putRecords(b, k, crdt.OpRecords(r.state.Get(k), op))
 		}
 	}
+	r.noteTombstones(applied)
 	// No vector entry per origin here: ops are applied in order, so the
 	// last log entry of an origin is its vector's value (readVV). Paths
 	// that move the vector without log entries, or delete the last ones,

@@ -73,9 +73,20 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 		return nil
 	}
 	before := copyVV(r.state.VV)
+	touched := map[crdt.ObjKey]bool{}
+	// What the snapshot's sender held and has collected since (covered by
+	// its vector, absent from its objects) goes here too, before the
+	// merge, or the merge would bring it back.
+	for k, obj := range r.state.Objects {
+		if set, ok := obj.(*crdt.ORSet); ok {
+			other, _ := snap.Objects[k].(*crdt.ORSet)
+			if len(set.DropCollected(other, snap.VV)) > 0 {
+				touched[k] = true
+			}
+		}
+	}
 	applied := r.state.Merge(snap)
 	b := r.st.NewBatch()
-	touched := map[crdt.ObjKey]bool{}
 	for k := range snap.Objects {
 		touched[k] = true
 	}

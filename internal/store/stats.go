@@ -30,3 +30,13 @@ func (s *Store) Compact(ctx context.Context) error {
 	}
 	return s.db.Compact(ctx, []byte{0}, []byte{0xff, 0xff}, true)
 }
+
+// TableBytes returns the bytes of the live tables: the data after
+// compaction, without the WAL and obsolete files DiskBytes also counts.
+func (s *Store) TableBytes() uint64 {
+	if err := s.acquire(); err != nil {
+		return 0
+	}
+	defer s.release()
+	return uint64(s.db.Metrics().Total().TablesSize)
+}

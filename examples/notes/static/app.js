@@ -7,7 +7,7 @@
 "use strict";
 const ta = document.querySelector("#note");
 let shadow = "";
-let inflight = false, stale = false, timer = 0, connected = false;
+let busy = false, stale = false, timer = 0, connected = false;
 
 // diff is the one edit that turns a into b (prefix and suffix kept).
 function diff(a, b) {
@@ -19,7 +19,7 @@ function diff(a, b) {
 }
 
 // rebase moves mine (an edit of a base) past theirs (another edit of it),
-// as the node does (examples/notes/edit.go).
+// as the node does (examples/notes/edit).
 function rebase(mine, theirs) {
   const start = mine.pos, end = mine.pos + mine.del, tStart = theirs.pos, tEnd = theirs.pos + theirs.del;
   const tIns = theirs.ins.length;
@@ -64,47 +64,44 @@ function merge(base, fresh) {
   shadow = fresh;
 }
 
-async function send() {
+// sync runs one exchange with the node at a time, until nothing is left:
+// local edits to send, or news (a "note.changed" event) to read. One at a
+// time, the answers cannot arrive out of order and undo each other.
+async function sync() {
   timer = 0;
-  if (inflight || ta.value === shadow) return;
-  inflight = true;
-  const sent = ta.value;
-  let failed = false;
+  if (busy) return;
+  busy = true;
   try {
-    const r = await fetch("/api/note", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ base: shadow, text: sent }) });
-    if (!r.ok) throw new Error(await r.text());
-    const fresh = (await r.json()).text;
-    // Keystrokes typed while this was on its way are edits of `sent`.
-    merge(sent, fresh);
+    for (;;) {
+      if (ta.value !== shadow) {
+        const sent = ta.value;
+        const fresh = await call("POST", { base: shadow, text: sent });
+        // Keystrokes typed while this was on its way are edits of `sent`.
+        merge(sent, fresh);
+      } else if (stale) {
+        stale = false;
+        merge(shadow, await call("GET"));
+      } else {
+        break;
+      }
+    }
     setState("");
   } catch (e) {
     setState("Not saved: " + e.message + " (retrying)");
-    failed = true;
-    setTimeout(schedule, 1000);
+    setTimeout(sync, 1000);
   } finally {
-    inflight = false;
+    busy = false;
   }
-  if (failed) return;
-  if (stale) refresh();
-  else schedule();
 }
 
-async function refresh() {
-  if (inflight) { stale = true; return; }
-  stale = false;
-  try {
-    const r = await fetch("/api/note");
-    if (!r.ok) throw new Error(await r.text());
-    const fresh = (await r.json()).text;
-    if (inflight) { stale = true; return; }
-    merge(shadow, fresh);
-    schedule();
-  } catch (e) { setState("Cannot read the note: " + e.message); }
+async function call(method, body) {
+  const r = await fetch("/api/note", body ? { method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } : {});
+  if (!r.ok) throw new Error(await r.text());
+  return (await r.json()).text;
 }
 
 function schedule() {
-  if (!timer && ta.value !== shadow) timer = setTimeout(send, 30);
+  if (!timer) timer = setTimeout(sync, 30);
 }
 
 function count() {
@@ -119,6 +116,7 @@ function setState(problem) {
 
 ta.addEventListener("input", () => { count(); schedule(); });
 const es = new EventSource("/_nx/events?prefix=note.");
-es.onopen = () => { connected = true; setState(""); refresh(); };
-es.addEventListener("note.changed", refresh);
+const news = () => { stale = true; sync(); };
+es.onopen = () => { connected = true; setState(""); news(); };
+es.addEventListener("note.changed", news);
 es.onerror = () => { connected = false; setState(""); };

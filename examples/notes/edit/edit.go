@@ -1,4 +1,7 @@
-package main
+// Package edit turns two versions of a note into one edit and moves an
+// edit past a concurrent one (examples/notes: the node and the page do the
+// same).
+package edit
 
 // Edit replaces Del characters at Pos with Ins (positions in code points).
 type Edit struct {

@@ -1,0 +1,271 @@
+package replica
+
+import (
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
+)
+
+// Tombstone collection by causal stability (docs/crdt.md). Today it
+// collects ORSet removals; the other types keep their tombstones.
+//
+// A removal is collected in two steps, by epochs of removals applied here:
+//
+//  1. An epoch closes with V, this node's version vector: every removal of
+//     the epoch is in V. Once every live member has acknowledged V (S >= V,
+//     below), every member holds the removals; W is then this node's
+//     vector, which holds every op made concurrently with them (see S).
+//  2. Once every live member has acknowledged W too, every member holds
+//     those concurrent ops as well, so no op that could still name a
+//     collected tag, or be placed by it, can arrive anywhere: the tags go.
+//
+// S is, per origin, the least that the live members have acknowledged, but
+// only counting a member's acknowledgement once this node holds every op
+// that member had made when it sent it: the ops made concurrently with a
+// removal are then here too.
+//
+// Members are the peers that have linked with this node (and the origins it
+// holds ops of), remembered in the store with when they were last heard
+// from; one unheard from for longer than MemberExpiry stops holding
+// collection back, and if it returns it is told what it lacks (a snapshot
+// of a set drops the tags collected meanwhile: crdt.ORSet.DropCollected).
+// Collection waits while fewer members are known than the membership size
+// discovery reports (Config.MembershipSize).
+
+// DefaultMemberExpiry is how long an unheard member holds collection back.
+const DefaultMemberExpiry = 7 * 24 * time.Hour
+
+// gcEpochEvery is how often an epoch of removals closes.
+const gcEpochEvery = time.Second
+
+const memberPrefix = "member/"
+
+type tombItem struct {
+	k    crdt.ObjKey
+	elem string
+	tags []crdt.OpID
+}
+
+type tombEpoch struct {
+	opened, closed time.Time
+	v, w           map[string]uint64 // nil until the epoch closes / passes step 1
+	items          []tombItem
+}
+
+type gcState struct {
+	epochs []*tombEpoch // closed ones in order, then the open one (last, v nil)
+	// members maps a member to when it was last heard from (Unix ms);
+	// dirty ones are written at the next pass.
+	members map[string]int64
+	dirty   map[string]bool
+	// own is, per peer, the seq of its own ops it said it holds in its last
+	// acknowledgement (uncapped, unlike peerVV).
+	own map[string]uint64
+	// usable is, per member, the last acknowledgement this node holds every
+	// op of that member's up to (S is their least).
+	usable map[string]map[string]uint64
+	// collected counts the bytes freed; pending the tombstones waiting.
+	collected, pending int
+}
+
+func newGCState() gcState {
+	return gcState{members: map[string]int64{}, dirty: map[string]bool{}, own: map[string]uint64{},
+		usable: map[string]map[string]uint64{}}
+}
+
+// noteTombstones records the removals among applied ops (r.mu held).
+func (r *Replica) noteTombstones(applied []*crdt.Op) {
+	for _, op := range applied {
+		if op.Kind == crdt.ORSetRemove && len(op.Tags) > 0 {
+			r.addTomb(tombItem{k: op.Obj(), elem: string(op.Field), tags: op.Tags})
+		}
+	}
+}
+
+func (r *Replica) addTomb(it tombItem) {
+	g := &r.gc
+	n := len(g.epochs)
+	if n == 0 || g.epochs[n-1].v != nil {
+		g.epochs = append(g.epochs, &tombEpoch{opened: time.Now()})
+		n++
+	}
+	e := g.epochs[n-1]
+	e.items = append(e.items, it)
+	g.pending += len(it.tags)
+}
+
+// heard records that a member spoke (r.mu held); vv is what it said it
+// holds, if it said.
+func (r *Replica) heard(peer string, vv map[string]uint64) {
+	g := &r.gc
+	now := r.cfg.Wall()
+	if now-g.members[peer] > 1000 {
+		g.dirty[peer] = true
+	}
+	g.members[peer] = now
+	if s, ok := vv[peer]; ok && s > g.own[peer] {
+		g.own[peer] = s
+	}
+}
+
+// loadMembers reads the remembered members and queues every tombstone the
+// state holds (their removals' epochs are not stored: they start again).
+func (r *Replica) loadMembers() error {
+	rows, err := r.st.Scan(store.Meta, store.ScanOptions{Prefix: []byte(memberPrefix)})
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		id := strings.TrimPrefix(string(row.Key), memberPrefix)
+		if v, n := binary.Uvarint(row.Value); n > 0 && id != r.nodeID {
+			r.gc.members[id] = int64(v)
+		}
+	}
+	for k, obj := range r.state.Objects {
+		if s, ok := obj.(*crdt.ORSet); ok {
+			s.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
+		}
+	}
+	return nil
+}
+
+// liveMembers returns the members heard from within MemberExpiry.
+func (r *Replica) liveMembers() []string {
+	now := r.cfg.Wall()
+	var live []string
+	for m, at := range r.gc.members {
+		if now-at <= r.cfg.MemberExpiry.Milliseconds() {
+			live = append(live, m)
+		}
+	}
+	return live
+}
+
+// stable returns S (nil if some live member has no usable acknowledgement,
+// or fewer members are known than the membership has).
+func (r *Replica) stable() map[string]uint64 {
+	g := &r.gc
+	for m, vv := range r.peerVV {
+		if r.state.VV[m] >= g.own[m] {
+			g.usable[m] = copyVV(vv)
+		}
+	}
+	live := r.liveMembers()
+	if f := r.cfg.MembershipSize; f != nil && len(live)+1 < f() {
+		return nil
+	}
+	s := copyVV(r.state.VV)
+	for _, m := range live {
+		u := g.usable[m]
+		if u == nil {
+			return nil
+		}
+		for o, v := range s {
+			s[o] = min(v, u[o])
+		}
+	}
+	return s
+}
+
+func covers(s, v map[string]uint64) bool {
+	for o, x := range v {
+		if s[o] < x {
+			return false
+		}
+	}
+	return true
+}
+
+// collect runs one pass (r.mu held): closes the open epoch if it is old
+// enough, moves epochs through the two steps, drops what passed both and
+// writes the member table.
+func (r *Replica) collect() {
+	g := &r.gc
+	now := time.Now()
+	b := r.st.NewBatch()
+	for m := range g.dirty {
+		b.Set(store.Meta, []byte(memberPrefix+m), uvarint(uint64(g.members[m])))
+	}
+	clear(g.dirty)
+	if n := len(g.epochs); n > 0 && g.epochs[n-1].v == nil && now.Sub(g.epochs[n-1].opened) >= gcEpochEvery {
+		e := g.epochs[n-1]
+		e.v, e.closed = copyVV(r.state.VV), now
+	}
+	s := r.stable()
+	changed := map[crdt.ObjKey]map[string]bool{}
+	for len(g.epochs) > 0 && s != nil {
+		e := g.epochs[0]
+		if e.v == nil || !covers(s, e.v) {
+			break
+		}
+		if e.w == nil {
+			e.w = copyVV(r.state.VV)
+		}
+		if !covers(s, e.w) {
+			break
+		}
+		for _, it := range e.items {
+			set, _ := r.state.Get(it.k).(*crdt.ORSet)
+			if set == nil {
+				continue
+			}
+			g.collected += set.Collect(it.elem, it.tags)
+			g.pending -= len(it.tags)
+			if changed[it.k] == nil {
+				changed[it.k] = map[string]bool{}
+			}
+			changed[it.k][it.elem] = true
+		}
+		g.epochs = g.epochs[1:]
+	}
+	for k, elems := range changed {
+		set := r.state.Get(k).(*crdt.ORSet)
+		for e := range elems {
+			putRecords(b, k, []crdt.Record{crdt.SetElemRecord(set, e)})
+		}
+	}
+	if b.Len() == 0 {
+		b.Discard()
+		return
+	}
+	if _, err := r.commit(b); err != nil {
+		return
+	}
+	if len(changed) > 0 {
+		r.log.Debug("tombstones collected", "objects", len(changed), "bytes_total", g.collected)
+	}
+}
+
+// GCStats are tombstone collection's figures for metrics.
+type GCStats struct {
+	// CollectedBytes counts the encoded bytes of tombstones dropped.
+	CollectedBytes int
+	// Pending is how many removed tags wait to be collected.
+	Pending int
+	// OldestAge is how long the oldest waiting tombstone has waited.
+	OldestAge time.Duration
+}
+
+// GC returns the collection figures.
+func (r *Replica) GC() GCStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := GCStats{CollectedBytes: r.gc.collected, Pending: r.gc.pending}
+	if len(r.gc.epochs) > 0 {
+		st.OldestAge = time.Since(r.gc.epochs[0].opened)
+	}
+	return st
+}
+
+// collectNow runs a collection pass on its timer (a node without peers
+// is never acknowledged, so the prune after acknowledgements never runs).
+func (r *Replica) collectNow() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed == nil {
+		r.collect()
+	}
+}

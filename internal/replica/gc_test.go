@@ -1,0 +1,167 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
+)
+
+// setFigures is what node i holds of the set: present elements, removed
+// tags in memory, its encoded size, and its records in the store (and how
+// many of them still hold a removed tag).
+func setFigures(t *testing.T, c *cluster, i int, key string) (present, removed, encoded, records, tombRecords int) {
+	t.Helper()
+	k := crdt.ObjKey{Type: crdt.TypeORSet, Key: key}
+	c.nodes[i].Read(k, func(o crdt.Object) {
+		if s, ok := o.(*crdt.ORSet); ok {
+			present = len(s.Elements())
+			s.Tombstones(func(_ string, tags []crdt.OpID) { removed += len(tags) })
+			encoded = len(s.AppendBinary(nil))
+		}
+	})
+	rows, err := c.st[i].Scan(store.CRDT, store.ScanOptions{Prefix: objPrefix(k)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		set, err := crdt.FromRecords(crdt.TypeORSet, []crdt.Record{{Sub: row.Key[len(objPrefix(k)):], Value: row.Value}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set.(*crdt.ORSet).Tombstones(func(string, []crdt.OpID) { tombRecords++ })
+	}
+	return present, removed, encoded, len(rows), tombRecords
+}
+
+// writeBacking writes op, waiting while the outbound queue is full (the
+// peers catch up), for a minute at most.
+func writeBacking(t *testing.T, r *Replica, op *crdt.Op) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, err := r.Write(context.Background(), op, nil)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrBackpressure) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Three nodes add 100,000 elements to one set and delete nine in ten of
+// them; once every member has acknowledged the removals (and the ops made
+// concurrently with them), every node's tombstones are gone, from memory
+// and from the store. A fourth node, away past member_expiry meanwhile,
+// does not hold collection back and, back, converges exactly.
+func TestTombstonesCollectedOnceStable(t *testing.T) {
+	const n = 100_000
+	c := newCluster(t, 4, Config{MemberExpiry: 3 * time.Second, OpLogLimit: 5000})
+	ctx := context.Background()
+	for i := range 3 {
+		for j := i; j < n; j += 3 {
+			writeBacking(t, c.nodes[i], &crdt.Op{Kind: crdt.ORSetAdd, Key: "big", Field: []byte(fmt.Sprintf("e%06d", j))})
+		}
+	}
+	c.awaitConvergence("the adds")
+	_, _, encBefore, _, _ := setFigures(t, c, 0, "big")
+	if err := c.st[0].Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := c.st[0].TableBytes()
+	c.stop(3) // away from here on
+
+	for i := range 3 {
+		for j := i; j < n; j += 3 {
+			if j%10 == 0 {
+				continue
+			}
+			writeBacking(t, c.nodes[i], &crdt.Op{Kind: crdt.ORSetRemove, Key: "big", Field: []byte(fmt.Sprintf("e%06d", j))})
+		}
+	}
+	removedAt := time.Now()
+	live := c.nodes[:3]
+	collected := func() bool {
+		for i := range 3 {
+			present, removed, _, records, tombRecords := setFigures(t, c, i, "big")
+			if present != n/10 || removed != 0 || records != n/10 || tombRecords != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for !collected() {
+		if time.Now().After(deadline) {
+			c.dump(t, "big")
+			t.Fatal("tombstones not collected on the three nodes within 90 s")
+		}
+		for _, r := range live {
+			r.AntiEntropy()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(removedAt)
+	for i := range 3 {
+		if !bytes.Equal(c.nodes[i].Digest(), c.nodes[0].Digest()) {
+			t.Fatalf("node %d differs from node 1 after collection", i+1)
+		}
+	}
+	_, _, encAfter, records, _ := setFigures(t, c, 0, "big")
+	if err := c.st[0].Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g := c.nodes[0].GC()
+	t.Logf("collected %.1f s after the removals (member_expiry 3 s): the set %d -> %d bytes in memory, %d records in the store; store tables %d -> %d bytes after compaction; %d bytes of tombstones collected, %d waiting",
+		took.Seconds(), encBefore, encAfter, records, before, c.st[0].TableBytes(), g.CollectedBytes, g.Pending)
+	if g.CollectedBytes == 0 || g.Pending != 0 {
+		t.Fatalf("metrics: %+v", g)
+	}
+	if encAfter > encBefore/5 || c.st[0].TableBytes() > before/2 {
+		t.Fatalf("a tenth of the elements left, but the set takes %d of %d bytes in memory and the store %d of %d", encAfter, encBefore, c.st[0].TableBytes(), before)
+	}
+
+	// The fourth node comes back: it holds every element and no removal,
+	// and the three collected the removals' ops from their logs: it gets a
+	// snapshot and ends exactly where they are.
+	c.start(3)
+	deadline = time.Now().Add(time.Minute)
+	for !c.converged() {
+		if time.Now().After(deadline) {
+			c.dump(t, "big")
+			t.Fatal("the returning node did not converge exactly within a minute")
+		}
+		for _, r := range c.nodes {
+			r.AntiEntropy()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if present, removed, _, _, _ := setFigures(t, c, 3, "big"); present != n/10 || removed != 0 {
+		t.Fatalf("returning node: %d present, %d removed tags", present, removed)
+	}
+}
+
+// dump logs what each node holds of the set and of collection.
+func (c *cluster) dump(t *testing.T, key string) {
+	for i, r := range c.nodes {
+		if r.closed.Load() {
+			continue
+		}
+		p, rm, enc, rec, tr := setFigures(t, c, i, key)
+		r.mu.Lock()
+		var epochs []string
+		for _, e := range r.gc.epochs {
+			epochs = append(epochs, fmt.Sprintf("{items %d, v %v, w %v}", len(e.items), e.v, e.w))
+		}
+		t.Logf("node %d: vv %v, %d present, %d removed tags, %d bytes, %d records (%d with removals)\n  members %v live %v own %v\n  usable %v\n  stable %v\n  epochs %v",
+			i+1, r.state.VV, p, rm, enc, rec, tr, r.gc.members, r.liveMembers(), r.gc.own, r.gc.usable, r.stable(), epochs)
+		r.mu.Unlock()
+	}
+}
