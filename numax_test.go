@@ -115,8 +115,8 @@ func TestNode_ReplicatedGuest(t *testing.T) {
 	var out strings.Builder
 	cfg.Stdout = &out
 	want := []string{
-		"status before: nx: ERR_NOT_FOUND (-1)\nvisits=2 stock=-3 status=online settings=1:theme tags=wasm doc=line1 node=32\n",
-		"status before: <nil>\nvisits=4 stock=-6 status=online settings=1:theme tags=wasm doc=line1|line2 node=32\n",
+		"status before: nx: ERR_NOT_FOUND (-1)\nvisits=2 stock=-3 status=online settings=1:theme tags=wasm doc=line1 node=32 note=\"héllo \"\n",
+		"status before: <nil>\nvisits=4 stock=-6 status=online settings=1:theme tags=wasm doc=line1|line2 node=32 note=\"éllo héllo \"\n",
 	}
 	var id string
 	for i, w := range want {
@@ -139,7 +139,8 @@ func TestNode_ReplicatedGuest(t *testing.T) {
 			t    numax.Type
 			key  string
 			want string
-		}{{numax.GCounter, "visits", fmt.Sprintf("visits = %d", 2*(i+1))}, {numax.ORSet, "tags", "tags = [wasm]"}} {
+		}{{numax.GCounter, "visits", fmt.Sprintf("visits = %d", 2*(i+1))}, {numax.ORSet, "tags", "tags = [wasm]"},
+			{numax.Text, "note", []string{`note = "héllo "`, `note = "éllo héllo "`}[i]}} {
 			if got, _ := node.Format(f.t, f.key); got != f.want {
 				t.Fatalf("Format = %q, want %q", got, f.want)
 			}

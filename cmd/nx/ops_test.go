@@ -221,13 +221,13 @@ func TestInspect(t *testing.T) {
 	wasm := testutil.GoGuest(t, "testdata/guests/crdttour")
 	dir := t.TempDir()
 	r := testutil.RunNX(t, time.Minute, nil, nodeRun(wasm, dir, testutil.FreePort(t), "--tls-insecure", "--settle-for", "0s",
-		"--print-gcounter", "visits", "--print-pncounter", "stock", "--print-lww-map", "settings", "--print-orset", "tags", "--print-rga", "doc")...)
+		"--print-gcounter", "visits", "--print-pncounter", "stock", "--print-lww-map", "settings", "--print-orset", "tags", "--print-rga", "doc", "--print-text", "note")...)
 	if r.Code != 0 {
 		t.Fatalf("node: %s", r.Stderr)
 	}
 	printed := strings.Split(strings.TrimSpace(r.Stdout), "\n")
-	printed = printed[len(printed)-5:]
-	for i, q := range [][2]string{{"gcounter", "visits"}, {"pncounter", "stock"}, {"lww-map", "settings"}, {"orset", "tags"}, {"rga", "doc"}} {
+	printed = printed[len(printed)-6:]
+	for i, q := range [][2]string{{"gcounter", "visits"}, {"pncounter", "stock"}, {"lww-map", "settings"}, {"orset", "tags"}, {"rga", "doc"}, {"text", "note"}} {
 		got := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "crdt", "get", q[0], q[1])
 		if got.Code != 0 || strings.TrimSpace(got.Stdout) != printed[i] {
 			t.Fatalf("inspect %s %s = %q, node printed %q (%s)", q[0], q[1], got.Stdout, printed[i], got.Stderr)
@@ -236,7 +236,7 @@ func TestInspect(t *testing.T) {
 	if l := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "crdt", "list"); !strings.Contains(l.Stdout, "gcounter visits\n") {
 		t.Fatalf("crdt list: %q", l.Stdout)
 	}
-	if v := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "vv"); v.Code != 0 || !regexpMatch(`^[0-9a-f]{32} 10\n$`, v.Stdout) {
+	if v := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "vv"); v.Code != 0 || !regexpMatch(`^[0-9a-f]{32} 11\n$`, v.Stdout) {
 		t.Fatalf("vv: %q %s", v.Stdout, v.Stderr)
 	}
 	if o := testutil.RunNX(t, time.Minute, nil, "inspect", "--datastore-path", dir, "oplog", "--tail", "2"); strings.Count(o.Stdout, "\n") != 2 {

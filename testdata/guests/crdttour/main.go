@@ -15,6 +15,7 @@ import (
 	"github.com/numax/numax/sdk/go/orset"
 	"github.com/numax/numax/sdk/go/pncounter"
 	"github.com/numax/numax/sdk/go/rga"
+	"github.com/numax/numax/sdk/go/text"
 )
 
 func must(err error) {
@@ -58,8 +59,14 @@ func run() {
 	must(err)
 	id, err := nx.NodeID()
 	must(err)
-	fmt.Printf("visits=%d stock=%d status=%s settings=%d:%s tags=%s doc=%s node=%d\n",
-		v, p, st, len(entries), entries[0].Key, bytes.Join(tags, []byte(",")), bytes.Join(vals, []byte("|")), len(id))
+	n, err := text.Len("note")
+	must(err)
+	must(text.Insert("note", n, "héllo "))
+	must(text.Delete("note", 0, min(n, 1)))
+	note, err := text.String("note")
+	must(err)
+	fmt.Printf("visits=%d stock=%d status=%s settings=%d:%s tags=%s doc=%s node=%d note=%q\n",
+		v, p, st, len(entries), entries[0].Key, bytes.Join(tags, []byte(",")), bytes.Join(vals, []byte("|")), len(id), note)
 }
 
 func main() {}
