@@ -139,6 +139,7 @@ check: fmt vet staticcheck tidy cross bigfiles
 # always built without cgo by the tests).
 test: deps-c deps-redis deps-browser check
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 9m ./...
+	$(GO) test -count=1 -run 'TestTombstonesCollectedOnceStable' ./internal/replica
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 # fuzz runs every fuzz target for FUZZTIME (default 1m each). FUZZ_PKGS

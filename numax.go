@@ -93,6 +93,9 @@ type Config struct {
 	// MinFreeSpace is the free space (bytes) the datastore's filesystem
 	// keeps: below it writes are refused until a quarter more is free.
 	MinFreeSpace int64
+	// CRDTCache bounds the memory of the LWW-Map and ORSet elements a node
+	// holds in memory; the others are read from the datastore on demand.
+	CRDTCache int64
 	// CompileCache is where compiled modules are kept across runs; "" keeps
 	// them in memory only.
 	CompileCache string
@@ -198,6 +201,7 @@ func DefaultConfig() Config {
 		Sync:          SyncInterval,
 		SyncInterval:  defaults.SyncInterval,
 		MinFreeSpace:  defaults.MinFreeSpace,
+		CRDTCache:     defaults.CRDTCache,
 		CompileCache:  DefaultCompileCache(),
 		GuestMemory:   defaults.GuestMemory,
 		GuestTimeout:  defaults.GuestTimeout,
@@ -436,7 +440,7 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.QueueLimit, rc.OpLogLimit, rc.AntiEntropyInterval = cfg.QueuedOpsLimit, cfg.OpLogLimit, cfg.AntiEntropyInterval
 	rc.RandomPullInterval = netw.PullInterval
 	rc.MaxClockOffset, rc.ServeRate = cfg.MaxClockOffset, cfg.PullAnswerRate
-	rc.MemberExpiry = cfg.MemberExpiry
+	rc.MemberExpiry, rc.CRDTCache = cfg.MemberExpiry, cfg.CRDTCache
 	rc.MembershipSize = func() int {
 		if d := link.disc.Load(); d != nil {
 			return d.Members()

@@ -273,6 +273,7 @@ func nodeConfig(c config.Config, stdout, stderr io.Writer) (numax.Config, error)
 	cfg.DatastorePath = c.Storage.DatastorePath
 	cfg.SyncInterval = time.Duration(c.Storage.SyncInterval)
 	cfg.MinFreeSpace = int64(c.Storage.MinFreeSpace)
+	cfg.CRDTCache = int64(c.Storage.CRDTCache)
 	if c.Storage.CompileCache != "" {
 		cfg.CompileCache = c.Storage.CompileCache
 	}

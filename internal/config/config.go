@@ -101,6 +101,7 @@ type Storage struct {
 	SyncInterval  Duration `toml:"sync_interval"`
 	CompileCache  string   `toml:"compile_cache"`
 	MinFreeSpace  Size     `toml:"min_free_space"`
+	CRDTCache     Size     `toml:"crdt_cache"`
 }
 
 // Network is [network].
@@ -190,7 +191,7 @@ type Discovery struct {
 func Default() Config {
 	return Config{
 		Storage: Storage{DatastorePath: defaults.DatastorePath, Sync: "interval", SyncInterval: Duration(defaults.SyncInterval),
-			MinFreeSpace: defaults.MinFreeSpace},
+			MinFreeSpace: defaults.MinFreeSpace, CRDTCache: defaults.CRDTCache},
 		Network: Network{SerializationFormat: defaults.SerializationFormat},
 		Limits: Limits{
 			MaxPeers: defaults.MaxPeers, QueuedOpsLimit: defaults.QueuedOpsLimit, OpLogLimit: defaults.OpLogLimit,

@@ -19,6 +19,7 @@ compile_cache = ""
 # /ready answers 503 and numax_store_degraded{reason="disk_full"} is 1, until
 # a quarter more is free again. 0 turns the check off.
 min_free_space = "64MiB"
+crdt_cache = "64MiB"
 
 [network]
 # Accept peers here; setting it enables sync (NX_LISTEN). Example: "0.0.0.0:9000".

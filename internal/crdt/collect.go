@@ -13,7 +13,7 @@ func tagBytes(id OpID) int { return 4 + len(id.Origin) }
 // tags can arrive again, and every replica has them removed). An element
 // left without tags goes. It returns the encoded bytes freed.
 func (s *ORSet) Collect(e string, tags []OpID) int {
-	el := s.Elems[e]
+	el := s.lookup(e)
 	if el == nil {
 		return 0
 	}
@@ -29,17 +29,21 @@ func (s *ORSet) Collect(e string, tags []OpID) int {
 			freed += tagBytes(t)
 		}
 	}
+	if s.back != nil {
+		s.dirty[e] = true
+	}
 	if len(el.Adds) == 0 && len(el.Removes) == 0 {
 		delete(s.Elems, e)
 		freed += len(e) + 2
 	}
+	s.account(e)
 	return freed
 }
 
 // Tombstones calls f with every element's removed tags (for a restart:
 // those are the tombstones still to collect).
 func (s *ORSet) Tombstones(f func(e string, tags []OpID)) {
-	for e, el := range s.Elems {
+	s.each(func(e string, el *SetElem) bool {
 		if len(el.Removes) > 0 {
 			tags := make([]OpID, 0, len(el.Removes))
 			for t := range el.Removes {
@@ -47,7 +51,8 @@ func (s *ORSet) Tombstones(f func(e string, tags []OpID)) {
 			}
 			f(e, tags)
 		}
-	}
+		return true
+	})
 }
 
 // DropCollected drops from s every tag that vv covers (its add was made
@@ -56,13 +61,17 @@ func (s *ORSet) Tombstones(f func(e string, tags []OpID)) {
 // merge would bring back what every other replica has collected. It
 // returns the elements changed.
 func (s *ORSet) DropCollected(other *ORSet, vv map[string]uint64) []string {
-	var changed []string
-	for e, el := range s.Elems {
+	type drop struct {
+		e    string
+		tags []OpID
+	}
+	var drops []drop
+	s.each(func(e string, el *SetElem) bool {
 		var oe *SetElem
 		if other != nil {
-			oe = other.Elems[e]
+			oe = other.lookup(e)
 		}
-		dropped := false
+		var gone []OpID
 		for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
 			for t := range set {
 				if t.Seq > vv[t.Origin] {
@@ -75,16 +84,26 @@ func (s *ORSet) DropCollected(other *ORSet, vv map[string]uint64) []string {
 						continue
 					}
 				}
-				delete(set, t)
-				dropped = true
+				gone = append(gone, t)
 			}
 		}
-		if dropped {
-			changed = append(changed, e)
-			if len(el.Adds) == 0 && len(el.Removes) == 0 {
-				delete(s.Elems, e)
-			}
+		if len(gone) > 0 {
+			drops = append(drops, drop{e, gone})
 		}
+		return true
+	})
+	changed := make([]string, 0, len(drops))
+	for _, d := range drops {
+		el := s.elem(d.e)
+		for _, t := range d.tags {
+			delete(el.Adds, t)
+			delete(el.Removes, t)
+		}
+		if len(el.Adds) == 0 && len(el.Removes) == 0 {
+			delete(s.Elems, d.e)
+		}
+		s.account(d.e)
+		changed = append(changed, d.e)
 	}
 	return changed
 }

@@ -83,31 +83,32 @@ func (r *LWWRegister) AppendBinary(b []byte) []byte {
 }
 
 func (m *LWWMap) AppendBinary(b []byte) []byte {
-	e := enc(append(b, FormatVersion, byte(TypeLWWMap))).uv(uint64(len(m.Fields)))
-	for _, f := range sortedKeys(m.Fields) {
-		en := m.Fields[f]
-		e = e.str(f).uv(en.Stamp.HLC).str(en.Stamp.Writer).flag(en.Removed).bytes(en.Value)
-	}
-	return e
+	var body enc
+	n := 0
+	m.each(func(f string, en MapEntry) bool {
+		body = body.str(f).uv(en.Stamp.HLC).str(en.Stamp.Writer).flag(en.Removed).bytes(en.Value)
+		n++
+		return true
+	})
+	return append(enc(append(b, FormatVersion, byte(TypeLWWMap))).uv(uint64(n)), body...)
 }
 
 func (s *ORSet) AppendBinary(b []byte) []byte {
-	keys := slices.DeleteFunc(sortedKeys(s.Elems), func(k string) bool {
-		return len(s.Elems[k].Adds) == 0 && len(s.Elems[k].Removes) == 0
-	})
-	e := enc(append(b, FormatVersion, byte(TypeORSet))).uv(uint64(len(keys)))
-	for _, k := range keys {
-		el := s.Elems[k]
-		e = e.str(k).uv(uint64(len(el.Adds)))
+	var body enc
+	n := 0
+	s.each(func(k string, el *SetElem) bool {
+		body = body.str(k).uv(uint64(len(el.Adds)))
 		for _, id := range sortedIDs(el.Adds) {
-			e = e.id(id)
+			body = body.id(id)
 		}
-		e = e.uv(uint64(len(el.Removes)))
+		body = body.uv(uint64(len(el.Removes)))
 		for _, id := range sortedIDs(el.Removes) {
-			e = e.id(id)
+			body = body.id(id)
 		}
-	}
-	return e
+		n++
+		return true
+	})
+	return append(enc(append(b, FormatVersion, byte(TypeORSet))).uv(uint64(n)), body...)
 }
 
 func (r *RGA) AppendBinary(b []byte) []byte {

@@ -52,7 +52,8 @@ func whole(obj Object) []Record { return []Record{{Value: obj.AppendBinary(nil)}
 func OpRecords(obj Object, op *Op) []Record {
 	switch o := obj.(type) {
 	case *LWWMap:
-		return []Record{o.fieldRecord(string(op.Field))}
+		f := string(op.Field)
+		return []Record{mapRecord(f, o.Fields[f])}
 	case *ORSet:
 		return []Record{o.elemRecord(string(op.Field))}
 	case *RGA:
@@ -85,15 +86,15 @@ func Records(obj Object) []Record {
 	var out []Record
 	switch o := obj.(type) {
 	case *LWWMap:
-		for _, f := range sortedKeys(o.Fields) {
-			out = append(out, o.fieldRecord(f))
-		}
+		o.each(func(f string, e MapEntry) bool {
+			out = append(out, mapRecord(f, e))
+			return true
+		})
 	case *ORSet:
-		for _, e := range sortedKeys(o.Elems) {
-			if el := o.Elems[e]; len(el.Adds) > 0 || len(el.Removes) > 0 {
-				out = append(out, o.elemRecord(e))
-			}
-		}
+		o.each(func(e string, el *SetElem) bool {
+			out = append(out, setRecord(e, el))
+			return true
+		})
 	case *RGA:
 		for id := range o.Elems {
 			out = append(out, o.elemRecord(id))
@@ -111,15 +112,45 @@ func Records(obj Object) []Record {
 	return out
 }
 
-func (m *LWWMap) fieldRecord(f string) Record {
-	en := m.Fields[f]
+func mapRecord(f string, en MapEntry) Record {
 	v := enc([]byte{FormatVersion}).uv(en.Stamp.HLC).str(en.Stamp.Writer).flag(en.Removed).bytes(en.Value)
 	return Record{Sub: []byte(f), Value: v}
 }
 
-func (s *ORSet) elemRecord(e string) Record {
+func decodeMapEntry(v []byte) (MapEntry, error) {
+	d := &dec{b: v}
+	if ver := d.byte1(); d.err == nil && ver != FormatVersion {
+		return MapEntry{}, &VersionError{Version: ver}
+	}
+	e := MapEntry{Stamp: Stamp{HLC: d.uv(), Writer: d.nodeID(false)}, Removed: d.flag(), Value: d.bytes()}
+	return e, d.done()
+}
+
+func decodeSetElem(v []byte) (*SetElem, error) {
+	d := &dec{b: v}
+	if ver := d.byte1(); d.err == nil && ver != FormatVersion {
+		return nil, &VersionError{Version: ver}
+	}
+	el := newSetElem()
+	for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
+		m := d.count(2)
+		for j := 0; j < m && d.err == nil; j++ {
+			set[d.id(false)] = struct{}{}
+		}
+	}
+	if d.err == nil && len(el.Adds) == 0 && len(el.Removes) == 0 {
+		d.fail("element without tags")
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	return el, nil
+}
+
+func (s *ORSet) elemRecord(e string) Record { return setRecord(e, s.Elems[e]) }
+
+func setRecord(e string, el *SetElem) Record {
 	v := enc([]byte{FormatVersion})
-	el := s.Elems[e]
 	var adds, removes map[OpID]struct{}
 	if el != nil {
 		adds, removes = el.Adds, el.Removes
@@ -191,21 +222,22 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 		}
 		switch o := obj.(type) {
 		case *LWWMap:
-			if o.Fields == nil {
-				o.Fields = map[string]MapEntry{}
+			e, err := decodeMapEntry(rec.Value)
+			if err != nil {
+				return nil, fmt.Errorf("record %q: %w", rec.Sub, err)
 			}
-			o.Fields[string(rec.Sub)] = MapEntry{Stamp: Stamp{HLC: d.uv(), Writer: d.nodeID(false)}, Removed: d.flag(), Value: d.bytes()}
+			o.keep(string(rec.Sub), e)
+			d.b = nil
 		case *ORSet:
-			el := o.elem(string(rec.Sub))
-			for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
-				m := d.count(2)
-				for j := 0; j < m && d.err == nil; j++ {
-					set[d.id(false)] = struct{}{}
-				}
+			el, err := decodeSetElem(rec.Value)
+			if err != nil {
+				return nil, fmt.Errorf("record %q: %w", rec.Sub, err)
 			}
-			if d.err == nil && len(el.Adds) == 0 && len(el.Removes) == 0 {
-				d.fail("element without tags")
+			if o.Elems == nil {
+				o.Elems = map[string]*SetElem{}
 			}
+			o.Elems[string(rec.Sub)] = el
+			d.b = nil
 		case *RGA:
 			id, err := parseIDKey(rec.Sub)
 			if err != nil {

@@ -34,6 +34,9 @@ type State struct {
 	VV map[string]uint64
 	// MaxPending bounds the per-origin gap buffer.
 	MaxPending int
+	// NewObject, if set, makes the object for a key first written (a
+	// replica makes maps and sets backed by its store); else New.
+	NewObject func(k ObjKey) Object
 
 	pending map[string]map[uint64]*Op
 }
@@ -113,7 +116,7 @@ func (s *State) apply(op *Op) {
 	k := op.Obj()
 	obj := s.Objects[k]
 	if obj == nil {
-		obj = New(k.Type)
+		obj = s.newObject(k)
 		s.Objects[k] = obj
 	}
 	obj.Apply(op)
@@ -155,8 +158,12 @@ func (s *State) Merge(o *State) []*Op {
 func (s *State) MergeObject(k ObjKey, obj Object) {
 	cur := s.Objects[k]
 	if cur == nil {
-		s.Objects[k] = obj.Clone()
-		return
+		if s.NewObject == nil {
+			s.Objects[k] = obj.Clone()
+			return
+		}
+		cur = s.newObject(k)
+		s.Objects[k] = cur
 	}
 	cur.Merge(obj)
 }
@@ -199,4 +206,11 @@ func (s *State) AppendBinary(b []byte) []byte {
 		b = binary.AppendUvarint(append(binary.AppendUvarint(b, uint64(len(o))), o...), s.VV[o])
 	}
 	return b
+}
+
+func (s *State) newObject(k ObjKey) Object {
+	if s.NewObject != nil {
+		return s.NewObject(k)
+	}
+	return New(k.Type)
 }

@@ -47,6 +47,9 @@ const (
 	// MemberExpiry is how long a member unheard from holds tombstone
 	// collection back (limits.member_expiry).
 	MemberExpiry = 7 * 24 * time.Hour
+	// CRDTCache bounds the memory of map and set elements held in memory
+	// (storage.crdt_cache).
+	CRDTCache = 64 << 20
 	// PullAnswerRate bounds, per peer, the bytes per second of answers to
 	// its pulls (op-log spans and snapshots).
 	PullAnswerRate = 16 << 20

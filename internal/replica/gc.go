@@ -226,6 +226,7 @@ func (r *Replica) collect() {
 		for e := range elems {
 			putRecords(b, k, []crdt.Record{crdt.SetElemRecord(set, e)})
 		}
+		set.Clean()
 	}
 	if b.Len() == 0 {
 		b.Discard()

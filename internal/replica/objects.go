@@ -110,44 +110,6 @@ func checkFormat(st *store.Store) (migrated int, err error) {
 	return len(rows), nil
 }
 
-// loadObjects reads every object from its records (rows come sorted, so
-// each object's records are consecutive).
-func loadObjects(st *store.Store, f func(k crdt.ObjKey, obj crdt.Object)) error {
-	rows, err := st.Scan(store.CRDT, store.ScanOptions{})
-	if err != nil {
-		return err
-	}
-	var cur crdt.ObjKey
-	var recs []crdt.Record
-	var first []byte
-	flush := func() error {
-		if len(recs) == 0 {
-			return nil
-		}
-		obj, err := crdt.FromRecords(cur.Type, recs)
-		if err != nil {
-			return &CorruptError{What: fmt.Sprintf("CRDT %s %q", cur.Type, cur.Key), Key: first, Err: err}
-		}
-		f(cur, obj)
-		recs = recs[:0]
-		return nil
-	}
-	for _, row := range rows {
-		k, sub, ok := parseObjKey(row.Key)
-		if !ok {
-			return &CorruptError{What: "CRDT", Key: row.Key, Err: errors.New("malformed key")}
-		}
-		if k != cur || len(recs) == 0 {
-			if err := flush(); err != nil {
-				return err
-			}
-			cur, first = k, row.Key
-		}
-		recs = append(recs, crdt.Record{Sub: sub, Value: row.Value})
-	}
-	return flush()
-}
-
 // LoadObject reads object k from a datastore no replica has open (nx
 // inspect); nil if it was never written.
 func LoadObject(st *store.Store, k crdt.ObjKey) (crdt.Object, error) {
@@ -212,4 +174,111 @@ func readableFormat(st *store.Store) error {
 		return &FormatError{Found: f}
 	}
 	return nil
+}
+
+// DefaultCRDTCache is the default bound on the memory of the map and set
+// elements held in memory ([storage] crdt_cache).
+const DefaultCRDTCache = 64 << 20
+
+// backedType reports whether objects of type t are held backed by the
+// store (their elements read on demand) rather than whole in memory.
+func backedType(t crdt.Type) bool { return t == crdt.TypeLWWMap || t == crdt.TypeORSet }
+
+// objBacking reads one object's records from the replica's store. It is
+// used under r.mu; a read failure stops the replica (failed).
+type objBacking struct {
+	r      *Replica
+	prefix []byte
+}
+
+func (b objBacking) fail(err error) {
+	if b.r.failed == nil {
+		b.r.failed = fmt.Errorf("replica: store read failed, restart the node: %w", err)
+		b.r.log.Error("store read failed; replica stopped accepting changes", "err", err)
+	}
+}
+
+func (b objBacking) Get(sub []byte) ([]byte, bool) {
+	v, err := b.r.st.Get(store.CRDT, append(b.prefix[:len(b.prefix):len(b.prefix)], sub...))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			b.fail(err)
+		}
+		return nil, false
+	}
+	return v, true
+}
+
+func (b objBacking) Each(after []byte, f func(sub, v []byte) bool) {
+	var from []byte
+	if after != nil {
+		from = append(b.prefix[:len(b.prefix):len(b.prefix)], after...)
+	}
+	n := len(b.prefix)
+	if err := b.r.st.Each(store.CRDT, b.prefix, from, func(k, v []byte) bool { return f(k[n:], v) }); err != nil {
+		b.fail(err)
+	}
+}
+
+// newObject makes the object for a key first written: maps and sets
+// backed by the store, the others whole.
+func (r *Replica) newObject(k crdt.ObjKey) crdt.Object {
+	switch k.Type {
+	case crdt.TypeLWWMap:
+		return crdt.NewBackedLWWMap(objBacking{r, objPrefix(k)}, r.cache)
+	case crdt.TypeORSet:
+		return crdt.NewBackedORSet(objBacking{r, objPrefix(k)}, r.cache)
+	}
+	return crdt.New(k.Type)
+}
+
+// hydrateObjects makes every stored object: maps and sets backed (nothing
+// of them read), the others read whole. Objects are found by seeking from
+// one to the next, so a restart costs a seek per object, not a read of
+// every element.
+func (r *Replica) hydrateObjects() error {
+	from := []byte{}
+	for {
+		key, ok, err := r.st.Seek(store.CRDT, from)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		k, _, ok := parseObjKey(key)
+		if !ok {
+			return &CorruptError{What: "CRDT", Key: key, Err: errors.New("malformed key")}
+		}
+		prefix := objPrefix(k)
+		if backedType(k.Type) {
+			r.state.Objects[k] = r.newObject(k)
+		} else {
+			obj, err := LoadObject(r.st, k)
+			if err != nil {
+				return err
+			}
+			r.state.Objects[k] = obj
+		}
+		if from = store.PrefixEnd(prefix); from == nil {
+			return nil
+		}
+	}
+}
+
+// trim evicts resident map and set elements once they take more than the
+// cache allows, down to three quarters of it (r.mu held, after a commit:
+// nothing is dirty).
+func (r *Replica) trim() {
+	if r.cache.Used <= r.cfg.CRDTCache {
+		return
+	}
+	for _, obj := range r.state.Objects {
+		if res, ok := obj.(crdt.Resident); ok && res.ResidentBytes() > 0 {
+			res.Evict()
+			if r.cache.Used <= r.cfg.CRDTCache*3/4 {
+				return
+			}
+		}
+	}
 }

@@ -3,9 +3,13 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/store"
@@ -73,5 +77,61 @@ func TestNewerFormatRefused(t *testing.T) {
 	var fe *FormatError
 	if !errors.As(err, &fe) || fe.Found != CRDTFormat+1 {
 		t.Fatalf("err = %v, want a FormatError", err)
+	}
+}
+
+// With a cache far smaller than the maps and sets (elements evicted after
+// nearly every write and read back from the store), a cluster writing at
+// random under message faults, with a node restarted, converges exactly,
+// and the memory counted for resident elements stays near the bound.
+func TestCluster_ConvergesWithATinyCRDTCache(t *testing.T) {
+	const limit = 2048
+	c := newCluster(t, 3, Config{AntiEntropyInterval: 100 * time.Millisecond, CRDTCache: limit})
+	c.net.SetFaults(0.1, 0.1, 2*time.Millisecond)
+	for round := range 2 {
+		var wg sync.WaitGroup
+		for i, r := range c.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(i), uint64(round)))
+				for range 300 {
+					op := randomOp(rng, r)
+					if rng.IntN(2) == 0 { // more fields and elements than fit
+						op = &crdt.Op{Kind: crdt.LWWMapSet, Key: "m", Field: []byte(fmt.Sprint("f", rng.IntN(200))), Value: []byte("v")}
+						if rng.IntN(3) == 0 {
+							op = &crdt.Op{Kind: crdt.ORSetAdd, Key: "s", Field: []byte(fmt.Sprint("e", rng.IntN(200)))}
+						}
+					}
+					_, err := r.Write(context.Background(), op, nil)
+					if err != nil && !errors.Is(err, ErrNoop) && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrBackpressure) {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if round == 0 {
+			c.stop(1)
+			c.start(1)
+		}
+	}
+	c.net.SetFaults(0, 0, 0)
+	c.awaitConvergence("with a tiny cache")
+	var fields, elems int
+	c.nodes[0].Read(crdt.ObjKey{Type: crdt.TypeLWWMap, Key: "m"}, func(o crdt.Object) { f, _ := o.(*crdt.LWWMap).Entries(); fields = len(f) })
+	c.nodes[0].Read(crdt.ObjKey{Type: crdt.TypeORSet, Key: "s"}, func(o crdt.Object) { elems = len(o.(*crdt.ORSet).Elements()) })
+	if fields < 150 || elems < 100 {
+		t.Fatalf("the test wrote too little to exercise eviction: %d fields, %d elements", fields, elems)
+	}
+	t.Logf("converged: %d fields, %d elements, local ops %v", fields, elems, []uint64{c.nodes[0].Stats().LocalOps, c.nodes[1].Stats().LocalOps, c.nodes[2].Stats().LocalOps})
+	for i, r := range c.nodes {
+		r.mu.Lock()
+		used := r.cache.Used
+		r.mu.Unlock()
+		if used > 2*limit {
+			t.Fatalf("node %d holds %d bytes of map and set elements, bound %d", i, used, limit)
+		}
 	}
 }

@@ -125,6 +125,10 @@ type Config struct {
 	// MembershipSize, if set, is how many nodes the membership has, this
 	// one included (discovery): tombstones wait while fewer are known.
 	MembershipSize func() int
+	// CRDTCache bounds the memory of the map and set elements held in
+	// memory ([storage] crdt_cache; default 64 MiB): maps and sets are read
+	// from the store on demand.
+	CRDTCache int64
 }
 
 // Defaults of the clock guard.
@@ -196,6 +200,9 @@ func (c *Config) fill() error {
 	}
 	if c.MaxOrigins <= 0 {
 		c.MaxOrigins = DefaultMaxOrigins
+	}
+	if c.CRDTCache <= 0 {
+		c.CRDTCache = DefaultCRDTCache
 	}
 	if c.MemberExpiry <= 0 {
 		c.MemberExpiry = DefaultMemberExpiry
@@ -301,6 +308,9 @@ type Replica struct {
 	budget map[string]*allowance
 	// gc is tombstone collection's state (gc.go; guarded by mu).
 	gc gcState
+	// cache counts the memory of resident map and set elements (guarded by
+	// mu; objects.go).
+	cache *crdt.Cache
 	// spawnMu orders goroutines started while handling messages (acks
 	// waiting for an fsync) with Close: none starts once stopping is set.
 	spawnMu  sync.Mutex
@@ -320,6 +330,8 @@ func Open(cfg Config) (*Replica, error) {
 		peerLinks: map[string]map[string]bool{}, linksKick: make(chan struct{}, 1),
 	}
 	r.state.MaxPending = cfg.MaxPending
+	r.cache = &crdt.Cache{}
+	r.state.NewObject = r.newObject
 	r.held = map[string][]unit{}
 	r.heads = map[string]opauth.Head{}
 	r.unproven = map[string]map[string]*unproven{}
@@ -444,7 +456,7 @@ func (r *Replica) hydrate() error {
 	if migrated > 0 {
 		r.log.Info("datastore migrated to per-element CRDT records", "objects", migrated, "format", CRDTFormat)
 	}
-	if err := loadObjects(r.st, func(k crdt.ObjKey, obj crdt.Object) { r.state.Objects[k] = obj }); err != nil {
+	if err := r.hydrateObjects(); err != nil {
 		return err
 	}
 	if err := r.loadMembers(); err != nil {
@@ -561,12 +573,17 @@ func (r *Replica) Close(ctx context.Context) error {
 // state: memory may now be ahead of disk, so nothing more is accepted until
 // a restart rebuilds from the store. Called with mu held.
 func (r *Replica) commit(b *store.Batch) (uint64, error) {
+	if r.failed != nil { // a read of a backed object failed while applying
+		b.Discard()
+		return 0, r.failed
+	}
 	n, err := r.st.CommitUnchecked(b)
 	if err != nil {
 		r.failed = fmt.Errorf("replica: store write failed, restart the node: %w", err)
 		r.log.Error("store write failed; replica stopped accepting changes", "err", err)
 		return 0, r.failed
 	}
+	r.trim()
 	return n, nil
 }
 
@@ -579,16 +596,25 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 		h := r.heads[o]
 		b.Set(store.Vector, headKey(o), opauth.AppendHead(nil, &h))
 	}
-	// Objects merged whole are written whole; an applied op writes the
+	// Objects merged whole are written whole, or for maps and sets held
+	// backed, the elements the merge changed; an applied op writes the
 	// records it changed (a bounded number, whatever the object's size).
 	for k := range rewrite {
-		if obj := r.state.Get(k); obj != nil {
+		obj := r.state.Get(k)
+		if res, ok := obj.(crdt.Resident); ok && res.Backed() {
+			putRecords(b, k, res.Dirty())
+			res.Clean()
+		} else if obj != nil {
 			rewriteObject(b, k, obj)
 		}
 	}
 	for _, op := range applied {
 		if k := op.Obj(); !rewrite[k] {
-			putRecords(b, k, crdt.OpRecords(r.state.Get(k), op))
+			obj := r.state.Get(k)
+			putRecords(b, k, crdt.OpRecords(obj, op))
+			if res, ok := obj.(crdt.Resident); ok {
+				res.Clean()
+			}
 		}
 	}
 	r.noteTombstones(applied)

@@ -86,6 +86,13 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 		}
 	}
 	applied := r.state.Merge(snap)
+	// Removals the snapshot brought (their ops never applied here) wait
+	// for collection like the others.
+	for k, obj := range snap.Objects {
+		if set, ok := obj.(*crdt.ORSet); ok {
+			set.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
+		}
+	}
 	b := r.st.NewBatch()
 	for k := range snap.Objects {
 		touched[k] = true

@@ -150,3 +150,60 @@ func (s *Store) Bounds(sp Space, from []byte, prefixLen int) (first, last []byte
 // PrefixEnd is the smallest key after every key that starts with p (nil if
 // there is none).
 func PrefixEnd(p []byte) []byte { return prefixEnd(p) }
+
+// Each calls f with every row under prefix strictly after after (nil: from
+// the first), in key order, until f returns false. Keys and values are
+// only valid during the call. It reads as it goes: memory stays bounded
+// whatever the rows.
+func (s *Store) Each(sp Space, prefix, after []byte, f func(k, v []byte) bool) (err error) {
+	defer recoverFatal(&err)
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	lower := key(sp, prefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
+	}
+	var valid bool
+	if len(after) > 0 {
+		a := key(sp, after)
+		valid = it.SeekGE(a)
+		if valid && bytes.Equal(it.Key(), a) {
+			valid = it.Next()
+		}
+	} else {
+		valid = it.First()
+	}
+	for ; valid; valid = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return fmt.Errorf("scan: read value: %w", err)
+		}
+		if !f(it.Key()[1:], v) {
+			break
+		}
+	}
+	return it.Close()
+}
+
+// Seek returns the first key of the space at or after from.
+func (s *Store) Seek(sp Space, from []byte) (_ []byte, ok bool, err error) {
+	defer recoverFatal(&err)
+	if err := s.acquire(); err != nil {
+		return nil, false, err
+	}
+	defer s.release()
+	lower := key(sp, nil)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
+	if err != nil {
+		return nil, false, fmt.Errorf("seek: %w", err)
+	}
+	if it.SeekGE(key(sp, from)) {
+		k := bytes.Clone(it.Key()[1:])
+		return k, true, it.Close()
+	}
+	return nil, false, it.Close()
+}
