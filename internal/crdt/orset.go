@@ -50,7 +50,9 @@ func (s *ORSet) Type() Type { return TypeORSet }
 // lookup returns element e, reading it from the backing if it is not
 // resident; nil if it has no tags anywhere.
 func (s *ORSet) lookup(e string) *SetElem {
-	if el := s.Elems[e]; el != nil || s.back == nil {
+	// A dirty element not resident was emptied since the last store write:
+	// the store's record is stale until then.
+	if el := s.Elems[e]; el != nil || s.back == nil || s.dirty[e] {
 		return el
 	}
 	v, ok := s.back.Get([]byte(e))

@@ -59,6 +59,9 @@ type Profile struct {
 	// 10-element ones (each write adds an element: enough for the guest's
 	// millisecond clock, few enough that the small object stays small).
 	ScaleElems, ScaleOps, ScaleSmallOps int
+	// ManyObjects is how many maps and sets of ScaleElems elements the
+	// many-elements part of crdt-scale seeds (its RSS figure).
+	ManyObjects int
 	// TLS runs the full-mesh cluster scenarios over mTLS with certificates
 	// from nx cert (as a production cluster runs), not plain TCP.
 	TLS bool
@@ -69,11 +72,11 @@ var Profiles = map[string]Profile{
 	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000,
 		LagSeconds: 1, Sync10Ops: 1_000, ChaosRate: 500, ChaosEvery: time.Second, ChaosFor: 3 * time.Second,
 		PartitionRate: 1_000, PartitionFor: 2 * time.Second, GossipSizes: []int{5}, GossipRate: 50, GossipSeconds: 3,
-		ServeFor: time.Second, ServeConns: 16, LatencySeconds: 1, ScaleElems: 10_000, ScaleOps: 500, ScaleSmallOps: 500},
+		ServeFor: time.Second, ServeConns: 16, LatencySeconds: 1, ScaleElems: 10_000, ScaleOps: 500, ScaleSmallOps: 500, ManyObjects: 10},
 	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000,
 		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosFor: time.Minute,
 		PartitionRate: 600, PartitionFor: time.Minute, GossipSizes: []int{5, 16, 32}, GossipRate: 100, GossipSeconds: 20,
-		ServeFor: 10 * time.Second, ServeConns: 32, LatencySeconds: 20, ScaleElems: 1_000_000, ScaleOps: 20_000, ScaleSmallOps: 20_000},
+		ServeFor: 10 * time.Second, ServeConns: 32, LatencySeconds: 20, ScaleElems: 1_000_000, ScaleOps: 20_000, ScaleSmallOps: 20_000, ManyObjects: 10},
 }
 
 // dbSetLoop writes a 4-byte key (the loop counter, offset by memory[8..12])

@@ -193,3 +193,34 @@ func Seed(st *store.Store, k crdt.ObjKey, obj crdt.Object, origin string, seq ui
 	_, err := st.Commit(b)
 	return err
 }
+
+// SeedOps writes, into a datastore no replica has open, the records n ops
+// make on object k, one op at a time (op(i) is the i-th, filled in with
+// origin, its seq and an HLC), each applied to a fresh object of its own:
+// for ops whose records do not depend on each other (an ORSet add, an
+// LWW-Map set of a new field), so that benchmarks can build objects of
+// millions of elements without holding one. The origin's vector entry
+// becomes its last seq, which it returns.
+func SeedOps(st *store.Store, k crdt.ObjKey, n int, op func(i int) *crdt.Op, origin string, seq uint64) (uint64, error) {
+	if _, err := checkFormat(st); err != nil {
+		return seq, err
+	}
+	b := st.NewBatch()
+	for i := range n {
+		seq++
+		o := op(i)
+		o.Origin, o.Seq, o.HLC, o.Key = origin, seq, 1<<40+seq, k.Key
+		obj := crdt.New(k.Type)
+		obj.Apply(o)
+		putRecords(b, k, crdt.OpRecords(obj, o))
+		if b.Len() >= 10_000 {
+			if _, err := st.Commit(b); err != nil {
+				return seq, err
+			}
+			b = st.NewBatch()
+		}
+	}
+	b.Set(store.Vector, vvKey(origin), uvarint(seq))
+	_, err := st.Commit(b)
+	return seq, err
+}
