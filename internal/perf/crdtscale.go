@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -170,22 +169,14 @@ func scaleRun(ctx context.Context, nx, guest, data, typ, key string, ops int) (f
 	}
 	cmd := exec.CommandContext(ctx, nx, "run", guest, "--datastore-path", data, "--listen", listen, "--tls-insecure", "--settle-for", "0s", "--log-level", "error")
 	cmd.Env = append(cmd.Environ(), "NX_TYPE="+typ, "NX_KEY="+key, "NX_OPS="+strconv.Itoa(ops))
-	out, err := cmd.Output()
+	out, rss, err := outputAndPeak(cmd)
 	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		return 0, 0, fmt.Errorf("crdt-scale %s %s: %v\n%s", typ, key, err, stderr)
+		return 0, 0, fmt.Errorf("crdt-scale %s %s: %v", typ, key, err)
 	}
 	v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "elapsed_ms ")
 	ms, perr := strconv.ParseFloat(v, 64)
 	if !ok || perr != nil {
 		return 0, 0, fmt.Errorf("crdt-scale %s %s: guest printed %q", typ, key, out)
-	}
-	var rss float64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = float64(ru.Maxrss) * 1024 // KiB on Linux
 	}
 	return ms, rss, nil
 }

@@ -408,12 +408,13 @@ func (c *cluster) waitFor(ctx context.Context, timeout time.Duration, what strin
 		if cond() {
 			return true, nil
 		}
+		var errs []error
 		for i := range c.nodes {
 			if err := c.exited(i); err != nil {
-				return false, err
+				errs = append(errs, err)
 			}
 		}
-		return false, nil
+		return false, errors.Join(errs...)
 	})
 }
 
@@ -647,4 +648,34 @@ func (c *cluster) linkKind() string {
 		return "mTLS"
 	}
 	return "plain TCP"
+}
+
+// outputAndPeak runs cmd, returning its stdout and its peak RSS read from
+// /proc (VmHWM, polled every 5 ms until it exits). The child's rusage is
+// not used: on Linux its ru_maxrss counts the memory of the process that
+// started it, which it shared until exec.
+func outputAndPeak(cmd *exec.Cmd) ([]byte, float64, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var peak float64
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, p := rssBytes(cmd.Process.Pid); p > peak {
+			peak = p
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				return stdout.Bytes(), peak, fmt.Errorf("%v\n%s", err, stderr.String())
+			}
+			return stdout.Bytes(), peak, nil
+		case <-t.C:
+		}
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -166,18 +165,14 @@ func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, traceP
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, nx, "run", guest, "--datastore-path", data, "--listen", listen, "--tls-insecure",
 		"--settle-for", "0s", "--log-level", "error", "--config", cfg)
-	out, err := cmd.Output()
+	out, peak, err := outputAndPeak(cmd)
 	wall := time.Since(start)
 	if err != nil {
-		return fmt.Errorf("text %s: %v\n%s", t.Name, err, stderrOf(err))
+		return fmt.Errorf("text %s: %v", t.Name, err)
 	}
 	ms, ok := field(string(out), "elapsed_ms")
 	if !ok {
 		return fmt.Errorf("text %s: guest printed %q", t.Name, out)
-	}
-	var peak float64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		peak = float64(ru.Maxrss) * 1024
 	}
 	insp, err := exec.CommandContext(ctx, nx, "inspect", "--datastore-path", data, "crdt", "get", "text", "doc").Output()
 	if err != nil {
@@ -234,7 +229,7 @@ func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, traceP
 		return err
 	}
 	if _, err := c.waitFor(ctx, 5*time.Minute, "node 1 to finish the replay", func() bool { return !c.lastRunOf(0).IsZero() }); err != nil {
-		return err
+		return fmt.Errorf("%w%s", err, c.tails())
 	}
 	done := c.lastRunOf(0)
 	var behind []int
@@ -382,4 +377,22 @@ func textConcurrent(ctx context.Context, r *Report, dir, nx, guest string, t *Tr
 		float64(at.Sub(healed).Milliseconds()), "ms", Info, "")
 	r.Add(fmt.Sprintf("%s split in 3: length of the text all three hold", t.Name), float64(utf8.RuneCountInString(texts[0])), "chars", Info, "")
 	return nil
+}
+
+// tails is the end of every node's log, for a failure's report.
+func (c *cluster) tails() string {
+	var b strings.Builder
+	for i, nd := range c.nodes {
+		if nd == nil {
+			continue
+		}
+		nd.mu.Lock()
+		t := nd.stderr.String()
+		nd.mu.Unlock()
+		if len(t) > 3000 {
+			t = t[len(t)-3000:]
+		}
+		fmt.Fprintf(&b, "\n--- node %d's log:\n%s", i+1, t)
+	}
+	return b.String()
 }
