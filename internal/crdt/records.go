@@ -29,16 +29,19 @@ const (
 	textDeletedRec = 'd' // 'd' + run id: the run's deleted spans
 )
 
-// appendIDKey encodes an id so records sort by it: seq big-endian, origin.
+// appendIDKey encodes an id as a record sub-key: origin, then seq
+// big-endian, so an origin's elements sit together and the store's
+// prefix compression keeps only the seq of each key.
 func appendIDKey(b []byte, id OpID) []byte {
-	return append(binary.BigEndian.AppendUint64(b, id.Seq), id.Origin...)
+	return binary.BigEndian.AppendUint64(append(b, id.Origin...), id.Seq)
 }
 
 func parseIDKey(b []byte) (OpID, error) {
 	if len(b) < 9 {
 		return OpID{}, fmt.Errorf("%w: short element id", ErrCorrupt)
 	}
-	id := OpID{Seq: binary.BigEndian.Uint64(b), Origin: string(b[8:])}
+	n := len(b) - 8
+	id := OpID{Seq: binary.BigEndian.Uint64(b[n:]), Origin: string(b[:n])}
 	if id.Seq == 0 {
 		return OpID{}, fmt.Errorf("%w: element id with seq 0", ErrCorrupt)
 	}
@@ -185,7 +188,17 @@ func (run *textRun) record() Record {
 func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte) Record {
 	v := make(enc, 0, 16+len(parent.Run.Origin)+len(text))
 	v = append(v, FormatVersion)
-	v = v.uv(hlc).id(parent.Run).uv(parent.Off).bytes(text)
+	// The parent: its seq, then (unless it is the start) whether it is
+	// this run's origin's — typing continues its own runs — or the origin.
+	v = v.uv(hlc).uv(parent.Run.Seq)
+	if parent.Run.Seq != 0 {
+		own := parent.Run.Origin == id.Origin
+		v = v.flag(own)
+		if !own {
+			v = v.str(parent.Run.Origin)
+		}
+	}
+	v = v.uv(parent.Off).bytes(text)
 	sub := make([]byte, 0, 9+len(id.Origin))
 	return Record{Sub: appendIDKey(append(sub, textRunRec), id), Value: v}
 }
@@ -263,8 +276,18 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 			switch rec.Sub[0] {
 			case textRunRec:
 				hlc := d.uv()
-				parent := CharID{Run: d.id(true)}
+				var parent CharID
+				if parent.Run.Seq = d.uv(); parent.Run.Seq != 0 {
+					if d.flag() {
+						parent.Run.Origin = id.Origin
+					} else {
+						parent.Run.Origin = d.nodeID(false)
+					}
+				}
 				parent.Off = d.uv()
+				if d.err == nil && parent.Run.IsZero() && parent.Off != 0 {
+					d.fail("run %s: offset without a parent", id)
+				}
 				s := d.str()
 				if d.err == nil && (s == "" || !utf8.ValidString(s)) {
 					d.fail("run %s: empty or not UTF-8", id)
