@@ -25,8 +25,8 @@ type Record struct {
 
 // Sub-key prefixes of a Text's records.
 const (
-	textRunRec     = 'r' // 'r' + run id: the run
-	textDeletedRec = 'd' // 'd' + run id: the run's deleted spans
+	textRunRec     = 'r' // 'r' + run id: the run and its deleted spans
+	textDeletedRec = 'd' // 'd' + run id: deleted spans of a run not here yet
 )
 
 // appendIDKey encodes an id as a record sub-key: origin, then seq
@@ -67,8 +67,14 @@ func OpRecords(obj Object, op *Op) []Record {
 		return []Record{o.elemRecord(id)}
 	case *Text:
 		if op.Kind == TextInsert {
-			// The run's record, from the op itself (its text is already UTF-8).
-			return []Record{textRunRecord(op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value)}
+			// The run's record, from the op itself (its text is already
+			// UTF-8), with what deletes that came first left of it.
+			id := op.ID()
+			rec := textRunRecord(id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, o.deleted[id])
+			if len(o.deleted[id]) > 0 {
+				return []Record{rec, {Sub: appendIDKey([]byte{textDeletedRec}, id)}}
+			}
+			return []Record{rec}
 		}
 		rs, _ := DecodeTextRanges(op.Value)
 		out := make([]Record, 0, len(rs))
@@ -76,7 +82,7 @@ func OpRecords(obj Object, op *Op) []Record {
 		for _, r := range rs {
 			if !seen[r.Run] {
 				seen[r.Run] = true
-				out = append(out, o.deletedRecord(r.Run))
+				out = append(out, o.runOrDeletedRecord(r.Run))
 			}
 		}
 		return out
@@ -104,10 +110,12 @@ func Records(obj Object) []Record {
 		}
 	case *Text:
 		for _, run := range o.runs {
-			out = append(out, run.record())
+			out = append(out, textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), o.deleted[run.id]))
 		}
 		for id := range o.deleted {
-			out = append(out, o.deletedRecord(id))
+			if o.runs[id] == nil {
+				out = append(out, o.deletedRecord(id))
+			}
 		}
 	default:
 		out = whole(obj)
@@ -181,11 +189,16 @@ func (r *RGA) elemRecord(id OpID) Record {
 	return Record{Sub: appendIDKey(nil, id), Value: v}
 }
 
-func (run *textRun) record() Record {
-	return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)))
+// runOrDeletedRecord is the record that holds run id's deleted spans: the
+// run's own, or, for a run not here yet, its 'd' record.
+func (t *Text) runOrDeletedRecord(id OpID) Record {
+	if run := t.runs[id]; run != nil {
+		return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), t.deleted[id])
+	}
+	return t.deletedRecord(id)
 }
 
-func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte) Record {
+func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []span) Record {
 	v := make(enc, 0, 16+len(parent.Run.Origin)+len(text))
 	v = append(v, FormatVersion)
 	// The parent: its seq, then (unless it is the start) whether it is
@@ -198,7 +211,10 @@ func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte) Record {
 			v = v.str(parent.Run.Origin)
 		}
 	}
-	v = v.uv(parent.Off).bytes(text)
+	v = v.uv(parent.Off).bytes(text).uv(uint64(len(deleted)))
+	for _, s := range deleted {
+		v = v.uv(s.off).uv(s.end - s.off)
+	}
 	sub := make([]byte, 0, 9+len(id.Origin))
 	return Record{Sub: appendIDKey(append(sub, textRunRec), id), Value: v}
 }
@@ -293,8 +309,12 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 					d.fail("run %s: empty or not UTF-8", id)
 				}
 				runs = append(runs, &textRun{id: id, hlc: hlc, parent: parent, text: []rune(s)})
+				fallthrough
 			case textDeletedRec:
 				k := d.count(2)
+				if d.err == nil && rec.Sub[0] == textDeletedRec && k == 0 {
+					d.fail("run %s: a deleted-spans record without spans", id)
+				}
 				for j := 0; j < k && d.err == nil; j++ {
 					off, n := d.uv(), d.uv()
 					if d.err == nil && (n == 0 || off+n < off) {
