@@ -30,6 +30,7 @@ type Profile struct {
 	StartupRun int // nx run repetitions per guest and cache state
 	Rounds     int // rounds of a gated throughput figure; the best is reported
 	SyncOps    int // ops each node writes in sync-3
+	RedisOps   int // increments each of three writers makes in redis-compare
 	// LagSeconds is how long sync-3 writes 10 k ops/s per node for the
 	// replication-delay figures.
 	LagSeconds float64
@@ -69,11 +70,11 @@ type Profile struct {
 
 // Profiles are the two sizes.
 var Profiles = map[string]Profile{
-	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000,
+	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000, RedisOps: 5_000,
 		LagSeconds: 1, Sync10Ops: 1_000, ChaosRate: 500, ChaosEvery: time.Second, ChaosFor: 3 * time.Second,
 		PartitionRate: 1_000, PartitionFor: 2 * time.Second, GossipSizes: []int{5}, GossipRate: 50, GossipSeconds: 3,
 		ServeFor: time.Second, ServeConns: 16, LatencySeconds: 1, ScaleElems: 10_000, ScaleOps: 500, ScaleSmallOps: 500, ManyObjects: 10},
-	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000,
+	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000, RedisOps: 3_000_000,
 		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosFor: time.Minute,
 		PartitionRate: 600, PartitionFor: time.Minute, GossipSizes: []int{5, 16, 32}, GossipRate: 100, GossipSeconds: 20,
 		ServeFor: 10 * time.Second, ServeConns: 32, LatencySeconds: 20, ScaleElems: 1_000_000, ScaleOps: 20_000, ScaleSmallOps: 20_000, ManyObjects: 10},
