@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/numax/numax/internal/testutil"
+	browsertest "github.com/numax/numax/internal/testutil/browser"
 )
 
 // startNodes runs two nx processes serving the notes guest, node 2 linked
@@ -71,32 +70,9 @@ func post(t *testing.T, web, body string) int {
 	return resp.StatusCode
 }
 
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed: `make test` installs it (apt-get install chromium)")
-	}
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]), chromedp.ExecPath(path), chromedp.NoSandbox)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	bctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(cancelB)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return bctx
-}
-
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %q: %v", js, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, js)
 }
 
 // Two pages on two nodes type into the note at once, one at its end and
@@ -110,7 +86,7 @@ func TestTwoPagesTypeAtOnce(t *testing.T) {
 	}
 	testutil.Eventually(t, 20*time.Second, "the note on node 2", func() bool { return note(t, web[1]) == "middle" })
 
-	b := browser(t)
+	b := browsertest.Open(t)
 	var tabs []context.Context
 	for _, w := range web {
 		ctx, cancel := chromedp.NewContext(b)

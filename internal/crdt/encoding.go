@@ -260,6 +260,25 @@ func (d *dec) gcounter(g *GCounter) {
 	}
 }
 
+// mapEntry reads an LWW-Map field's stamp, flag and value.
+func (d *dec) mapEntry() MapEntry {
+	return MapEntry{Stamp: Stamp{HLC: d.uv(), Writer: d.nodeID(false)}, Removed: d.flag(), Value: d.bytes()}
+}
+
+// setElem reads an ORSet element's add and removed tags into el; an
+// element without any is malformed.
+func (d *dec) setElem(el *SetElem) {
+	for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
+		m := d.count(2)
+		for j := 0; j < m && d.err == nil; j++ {
+			set[d.id(false)] = struct{}{}
+		}
+	}
+	if d.err == nil && len(el.Adds) == 0 && len(el.Removes) == 0 {
+		d.fail("element without tags")
+	}
+}
+
 // Decode decodes an object of type t from its canonical encoding. Anything
 // that is not exactly one well-formed object is an error wrapping
 // ErrCorrupt, or a *VersionError.
@@ -289,7 +308,7 @@ func Decode(t Type, b []byte) (Object, error) {
 		n := d.count(4)
 		for i := 0; i < n && d.err == nil; i++ {
 			f := d.str()
-			e := MapEntry{Stamp: Stamp{HLC: d.uv(), Writer: d.nodeID(false)}, Removed: d.flag(), Value: d.bytes()}
+			e := d.mapEntry()
 			if _, dup := m.Fields[f]; dup {
 				d.fail("duplicate field")
 			}
@@ -304,16 +323,7 @@ func Decode(t Type, b []byte) (Object, error) {
 			if _, dup := s.Elems[k]; dup {
 				d.fail("duplicate element")
 			}
-			el := s.elem(k)
-			for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
-				m := d.count(2)
-				for j := 0; j < m && d.err == nil; j++ {
-					set[d.id(false)] = struct{}{}
-				}
-			}
-			if d.err == nil && len(el.Adds) == 0 && len(el.Removes) == 0 {
-				d.fail("element without tags")
-			}
+			d.setElem(s.elem(k))
 		}
 		obj = s
 	case TypeRGA:
@@ -415,7 +425,7 @@ func (op *Op) Validate() error {
 	case op.Kind == TextInsert && op.Ref.IsZero() && op.Delta != 0:
 		return fmt.Errorf("%w: text insert at offset %d of no parent", ErrCorrupt, op.Delta)
 	case op.Kind == TextDelete:
-		if _, err := DecodeTextRanges(op.Value); err != nil {
+		if _, err := op.textRanges(); err != nil {
 			return err
 		}
 	}

@@ -157,6 +157,22 @@ type Op struct {
 	// At is a local Text edit's visible position, which the replica turns
 	// into Ref/Delta or Value under its lock. It is never encoded.
 	At *TextPos
+
+	// ranges caches a TextDelete's decoded Value (textRanges): validating,
+	// applying and storing it read them once.
+	ranges []TextRange
+}
+
+// textRanges returns a TextDelete's ranges, decoded once.
+func (op *Op) textRanges() ([]TextRange, error) {
+	if op.ranges != nil {
+		return op.ranges, nil
+	}
+	rs, err := DecodeTextRanges(op.Value)
+	if err == nil {
+		op.ranges = rs
+	}
+	return rs, err
 }
 
 // ID returns the op's OpID.

@@ -76,7 +76,7 @@ func OpRecords(obj Object, op *Op) []Record {
 			}
 			return []Record{rec}
 		}
-		rs, _ := DecodeTextRanges(op.Value)
+		rs, _ := op.textRanges()
 		out := make([]Record, 0, len(rs))
 		seen := make(map[OpID]bool, len(rs))
 		for _, r := range rs {
@@ -110,7 +110,7 @@ func Records(obj Object) []Record {
 		}
 	case *Text:
 		for _, run := range o.runs {
-			out = append(out, textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), o.deleted[run.id]))
+			out = append(out, o.runRecord(run))
 		}
 		for id := range o.deleted {
 			if o.runs[id] == nil {
@@ -133,7 +133,7 @@ func decodeMapEntry(v []byte) (MapEntry, error) {
 	if ver := d.byte1(); d.err == nil && ver != FormatVersion {
 		return MapEntry{}, &VersionError{Version: ver}
 	}
-	e := MapEntry{Stamp: Stamp{HLC: d.uv(), Writer: d.nodeID(false)}, Removed: d.flag(), Value: d.bytes()}
+	e := d.mapEntry()
 	return e, d.done()
 }
 
@@ -143,15 +143,7 @@ func decodeSetElem(v []byte) (*SetElem, error) {
 		return nil, &VersionError{Version: ver}
 	}
 	el := newSetElem()
-	for _, set := range []map[OpID]struct{}{el.Adds, el.Removes} {
-		m := d.count(2)
-		for j := 0; j < m && d.err == nil; j++ {
-			set[d.id(false)] = struct{}{}
-		}
-	}
-	if d.err == nil && len(el.Adds) == 0 && len(el.Removes) == 0 {
-		d.fail("element without tags")
-	}
+	d.setElem(el)
 	if err := d.done(); err != nil {
 		return nil, err
 	}
@@ -193,9 +185,14 @@ func (r *RGA) elemRecord(id OpID) Record {
 // run's own, or, for a run not here yet, its 'd' record.
 func (t *Text) runOrDeletedRecord(id OpID) Record {
 	if run := t.runs[id]; run != nil {
-		return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), t.deleted[id])
+		return t.runRecord(run)
 	}
 	return t.deletedRecord(id)
+}
+
+// runRecord is run's record with its deleted spans.
+func (t *Text) runRecord(run *textRun) Record {
+	return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), t.deleted[run.id])
 }
 
 func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []span) Record {
@@ -251,22 +248,14 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 		}
 		switch o := obj.(type) {
 		case *LWWMap:
-			e, err := decodeMapEntry(rec.Value)
-			if err != nil {
-				return nil, fmt.Errorf("record %q: %w", rec.Sub, err)
-			}
-			o.keep(string(rec.Sub), e)
-			d.b = nil
+			o.keep(string(rec.Sub), d.mapEntry())
 		case *ORSet:
-			el, err := decodeSetElem(rec.Value)
-			if err != nil {
-				return nil, fmt.Errorf("record %q: %w", rec.Sub, err)
-			}
+			el := newSetElem()
+			d.setElem(el)
 			if o.Elems == nil {
 				o.Elems = map[string]*SetElem{}
 			}
 			o.Elems[string(rec.Sub)] = el
-			d.b = nil
 		case *RGA:
 			id, err := parseIDKey(rec.Sub)
 			if err != nil {
@@ -351,42 +340,16 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 
 // MapRecordValue decodes an LWW-Map field record: its value, or removed.
 func MapRecordValue(v []byte) (value []byte, removed bool, err error) {
-	d := &dec{b: v}
-	if ver := d.byte1(); d.err == nil && ver != FormatVersion {
-		return nil, false, &VersionError{Version: ver}
-	}
-	d.uv()
-	d.nodeID(false)
-	removed = d.flag()
-	value = d.bytes()
-	return value, removed, d.done()
+	e, err := decodeMapEntry(v)
+	return e.Value, e.Removed, err
 }
 
 // SetRecordPresent decodes an ORSet element record: whether the element is
 // present (an add tag no remove names).
 func SetRecordPresent(v []byte) (bool, error) {
-	d := &dec{b: v}
-	if ver := d.byte1(); d.err == nil && ver != FormatVersion {
-		return false, &VersionError{Version: ver}
-	}
-	var sets [2]map[OpID]bool
-	for i := range sets {
-		sets[i] = map[OpID]bool{}
-		for j, n := 0, d.count(2); j < n && d.err == nil; j++ {
-			sets[i][d.id(false)] = true
-		}
-	}
-	if err := d.done(); err != nil {
+	el, err := decodeSetElem(v)
+	if err != nil {
 		return false, err
 	}
-	for id := range sets[0] {
-		if !sets[1][id] {
-			return true, nil
-		}
-	}
-	return false, nil
+	return len(el.live()) > 0, nil
 }
-
-// SetElemRecord is element e's record in s (a nil Value if e has no tags
-// left: the record is deleted).
-func SetElemRecord(s *ORSet, e string) Record { return s.elemRecord(e) }

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -61,21 +62,11 @@ type textRun struct {
 func older(a, b *textRun) int {
 	switch {
 	case a.hlc != b.hlc:
-		return cmpUint(a.hlc, b.hlc)
+		return cmp.Compare(a.hlc, b.hlc)
 	case a.id.Origin != b.id.Origin:
 		return strings.Compare(a.id.Origin, b.id.Origin)
 	}
-	return cmpUint(a.id.Seq, b.id.Seq)
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a.id.Seq, b.id.Seq)
 }
 
 // newer reports whether run a sorts before run b among siblings: larger
@@ -212,7 +203,7 @@ func (t *Text) Apply(op *Op) {
 	case TextInsert:
 		t.insertRun(op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, []rune(string(op.Value)))
 	case TextDelete:
-		ranges, _ := DecodeTextRanges(op.Value)
+		ranges, _ := op.textRanges()
 		for _, r := range ranges {
 			t.deleteRange(r.Run, r.Off, r.Off+r.N)
 		}

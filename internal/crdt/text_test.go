@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"testing"
@@ -216,11 +217,11 @@ func refText(ops []*Op) string {
 	newer := func(a, b *char) int {
 		switch {
 		case a.hlc != b.hlc:
-			return cmpDesc(a.hlc, b.hlc)
+			return cmp.Compare(b.hlc, a.hlc)
 		case a.id.Run.Origin != b.id.Run.Origin:
 			return -strings.Compare(a.id.Run.Origin, b.id.Run.Origin)
 		}
-		return cmpDesc(a.id.Run.Seq, b.id.Run.Seq)
+		return cmp.Compare(b.id.Run.Seq, a.id.Run.Seq)
 	}
 	var b strings.Builder
 	stack := []CharID{{}}
@@ -237,16 +238,6 @@ func refText(ops []*Op) string {
 		}
 	}
 	return b.String()
-}
-
-func cmpDesc(a, b uint64) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
 }
 
 // The runs-and-pieces Text gives the text of the one-element-per-character

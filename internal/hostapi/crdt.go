@@ -101,9 +101,18 @@ func (h *Host) crdtFunctions() map[string]api.GoModuleFunc {
 // crdtEntry validates a crdt_* call in the spec's order — arguments and
 // limits (-3), reserved key (-4), sync enabled (-5) — then runs it.
 func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModuleFunc {
-	ret := ret
-	if name == "crdt_text_len" { // the one crdt_* function whose result is an i64
-		ret = func(s []uint64, code int32) { s[0] = api.EncodeI64(int64(code)) }
+	// crdt_text_len is the one crdt_* function whose result is an i64: the
+	// length it read, or a negative code.
+	i64 := name == "crdt_text_len"
+	reply := func(s []uint64, code int32, c *crdtCall) {
+		switch {
+		case !i64:
+			ret(s, code)
+		case code == abi.OK:
+			s[0] = api.EncodeI64(c.length)
+		default:
+			s[0] = api.EncodeI64(int64(code))
+		}
 	}
 	return func(ctx context.Context, mod api.Module, s []uint64) {
 		a := h.args(mod)
@@ -157,11 +166,11 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 			i += k.slots()
 		}
 		if code, ok := a.gate(key); !ok {
-			ret(s, code)
+			reply(s, code, &c)
 			return
 		}
 		if h.Sync == nil {
-			ret(s, abi.ErrSyncDisabled)
+			reply(s, abi.ErrSyncDisabled, &c)
 			return
 		}
 		// Guest memory is a view; the op keeps its own copies.
@@ -173,11 +182,7 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 		if code == abi.ErrInternal {
 			h.Logger.Debug("crdt call failed", "module", moduleName(mod), "func", name, "key", c.key)
 		}
-		if name == "crdt_text_len" && code == abi.OK {
-			s[0] = api.EncodeI64(c.length)
-			return
-		}
-		ret(s, code)
+		reply(s, code, &c)
 	}
 }
 

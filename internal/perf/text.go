@@ -138,7 +138,7 @@ func SeedTrace(data string, t *Trace) error {
 // datastore's size after compaction per edit and the node's peak RSS.
 // Then it replays the trace on node 1 of three and reports when nodes 2
 // and 3 hold endContent exactly, after node 1's guest returned.
-func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, tracePath string) error {
+func TextTrace(ctx context.Context, _ Profile, r *Report, dir, nx, guest, tracePath string) error {
 	t, err := LoadTrace(tracePath)
 	if err != nil {
 		return err
@@ -259,11 +259,13 @@ func TextTrace(ctx context.Context, p Profile, r *Report, dir, nx, guest, traceP
 	r.Note("`nx run` of the textreplay guest (testdata/guests/textreplay; crdt_text_insert/crdt_text_delete per patch) " +
 		"with default settings (sync = interval) on a datastore holding the trace in guest keys; the time is the edits " +
 		"alone, by the guest. The final text is read with `nx inspect crdt get text doc` and compared with endContent " +
-		"byte for byte (a difference fails the run). On disk: the datastore after the run, the trace's own keys deleted " +
-		"and everything compacted (the op log keeps its default last 10,000 ops on a node without peers). Three nodes: " +
-		"full mesh over plain TCP, node 1 replays, the delay is from node 1's guest returning until /api/v1/objects/text/doc " +
-		"on nodes 2 and 3 equals endContent (polled every 5 ms).")
-	_ = p
+		"byte for byte (a difference fails the run). On disk: the datastore's files after the run, the trace's own keys " +
+		"deleted, everything compacted and the store closed (the op log keeps its default last 10,000 ops on a node without " +
+		"peers). Three nodes: full mesh over plain TCP, node 1 replays, the delay is from node 1's guest returning until " +
+		"/api/v1/objects/text/doc on nodes 2 and 3 equals endContent (polled every 5 ms). Split: patch i goes to node i mod 3, " +
+		"each node replays its stream at once (positions clamped to its text, which the others change too; a write the node " +
+		"refuses is tried again for up to 30 s), node 3's links are cut once node 1 has applied half of its stream and healed " +
+		"once every guest has returned; all three must end with one text.")
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -230,7 +231,7 @@ func (r *Replica) prove(peer string, ops []*crdt.Op, heads []*opauth.Head) (unit
 			continue
 		}
 		u := get(h.Origin)
-		i, found := slices.BinarySearchFunc(u.heads, h.Seq, func(x *opauth.Head, s uint64) int { return cmpU(x.Seq, s) })
+		i, found := slices.BinarySearchFunc(u.heads, h.Seq, func(x *opauth.Head, s uint64) int { return cmp.Compare(x.Seq, s) })
 		if !found {
 			u.heads = slices.Insert(u.heads, i, h)
 			if len(u.heads) > maxHeadsWaiting {
@@ -489,16 +490,6 @@ func (r *Replica) loadAuth() error {
 		}
 	}
 	return nil
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // String names a unit for logs.

@@ -195,7 +195,7 @@ func (r *Replica) collect() {
 		e.v, e.closed = copyVV(r.state.VV), now
 	}
 	s := r.stable()
-	changed := map[crdt.ObjKey]map[string]bool{}
+	changed := map[crdt.ObjKey]*crdt.ORSet{} // sets are backed here: Dirty has what changed
 	for len(g.epochs) > 0 && s != nil {
 		e := g.epochs[0]
 		if e.v == nil || !covers(s, e.v) {
@@ -214,18 +214,12 @@ func (r *Replica) collect() {
 			}
 			g.collected += set.Collect(it.elem, it.tags)
 			g.pending -= len(it.tags)
-			if changed[it.k] == nil {
-				changed[it.k] = map[string]bool{}
-			}
-			changed[it.k][it.elem] = true
+			changed[it.k] = set
 		}
 		g.epochs = g.epochs[1:]
 	}
-	for k, elems := range changed {
-		set := r.state.Get(k).(*crdt.ORSet)
-		for e := range elems {
-			putRecords(b, k, []crdt.Record{crdt.SetElemRecord(set, e)})
-		}
+	for k, set := range changed {
+		putRecords(b, k, set.Dirty())
 		set.Clean()
 	}
 	if b.Len() == 0 {

@@ -72,18 +72,7 @@ func rewriteObject(b *store.Batch, k crdt.ObjKey, obj crdt.Object) {
 // this build's in one atomic batch: a crash during it leaves format 1,
 // migrated again at the next start.
 func checkFormat(st *store.Store) (migrated int, err error) {
-	v, err := st.Get(store.Meta, metaCRDTFormat)
-	switch {
-	case err == nil:
-		f, n := binary.Uvarint(v)
-		if n <= 0 || n != len(v) {
-			return 0, &CorruptError{What: "CRDT format marker", Key: metaCRDTFormat, Err: errors.New("bad varint")}
-		}
-		if f != CRDTFormat {
-			return 0, &FormatError{Found: f}
-		}
-		return 0, nil
-	case !errors.Is(err, store.ErrNotFound):
+	if marked, err := formatMarked(st); marked || err != nil {
 		return 0, err
 	}
 	rows, err := st.Scan(store.CRDT, store.ScanOptions{})
@@ -159,21 +148,35 @@ func ListObjects(st *store.Store, f func(k crdt.ObjKey)) error {
 // readableFormat refuses, for a read-only reader, a datastore not in this
 // build's layout (a format 1 one is migrated by the next nx run).
 func readableFormat(st *store.Store) error {
-	v, err := st.Get(store.Meta, metaCRDTFormat)
-	if errors.Is(err, store.ErrNotFound) {
-		rows, err := st.Scan(store.CRDT, store.ScanOptions{Limit: 1, KeysOnly: true})
-		if err != nil || len(rows) == 0 {
-			return err
-		}
-		return errors.New("the datastore's CRDT objects are in format 1: nx run (any module) migrates them, then inspect again")
-	}
-	if err != nil {
+	if marked, err := formatMarked(st); marked || err != nil {
 		return err
 	}
-	if f, _ := binary.Uvarint(v); f != CRDTFormat {
-		return &FormatError{Found: f}
+	rows, err := st.Scan(store.CRDT, store.ScanOptions{Limit: 1, KeysOnly: true})
+	if err != nil || len(rows) == 0 {
+		return err
 	}
-	return nil
+	return errors.New("the datastore's CRDT objects are in format 1: nx run (any module) migrates them, then inspect again")
+}
+
+// formatMarked reads the CRDT format marker: true if it says this build's
+// format, a FormatError if another, false with no error if there is none
+// (format 1, or a datastore never written).
+func formatMarked(st *store.Store) (bool, error) {
+	v, err := st.Get(store.Meta, metaCRDTFormat)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	f, n := binary.Uvarint(v)
+	if n <= 0 || n != len(v) {
+		return false, &CorruptError{What: "CRDT format marker", Key: metaCRDTFormat, Err: errors.New("bad varint")}
+	}
+	if f != CRDTFormat {
+		return false, &FormatError{Found: f}
+	}
+	return true, nil
 }
 
 // DefaultCRDTCache is the default bound on the memory of the map and set

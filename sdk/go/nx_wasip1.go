@@ -186,61 +186,48 @@ func KeysAfterPage(prefix, after []byte, limit int) ([][]byte, error) {
 // in the largest buffer is retried with half as many rows.
 const pageSize = 128
 
-// Scan iterates over every row under prefix in key order, paging with key
-// cursors so rows written during the iteration never shift it.
-func Scan(prefix []byte) iter.Seq2[KV, error] {
-	return func(yield func(KV, error) bool) {
-		var after []byte
-		limit := pageSize
+// Pages iterates over items read a page at a time: page returns up to
+// limit items after the cursor, next the cursor after a page. A page that
+// does not fit in the largest buffer is asked again with half the limit;
+// a page shorter than its limit is the last.
+func Pages[T, C any](limit int, page func(after C, limit int) ([]T, error), next func(after C, page []T) C) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var after C
 		for {
-			page, err := ScanAfterPage(prefix, after, limit)
+			items, err := page(after, limit)
 			if err == ErrBufferTooSmall && limit > 1 {
 				limit /= 2
 				continue
 			}
 			if err != nil {
-				yield(KV{}, err)
+				var zero T
+				yield(zero, err)
 				return
 			}
-			for _, kv := range page {
-				if !yield(kv, nil) {
+			for _, it := range items {
+				if !yield(it, nil) {
 					return
 				}
 			}
-			if len(page) < limit {
+			if len(items) < limit {
 				return
 			}
-			after = page[len(page)-1].Key
+			after = next(after, items)
 		}
 	}
 }
 
+// Scan iterates over every row under prefix in key order, paging with key
+// cursors so rows written during the iteration never shift it.
+func Scan(prefix []byte) iter.Seq2[KV, error] {
+	return Pages(pageSize, func(after []byte, limit int) ([]KV, error) { return ScanAfterPage(prefix, after, limit) },
+		func(_ []byte, page []KV) []byte { return page[len(page)-1].Key })
+}
+
 // Keys iterates over every key under prefix in order.
 func Keys(prefix []byte) iter.Seq2[[]byte, error] {
-	return func(yield func([]byte, error) bool) {
-		var after []byte
-		limit := pageSize * 8
-		for {
-			page, err := KeysAfterPage(prefix, after, limit)
-			if err == ErrBufferTooSmall && limit > 1 {
-				limit /= 2
-				continue
-			}
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, k := range page {
-				if !yield(k, nil) {
-					return
-				}
-			}
-			if len(page) < limit {
-				return
-			}
-			after = page[len(page)-1]
-		}
-	}
+	return Pages(pageSize*8, func(after []byte, limit int) ([][]byte, error) { return KeysAfterPage(prefix, after, limit) },
+		func(_ []byte, page [][]byte) []byte { return page[len(page)-1] })
 }
 
 // Now returns the host's wall clock, with millisecond precision.

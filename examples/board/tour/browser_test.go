@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,26 +18,13 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/numax/numax/internal/testutil"
+	browsertest "github.com/numax/numax/internal/testutil/browser"
 )
 
-// browser opens headless Debian chromium (make test installs it) with a
-// phone-width window; tabs are chromedp contexts under the returned one.
+// browser opens chromium with a phone-width window.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium is not installed: `make test` installs it (apt-get install chromium)")
-	}
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]), chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.WindowSize(420, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	bctx, cancelB := chromedp.NewContext(actx)
-	t.Cleanup(cancelB)
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return bctx
+	return browsertest.Open(t, chromedp.WindowSize(420, 900))
 }
 
 // tab opens url in a new tab and waits until sel is visible.
@@ -55,13 +41,7 @@ func tab(t *testing.T, b context.Context, url, sel string) context.Context {
 // eval runs js in a tab (5 s at most) and returns its value.
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(c, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("evaluate %q: %v", js, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, js)
 }
 
 // titles is what a page shows: each task's title, "x " before a done one.

@@ -67,25 +67,8 @@ func ScanPage(key, after string, limit int) ([]nx.KV, error) {
 	})
 }
 
-// All yields every present field in order, a page of 256 at a time.
+// All yields every present field in order, a page of up to 256 at a time.
 func All(key string) iter.Seq2[nx.KV, error] {
-	return func(yield func(nx.KV, error) bool) {
-		after := ""
-		for {
-			page, err := ScanPage(key, after, 256)
-			if err != nil {
-				yield(nx.KV{}, err)
-				return
-			}
-			for _, kv := range page {
-				if !yield(kv, nil) {
-					return
-				}
-			}
-			if len(page) < 256 {
-				return
-			}
-			after = string(page[len(page)-1].Key)
-		}
-	}
+	return nx.Pages(256, func(after string, limit int) ([]nx.KV, error) { return ScanPage(key, after, limit) },
+		func(_ string, page []nx.KV) string { return string(page[len(page)-1].Key) })
 }

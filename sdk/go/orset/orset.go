@@ -57,25 +57,8 @@ func ScanPage(key string, after []byte, limit int) ([][]byte, error) {
 	})
 }
 
-// All yields every present element in order, a page of 256 at a time.
+// All yields every present element in order, a page of up to 256 at a time.
 func All(key string) iter.Seq2[[]byte, error] {
-	return func(yield func([]byte, error) bool) {
-		var after []byte
-		for {
-			page, err := ScanPage(key, after, 256)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, e := range page {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if len(page) < 256 {
-				return
-			}
-			after = page[len(page)-1]
-		}
-	}
+	return nx.Pages(256, func(after []byte, limit int) ([][]byte, error) { return ScanPage(key, after, limit) },
+		func(_ []byte, page [][]byte) []byte { return page[len(page)-1] })
 }

@@ -85,23 +85,8 @@ func Slice(key string, from, count int) ([][]byte, error) {
 	})
 }
 
-// All yields every visible value in order, a page of 256 at a time.
+// All yields every visible value in order, a page of up to 256 at a time.
 func All(key string) iter.Seq2[[]byte, error] {
-	return func(yield func([]byte, error) bool) {
-		for from := 0; ; from += 256 {
-			page, err := Slice(key, from, 256)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, v := range page {
-				if !yield(v, nil) {
-					return
-				}
-			}
-			if len(page) < 256 {
-				return
-			}
-		}
-	}
+	return nx.Pages(256, func(from, limit int) ([][]byte, error) { return Slice(key, from, limit) },
+		func(from int, page [][]byte) int { return from + len(page) })
 }
