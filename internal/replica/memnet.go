@@ -11,7 +11,8 @@ import (
 // MemNet is an in-memory network of replicas for tests: messages are
 // delivered on goroutines after a random delay (so they reorder), and can be
 // dropped, duplicated, or blocked by partitions. Without faults each link
-// delivers in order, as a TCP link does.
+// delivers in order, as a TCP link does; a message its receiver refuses
+// closes the link, which is dialed again, as the transport does.
 type MemNet struct {
 	// mu guards everything below.
 	mu      sync.Mutex
@@ -203,6 +204,32 @@ func (n *MemNet) Heal() {
 	}
 }
 
+// relink does what the transport does when a node refuses a message: the
+// link closes (both ends forget what it carried) and is dialed again. It
+// runs apart from the delivery that refused, which holds its link's turn.
+func (n *MemNet) relink(a, b string) {
+	n.mu.Lock()
+	ra, rb := n.nodes[a], n.nodes[b]
+	if ra == nil || rb == nil || n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.wg.Add(1)
+	n.mu.Unlock()
+	go func() {
+		defer n.wg.Done()
+		ra.PeerDown(b)
+		rb.PeerDown(a)
+		n.mu.Lock()
+		up := n.reachable(a, b) && n.nodes[a] == ra && n.nodes[b] == rb
+		n.mu.Unlock()
+		if up {
+			ra.PeerUp(b)
+			rb.PeerUp(a)
+		}
+	}()
+}
+
 // Close waits for messages in flight; later sends fail.
 func (n *MemNet) Close() {
 	n.mu.Lock()
@@ -288,7 +315,9 @@ func (e *memEndpoint) Send(peer string, m *Message) error {
 			reachable := n.reachable(peer, e.id) && n.nodes[peer] == to
 			n.mu.Unlock()
 			if reachable {
-				_ = to.Handle(e.id, m)
+				if err := to.Handle(e.id, m); err != nil && !errors.Is(err, ErrClosed) {
+					n.relink(e.id, peer)
+				}
 			}
 		}()
 	}
