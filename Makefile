@@ -173,7 +173,7 @@ soak: build deps-c guests-bench
 		if grep -hE '(double counts|diverging|acknowledged ops lost).*\*\*missed\*\*' bench/results/soak/round-$$i/chaos.md; then exit 1; fi; \
 	done
 
-BENCH_GUESTS = --scale-guest $(BIN)/guests/scalewriter.wasm --text-guest $(BIN)/guests/textreplay.wasm --trace ../shared/traces/seph-blog1.json.gz --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm --writer-guest $(BIN)/guests/writer.wasm \
+BENCH_GUESTS = --store-guest $(BIN)/guests/dbwrite.wasm --scale-guest $(BIN)/guests/scalewriter.wasm --text-guest $(BIN)/guests/textreplay.wasm --trace ../shared/traces/seph-blog1.json.gz --go-guest $(BIN)/guests/hello.wasm --c-guest $(BIN)/guests/hello_c.wasm --writer-guest $(BIN)/guests/writer.wasm \
 	--serve-c-guest $(BIN)/guests/trivial_http.wasm --serve-go-guest $(BIN)/guests/trivial_http_go.wasm --counter-guest $(BIN)/guests/counter.wasm
 guests-bench:
 	@mkdir -p $(BIN)/guests
@@ -185,6 +185,7 @@ guests-bench:
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $(BIN)/guests/trivial_http_go.wasm ./testdata/guests/trivial_http_go
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/trivial_http.wasm testdata/guests/trivial_http.c
 	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/counter.wasm testdata/guests/counter.c
+	clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c -o $(BIN)/guests/dbwrite.wasm testdata/guests/dbwrite.c
 
 clean:
 	rm -rf $(BIN)

@@ -47,7 +47,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var profile, reportDir, baselineDir, goGuest, cGuest, writer, nodeProfiles, nx string
 	var serveGuests perf.ServeGuests
 	var useTLS bool
-	var scaleGuest, textGuest, trace string
+	var scaleGuest, textGuest, trace, storeGuest string
 	cmd := &cobra.Command{
 		Use:   "nx-bench SCENARIO... [--profile smoke|full] [--report-dir DIR] [--baseline-dir DIR]",
 		Short: "Run load scenarios (store, crdt-local, crdt-scale, text, startup, sync-3, sync-10, chaos, partition, redis-compare, serve, gossip, gossip-N) and write JSON + Markdown reports",
@@ -78,7 +78,11 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 					kind = "gossip"
 				}
 				switch kind {
-				case "store", "crdt-local":
+				case "store":
+					if storeGuest == "" {
+						return usagef("store needs --store-guest (testdata/guests/dbwrite.c)")
+					}
+				case "crdt-local":
 				case "crdt-scale":
 					if scaleGuest == "" {
 						return usagef("crdt-scale needs --scale-guest (testdata/guests/scalewriter)")
@@ -126,7 +130,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				switch s {
 				case "store":
-					err = perf.Store(cmd.Context(), p, r, dir)
+					err = perf.Store(cmd.Context(), p, r, dir, nx, storeGuest)
 				case "crdt-local":
 					err = perf.CRDTLocal(cmd.Context(), p, r, dir)
 				case "crdt-scale":
@@ -226,6 +230,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&serveGuests.Counter, "counter-guest", "", "replicated counter service with POST /hit and on_change events for the serve scenario (testdata/guests/counter.c)")
 	f.StringVar(&nx, "nx", "", "the nx binary the cluster scenarios start (default: nx beside this binary, then on PATH)")
 	f.StringVar(&scaleGuest, "scale-guest", "", "the scalewriter guest (testdata/guests/scalewriter) for crdt-scale")
+	f.StringVar(&storeGuest, "store-guest", "", "the dbwrite C guest (testdata/guests/dbwrite.c) for store: db_set as nx run gives it")
 	f.StringVar(&textGuest, "text-guest", "", "the textreplay guest (testdata/guests/textreplay) for text")
 	f.StringVar(&trace, "trace", "", "the editing trace (../shared/traces/*.json.gz) text replays")
 	f.StringVar(&writer, "writer-guest", "", "the writer guest (testdata/guests/writer) for sync-3, sync-10, chaos, partition, redis-compare and gossip")

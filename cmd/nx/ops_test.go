@@ -295,7 +295,7 @@ func TestBenchSmoke(t *testing.T) {
 		"--go-guest", testutil.GoGuest(t, "examples/hello"), "--c-guest", testutil.CGuest(t, "examples/hello_c/guest/hello.c"),
 		"--writer-guest", testutil.GoGuest(t, "testdata/guests/writer"),
 		"--serve-c-guest", testutil.CGuest(t, "testdata/guests/trivial_http.c"), "--serve-go-guest", testutil.GoGuest(t, "testdata/guests/trivial_http_go"),
-		"--counter-guest", guest(t, "counter"))
+		"--counter-guest", guest(t, "counter"), "--store-guest", testutil.CGuest(t, "testdata/guests/dbwrite.c"))
 	if r.Code != 0 {
 		t.Fatalf("bench: %d\n%s\n%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -304,7 +304,9 @@ func TestBenchSmoke(t *testing.T) {
 		positive []string // measured, so above zero
 		zero     []string // correctness: must be exactly zero
 	}{
-		{"store", []string{"guest db_set/s (interval)", "guest/raw (interval)", "db_set p99 (always)"}, nil},
+		{"store", []string{"nx run C guest db_set/s (defaults)", "nx run guest / raw Pebble", "raw Pebble Set/s (same keys and values, same run)",
+			"loop iteration without host calls, time limit on", "in process: guest db_set/s (interval)", "in process: guest/raw (interval)",
+			"in process: db_set p99 (always)"}, nil},
 		{"crdt-local", []string{"gcounter writes/s", "orset writes/s"}, nil},
 		{"startup", []string{"go-guest start cold", "c-guest start cached"}, nil},
 		{"sync-3", []string{"sustained ops/s per node (until all converged)", "peak RSS, largest node",

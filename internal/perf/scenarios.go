@@ -23,14 +23,17 @@ import (
 
 // Profile sizes a run: smoke (seconds, run by make test) or full (make bench).
 type Profile struct {
-	Name       string
-	StoreOps   int // guest db_set ops (interval mode)
-	SyncedOps  int // guest db_set ops with sync = always
-	CRDTOps    int // local CRDT writes per type
-	StartupRun int // nx run repetitions per guest and cache state
-	Rounds     int // rounds of a gated throughput figure; the best is reported
-	SyncOps    int // ops each node writes in sync-3
-	RedisOps   int // increments each of three writers makes in redis-compare
+	Name     string
+	StoreOps int // guest db_set ops (interval mode), in process
+	// GuestWrites is how many db_set calls the store guest makes under
+	// nx run; SpinLoops how many iterations its loop without host calls.
+	GuestWrites, SpinLoops int
+	SyncedOps              int // guest db_set ops with sync = always
+	CRDTOps                int // local CRDT writes per type
+	StartupRun             int // nx run repetitions per guest and cache state
+	Rounds                 int // rounds of a gated throughput figure; the best is reported
+	SyncOps                int // ops each node writes in sync-3
+	RedisOps               int // increments each of three writers makes in redis-compare
 	// LagSeconds is how long sync-3 writes 10 k ops/s per node for the
 	// replication-delay figures.
 	LagSeconds float64
@@ -70,11 +73,11 @@ type Profile struct {
 
 // Profiles are the two sizes.
 var Profiles = map[string]Profile{
-	"smoke": {Name: "smoke", StoreOps: 20_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000, RedisOps: 5_000,
+	"smoke": {Name: "smoke", StoreOps: 20_000, GuestWrites: 50_000, SpinLoops: 50_000_000, SyncedOps: 200, CRDTOps: 20_000, StartupRun: 1, Rounds: 1, SyncOps: 5_000, RedisOps: 5_000,
 		LagSeconds: 1, Sync10Ops: 1_000, ChaosRate: 500, ChaosEvery: time.Second, ChaosFor: 3 * time.Second,
 		PartitionRate: 1_000, PartitionFor: 2 * time.Second, GossipSizes: []int{5}, GossipRate: 50, GossipSeconds: 3,
 		ServeFor: time.Second, ServeConns: 16, LatencySeconds: 1, ScaleElems: 10_000, ScaleOps: 500, ScaleSmallOps: 500, ManyObjects: 10},
-	"full": {Name: "full", StoreOps: 1_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000, RedisOps: 3_000_000,
+	"full": {Name: "full", StoreOps: 1_000_000, GuestWrites: 200_000, SpinLoops: 500_000_000, SyncedOps: 5_000, CRDTOps: 300_000, StartupRun: 5, Rounds: 3, SyncOps: 200_000, RedisOps: 3_000_000,
 		LagSeconds: 20, Sync10Ops: 30_000, ChaosRate: 1_000, ChaosEvery: 10 * time.Second, ChaosFor: time.Minute,
 		PartitionRate: 600, PartitionFor: time.Minute, GossipSizes: []int{5, 16, 32}, GossipRate: 100, GossipSeconds: 20,
 		ServeFor: 10 * time.Second, ServeConns: 32, LatencySeconds: 20, ScaleElems: 1_000_000, ScaleOps: 20_000, ScaleSmallOps: 20_000, ManyObjects: 10},
@@ -99,9 +102,14 @@ func percentile(d []time.Duration, p float64) float64 {
 	return float64(d[int(p*float64(len(d)-1))].Nanoseconds()) / 1000
 }
 
-// Store measures guest db_set throughput and per-call latency next to raw
-// Pebble writes of the same keys and values, at both durability settings.
-func Store(ctx context.Context, p Profile, r *Report, dir string) error {
+// Store measures db_set first on the path a user gets (storeUserPath: a C
+// guest under nx run), then in process: guest db_set throughput and
+// per-call latency next to raw Pebble writes of the same keys and values,
+// at both durability settings.
+func Store(ctx context.Context, p Profile, r *Report, dir, nx, guest string) error {
+	if err := storeUserPath(ctx, p, r, dir, nx, guest); err != nil {
+		return err
+	}
 	for _, mode := range []store.SyncMode{store.SyncInterval, store.SyncAlways} {
 		n := p.StoreOps
 		target := ">= 300000"
@@ -127,7 +135,7 @@ func Store(ctx context.Context, p Profile, r *Report, dir string) error {
 		if _, err := loop.Call(ctx, uint64(n)); err != nil {
 			return err
 		}
-		guest := time.Since(start)
+		inproc := time.Since(start)
 		// Per-call latency: one db_set per wasm call, on fresh keys.
 		lat := make([]time.Duration, 0, n/10)
 		base := make([]byte, 4)
@@ -164,12 +172,12 @@ func Store(ctx context.Context, p Profile, r *Report, dir string) error {
 		raw := time.Since(start)
 		db.Close()
 		m := mode.String()
-		r.Add("guest db_set/s ("+m+")", float64(n)/guest.Seconds(), "ops/s", Throughput, target)
-		r.Add("raw Pebble Set/s ("+m+")", float64(n)/raw.Seconds(), "ops/s", Info, "")
-		r.Add("guest/raw ("+m+")", raw.Seconds()/guest.Seconds(), "ratio", Throughput, ">= 0.5")
-		r.Add("db_set p50 ("+m+")", percentile(lat, 0.5), "µs", Latency, "")
-		r.Add("db_set p99 ("+m+")", percentile(lat, 0.99), "µs", Latency, "")
-		r.Add("db_set max ("+m+")", percentile(lat, 1), "µs", Info, "")
+		r.Add("in process: guest db_set/s ("+m+")", float64(n)/inproc.Seconds(), "ops/s", Throughput, target)
+		r.Add("in process: raw Pebble Set/s ("+m+")", float64(n)/raw.Seconds(), "ops/s", Info, "")
+		r.Add("in process: guest/raw ("+m+")", raw.Seconds()/inproc.Seconds(), "ratio", Throughput, ">= 0.5")
+		r.Add("in process: db_set p50 ("+m+")", percentile(lat, 0.5), "µs", Latency, "")
+		r.Add("in process: db_set p99 ("+m+")", percentile(lat, 0.99), "µs", Latency, "")
+		r.Add("in process: db_set max ("+m+")", percentile(lat, 1), "µs", Info, "")
 	}
 	return nil
 }

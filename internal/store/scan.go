@@ -32,7 +32,7 @@ type ScanOptions struct {
 // Scan returns rows of sp in ascending key order, per o.
 func (s *Store) Scan(sp Space, o ScanOptions) (_ []Row, err error) {
 	defer recoverFatal(&err)
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return nil, err
 	}
 	defer s.release()
@@ -122,7 +122,7 @@ func prefixEnd(p []byte) []byte {
 // and nothing read in between. ok is false when no key is at or after from.
 func (s *Store) Bounds(sp Space, from []byte, prefixLen int) (first, last []byte, ok bool, err error) {
 	defer recoverFatal(&err)
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return nil, nil, false, err
 	}
 	defer s.release()
@@ -157,7 +157,7 @@ func PrefixEnd(p []byte) []byte { return prefixEnd(p) }
 // whatever the rows.
 func (s *Store) Each(sp Space, prefix, after []byte, f func(k, v []byte) bool) (err error) {
 	defer recoverFatal(&err)
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return err
 	}
 	defer s.release()
@@ -192,7 +192,7 @@ func (s *Store) Each(sp Space, prefix, after []byte, f func(k, v []byte) bool) (
 // Seek returns the first key of the space at or after from.
 func (s *Store) Seek(sp Space, from []byte) (_ []byte, ok bool, err error) {
 	defer recoverFatal(&err)
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return nil, false, err
 	}
 	defer s.release()

@@ -4,7 +4,7 @@ import "context"
 
 // DiskBytes returns the datastore's size on disk as Pebble accounts it.
 func (s *Store) DiskBytes() uint64 {
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return 0
 	}
 	defer s.release()
@@ -21,7 +21,7 @@ func (s *Store) CountKeys(sp Space) (int, error) {
 // level, so DiskBytes then counts live data only (benchmarks measure
 // on-disk size this way).
 func (s *Store) Compact(ctx context.Context) error {
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return err
 	}
 	defer s.release()
@@ -34,7 +34,7 @@ func (s *Store) Compact(ctx context.Context) error {
 // TableBytes returns the bytes of the live tables: the data after
 // compaction, without the WAL and obsolete files DiskBytes also counts.
 func (s *Store) TableBytes() uint64 {
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return 0
 	}
 	defer s.release()

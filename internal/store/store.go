@@ -91,6 +91,14 @@ type Store struct {
 	// failed is set by a fatal error in one of Pebble's goroutines.
 	failed atomic.Pointer[FatalError]
 	plog   pebbleLogger
+
+	// group commit (group.go): pend holds the writes committed in interval
+	// mode and not yet applied to Pebble, guarded by pmu; pending reports
+	// that pend is not empty.
+	group   bool
+	pmu     sync.Mutex
+	pend    *pebble.Batch
+	pending atomic.Bool
 }
 
 var lostKey = []byte("lost_writes")
@@ -176,6 +184,7 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Sync == SyncAlways {
 		s.wopt = pebble.Sync
 	}
+	s.group = cfg.Sync == SyncInterval && !cfg.ReadOnly
 	if err := s.checkFormat(); err != nil {
 		_ = db.Close()
 		_ = lock.Close()
@@ -275,7 +284,7 @@ func (s *Store) wake() {
 // Get returns a copy of the value of k in sp, or ErrNotFound.
 func (s *Store) Get(sp Space, k []byte) (_ []byte, err error) {
 	defer recoverFatal(&err)
-	if err := s.acquire(); err != nil {
+	if err := s.acquireRead(); err != nil {
 		return nil, err
 	}
 	defer s.release()
@@ -343,10 +352,20 @@ func (b *Batch) DeleteRange(sp Space, start, end []byte) {
 }
 
 // Len returns the number of writes in the batch.
-func (b *Batch) Len() int { return int(b.b.Count()) }
+func (b *Batch) Len() int {
+	if b.b == nil { // committed into the pending group
+		return 0
+	}
+	return int(b.b.Count())
+}
 
 // Discard releases a batch that will not be committed.
-func (b *Batch) Discard() { _ = b.b.Close() }
+func (b *Batch) Discard() {
+	if b.b != nil {
+		_ = b.b.Close()
+		b.b = nil
+	}
+}
 
 // Commit applies b atomically with the configured durability and returns
 // the write's number. In SyncAlways mode the write is durable on return.
@@ -373,6 +392,9 @@ func (s *Store) CommitUnchecked(b *Batch) (_ uint64, err error) {
 	}
 	defer s.release()
 	s.sinceCheck.Add(int64(b.b.Len()))
+	if s.group {
+		return s.deferCommit(b)
+	}
 	if err := s.db.Apply(b.b, s.wopt); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
@@ -441,7 +463,10 @@ func (s *Store) Sync() (err error) {
 }
 
 func (s *Store) syncLocked() error {
-	target := s.written.Load()
+	target, err := s.applyPending()
+	if err != nil {
+		return err
+	}
 	if s.durable.Load() >= target {
 		return nil
 	}

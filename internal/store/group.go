@@ -1,0 +1,93 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Group commit (interval mode). A commit in interval mode returns before
+// its write is fsynced (docs/crdt.md: a crash may lose the writes of the
+// last sync_interval, as a suffix in write order), so it need not reach
+// Pebble at once either: commits are appended, in order, to one pending
+// batch that is applied as a whole when it passes groupBytes, before
+// every read (a read sees every completed write), before every fsync and
+// at Close. Pebble's per-commit work (sequence numbers, a WAL record, the
+// commit pipeline) is then paid once per group instead of once per write.
+// The pending batch is atomic like any other, so a crash still loses only
+// a suffix, never a hole or half a caller's batch.
+
+// groupBytes is the size at which the pending batch is applied.
+const groupBytes = 1 << 20
+
+// deferCommit appends b to the pending batch and numbers it (life held).
+func (s *Store) deferCommit(b *Batch) (uint64, error) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if s.pend == nil {
+		s.pend, b.b = b.b, nil
+	} else {
+		err := s.pend.Apply(b.b, nil)
+		b.Discard()
+		if err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
+	}
+	n := s.written.Add(1)
+	s.pending.Store(true)
+	if s.pend.Len() >= groupBytes {
+		if err := s.applyPendingLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+// applyPending applies the pending batch (life held) and returns the
+// number of the last write it holds: every write numbered up to it is
+// then in Pebble.
+func (s *Store) applyPending() (uint64, error) {
+	if !s.pending.Load() {
+		return s.written.Load(), nil
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if err := s.applyPendingLocked(); err != nil {
+		return 0, err
+	}
+	return s.written.Load(), nil
+}
+
+func (s *Store) applyPendingLocked() error {
+	if s.pend == nil {
+		return nil
+	}
+	b := s.pend
+	s.pend = nil
+	// pending clears only once Pebble holds the writes: a reader that
+	// sees it clear (without pmu) must find them there.
+	defer s.pending.Store(false)
+	defer b.Close()
+	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+		// Writes already acknowledged are lost: like a failed fsync,
+		// nothing after this is durable (WaitDurable reports it).
+		err = fmt.Errorf("apply grouped writes: %w", err)
+		s.syncErr.Store(&err)
+		s.wake()
+		return err
+	}
+	return nil
+}
+
+// acquireRead is acquire for a read: the pending writes are applied first,
+// so the read sees every completed write.
+func (s *Store) acquireRead() error {
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	if _, err := s.applyPending(); err != nil {
+		s.release()
+		return err
+	}
+	return nil
+}
