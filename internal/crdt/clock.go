@@ -38,3 +38,29 @@ func (c *Clock) Last() uint64 { return c.last }
 
 // Restore sets the floor after a restart (the largest timestamp persisted).
 func (c *Clock) Restore(h uint64) { c.Observe(h) }
+
+// MaxHLC returns the largest op timestamp an object holds (0 for the types
+// that keep none): a node that takes an object from a snapshot observes it,
+// so that its next op is stamped after everything it has seen (an RGA or
+// Text insert must sort ahead of the elements its writer knew).
+func MaxHLC(obj Object) uint64 {
+	var h uint64
+	switch o := obj.(type) {
+	case *LWWRegister:
+		h = o.Stamp.HLC
+	case *LWWMap:
+		o.each(func(_ string, e MapEntry) bool {
+			h = max(h, e.Stamp.HLC)
+			return true
+		})
+	case *RGA:
+		for _, e := range o.Elems {
+			h = max(h, e.HLC)
+		}
+	case *Text:
+		for _, r := range o.runs {
+			h = max(h, r.hlc)
+		}
+	}
+	return h
+}

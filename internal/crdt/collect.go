@@ -1,5 +1,7 @@
 package crdt
 
+import "slices"
+
 // Tombstone collection (docs/crdt.md, "Tombstone collection by causal
 // stability"): the replica decides when a removal is causally stable;
 // these drop what it no longer needs.
@@ -106,4 +108,108 @@ func (s *ORSet) DropCollected(other *ORSet, vv map[string]uint64) []string {
 		changed = append(changed, d.e)
 	}
 	return changed
+}
+
+// wholeDeleted reports whether every character of run is deleted.
+func (t *Text) wholeDeleted(run *textRun) bool {
+	ss := t.deleted[run.id]
+	return len(ss) == 1 && ss[0].off == 0 && ss[0].end >= uint64(len(run.text))
+}
+
+// DeletedRuns calls f with every placed run whose characters are all
+// deleted (for a restart or a merged snapshot: the tombstones to collect).
+func (t *Text) DeletedRuns(f func(OpID)) {
+	for id := range t.deleted {
+		if run := t.runs[id]; run != nil && len(run.pieces) > 0 && t.wholeDeleted(run) {
+			f(id)
+		}
+	}
+}
+
+// CollectRun is told that no delete of run id waits for causal stability
+// any more. A run whose characters are all deleted then goes once no run
+// was placed after one of its characters (kids): no op that could name one
+// of its characters can arrive (a new insert's parent is a visible
+// character), and taking a deleted run out of the order moves no visible
+// character and no future insert (the runs the skip of integrate meets
+// after it are older than any insert made once its deletion was known).
+// Its parent may then go in turn, and so on up. It returns the records to
+// write (removals) and the encoded bytes freed.
+func (t *Text) CollectRun(id OpID) (recs []Record, freed int) {
+	run := t.runs[id]
+	if run == nil || len(run.pieces) == 0 || !t.wholeDeleted(run) {
+		return nil, 0
+	}
+	run.stable = true
+	for run != nil && run.stable && run.kids == 0 && t.wholeDeleted(run) {
+		rec := t.runRecord(run)
+		freed += len(rec.Sub) + len(rec.Value)
+		recs = append(recs, Record{Sub: rec.Sub})
+		for _, p := range run.pieces {
+			t.tree.remove(p)
+		}
+		delete(t.runs, run.id)
+		delete(t.deleted, run.id)
+		if run.parent.Run.IsZero() {
+			break
+		}
+		if run = t.runs[run.parent.Run]; run != nil {
+			run.kids--
+		}
+	}
+	return recs, freed
+}
+
+// DeletedLeaves counts the wholly deleted runs nothing was placed after:
+// what CollectRun takes once their deletes are stable (0 after a full
+// collection).
+func (t *Text) DeletedLeaves() int {
+	n := 0
+	t.DeletedRuns(func(id OpID) {
+		if t.runs[id].kids == 0 {
+			n++
+		}
+	})
+	return n
+}
+
+// DropCollected drops from t every run that vv covers (its insert was
+// made by an op vv holds) but that other, a snapshot taken at vv, does
+// not have: the snapshot's sender held it and collected it, so every
+// delete of it is stable and no replica will show it (without this the
+// merge would bring it back, visible if this replica never got the
+// deletes). A run left whose parent went (written by a member away past
+// member_expiry after the others collected its parent) waits, hidden, as
+// it does everywhere else. It reports whether t changed.
+func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
+	t.init()
+	var drop []OpID
+	for id := range t.runs {
+		if id.Seq <= vv[id.Origin] && (other == nil || other.runs[id] == nil) {
+			drop = append(drop, id)
+		}
+	}
+	if len(drop) == 0 {
+		return false
+	}
+	for _, id := range drop {
+		delete(t.runs, id)
+		delete(t.deleted, id)
+	}
+	// Rebuilt from what is left, as a decode does: placing and waiting
+	// follow from the parents that remain.
+	runs := make([]*textRun, 0, len(t.runs))
+	for _, r := range t.runs {
+		runs = append(runs, r)
+	}
+	slices.SortFunc(runs, older)
+	deleted := t.deleted
+	*t = Text{}
+	t.init()
+	t.deleted = deleted
+	for _, r := range runs {
+		t.insertRun(r.id, r.hlc, r.parent, r.text)
+	}
+	t.tree.rebalance()
+	return true
 }

@@ -190,3 +190,31 @@ func (t *seqTree[T]) rebalance() {
 	}
 	t.root = build(0, len(ns), nil)
 }
+
+// remove unlinks n from the order.
+func (t *seqTree[T]) remove(n *seqNode[T]) {
+	t.splay(n)
+	l, r := n.left, n.right
+	n.left, n.right, n.parent = nil, nil, nil
+	if l != nil {
+		l.parent = nil
+	}
+	if r != nil {
+		r.parent = nil
+	}
+	if l == nil {
+		t.root = r
+		return
+	}
+	t.root = l
+	m := l
+	for m.right != nil {
+		m = m.right
+	}
+	t.splay(m) // the largest of the left part: it has no right child
+	m.right = r
+	if r != nil {
+		r.parent = m
+	}
+	m.update()
+}

@@ -55,6 +55,11 @@ type textRun struct {
 	parent CharID
 	text   []rune
 	pieces []*piece // in offset order; empty while the run waits for its parent
+	// kids counts the placed runs whose parent is one of this run's
+	// characters; stable is set once the run's deletion is causally
+	// stable (CollectRun): it goes when it has no kids left.
+	kids   int
+	stable bool
 }
 
 // older orders runs by their own (HLC, origin, seq), oldest first: the
@@ -224,6 +229,7 @@ func (t *Text) insertRun(id OpID, hlc uint64, parent CharID, text []rune) {
 			t.waiting[parent.Run] = append(t.waiting[parent.Run], run)
 			return
 		}
+		pr.kids++
 	}
 	t.integrate(run)
 }
@@ -268,6 +274,7 @@ func (t *Text) integrate(run *textRun) {
 			for _, c := range w {
 				if c.parent.Off < uint64(len(run.text)) {
 					queue = append(queue, c)
+					run.kids++
 				}
 			}
 		}

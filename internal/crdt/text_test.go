@@ -295,3 +295,122 @@ func TestProperty_TextConvergesWhateverTheClocks(t *testing.T) {
 		}
 	})
 }
+
+// Collecting deleted runs (CollectRun, once every delete is causally
+// stable) changes nothing any replica shows, now or after later
+// concurrent edits: three writers edit and sync, one collects every
+// wholly deleted run, one some of them in any order, one none; then they
+// edit concurrently again, every op reaches every replica in any order,
+// and all three show the same text, as do the collected one's encodings.
+func TestProperty_TextCollectionIsInvisible(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		ws := make([]*textWriter, 3)
+		for i := range ws {
+			ws[i] = &textWriter{t: New(TypeText).(*Text), origin: origins[i], hlc: new(uint64)}
+		}
+		edit := func(w *textWriter, label string) {
+			for range rapid.IntRange(0, 8).Draw(rt, label+"-edits") {
+				l := w.t.Len()
+				if l > 0 && rapid.IntRange(0, 2).Draw(rt, label+"-kind") > 0 {
+					i := rapid.IntRange(0, l-1).Draw(rt, label+"-at")
+					w.delete(rt, i, rapid.IntRange(1, l-i).Draw(rt, label+"-n"))
+				} else {
+					w.insert(rt, rapid.IntRange(0, l).Draw(rt, label+"-at"), rapid.StringMatching(`[a-z]{1,4}`).Draw(rt, label+"-s"))
+				}
+			}
+		}
+		var all []*Op
+		sync := func() {
+			var clock uint64
+			for _, w := range ws {
+				all = append(all, w.ops...)
+				w.ops = nil
+				clock = max(clock, *w.hlc)
+			}
+			for _, w := range ws {
+				for _, op := range all {
+					w.t.Apply(op)
+				}
+				*w.hlc = clock // every writer has seen every op
+			}
+		}
+		first := -1
+		for range rapid.IntRange(1, 3).Draw(rt, "rounds") {
+			for _, w := range ws {
+				edit(w, "before")
+			}
+			sync()
+			if first < 0 {
+				first = len(all)
+			}
+		}
+		before := ws[2].t.String()
+		for i, w := range ws[:2] {
+			var ids []OpID
+			w.t.DeletedRuns(func(id OpID) { ids = append(ids, id) })
+			slices.SortFunc(ids, compareID)
+			for _, j := range rapid.Permutation(indexes(len(ids))).Draw(rt, "collect-order") {
+				if i == 0 || rapid.Bool().Draw(rt, "collect") {
+					w.t.CollectRun(ids[j])
+				}
+			}
+			if got := w.t.String(); got != before {
+				rt.Fatalf("writer %d's collection changed its text: %q -> %q", i, before, got)
+			}
+		}
+		// A replica that missed the later rounds takes writer 0's state as a
+		// snapshot: what writer 0 collected goes here too.
+		stale := New(TypeText).(*Text)
+		for _, op := range all[:first] {
+			stale.Apply(op)
+		}
+		vv := map[string]uint64{}
+		for _, op := range all {
+			vv[op.Origin] = max(vv[op.Origin], op.Seq)
+		}
+		stale.DropCollected(ws[0].t, vv)
+		stale.Merge(ws[0].t)
+		if got := stale.String(); got != before {
+			rt.Fatalf("a replica taking the collected state as a snapshot shows %q, want %q", got, before)
+		}
+		var later []*Op
+		for _, w := range ws {
+			edit(w, "after")
+			later = append(later, w.ops...)
+			w.ops = nil
+		}
+		for _, w := range ws {
+			for _, k := range rapid.Permutation(indexes(len(later))).Draw(rt, "delivery") {
+				w.t.Apply(later[k])
+			}
+		}
+		want := ws[2].t.String()
+		for i, w := range ws[:2] {
+			if got := w.t.String(); got != want {
+				rt.Fatalf("writer %d (collected) shows %q, writer 2 (not collected) %q", i, got, want)
+			}
+		}
+		dec, err := Decode(TypeText, ws[0].t.AppendBinary(nil))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		fromRecs, err := FromRecords(TypeText, Records(ws[0].t))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		if dec.(*Text).String() != want || fromRecs.(*Text).String() != want {
+			rt.Fatalf("the collected writer's encodings read back %q and %q, want %q", dec.(*Text).String(), fromRecs.(*Text).String(), want)
+		}
+		fresh := New(TypeText).(*Text)
+		for _, k := range rapid.Permutation(indexes(len(all))).Draw(rt, "fresh") {
+			fresh.Apply(all[k])
+		}
+		fresh.Merge(ws[0].t)
+		for _, op := range later {
+			fresh.Apply(op)
+		}
+		if fresh.String() != want {
+			rt.Fatalf("a replica merging the collected one shows %q, want %q", fresh.String(), want)
+		}
+	})
+}

@@ -9,8 +9,10 @@ import (
 	"github.com/numax/numax/internal/store"
 )
 
-// Tombstone collection by causal stability (docs/crdt.md). Today it
-// collects ORSet removals; the other types keep their tombstones.
+// Tombstone collection by causal stability (docs/crdt.md). It collects
+// ORSet removals and deleted Text runs (crdt.Text.CollectRun: a wholly
+// deleted run once nothing was placed after it); LWW-Map removals and RGA
+// elements keep their tombstones.
 //
 // A removal is collected in two steps, by epochs of removals applied here:
 //
@@ -43,10 +45,19 @@ const gcEpochEvery = time.Second
 
 const memberPrefix = "member/"
 
+// tombItem is one removal waiting: an ORSet element's removed tags, or
+// the Text runs a delete touched.
 type tombItem struct {
 	k    crdt.ObjKey
 	elem string
 	tags []crdt.OpID
+	runs []crdt.OpID
+}
+
+// runKey names a Text run for textWaits.
+type runKey struct {
+	k  crdt.ObjKey
+	id crdt.OpID
 }
 
 type tombEpoch struct {
@@ -69,18 +80,49 @@ type gcState struct {
 	usable map[string]map[string]uint64
 	// collected counts the bytes freed; pending the tombstones waiting.
 	collected, pending int
+	// textWaits counts, per Text run, the items naming it still waiting:
+	// at 0 every delete of the run is causally stable (crdt.Text.CollectRun).
+	textWaits map[runKey]int
 }
 
 func newGCState() gcState {
 	return gcState{members: map[string]int64{}, dirty: map[string]bool{}, own: map[string]uint64{},
-		usable: map[string]map[string]uint64{}}
+		usable: map[string]map[string]uint64{}, textWaits: map[runKey]int{}}
 }
 
 // noteTombstones records the removals among applied ops (r.mu held).
 func (r *Replica) noteTombstones(applied []*crdt.Op) {
 	for _, op := range applied {
-		if op.Kind == crdt.ORSetRemove && len(op.Tags) > 0 {
+		switch {
+		case op.Kind == crdt.ORSetRemove && len(op.Tags) > 0:
 			r.addTomb(tombItem{k: op.Obj(), elem: string(op.Field), tags: op.Tags})
+		case op.Kind == crdt.TextDelete:
+			rs, err := crdt.DecodeTextRanges(op.Value)
+			if err != nil {
+				continue
+			}
+			it := tombItem{k: op.Obj(), runs: make([]crdt.OpID, 0, len(rs))}
+			for _, rg := range rs {
+				if len(it.runs) == 0 || it.runs[len(it.runs)-1] != rg.Run {
+					it.runs = append(it.runs, rg.Run)
+				}
+			}
+			r.addTomb(it)
+		}
+	}
+}
+
+// queueTombstones queues the removals object obj holds as it is (at a
+// restart, or from a merged snapshot): they wait for stability again.
+func (r *Replica) queueTombstones(k crdt.ObjKey, obj crdt.Object) {
+	switch o := obj.(type) {
+	case *crdt.ORSet:
+		o.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
+	case *crdt.Text:
+		it := tombItem{k: k}
+		o.DeletedRuns(func(id crdt.OpID) { it.runs = append(it.runs, id) })
+		if len(it.runs) > 0 {
+			r.addTomb(it)
 		}
 	}
 }
@@ -94,7 +136,10 @@ func (r *Replica) addTomb(it tombItem) {
 	}
 	e := g.epochs[n-1]
 	e.items = append(e.items, it)
-	g.pending += len(it.tags)
+	g.pending += len(it.tags) + len(it.runs)
+	for _, id := range it.runs {
+		g.textWaits[runKey{it.k, id}]++
+	}
 }
 
 // heard records that a member spoke (r.mu held); vv is what it said it
@@ -125,9 +170,7 @@ func (r *Replica) loadMembers() error {
 		}
 	}
 	for k, obj := range r.state.Objects {
-		if s, ok := obj.(*crdt.ORSet); ok {
-			s.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
-		}
+		r.queueTombstones(k, obj)
 	}
 	return nil
 }
@@ -208,12 +251,16 @@ func (r *Replica) collect() {
 			break
 		}
 		for _, it := range e.items {
+			if len(it.runs) > 0 {
+				r.collectRuns(b, it)
+				continue
+			}
 			set, _ := r.state.Get(it.k).(*crdt.ORSet)
+			g.pending -= len(it.tags)
 			if set == nil {
 				continue
 			}
 			g.collected += set.Collect(it.elem, it.tags)
-			g.pending -= len(it.tags)
 			changed[it.k] = set
 		}
 		g.epochs = g.epochs[1:]
@@ -234,11 +281,33 @@ func (r *Replica) collect() {
 	}
 }
 
+// collectRuns passes a Text item: each run it names that no other item
+// waits for has every delete causally stable (r.mu held).
+func (r *Replica) collectRuns(b *store.Batch, it tombItem) {
+	g := &r.gc
+	g.pending -= len(it.runs)
+	t, _ := r.state.Get(it.k).(*crdt.Text)
+	for _, id := range it.runs {
+		rk := runKey{it.k, id}
+		if g.textWaits[rk]--; g.textWaits[rk] > 0 {
+			continue
+		}
+		delete(g.textWaits, rk)
+		if t == nil {
+			continue
+		}
+		recs, freed := t.CollectRun(id)
+		putRecords(b, it.k, recs)
+		g.collected += freed
+	}
+}
+
 // GCStats are tombstone collection's figures for metrics.
 type GCStats struct {
 	// CollectedBytes counts the encoded bytes of tombstones dropped.
 	CollectedBytes int
-	// Pending is how many removed tags wait to be collected.
+	// Pending is how many removed tags and deleted Text runs wait to be
+	// collected.
 	Pending int
 	// OldestAge is how long the oldest waiting tombstone has waited.
 	OldestAge time.Duration

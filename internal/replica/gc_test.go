@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/store"
@@ -257,5 +260,148 @@ func TestTombstonesFromASnapshotCollected(t *testing.T) {
 	}
 	if c.nodes[2].Stats().SnapshotsApplied == 0 {
 		t.Fatal("the returning node caught up without a snapshot: the test did not exercise it")
+	}
+}
+
+// textRecords counts the records of Text key in node i's store.
+func textRecords(t *testing.T, c *cluster, i int, key string) int {
+	t.Helper()
+	rows, err := c.st[i].Scan(store.CRDT, store.ScanOptions{Prefix: objPrefix(crdt.ObjKey{Type: crdt.TypeText, Key: key}), KeysOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(rows)
+}
+
+// textEdit writes a Text insert or delete by position on r (a delete longer
+// than one op covers is written as several), waiting out backpressure. It
+// reports false if the text had become too short (a remote delete
+// applied since the caller looked).
+func textEdit(t *testing.T, r *Replica, key string, at, del int, ins string) bool {
+	t.Helper()
+	write := func(op *crdt.Op) bool {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			_, err := r.Write(context.Background(), op, nil)
+			switch {
+			case err == nil:
+				return true
+			case errors.Is(err, ErrRange) || errors.Is(err, ErrNoop):
+				return false
+			case !errors.Is(err, ErrBackpressure) || time.Now().After(deadline):
+				t.Error(err)
+				return false
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for del > 0 {
+		op := &crdt.Op{Kind: crdt.TextDelete, Key: key, At: &crdt.TextPos{Index: uint64(at), Count: uint64(del)}}
+		if !write(op) {
+			return false
+		}
+		del -= int(op.At.Count)
+	}
+	return ins == "" || write(&crdt.Op{Kind: crdt.TextInsert, Key: key, Value: []byte(ins), At: &crdt.TextPos{Index: uint64(at)}})
+}
+
+func textOf(r *Replica, key string) string {
+	var s string
+	r.Read(crdt.ObjKey{Type: crdt.TypeText, Key: key}, func(o crdt.Object) {
+		if t, ok := o.(*crdt.Text); ok {
+			s = t.String()
+		}
+	})
+	return s
+}
+
+// Three nodes type into one Text at once, then delete nine characters in
+// ten and type a little more; once stable, the deleted runs are gone from
+// every node's memory and store (but for those something was typed after),
+// every node shows the same text, and a fourth node, away past
+// member_expiry meanwhile, converges exactly when it returns.
+func TestTextTombstonesCollected(t *testing.T) {
+	c := newCluster(t, 4, Config{MemberExpiry: 3 * time.Second, OpLogLimit: 500})
+	const typed = 600 // characters per node
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 7))
+			for j := 0; j < typed; {
+				n := utf8.RuneCountInString(textOf(c.nodes[i], "doc"))
+				if textEdit(t, c.nodes[i], "doc", rng.IntN(n+1), 0, string(rune('a'+i*7+j%7))) {
+					j++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	c.awaitSameVV(c.nodes, "the typing")
+	c.awaitConvergence("the typing")
+	before := textRecords(t, c, 0, "doc")
+	c.stop(3)
+
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 8))
+			for {
+				n := utf8.RuneCountInString(textOf(c.nodes[i], "doc"))
+				if n <= 3*typed/10 {
+					break
+				}
+				at := rng.IntN(n)
+				textEdit(t, c.nodes[i], "doc", at, min(1+rng.IntN(8), n-at), "")
+				if rng.IntN(10) == 0 {
+					textEdit(t, c.nodes[i], "doc", rng.IntN(n/2+1), 0, "Z")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	live := c.nodes[:3]
+	c.awaitSameVV(live, "the deletes")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		done := true
+		for _, r := range live {
+			done = done && r.GC().Pending == 0 && bytes.Equal(r.Digest(), live[0].Digest())
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			for i, r := range live {
+				t.Logf("node %d: %+v, %d records", i+1, r.GC(), textRecords(t, c, i, "doc"))
+			}
+			t.Fatal("deleted runs not collected within a minute")
+		}
+		for _, r := range live {
+			r.AntiEntropy()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want := textOf(c.nodes[0], "doc")
+	visible := utf8.RuneCountInString(want)
+	for i := range 3 {
+		recs := textRecords(t, c, i, "doc")
+		var leaves int
+		c.nodes[i].Read(crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}, func(o crdt.Object) { leaves = o.(*crdt.Text).DeletedLeaves() })
+		t.Logf("node %d: %d visible characters, text records %d -> %d (the rest: deleted characters something was typed after), %+v",
+			i+1, visible, before, recs, c.nodes[i].GC())
+		// Left: the runs with a visible character, and deleted ones only
+		// where something was typed after them.
+		if leaves != 0 || recs > before/5 || c.nodes[i].GC().CollectedBytes == 0 {
+			t.Fatalf("node %d keeps %d text records of %d (%d deleted ones nothing follows) for %d visible characters", i+1, recs, before, leaves, visible)
+		}
+	}
+	c.start(3)
+	c.awaitSameVV(c.nodes, "the returning node")
+	c.awaitConvergence("the returning node")
+	if got := textOf(c.nodes[3], "doc"); got != want {
+		t.Fatalf("returning node shows %q, the others %q", got, want)
 	}
 }

@@ -78,20 +78,28 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	// its vector, absent from its objects) goes here too, before the
 	// merge, or the merge would bring it back.
 	for k, obj := range r.state.Objects {
-		if set, ok := obj.(*crdt.ORSet); ok {
+		switch o := obj.(type) {
+		case *crdt.ORSet:
 			other, _ := snap.Objects[k].(*crdt.ORSet)
-			if len(set.DropCollected(other, snap.VV)) > 0 {
+			if len(o.DropCollected(other, snap.VV)) > 0 {
+				touched[k] = true
+			}
+		case *crdt.Text:
+			other, _ := snap.Objects[k].(*crdt.Text)
+			if o.DropCollected(other, snap.VV) {
 				touched[k] = true
 			}
 		}
 	}
 	applied := r.state.Merge(snap)
-	// Removals the snapshot brought (their ops never applied here) wait
-	// for collection like the others.
+	// The clock moves past what the snapshot holds, as past a remote op
+	// (never past the clock guard's bound), and removals the snapshot
+	// brought (their ops never applied here) wait for collection like the
+	// others.
+	limit := uint64(r.wallMs()+r.cfg.MaxClockOffset.Milliseconds()) << 16
 	for k, obj := range snap.Objects {
-		if set, ok := obj.(*crdt.ORSet); ok {
-			set.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
-		}
+		r.clock.Observe(min(crdt.MaxHLC(obj), limit))
+		r.queueTombstones(k, obj)
 	}
 	b := r.st.NewBatch()
 	for k := range snap.Objects {
