@@ -41,7 +41,7 @@ __attribute__((export_name("run"))) void run(void) {
         volatile uint32_t acc = 0;
         uint64_t t0 = nx_time_monotonic();
         for (long i = 0; i < spin; i++) acc += (uint32_t)i;
-        printf("spin_ms %llu\n", (unsigned long long)(nx_time_monotonic() - t0));
+        printf("spin_ms %llu\nacc %u\n", (unsigned long long)(nx_time_monotonic() - t0), (unsigned)acc);
         fflush(stdout);
         return;
     }
