@@ -203,7 +203,7 @@ func (m *metrics) register(p nodeParts) {
 		counter("numax_op_heads_signed_total", "Heads of this node's own ops it signed (with TLS).", func() float64 { return float64(r.Stats().HeadsSigned) })
 		counter("numax_tombstones_collected_bytes_total", "Encoded bytes of tombstones collected once causally stable (ORSet removals).",
 			func() float64 { return float64(r.GC().CollectedBytes) })
-		gauge("numax_tombstones_pending", "Removed ORSet tags and deleted Text runs waiting until their removal is causally stable.",
+		gauge("numax_tombstones_pending", "Removed ORSet tags, deleted Text runs and deleted RGA elements waiting until their removal is causally stable.",
 			func() float64 { return float64(r.GC().Pending) })
 		gauge("numax_tombstone_oldest_age_seconds", "How long the oldest uncollected tombstone has waited (0 if none).",
 			func() float64 { return r.GC().OldestAge.Seconds() })

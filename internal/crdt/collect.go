@@ -184,8 +184,16 @@ func (t *Text) DeletedLeaves() int {
 func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 	t.init()
 	var drop []OpID
+	gone := func(id OpID) bool {
+		return id.Seq <= vv[id.Origin] && (other == nil || (other.runs[id] == nil && other.deleted[id] == nil))
+	}
 	for id := range t.runs {
-		if id.Seq <= vv[id.Origin] && (other == nil || other.runs[id] == nil) {
+		if gone(id) {
+			drop = append(drop, id)
+		}
+	}
+	for id := range t.deleted {
+		if t.runs[id] == nil && gone(id) { // deletes of a run that never came
 			drop = append(drop, id)
 		}
 	}
@@ -212,4 +220,126 @@ func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 	}
 	t.tree.rebalance()
 	return true
+}
+
+// VisibleBefore returns the parent a local insert after element id should
+// name: id itself unless it is deleted, else the nearest visible element
+// before it in the sequence (the zero id: the head), which puts the insert
+// at the same visible place, so that no op made after a deletion names the
+// deleted element (what lets CollectElem drop it). ok is false for a
+// deleted element whose place is not known yet (its parent has not
+// arrived).
+func (r *RGA) VisibleBefore(id OpID) (_ OpID, ok bool) {
+	e := r.Elems[id]
+	if e == nil || !e.Deleted {
+		return id, true
+	}
+	if e.node == nil {
+		return OpID{}, false
+	}
+	i := r.tree.rank(e.node)
+	if i == 0 {
+		return OpID{}, true
+	}
+	n, _ := r.tree.at(i - 1)
+	return n.val.ID, true
+}
+
+// DeletedElems calls f with every placed element that is deleted (for a
+// restart or a merged snapshot: the tombstones to collect).
+func (r *RGA) DeletedElems(f func(OpID)) {
+	for id, e := range r.Elems {
+		if e.Inserted && e.Deleted && e.node != nil {
+			f(id)
+		}
+	}
+}
+
+// DeletedLeaves counts the deleted elements without children: what
+// CollectElem takes once their deletes are stable (0 after a full
+// collection).
+func (r *RGA) DeletedLeaves() int {
+	n := 0
+	r.DeletedElems(func(id OpID) {
+		if len(r.children[id]) == 0 {
+			n++
+		}
+	})
+	return n
+}
+
+// CollectElem is told that element id's deletion is causally stable. A
+// deleted element then goes once it has no children (inserted or waiting):
+// no op can name it again (a local insert after a deleted element names
+// the visible one before it, VisibleBefore, and every op made before its
+// writer saw the delete is here by then), and taking a childless deleted
+// element out moves no visible element and no later insert (its siblings
+// keep their order). Its parent may then go in turn, and so on up. It
+// returns the records to write (removals) and the encoded bytes freed.
+func (r *RGA) CollectElem(id OpID) (recs []Record, freed int) {
+	e := r.Elems[id]
+	if e == nil || !e.Inserted || !e.Deleted || e.node == nil {
+		return nil, 0
+	}
+	e.stable = true
+	for e != nil && e.stable && e.Deleted && e.node != nil && len(r.children[e.ID]) == 0 {
+		rec := r.elemRecord(e.ID)
+		freed += len(rec.Sub) + len(rec.Value)
+		recs = append(recs, Record{Sub: rec.Sub})
+		r.tree.remove(e.node)
+		sib := r.children[e.Parent]
+		if i, found := slices.BinarySearchFunc(sib, e.ID, r.newer); found {
+			sib = slices.Delete(sib, i, i+1)
+		}
+		if len(sib) == 0 {
+			delete(r.children, e.Parent)
+		} else {
+			r.children[e.Parent] = sib
+		}
+		delete(r.children, e.ID)
+		delete(r.Elems, e.ID)
+		if e.Parent.IsZero() {
+			break
+		}
+		e = r.Elems[e.Parent]
+	}
+	return recs, freed
+}
+
+// DropCollected drops from r every inserted element that vv covers but
+// that other, a snapshot taken at vv, does not have: its sender collected
+// it (see Text.DropCollected). An element left whose parent went waits,
+// hidden, as it does everywhere else. It reports whether r changed.
+func (r *RGA) DropCollected(other *RGA, vv map[string]uint64) bool {
+	r.init()
+	changed := false
+	for id := range r.Elems {
+		// A delete that came before its insert too: the sender, holding
+		// the insert, would have the element.
+		if id.Seq <= vv[id.Origin] && other.elem(id) == nil {
+			delete(r.Elems, id)
+			changed = true
+		}
+	}
+	if !changed {
+		return false
+	}
+	// Linked and placed again from what is left, as a decode does.
+	r.children, r.tree = nil, seqTree[*RGAElem]{}
+	r.init()
+	for _, e := range r.Elems {
+		e.node = nil
+		if e.Inserted {
+			r.link(e)
+		}
+	}
+	r.placeAll()
+	return true
+}
+
+func (r *RGA) elem(id OpID) *RGAElem {
+	if r == nil {
+		return nil
+	}
+	return r.Elems[id]
 }

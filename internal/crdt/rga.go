@@ -18,6 +18,9 @@ type RGAElem struct {
 	// node is the element's place in the RGA's order (nil until it and
 	// its parent are inserted).
 	node *seqNode[*RGAElem]
+	// stable is set once the element's deletion is causally stable
+	// (CollectElem): it goes when it has no children left.
+	stable bool
 }
 
 // RGA is a replicated growable array. Elements form a tree under their

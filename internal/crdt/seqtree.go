@@ -218,3 +218,9 @@ func (t *seqTree[T]) remove(n *seqNode[T]) {
 	}
 	m.update()
 }
+
+// rank returns the visible length before node n.
+func (t *seqTree[T]) rank(n *seqNode[T]) int {
+	t.splay(n)
+	return seqSum(n.left)
+}

@@ -10,9 +10,10 @@ import (
 )
 
 // Tombstone collection by causal stability (docs/crdt.md). It collects
-// ORSet removals and deleted Text runs (crdt.Text.CollectRun: a wholly
-// deleted run once nothing was placed after it); LWW-Map removals and RGA
-// elements keep their tombstones.
+// ORSet removals, deleted Text runs (crdt.Text.CollectRun: a wholly
+// deleted run once nothing was placed after it) and deleted RGA elements
+// (crdt.RGA.CollectElem, likewise); LWW-Map removals keep their
+// tombstones.
 //
 // A removal is collected in two steps, by epochs of removals applied here:
 //
@@ -46,16 +47,16 @@ const gcEpochEvery = time.Second
 const memberPrefix = "member/"
 
 // tombItem is one removal waiting: an ORSet element's removed tags, or
-// the Text runs a delete touched.
+// the Text runs or the RGA element a delete touched (ids).
 type tombItem struct {
 	k    crdt.ObjKey
 	elem string
 	tags []crdt.OpID
-	runs []crdt.OpID
+	ids  []crdt.OpID
 }
 
-// runKey names a Text run for textWaits.
-type runKey struct {
+// idKey names a Text run or an RGA element for idWaits.
+type idKey struct {
 	k  crdt.ObjKey
 	id crdt.OpID
 }
@@ -80,14 +81,15 @@ type gcState struct {
 	usable map[string]map[string]uint64
 	// collected counts the bytes freed; pending the tombstones waiting.
 	collected, pending int
-	// textWaits counts, per Text run, the items naming it still waiting:
-	// at 0 every delete of the run is causally stable (crdt.Text.CollectRun).
-	textWaits map[runKey]int
+	// idWaits counts, per Text run and RGA element, the items naming it
+	// still waiting: at 0 every delete of it is causally stable
+	// (crdt.Text.CollectRun, crdt.RGA.CollectElem).
+	idWaits map[idKey]int
 }
 
 func newGCState() gcState {
 	return gcState{members: map[string]int64{}, dirty: map[string]bool{}, own: map[string]uint64{},
-		usable: map[string]map[string]uint64{}, textWaits: map[runKey]int{}}
+		usable: map[string]map[string]uint64{}, idWaits: map[idKey]int{}}
 }
 
 // noteTombstones records the removals among applied ops (r.mu held).
@@ -101,13 +103,15 @@ func (r *Replica) noteTombstones(applied []*crdt.Op) {
 			if err != nil {
 				continue
 			}
-			it := tombItem{k: op.Obj(), runs: make([]crdt.OpID, 0, len(rs))}
+			it := tombItem{k: op.Obj(), ids: make([]crdt.OpID, 0, len(rs))}
 			for _, rg := range rs {
-				if len(it.runs) == 0 || it.runs[len(it.runs)-1] != rg.Run {
-					it.runs = append(it.runs, rg.Run)
+				if len(it.ids) == 0 || it.ids[len(it.ids)-1] != rg.Run {
+					it.ids = append(it.ids, rg.Run)
 				}
 			}
 			r.addTomb(it)
+		case op.Kind == crdt.RGADelete:
+			r.addTomb(tombItem{k: op.Obj(), ids: []crdt.OpID{op.Ref}})
 		}
 	}
 }
@@ -120,8 +124,14 @@ func (r *Replica) queueTombstones(k crdt.ObjKey, obj crdt.Object) {
 		o.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
 	case *crdt.Text:
 		it := tombItem{k: k}
-		o.DeletedRuns(func(id crdt.OpID) { it.runs = append(it.runs, id) })
-		if len(it.runs) > 0 {
+		o.DeletedRuns(func(id crdt.OpID) { it.ids = append(it.ids, id) })
+		if len(it.ids) > 0 {
+			r.addTomb(it)
+		}
+	case *crdt.RGA:
+		it := tombItem{k: k}
+		o.DeletedElems(func(id crdt.OpID) { it.ids = append(it.ids, id) })
+		if len(it.ids) > 0 {
 			r.addTomb(it)
 		}
 	}
@@ -136,9 +146,9 @@ func (r *Replica) addTomb(it tombItem) {
 	}
 	e := g.epochs[n-1]
 	e.items = append(e.items, it)
-	g.pending += len(it.tags) + len(it.runs)
-	for _, id := range it.runs {
-		g.textWaits[runKey{it.k, id}]++
+	g.pending += len(it.tags) + len(it.ids)
+	for _, id := range it.ids {
+		g.idWaits[idKey{it.k, id}]++
 	}
 }
 
@@ -251,8 +261,8 @@ func (r *Replica) collect() {
 			break
 		}
 		for _, it := range e.items {
-			if len(it.runs) > 0 {
-				r.collectRuns(b, it)
+			if len(it.ids) > 0 {
+				r.collectIDs(b, it)
 				continue
 			}
 			set, _ := r.state.Get(it.k).(*crdt.ORSet)
@@ -281,22 +291,26 @@ func (r *Replica) collect() {
 	}
 }
 
-// collectRuns passes a Text item: each run it names that no other item
-// waits for has every delete causally stable (r.mu held).
-func (r *Replica) collectRuns(b *store.Batch, it tombItem) {
+// collectIDs passes a Text or RGA item: each run or element it names that
+// no other item waits for has every delete causally stable (r.mu held).
+func (r *Replica) collectIDs(b *store.Batch, it tombItem) {
 	g := &r.gc
-	g.pending -= len(it.runs)
-	t, _ := r.state.Get(it.k).(*crdt.Text)
-	for _, id := range it.runs {
-		rk := runKey{it.k, id}
-		if g.textWaits[rk]--; g.textWaits[rk] > 0 {
+	g.pending -= len(it.ids)
+	obj := r.state.Get(it.k)
+	for _, id := range it.ids {
+		ik := idKey{it.k, id}
+		if g.idWaits[ik]--; g.idWaits[ik] > 0 {
 			continue
 		}
-		delete(g.textWaits, rk)
-		if t == nil {
-			continue
+		delete(g.idWaits, ik)
+		var recs []crdt.Record
+		var freed int
+		switch o := obj.(type) {
+		case *crdt.Text:
+			recs, freed = o.CollectRun(id)
+		case *crdt.RGA:
+			recs, freed = o.CollectElem(id)
 		}
-		recs, freed := t.CollectRun(id)
 		putRecords(b, it.k, recs)
 		g.collected += freed
 	}
@@ -306,8 +320,8 @@ func (r *Replica) collectRuns(b *store.Batch, it tombItem) {
 type GCStats struct {
 	// CollectedBytes counts the encoded bytes of tombstones dropped.
 	CollectedBytes int
-	// Pending is how many removed tags and deleted Text runs wait to be
-	// collected.
+	// Pending is how many removed tags, deleted Text runs and deleted
+	// RGA elements wait to be collected.
 	Pending int
 	// OldestAge is how long the oldest waiting tombstone has waited.
 	OldestAge time.Duration

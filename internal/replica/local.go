@@ -70,6 +70,16 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 			if l == nil || !l.Has(op.Ref) {
 				return crdt.OpID{}, false, ErrNotFound
 			}
+			if op.Kind == crdt.RGAInsert {
+				// After a deleted element: after the visible one before it
+				// (the same visible place), so that no op names a deleted
+				// element and it can be collected.
+				ref, ok := l.VisibleBefore(op.Ref)
+				if !ok {
+					return crdt.OpID{}, false, fmt.Errorf("%w: element %s is deleted and its place is not known yet", ErrNotFound, op.Ref)
+				}
+				op.Ref = ref
+			}
 		}
 	case crdt.TextInsert, crdt.TextDelete:
 		if err := resolveText(r.state, op); err != nil {

@@ -89,6 +89,11 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 			if o.DropCollected(other, snap.VV) {
 				touched[k] = true
 			}
+		case *crdt.RGA:
+			other, _ := snap.Objects[k].(*crdt.RGA)
+			if o.DropCollected(other, snap.VV) {
+				touched[k] = true
+			}
 		}
 	}
 	applied := r.state.Merge(snap)

@@ -34,7 +34,10 @@ type Element struct {
 }
 
 // Insert inserts value right after parent (Head for the start) and returns
-// the new element's id.
+// the new element's id. After a deleted element it lands at the same
+// visible place (the host names the visible element before it), and the id
+// of a deleted element the node has since collected is not found
+// (nx.ErrNotFound).
 func Insert(key, parent string, value []byte) (string, error) {
 	// 64 bytes hold any id ("<20 digits>@<32 hex>"), so the host never
 	// answers -2 and no retry could insert twice.
