@@ -117,7 +117,7 @@ func (t *Text) wholeDeleted(run *textRun) bool {
 }
 
 // DeletedRuns calls f with every placed run whose characters are all
-// deleted (for a restart or a merged snapshot: the tombstones to collect).
+// deleted.
 func (t *Text) DeletedRuns(f func(OpID)) {
 	for id := range t.deleted {
 		if run := t.runs[id]; run != nil && len(run.pieces) > 0 && t.wholeDeleted(run) {
@@ -142,9 +142,12 @@ func (t *Text) CollectRun(id OpID) (recs []Record, freed int) {
 	}
 	run.stable = true
 	for run != nil && run.stable && run.kids == 0 && t.wholeDeleted(run) {
-		rec := t.runRecord(run)
-		freed += len(rec.Sub) + len(rec.Value)
-		recs = append(recs, Record{Sub: rec.Sub})
+		sub := make([]byte, 0, 9+len(run.id.Origin))
+		sub = appendIDKey(append(sub, textRunRec), run.id)
+		// The record's size, near enough: its key, stamp, parent, text
+		// and one deleted span.
+		freed += len(sub) + 16 + len(run.text)
+		recs = append(recs, Record{Sub: sub})
 		for _, p := range run.pieces {
 			t.tree.remove(p)
 		}
@@ -211,10 +214,10 @@ func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 		runs = append(runs, r)
 	}
 	slices.SortFunc(runs, older)
-	deleted := t.deleted
+	deleted, dels := t.deleted, t.dels
 	*t = Text{}
 	t.init()
-	t.deleted = deleted
+	t.deleted, t.dels = deleted, dels
 	for _, r := range runs {
 		t.insertRun(r.id, r.hlc, r.parent, r.text)
 	}
@@ -245,8 +248,7 @@ func (r *RGA) VisibleBefore(id OpID) (_ OpID, ok bool) {
 	return n.val.ID, true
 }
 
-// DeletedElems calls f with every placed element that is deleted (for a
-// restart or a merged snapshot: the tombstones to collect).
+// DeletedElems calls f with every placed element that is deleted.
 func (r *RGA) DeletedElems(f func(OpID)) {
 	for id, e := range r.Elems {
 		if e.Inserted && e.Deleted && e.node != nil {
@@ -342,4 +344,85 @@ func (r *RGA) elem(id OpID) *RGAElem {
 		return nil
 	}
 	return r.Elems[id]
+}
+
+// delLog logs the deletes a Text or an RGA applied (the ids they named),
+// so that the replica can collect what became causally stable without
+// keeping its own index: it takes a mark when an epoch of removals closes
+// (DelMark) and, once that epoch is stable, collects what was deleted
+// before the mark (CollectDeleted). Each run or element remembers the mark
+// of its latest delete (lastDel), so one deleted again later waits for
+// that later delete.
+type delLog struct {
+	ids  []OpID
+	base uint64 // the mark before ids[0]
+}
+
+// add logs id and returns the mark just after it.
+func (l *delLog) add(id OpID) uint64 {
+	l.ids = append(l.ids, id)
+	return l.mark()
+}
+
+func (l *delLog) mark() uint64 { return l.base + uint64(len(l.ids)) }
+
+// take removes and returns the ids logged before mark m.
+func (l *delLog) take(m uint64) []OpID {
+	n := int(min(m-min(m, l.base), uint64(len(l.ids))))
+	out := l.ids[:n:n]
+	l.ids = l.ids[n:]
+	l.base += uint64(n)
+	if len(l.ids) == 0 {
+		l.ids = nil
+	}
+	return out
+}
+
+// DelMark returns the mark after the last delete applied (see delLog).
+func (t *Text) DelMark() uint64 { return t.dels.mark() }
+
+// DelsWaiting returns how many logged deletes wait for collection.
+func (t *Text) DelsWaiting() int { return len(t.dels.ids) }
+
+// RequeueDeleted logs every wholly deleted run as deleted now (a restart:
+// the log is not stored, so what it held waits for stability again).
+func (t *Text) RequeueDeleted() {
+	t.DeletedRuns(func(id OpID) { t.runs[id].lastDel = t.dels.add(id) })
+}
+
+// CollectDeleted takes the deletes logged before mark m, all causally
+// stable now, and collects the runs they named that no later delete names
+// (CollectRun).
+func (t *Text) CollectDeleted(m uint64) (recs []Record, freed int) {
+	for _, id := range t.dels.take(m) {
+		if run := t.runs[id]; run != nil && run.lastDel <= m {
+			r, f := t.CollectRun(id)
+			recs, freed = append(recs, r...), freed+f
+		}
+	}
+	return recs, freed
+}
+
+// DelMark returns the mark after the last delete applied (see delLog).
+func (r *RGA) DelMark() uint64 { return r.dels.mark() }
+
+// DelsWaiting returns how many logged deletes wait for collection.
+func (r *RGA) DelsWaiting() int { return len(r.dels.ids) }
+
+// RequeueDeleted logs every deleted element as deleted now (a restart).
+func (r *RGA) RequeueDeleted() {
+	r.DeletedElems(func(id OpID) { r.Elems[id].lastDel = r.dels.add(id) })
+}
+
+// CollectDeleted takes the deletes logged before mark m, all causally
+// stable now, and collects the elements they named that no later delete
+// names (CollectElem).
+func (r *RGA) CollectDeleted(m uint64) (recs []Record, freed int) {
+	for _, id := range r.dels.take(m) {
+		if e := r.Elems[id]; e != nil && e.lastDel <= m {
+			rs, f := r.CollectElem(id)
+			recs, freed = append(recs, rs...), freed+f
+		}
+	}
+	return recs, freed
 }

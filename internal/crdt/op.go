@@ -163,6 +163,10 @@ type Op struct {
 	ranges []TextRange
 }
 
+// TextRanges returns a TextDelete's ranges, decoded once (the op keeps
+// them).
+func (op *Op) TextRanges() ([]TextRange, error) { return op.textRanges() }
+
 // textRanges returns a TextDelete's ranges, decoded once.
 func (op *Op) textRanges() ([]TextRange, error) {
 	if op.ranges != nil {

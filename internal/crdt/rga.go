@@ -19,8 +19,10 @@ type RGAElem struct {
 	// its parent are inserted).
 	node *seqNode[*RGAElem]
 	// stable is set once the element's deletion is causally stable
-	// (CollectElem): it goes when it has no children left.
-	stable bool
+	// (CollectElem): it goes when it has no children left. lastDel is the
+	// mark of its latest delete in the RGA's delete log.
+	stable  bool
+	lastDel uint64
 }
 
 // RGA is a replicated growable array. Elements form a tree under their
@@ -36,6 +38,8 @@ type RGA struct {
 	// tree holds the inserted elements whose parents are placed, in
 	// sequence order, with their visibility: positions in O(log n).
 	tree seqTree[*RGAElem]
+	// dels logs the deletes applied, for collection (CollectDeleted).
+	dels delLog
 }
 
 func (r *RGA) Type() Type { return TypeRGA }
@@ -88,6 +92,11 @@ func (r *RGA) insert(id, parent OpID, hlc uint64, value []byte, deleted bool) {
 		r.Elems[id] = e
 	}
 	e.Parent, e.HLC, e.Value, e.Inserted = parent, hlc, bytes.Clone(value), true
+	if deleted && !e.Deleted {
+		e.lastDel = r.dels.add(id)
+	} else if e.Deleted { // its delete came first: logged then
+		e.lastDel = r.dels.mark()
+	}
 	e.Deleted = e.Deleted || deleted
 	r.link(e)
 	if parent.IsZero() || r.placed(parent) {
@@ -143,8 +152,9 @@ func (r *RGA) lastOf(id OpID) *seqNode[*RGAElem] {
 
 func (r *RGA) remove(id OpID) {
 	r.init()
+	m := r.dels.add(id)
 	if e := r.Elems[id]; e != nil {
-		e.Deleted = true
+		e.Deleted, e.lastDel = true, m
 		if e.node != nil {
 			r.tree.setVis(e.node, 0)
 		}

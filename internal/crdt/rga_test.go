@@ -152,6 +152,7 @@ func TestProperty_RGACollectionIsInvisible(t *testing.T) {
 			}
 		}
 		before := rgaString(ws[2].r)
+		ws[0].r.CollectDeleted(ws[0].r.DelMark()) // through the delete log, as the replica does
 		for i, w := range ws[:2] {
 			var ids []OpID
 			w.r.DeletedElems(func(id OpID) { ids = append(ids, id) })

@@ -60,6 +60,9 @@ type textRun struct {
 	// stable (CollectRun): it goes when it has no kids left.
 	kids   int
 	stable bool
+	// lastDel is the mark of the run's latest delete in the Text's delete
+	// log.
+	lastDel uint64
 }
 
 // older orders runs by their own (HLC, origin, seq), oldest first: the
@@ -106,6 +109,8 @@ type Text struct {
 	// deleted holds, per run, the deleted offsets as sorted disjoint
 	// [off, end) spans (also for runs not yet arrived).
 	deleted map[OpID][]span
+	// dels logs the deletes applied, for collection (CollectDeleted).
+	dels delLog
 }
 
 type span struct{ off, end uint64 }
@@ -266,8 +271,11 @@ func (t *Text) integrate(run *textRun) {
 		p := &piece{val: textPiece{run: run, n: len(run.text)}, vis: len(run.text)}
 		t.tree.insertAfter(after, p)
 		run.pieces = []*piece{p}
-		for _, s := range t.deleted[run.id] {
-			t.markDeleted(run, s.off, s.end)
+		if ss := t.deleted[run.id]; len(ss) > 0 {
+			run.lastDel = max(run.lastDel, t.dels.mark()) // its deletes came first: logged then
+			for _, s := range ss {
+				t.markDeleted(run, s.off, s.end)
+			}
 		}
 		if w := t.waiting[run.id]; len(w) > 0 {
 			delete(t.waiting, run.id)
@@ -287,8 +295,12 @@ func (t *Text) deleteRange(id OpID, off, end uint64) {
 		return
 	}
 	t.deleted[id] = addSpan(t.deleted[id], span{off, end})
-	if run := t.runs[id]; run != nil && len(run.pieces) > 0 {
-		t.markDeleted(run, off, end)
+	m := t.dels.add(id)
+	if run := t.runs[id]; run != nil {
+		run.lastDel = m
+		if len(run.pieces) > 0 {
+			t.markDeleted(run, off, end)
+		}
 	}
 }
 

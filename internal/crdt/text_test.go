@@ -345,6 +345,12 @@ func TestProperty_TextCollectionIsInvisible(t *testing.T) {
 			}
 		}
 		before := ws[2].t.String()
+		// Writer 0 collects through its delete log, as the replica does
+		// once every delete is stable; writer 1 some runs, in any order.
+		ws[0].t.CollectDeleted(ws[0].t.DelMark())
+		if n := ws[0].t.DeletedLeaves(); n != 0 || ws[0].t.DelsWaiting() != 0 {
+			rt.Fatalf("after collecting its whole delete log, %d deleted leaves and %d deletes left", n, ws[0].t.DelsWaiting())
+		}
 		for i, w := range ws[:2] {
 			var ids []OpID
 			w.t.DeletedRuns(func(id OpID) { ids = append(ids, id) })

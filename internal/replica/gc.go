@@ -46,25 +46,29 @@ const gcEpochEvery = time.Second
 
 const memberPrefix = "member/"
 
-// tombItem is one removal waiting: an ORSet element's removed tags, or
-// the Text runs or the RGA element a delete touched (ids).
+// tombItem is one removal waiting: an ORSet element's removed tags.
 type tombItem struct {
 	k    crdt.ObjKey
 	elem string
 	tags []crdt.OpID
-	ids  []crdt.OpID
 }
 
-// idKey names a Text run or an RGA element for idWaits.
-type idKey struct {
-	k  crdt.ObjKey
-	id crdt.OpID
+// delLogger is a Text or an RGA: it logs its deletes itself, and the
+// epochs hold marks in those logs (crdt.Text.CollectDeleted).
+type delLogger interface {
+	DelMark() uint64
+	DelsWaiting() int
+	RequeueDeleted()
+	CollectDeleted(mark uint64) ([]crdt.Record, int)
 }
 
 type tombEpoch struct {
 	opened, closed time.Time
 	v, w           map[string]uint64 // nil until the epoch closes / passes step 1
 	items          []tombItem
+	// dels holds the Texts and RGAs with deletes in the epoch, and once
+	// it closes, the mark of each one's delete log then.
+	dels map[crdt.ObjKey]uint64
 }
 
 type gcState struct {
@@ -79,17 +83,14 @@ type gcState struct {
 	// usable is, per member, the last acknowledgement this node holds every
 	// op of that member's up to (S is their least).
 	usable map[string]map[string]uint64
-	// collected counts the bytes freed; pending the tombstones waiting.
+	// collected counts the bytes freed; pending the removed tags waiting
+	// (the deletes of Texts and RGAs waiting are counted in their logs).
 	collected, pending int
-	// idWaits counts, per Text run and RGA element, the items naming it
-	// still waiting: at 0 every delete of it is causally stable
-	// (crdt.Text.CollectRun, crdt.RGA.CollectElem).
-	idWaits map[idKey]int
 }
 
 func newGCState() gcState {
 	return gcState{members: map[string]int64{}, dirty: map[string]bool{}, own: map[string]uint64{},
-		usable: map[string]map[string]uint64{}, idWaits: map[idKey]int{}}
+		usable: map[string]map[string]uint64{}}
 }
 
 // noteTombstones records the removals among applied ops (r.mu held).
@@ -98,58 +99,49 @@ func (r *Replica) noteTombstones(applied []*crdt.Op) {
 		switch {
 		case op.Kind == crdt.ORSetRemove && len(op.Tags) > 0:
 			r.addTomb(tombItem{k: op.Obj(), elem: string(op.Field), tags: op.Tags})
-		case op.Kind == crdt.TextDelete:
-			rs, err := crdt.DecodeTextRanges(op.Value)
-			if err != nil {
-				continue
-			}
-			it := tombItem{k: op.Obj(), ids: make([]crdt.OpID, 0, len(rs))}
-			for _, rg := range rs {
-				if len(it.ids) == 0 || it.ids[len(it.ids)-1] != rg.Run {
-					it.ids = append(it.ids, rg.Run)
-				}
-			}
-			r.addTomb(it)
-		case op.Kind == crdt.RGADelete:
-			r.addTomb(tombItem{k: op.Obj(), ids: []crdt.OpID{op.Ref}})
+		case op.Kind == crdt.TextDelete || op.Kind == crdt.RGADelete:
+			r.openEpoch().dels[op.Obj()] = 0
 		}
 	}
 }
 
-// queueTombstones queues the removals object obj holds as it is (at a
-// restart, or from a merged snapshot): they wait for stability again.
-func (r *Replica) queueTombstones(k crdt.ObjKey, obj crdt.Object) {
-	switch o := obj.(type) {
-	case *crdt.ORSet:
-		o.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
-	case *crdt.Text:
-		it := tombItem{k: k}
-		o.DeletedRuns(func(id crdt.OpID) { it.ids = append(it.ids, id) })
-		if len(it.ids) > 0 {
-			r.addTomb(it)
-		}
-	case *crdt.RGA:
-		it := tombItem{k: k}
-		o.DeletedElems(func(id crdt.OpID) { it.ids = append(it.ids, id) })
-		if len(it.ids) > 0 {
-			r.addTomb(it)
-		}
+// queueTombstones queues the removals object k holds: at a restart (obj
+// is the object; requeue, as the delete logs of Texts and RGAs are not
+// stored) or after a snapshot merge (obj is the snapshot's: its ORSet tags
+// are queued, and the merge logged the deletes it brought into the Text's
+// or RGA's log). They wait for stability again.
+func (r *Replica) queueTombstones(k crdt.ObjKey, obj crdt.Object, requeue bool) {
+	if set, ok := obj.(*crdt.ORSet); ok {
+		set.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
+		return
 	}
+	o, ok := r.state.Get(k).(delLogger)
+	if !ok {
+		return
+	}
+	if requeue {
+		o.RequeueDeleted()
+	}
+	if o.DelsWaiting() > 0 {
+		r.openEpoch().dels[k] = 0
+	}
+}
+
+// openEpoch returns the open epoch, opening one if none is.
+func (r *Replica) openEpoch() *tombEpoch {
+	g := &r.gc
+	if n := len(g.epochs); n > 0 && g.epochs[n-1].v == nil {
+		return g.epochs[n-1]
+	}
+	e := &tombEpoch{opened: time.Now(), dels: map[crdt.ObjKey]uint64{}}
+	g.epochs = append(g.epochs, e)
+	return e
 }
 
 func (r *Replica) addTomb(it tombItem) {
-	g := &r.gc
-	n := len(g.epochs)
-	if n == 0 || g.epochs[n-1].v != nil {
-		g.epochs = append(g.epochs, &tombEpoch{opened: time.Now()})
-		n++
-	}
-	e := g.epochs[n-1]
+	e := r.openEpoch()
 	e.items = append(e.items, it)
-	g.pending += len(it.tags) + len(it.ids)
-	for _, id := range it.ids {
-		g.idWaits[idKey{it.k, id}]++
-	}
+	r.gc.pending += len(it.tags)
 }
 
 // heard records that a member spoke (r.mu held); vv is what it said it
@@ -180,7 +172,7 @@ func (r *Replica) loadMembers() error {
 		}
 	}
 	for k, obj := range r.state.Objects {
-		r.queueTombstones(k, obj)
+		r.queueTombstones(k, obj, true)
 	}
 	return nil
 }
@@ -246,6 +238,11 @@ func (r *Replica) collect() {
 	if n := len(g.epochs); n > 0 && g.epochs[n-1].v == nil && now.Sub(g.epochs[n-1].opened) >= gcEpochEvery {
 		e := g.epochs[n-1]
 		e.v, e.closed = copyVV(r.state.VV), now
+		for k := range e.dels {
+			if o, ok := r.state.Get(k).(delLogger); ok {
+				e.dels[k] = o.DelMark()
+			}
+		}
 	}
 	s := r.stable()
 	changed := map[crdt.ObjKey]*crdt.ORSet{} // sets are backed here: Dirty has what changed
@@ -260,11 +257,14 @@ func (r *Replica) collect() {
 		if !covers(s, e.w) {
 			break
 		}
-		for _, it := range e.items {
-			if len(it.ids) > 0 {
-				r.collectIDs(b, it)
-				continue
+		for k, mark := range e.dels {
+			if o, ok := r.state.Get(k).(delLogger); ok {
+				recs, freed := o.CollectDeleted(mark)
+				putRecords(b, k, recs)
+				g.collected += freed
 			}
+		}
+		for _, it := range e.items {
 			set, _ := r.state.Get(it.k).(*crdt.ORSet)
 			g.pending -= len(it.tags)
 			if set == nil {
@@ -291,37 +291,12 @@ func (r *Replica) collect() {
 	}
 }
 
-// collectIDs passes a Text or RGA item: each run or element it names that
-// no other item waits for has every delete causally stable (r.mu held).
-func (r *Replica) collectIDs(b *store.Batch, it tombItem) {
-	g := &r.gc
-	g.pending -= len(it.ids)
-	obj := r.state.Get(it.k)
-	for _, id := range it.ids {
-		ik := idKey{it.k, id}
-		if g.idWaits[ik]--; g.idWaits[ik] > 0 {
-			continue
-		}
-		delete(g.idWaits, ik)
-		var recs []crdt.Record
-		var freed int
-		switch o := obj.(type) {
-		case *crdt.Text:
-			recs, freed = o.CollectRun(id)
-		case *crdt.RGA:
-			recs, freed = o.CollectElem(id)
-		}
-		putRecords(b, it.k, recs)
-		g.collected += freed
-	}
-}
-
 // GCStats are tombstone collection's figures for metrics.
 type GCStats struct {
 	// CollectedBytes counts the encoded bytes of tombstones dropped.
 	CollectedBytes int
-	// Pending is how many removed tags, deleted Text runs and deleted
-	// RGA elements wait to be collected.
+	// Pending is how many removed tags and Text and RGA deletes wait to
+	// be collected.
 	Pending int
 	// OldestAge is how long the oldest waiting tombstone has waited.
 	OldestAge time.Duration
@@ -332,6 +307,15 @@ func (r *Replica) GC() GCStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := GCStats{CollectedBytes: r.gc.collected, Pending: r.gc.pending}
+	counted := map[crdt.ObjKey]bool{}
+	for _, e := range r.gc.epochs {
+		for k := range e.dels {
+			if o, ok := r.state.Get(k).(delLogger); ok && !counted[k] {
+				counted[k] = true
+				st.Pending += o.DelsWaiting()
+			}
+		}
+	}
 	if len(r.gc.epochs) > 0 {
 		st.OldestAge = time.Since(r.gc.epochs[0].opened)
 	}

@@ -28,7 +28,7 @@ func (r *Replica) Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID)
 			r.cfg.OnChanged([]crdt.ObjKey{op.Obj()})
 		}
 		if over {
-			r.prune() // past op_log_limit: at once, not at the next round
+			r.prune(false) // past op_log_limit: at once, not at the next round
 		}
 	}
 	return id, err

@@ -291,7 +291,7 @@ func (r *Replica) afterApply(res applied, ackTo string) {
 		r.changed(res.touched)
 	}
 	if res.over {
-		r.prune()
+		r.prune(false)
 	}
 	if len(res.relay) > 0 {
 		// Relay what was new to the other peers; a full relay queue drops
@@ -481,13 +481,15 @@ func (r *Replica) pruneAcked() {
 	if now-last < int64(pruneEvery) || !r.lastPrune.CompareAndSwap(last, now) {
 		return
 	}
-	r.prune()
+	r.prune(true)
 }
 
 // prune drops op-log entries every known peer has acknowledged, then the
 // oldest entries beyond OpLogLimit (peers that still need those get a
-// snapshot).
-func (r *Replica) prune() {
+// snapshot); with gc, it then runs a tombstone collection pass (a write
+// past the log's limit prunes without: collection is left to the
+// acknowledgements and its timer, not made the writer's cost).
+func (r *Replica) prune(gc bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failed != nil {
@@ -548,7 +550,9 @@ func (r *Replica) prune() {
 		}
 	}
 	if len(upTo) == 0 {
-		r.collect()
+		if gc {
+			r.collect()
+		}
 		return
 	}
 	b := r.st.NewBatch()
@@ -569,7 +573,9 @@ func (r *Replica) prune() {
 		r.logStart[o] = to + 1
 	}
 	r.logCount -= removed
-	r.collect()
+	if gc {
+		r.collect()
+	}
 }
 
 // noteClaim records, while recovering, how far peer says it holds this

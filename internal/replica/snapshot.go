@@ -104,7 +104,7 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	limit := uint64(r.wallMs()+r.cfg.MaxClockOffset.Milliseconds()) << 16
 	for k, obj := range snap.Objects {
 		r.clock.Observe(min(crdt.MaxHLC(obj), limit))
-		r.queueTombstones(k, obj)
+		r.queueTombstones(k, obj, false)
 	}
 	b := r.st.NewBatch()
 	for k := range snap.Objects {

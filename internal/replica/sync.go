@@ -455,7 +455,7 @@ func (r *Replica) AntiEntropy() {
 	for _, p := range r.cfg.Transport.Peers() {
 		r.pull(p)
 	}
-	r.prune()
+	r.prune(true)
 }
 
 // PeerUp tells the replica a peer connected: it pulls what it lacks at
