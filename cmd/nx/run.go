@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/numax/numax/internal/membudget"
 	"io"
 	"os"
 	"os/signal"
@@ -322,6 +323,10 @@ func (f *runFlags) run(cmd *cobra.Command, path string, guestArgs []string, stdo
 	if err != nil {
 		return err
 	}
+	// The process's memory target (set here, not by the embeddable node:
+	// the Go runtime's limit is the process's).
+	budget := membudget.Start(int64(eff.Limits.MemoryBudget), cfg.Logger)
+	defer budget.Close()
 	// A flag only, never a file setting: it is for one start.
 	cfg.Network.AcceptDataLoss = f.acceptDataLoss
 	if cfg.ShutdownTimeout, err = config.ParseDuration(f.shutdownTimeout); err != nil {

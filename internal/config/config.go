@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/numax/numax/internal/membudget"
 	"iter"
 	"os"
 	"strconv"
@@ -136,6 +137,7 @@ type Limits struct {
 	AntiEntropyInterval   Duration `toml:"anti_entropy_interval"`
 	MaxClockOffset        Duration `toml:"max_clock_offset"`
 	MemberExpiry          Duration `toml:"member_expiry"`
+	MemoryBudget          Size     `toml:"memory_budget"`
 	PullAnswerRate        Size     `toml:"pull_answer_rate"`
 
 	GuestMemory         Size     `toml:"guest_memory"`
@@ -200,7 +202,8 @@ func Default() Config {
 			ReconnectInitialDelay: Duration(defaults.ReconnectInitial), ReconnectMaxDelay: Duration(defaults.ReconnectMax),
 			PeerDeadAfterFailures: defaults.PeerDeadAfter, AntiEntropyInterval: Duration(defaults.AntiEntropyInterval),
 			MaxClockOffset: Duration(defaults.MaxClockOffset), MemberExpiry: Duration(defaults.MemberExpiry), PullAnswerRate: defaults.PullAnswerRate,
-			GuestMemory: defaults.GuestMemory, GuestTimeout: Duration(defaults.GuestTimeout),
+			MemoryBudget: defaults.MemoryBudget,
+			GuestMemory:  defaults.GuestMemory, GuestTimeout: Duration(defaults.GuestTimeout),
 			MaxKeySize: abi.DefaultMaxKey, MaxValueSize: abi.DefaultMaxValue, MaxOutputSize: abi.DefaultMaxOutput, MaxScanLimit: abi.DefaultMaxScanLimit,
 			MaxLogMessageSize: abi.DefaultMaxLogMessage, MaxRandomSize: abi.DefaultMaxRandom, MaxEventNameSize: abi.DefaultMaxEventName, MaxEventPayloadSize: abi.DefaultMaxEventPayload,
 		},
@@ -368,6 +371,9 @@ func (c *Config) Validate() error {
 		if p.v <= 0 {
 			return bad(p.key, "must be greater than zero, got %d", p.v)
 		}
+	}
+	if l.MemoryBudget != 0 && l.MemoryBudget < membudget.Min {
+		return bad("limits.memory_budget", "must be \"0\" (no budget) or at least %s, got %s", FormatSize(membudget.Min), FormatSize(uint64(l.MemoryBudget)))
 	}
 	if l.SeenOpsLimit < 0 {
 		return bad("limits.seen_ops_limit", "must not be negative (it is accepted for compatibility and has no effect)")

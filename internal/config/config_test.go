@@ -84,6 +84,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"duration_as_number", "[storage]\nsync_interval = 10", ":2: storage.sync_interval:"},
 		{"zero_limit", "[limits]\nop_log_limit = 0", ":2: limits.op_log_limit: must be greater than zero"},
 		{"negative_limit", "[limits]\n\n\nmax_peers = -1", ":4: limits.max_peers: must be greater than zero, got -1"},
+		{"small_memory_budget", "[limits]\nmemory_budget = \"10MiB\"", ":2: limits.memory_budget: must be \"0\" (no budget) or at least 64MiB, got 10MiB"},
 		{"bad_sync", "[storage]\nsync = \"sometimes\"", ":2: storage.sync: must be \"always\" or \"interval\""},
 		{"cert_without_key", "[tls]\ncert = \"a.crt\"", "tls.key: tls.cert and tls.key go together"},
 		{"insecure_with_ca", "[tls]\ninsecure = true\nca = \"ca.crt\"", ":2: tls.insecure: insecure (plain TCP) excludes"},

@@ -57,6 +57,10 @@ anti_entropy_interval = "30s"
 # clock catches up (a broken clock or a hostile peer cannot move time).
 max_clock_offset = "1m0s"
 member_expiry = "168h0m0s"
+# The node's resident memory target: the Go runtime's soft memory limit is
+# set to it minus 32MiB (the executable and compiled guest code); "0" = none.
+# It bounds garbage, not data: a node holding more is warned, not slowed.
+memory_budget = "96MiB"
 # Bytes per second of answers to one peer's pulls (op-log spans, snapshots).
 pull_answer_rate = "16MiB"
 # Guest limits (docs/host-abi.md).
