@@ -38,6 +38,7 @@ func TestNodeConfigMapsEveryKey(t *testing.T) {
 	// Keys that do not reach numax.Config, and why.
 	notMapped := map[string]string{
 		"limits.seen_ops_limit": "accepted for compatibility; duplicate detection is exact",
+		"limits.memory_budget":  "the process's Go memory limit, set by nx run itself (internal/membudget), not the embeddable node's",
 	}
 	base, err := nodeConfig(config.Default(), io.Discard, io.Discard)
 	if err != nil {
