@@ -55,6 +55,7 @@ func Start(budget int64, log *slog.Logger) *Budget {
 	}
 	b.limit = max(budget-Reserve, Min-Reserve)
 	b.prev = debug.SetMemoryLimit(b.limit)
+	log.Debug("memory budget", "budget_bytes", budget, "go_limit_bytes", b.limit)
 	var ctx context.Context
 	ctx, b.cancel = context.WithCancel(context.Background())
 	go b.watch(ctx)
