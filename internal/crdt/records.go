@@ -50,6 +50,12 @@ func parseIDKey(b []byte) (OpID, error) {
 
 func whole(obj Object) []Record { return []Record{{Value: obj.AppendBinary(nil)}} }
 
+// WholeRecord reports whether objects of type t are stored as one record
+// (counters and registers): their OpRecords is the whole object.
+func WholeRecord(t Type) bool {
+	return t == TypeGCounter || t == TypePNCounter || t == TypeLWWRegister
+}
+
 // OpRecords returns the records of obj that applying op changed (obj is the
 // object after op applied).
 func OpRecords(obj Object, op *Op) []Record {

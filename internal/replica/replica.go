@@ -608,8 +608,21 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 			rewriteObject(b, k, obj)
 		}
 	}
+	// Records are computed from the objects as they are after every op of
+	// the batch: an object stored as one record (counters, registers) is
+	// written once per batch, not once per op.
+	var once map[crdt.ObjKey]bool
 	for _, op := range applied {
 		if k := op.Obj(); !rewrite[k] {
+			if crdt.WholeRecord(k.Type) {
+				if once[k] {
+					continue
+				}
+				if once == nil {
+					once = map[crdt.ObjKey]bool{}
+				}
+				once[k] = true
+			}
 			obj := r.state.Get(k)
 			putRecords(b, k, crdt.OpRecords(obj, op))
 			if res, ok := obj.(crdt.Resident); ok {
