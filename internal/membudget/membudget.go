@@ -11,14 +11,14 @@
 package membudget
 
 import (
-	"context"
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
 // Reserve is the resident memory the Go runtime does not manage, measured
@@ -31,80 +31,88 @@ const Reserve = 32 << 20
 // collector too little room.
 const Min = 64 << 20
 
-// checkEvery is how often the live heap is compared with the limit.
-var checkEvery = 2 * time.Second
-
 // Budget applies a memory budget until Close.
 type Budget struct {
 	limit  int64
 	log    *slog.Logger
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
 	prev   int64
+	closed atomic.Bool
+	once   sync.Once
+	mu     sync.Mutex // orders checks and Close
+	lifted bool
+	sample []metrics.Sample
 }
 
 // Start sets the Go runtime's soft memory limit for budget bytes (0: no
-// budget; GOMEMLIMIT set in the environment wins) and watches the live
-// heap. Close restores the previous limit.
+// budget; GOMEMLIMIT set in the environment wins) and, after every
+// garbage collection, compares the live heap with it. Close restores the
+// previous limit.
 func Start(budget int64, log *slog.Logger) *Budget {
-	b := &Budget{log: log, done: make(chan struct{})}
+	b := &Budget{log: log}
 	if budget <= 0 || os.Getenv("GOMEMLIMIT") != "" {
-		close(b.done)
+		b.closed.Store(true)
 		return b
 	}
 	b.limit = max(budget-Reserve, Min-Reserve)
+	b.sample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	b.prev = debug.SetMemoryLimit(b.limit)
 	log.Debug("memory budget", "budget_bytes", budget, "go_limit_bytes", b.limit)
-	var ctx context.Context
-	ctx, b.cancel = context.WithCancel(context.Background())
-	go b.watch(ctx)
+	b.arm()
 	return b
 }
 
 // Limit returns the soft limit in force (0 when there is no budget).
 func (b *Budget) Limit() int64 { return b.limit }
 
-func (b *Budget) watch(ctx context.Context) {
-	defer close(b.done)
-	t := time.NewTicker(checkEvery)
-	defer t.Stop()
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	lifted := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// gcSentinel is garbage as soon as it is made: its finalizer runs after
+// the next collection, checks, and makes the next one.
+type gcSentinel struct{ b *Budget }
+
+func (b *Budget) arm() {
+	runtime.SetFinalizer(&gcSentinel{b}, func(s *gcSentinel) {
+		if s.b.check() {
+			s.b.arm()
 		}
-		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindUint64 {
-			continue
-		}
-		live := int64(sample[0].Value.Uint64())
-		switch {
-		case !lifted && live > b.limit*3/4:
-			lifted = true
-			debug.SetMemoryLimit(math.MaxInt64)
-			b.log.Warn("memory_budget exceeded by live data: the node holds more than its budget allows for, so the budget no longer steers the garbage collector",
-				"live_bytes", live, "go_limit_bytes", b.limit)
-		case lifted && live < b.limit/2:
-			lifted = false
-			debug.SetMemoryLimit(b.limit)
-			b.log.Info("memory back within memory_budget", "live_bytes", live, "go_limit_bytes", b.limit)
-		}
+	})
+}
+
+// check compares the live heap after a collection with the limit: live
+// data past three quarters of it lifts the limit, and once it falls to
+// half the limit comes back. It reports false once the budget is closed.
+func (b *Budget) check() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed.Load() {
+		return false
 	}
+	metrics.Read(b.sample)
+	if b.sample[0].Value.Kind() != metrics.KindUint64 {
+		return true
+	}
+	live := int64(b.sample[0].Value.Uint64())
+	switch {
+	case !b.lifted && live > b.limit*3/4:
+		b.lifted = true
+		debug.SetMemoryLimit(math.MaxInt64)
+		b.log.Warn("memory_budget exceeded by live data: the node holds more than its budget allows for, so the budget no longer steers the garbage collector",
+			"live_bytes", live, "go_limit_bytes", b.limit)
+	case b.lifted && live < b.limit/2:
+		b.lifted = false
+		debug.SetMemoryLimit(b.limit)
+		b.log.Info("memory back within memory_budget", "live_bytes", live, "go_limit_bytes", b.limit)
+	}
+	return true
 }
 
 // Close stops watching and restores the limit in force before Start. It
 // is idempotent.
 func (b *Budget) Close() {
 	b.once.Do(func() {
-		if b.cancel == nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.closed.Swap(true) {
 			return
 		}
-		b.cancel()
-		<-b.done
 		debug.SetMemoryLimit(b.prev)
 	})
 }

@@ -51,8 +51,6 @@ func TestBudgetLeavesGOMEMLIMITAlone(t *testing.T) {
 // the collector run without pause); it comes back once the data goes.
 func TestBudgetLiftsForLiveData(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "")
-	defer func(d time.Duration) { checkEvery = d }(checkEvery)
-	checkEvery = 10 * time.Millisecond
 	b := Start(Min, slog.New(slog.DiscardHandler))
 	defer b.Close()
 	await := func(want int64, what string) {
