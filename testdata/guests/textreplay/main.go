@@ -9,12 +9,13 @@
 // "trace/chunks", their number in decimal. With NX_REPLAY=0 it does
 // nothing (the followers of the three-node run). With NX_CLAMP=1 each
 // patch is clamped to the text as it is (a stream of a trace split across
-// nodes edits a text others change too), and a write the node refuses for
-// now (its send queue full while a peer is cut off) is tried again.
+// nodes edits a text others change too). A write the node refuses for now
+// (its send queue full while peers catch up) is tried again.
 package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -82,12 +83,12 @@ func run() {
 			p.del = min(p.del, n-p.pos)
 		}
 		if p.del > 0 {
-			if err := try(clamp == "1", func() error { return text.Delete(key, p.pos, p.del) }); err != nil {
+			if err := try(func() error { return text.Delete(key, p.pos, p.del) }); err != nil {
 				nx.Abort(fmt.Sprintf("patch %d: delete %d at %d: %v", i, p.del, p.pos, err))
 			}
 		}
 		if p.ins != "" {
-			if err := try(clamp == "1", func() error { return text.Insert(key, p.pos, p.ins) }); err != nil {
+			if err := try(func() error { return text.Insert(key, p.pos, p.ins) }); err != nil {
 				nx.Abort(fmt.Sprintf("patch %d: insert at %d: %v", i, p.pos, err))
 			}
 		}
@@ -95,12 +96,12 @@ func run() {
 	fmt.Printf("elapsed_ms %d\nedits %d\n", (nx.Monotonic() - start).Milliseconds(), len(ps))
 }
 
-// try runs f; with again set it tries again for up to 30 s while f fails
-// (a clamped edit is always in range, so a failure is the node refusing
-// writes for now: its send queue is full while a peer is cut off).
-func try(again bool, f func() error) error {
+// try runs f and, while the node refuses the write for now (-3: its
+// outbound queue is full while peers catch up or one is cut off), tries
+// again, for up to 30 s: what an editor does with a refused keystroke.
+func try(f func() error) error {
 	err := f()
-	for start := nx.Monotonic(); err != nil && again && nx.Monotonic()-start < 30*time.Second; {
+	for start := nx.Monotonic(); errors.Is(err, nx.ErrInternal) && nx.Monotonic()-start < 30*time.Second; {
 		err = f()
 	}
 	return err
