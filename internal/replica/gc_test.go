@@ -362,28 +362,7 @@ func TestTextTombstonesCollected(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	live := c.nodes[:3]
-	c.awaitSameVV(live, "the deletes")
-	deadline := time.Now().Add(time.Minute)
-	for {
-		done := true
-		for _, r := range live {
-			done = done && r.GC().Pending == 0 && bytes.Equal(r.Digest(), live[0].Digest())
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			for i, r := range live {
-				t.Logf("node %d: %+v, %d records", i+1, r.GC(), textRecords(t, c, i, "doc"))
-			}
-			t.Fatal("deleted runs not collected within a minute")
-		}
-		for _, r := range live {
-			r.AntiEntropy()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c.awaitCollected(c.nodes[:3], "deleted runs")
 	want := textOf(c.nodes[0], "doc")
 	visible := utf8.RuneCountInString(want)
 	for i := range 3 {
@@ -482,25 +461,7 @@ func TestRGATombstonesCollected(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	live := c.nodes[:3]
-	c.awaitSameVV(live, "the deletes")
-	deadline := time.Now().Add(time.Minute)
-	for {
-		done := true
-		for _, r := range live {
-			done = done && r.GC().Pending == 0 && bytes.Equal(r.Digest(), live[0].Digest())
-		}
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("deleted elements not collected within a minute")
-		}
-		for _, r := range live {
-			r.AntiEntropy()
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	c.awaitCollected(c.nodes[:3], "deleted elements")
 	vis, _ := rgaIDs(c.nodes[0], "l")
 	for i := range 3 {
 		var leaves int
@@ -513,4 +474,31 @@ func TestRGATombstonesCollected(t *testing.T) {
 	c.start(3)
 	c.awaitSameVV(c.nodes, "the returning node")
 	c.awaitConvergence("the returning node")
+}
+
+// awaitCollected waits (a minute at most) until nodes hold the same vector
+// and state and nothing waits for collection.
+func (c *cluster) awaitCollected(nodes []*Replica, what string) {
+	c.t.Helper()
+	c.awaitSameVV(nodes, what)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		done := true
+		for _, r := range nodes {
+			done = done && r.GC().Pending == 0 && bytes.Equal(r.Digest(), nodes[0].Digest())
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			for i, r := range nodes {
+				c.t.Logf("node %d: vv %v, %+v", i+1, r.VV(), r.GC())
+			}
+			c.t.Fatalf("%s not collected within a minute", what)
+		}
+		for _, r := range nodes {
+			r.AntiEntropy()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
