@@ -423,6 +423,7 @@ func (r *Replica) linkReset(peer string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.certsSent, peer)
+	r.linkEpoch[peer]++ // pushes queued for the old link are dropped
 	r.dropUnproven(peer, "")
 }
 

@@ -221,6 +221,9 @@ type Stats struct {
 	RelaysDropped, BatchesSent, OpsSent, SnapshotsSent, SnapshotsApplied     uint64
 	// GapPulls counts pulls made because a gap stayed open GapPullDelay.
 	GapPulls uint64
+	// PushesDropped counts pushes not queued because their peer's push
+	// queue was full (a peer not reading): it pulls what it missed.
+	PushesDropped uint64
 	// HeadsSigned and HeadsVerified count this node's signatures over its
 	// own ops and its checks of others' (with Auth).
 	HeadsSigned, HeadsVerified uint64
@@ -266,7 +269,7 @@ type Replica struct {
 	stats struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
 		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
-		gapPulls, pullsLimited, headsSigned, headsVerified                atomic.Uint64
+		gapPulls, pullsLimited, headsSigned, headsVerified, pushesDropped atomic.Uint64
 	}
 
 	ctx    context.Context
@@ -315,6 +318,13 @@ type Replica struct {
 	// waiting for an fsync) with Close: none starts once stopping is set.
 	spawnMu  sync.Mutex
 	stopping bool
+
+	// senders are the per-peer push goroutines (peersend.go), made under
+	// spawnMu; linkEpoch (under mu) counts each peer's link resets, and
+	// inflight the pushes queued and not yet sent.
+	senders   map[string]*peerSender
+	linkEpoch map[string]uint64
+	inflight  atomic.Int64
 }
 
 // Open loads (or creates) the node identity, rebuilds the state from the
@@ -336,6 +346,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.heads = map[string]opauth.Head{}
 	r.unproven = map[string]map[string]*unproven{}
 	r.certsSent = map[string]map[string]bool{}
+	r.senders, r.linkEpoch = map[string]*peerSender{}, map[string]uint64{}
 	r.proving = map[string]opauth.Head{}
 	r.claims = map[string]uint64{}
 	r.recovering = cfg.Store.LostWrites() != "" && cfg.Transport != nil
@@ -541,7 +552,8 @@ func (r *Replica) Stats() Stats {
 		BatchesSent: r.stats.batches.Load(), OpsSent: r.stats.opsSent.Load(),
 		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
 		GapPulls: r.stats.gapPulls.Load(), PullsLimited: r.stats.pullsLimited.Load(), OpLogEntries: n,
-		HeadsSigned: r.stats.headsSigned.Load(), HeadsVerified: r.stats.headsVerified.Load(),
+		PushesDropped: r.stats.pushesDropped.Load(),
+		HeadsSigned:   r.stats.headsSigned.Load(), HeadsVerified: r.stats.headsVerified.Load(),
 	}
 }
 
@@ -559,6 +571,7 @@ func (r *Replica) Close(ctx context.Context) error {
 		case <-drained:
 		case <-ctx.Done():
 		}
+		r.waitPushed(ctx)
 	}
 	r.spawnMu.Lock()
 	r.stopping = true

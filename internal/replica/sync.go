@@ -129,12 +129,9 @@ func (r *Replica) sendHead(h *opauth.Head) {
 		return
 	}
 	for _, peer := range r.cfg.Transport.Peers() {
-		r.mu.Lock()
-		certs := r.certsFor(peer, []*opauth.Head{h})
-		r.mu.Unlock()
-		if err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Heads: []*opauth.Head{h}, Certs: certs}); err != nil {
-			r.log.Debug("head not sent; anti-entropy will cover it", "peer", peer, "err", err)
-		}
+		r.push(peer, func() *Message {
+			return &Message{Kind: PushOps, Heads: []*opauth.Head{h}, Certs: r.certsFor(peer, []*opauth.Head{h})}
+		})
 	}
 }
 
@@ -325,25 +322,27 @@ func (r *Replica) send(batch []item, relay bool) {
 		if sent == k {
 			break
 		}
-		ops, heads, certs := r.unheld(peer, batch)
-		if len(ops) == 0 {
-			continue
-		}
-		if err := r.cfg.Transport.Send(peer, &Message{Kind: PushOps, Ops: ops, Heads: heads, Certs: certs}); err != nil {
-			r.log.Debug("push failed; anti-entropy will cover it", "peer", peer, "err", err)
+		var n int
+		queued := r.push(peer, func() *Message {
+			ops, heads, certs := r.unheld(peer, batch)
+			if n = len(ops); n == 0 {
+				return nil
+			}
+			return &Message{Kind: PushOps, Ops: ops, Heads: heads, Certs: certs}
+		})
+		if !queued {
 			continue
 		}
 		sent++
 		r.stats.batches.Add(1)
-		r.stats.opsSent.Add(uint64(len(ops)))
+		r.stats.opsSent.Add(uint64(n))
 	}
 }
 
 // unheld returns the ops of batch that peer is to get (see send), the
 // heads that prove them and the certificates its link has not carried.
+// r.mu must be held.
 func (r *Replica) unheld(peer string, batch []item) ([]*crdt.Op, []*opauth.Head, [][]byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	has, links := r.peerVV[peer], r.peerLinks[peer]
 	var ops []*crdt.Op
 	var heads []*opauth.Head
