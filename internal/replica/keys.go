@@ -114,7 +114,7 @@ func parseLogKey(k []byte) (origin string, seq uint64, ok bool) {
 }
 
 func logKey(origin string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte(origin), seq)
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(origin)+8), origin...), seq)
 }
 
 func vvKey(origin string) []byte    { return append([]byte{'a'}, origin...) }

@@ -337,13 +337,21 @@ func (s *Store) NewBatch() *Batch { return &Batch{b: s.db.NewBatch()} }
 
 // Set adds k = v in sp to the batch.
 func (b *Batch) Set(sp Space, k, v []byte) {
-	// pebble.Batch.Set copies; it cannot fail on a non-indexed batch.
-	_ = b.b.Set(key(sp, k), v, nil)
+	// Written in place (no key copy made first); it cannot fail on a
+	// non-indexed batch.
+	op := b.b.SetDeferred(1+len(k), len(v))
+	op.Key[0] = byte(sp)
+	copy(op.Key[1:], k)
+	copy(op.Value, v)
+	_ = op.Finish()
 }
 
 // Delete adds the removal of k in sp to the batch.
 func (b *Batch) Delete(sp Space, k []byte) {
-	_ = b.b.Delete(key(sp, k), nil)
+	op := b.b.DeleteDeferred(1 + len(k))
+	op.Key[0] = byte(sp)
+	copy(op.Key[1:], k)
+	_ = op.Finish()
 }
 
 // DeleteRange adds the removal of every key k of sp with start <= k < end.
