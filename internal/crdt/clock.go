@@ -15,9 +15,12 @@ const logicalBits = 16
 // HLCTime returns the physical milliseconds of an HLC value.
 func HLCTime(h uint64) int64 { return int64(h >> logicalBits) }
 
+// HLCAt returns the smallest HLC value of wall time ms (milliseconds).
+func HLCAt(ms int64) uint64 { return uint64(ms) << logicalBits }
+
 // Next returns a timestamp greater than every one seen so far.
 func (c *Clock) Next() uint64 {
-	wall := uint64(c.Wall()) << logicalBits
+	wall := HLCAt(c.Wall())
 	if wall > c.last {
 		c.last = wall
 	} else {

@@ -1,6 +1,9 @@
 package crdt
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Tombstone collection (docs/crdt.md, "Tombstone collection by causal
 // stability"): the replica decides when a removal is causally stable;
@@ -209,19 +212,12 @@ func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 	}
 	// Rebuilt from what is left, as a decode does: placing and waiting
 	// follow from the parents that remain.
-	runs := make([]*textRun, 0, len(t.runs))
-	for _, r := range t.runs {
-		runs = append(runs, r)
-	}
-	slices.SortFunc(runs, older)
+	runs := slices.Collect(maps.Values(t.runs))
 	deleted, dels := t.deleted, t.dels
 	*t = Text{}
 	t.init()
 	t.deleted, t.dels = deleted, dels
-	for _, r := range runs {
-		t.insertRun(r.id, r.hlc, r.parent, r.text)
-	}
-	t.tree.rebalance()
+	t.placeRuns(runs)
 	return true
 }
 
@@ -326,16 +322,7 @@ func (r *RGA) DropCollected(other *RGA, vv map[string]uint64) bool {
 	if !changed {
 		return false
 	}
-	// Linked and placed again from what is left, as a decode does.
-	r.children, r.tree = nil, seqTree[*RGAElem]{}
-	r.init()
-	for _, e := range r.Elems {
-		e.node = nil
-		if e.Inserted {
-			r.link(e)
-		}
-	}
-	r.placeAll()
+	r.linkAll() // from what is left, as a decode does
 	return true
 }
 
@@ -378,6 +365,19 @@ func (l *delLog) take(m uint64) []OpID {
 	return out
 }
 
+// collect takes the ids logged before mark m (their deletes all causally
+// stable now) and collects, with f, each one whose latest delete (lastDel:
+// false if it is gone) came before m too.
+func (l *delLog) collect(m uint64, lastDel func(OpID) (uint64, bool), f func(OpID) ([]Record, int)) (recs []Record, freed int) {
+	for _, id := range l.take(m) {
+		if last, ok := lastDel(id); ok && last <= m {
+			rs, n := f(id)
+			recs, freed = append(recs, rs...), freed+n
+		}
+	}
+	return recs, freed
+}
+
 // DelMark returns the mark after the last delete applied (see delLog).
 func (t *Text) DelMark() uint64 { return t.dels.mark() }
 
@@ -393,14 +393,14 @@ func (t *Text) RequeueDeleted() {
 // CollectDeleted takes the deletes logged before mark m, all causally
 // stable now, and collects the runs they named that no later delete names
 // (CollectRun).
-func (t *Text) CollectDeleted(m uint64) (recs []Record, freed int) {
-	for _, id := range t.dels.take(m) {
-		if run := t.runs[id]; run != nil && run.lastDel <= m {
-			r, f := t.CollectRun(id)
-			recs, freed = append(recs, r...), freed+f
+func (t *Text) CollectDeleted(m uint64) ([]Record, int) {
+	return t.dels.collect(m, func(id OpID) (uint64, bool) {
+		run := t.runs[id]
+		if run == nil {
+			return 0, false
 		}
-	}
-	return recs, freed
+		return run.lastDel, true
+	}, t.CollectRun)
 }
 
 // DelMark returns the mark after the last delete applied (see delLog).
@@ -417,12 +417,12 @@ func (r *RGA) RequeueDeleted() {
 // CollectDeleted takes the deletes logged before mark m, all causally
 // stable now, and collects the elements they named that no later delete
 // names (CollectElem).
-func (r *RGA) CollectDeleted(m uint64) (recs []Record, freed int) {
-	for _, id := range r.dels.take(m) {
-		if e := r.Elems[id]; e != nil && e.lastDel <= m {
-			rs, f := r.CollectElem(id)
-			recs, freed = append(recs, rs...), freed+f
+func (r *RGA) CollectDeleted(m uint64) ([]Record, int) {
+	return r.dels.collect(m, func(id OpID) (uint64, bool) {
+		e := r.Elems[id]
+		if e == nil {
+			return 0, false
 		}
-	}
-	return recs, freed
+		return e.lastDel, true
+	}, r.CollectElem)
 }

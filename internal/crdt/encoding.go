@@ -345,12 +345,7 @@ func Decode(t Type, b []byte) (Object, error) {
 			r.Elems[id] = e
 		}
 		if d.err == nil {
-			for _, e := range r.Elems {
-				if e.Inserted {
-					r.link(e)
-				}
-			}
-			r.placeAll()
+			r.linkAll()
 		}
 		obj = r
 	case TypeText:
@@ -425,7 +420,7 @@ func (op *Op) Validate() error {
 	case op.Kind == TextInsert && op.Ref.IsZero() && op.Delta != 0:
 		return fmt.Errorf("%w: text insert at offset %d of no parent", ErrCorrupt, op.Delta)
 	case op.Kind == TextDelete:
-		if _, err := op.textRanges(); err != nil {
+		if _, err := op.TextRanges(); err != nil {
 			return err
 		}
 	}

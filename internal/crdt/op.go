@@ -158,17 +158,14 @@ type Op struct {
 	// into Ref/Delta or Value under its lock. It is never encoded.
 	At *TextPos
 
-	// ranges caches a TextDelete's decoded Value (textRanges): validating,
+	// ranges caches a TextDelete's decoded Value (TextRanges): validating,
 	// applying and storing it read them once.
 	ranges []TextRange
 }
 
 // TextRanges returns a TextDelete's ranges, decoded once (the op keeps
 // them).
-func (op *Op) TextRanges() ([]TextRange, error) { return op.textRanges() }
-
-// textRanges returns a TextDelete's ranges, decoded once.
-func (op *Op) textRanges() ([]TextRange, error) {
+func (op *Op) TextRanges() ([]TextRange, error) {
 	if op.ranges != nil {
 		return op.ranges, nil
 	}

@@ -3,7 +3,6 @@ package crdt
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"unicode/utf8"
 )
 
@@ -76,13 +75,14 @@ func OpRecords(obj Object, op *Op) []Record {
 			// The run's record, from the op itself (its text is already
 			// UTF-8), with what deletes that came first left of it.
 			id := op.ID()
-			rec := textRunRecord(id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, o.deleted[id])
-			if len(o.deleted[id]) > 0 {
+			dels := o.deleted[id]
+			rec := textRunRecord(id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, dels)
+			if len(dels) > 0 {
 				return []Record{rec, {Sub: appendIDKey([]byte{textDeletedRec}, id)}}
 			}
 			return []Record{rec}
 		}
-		rs, _ := op.textRanges()
+		rs, _ := op.TextRanges()
 		out := make([]Record, 0, len(rs))
 		seen := make(map[OpID]bool, len(rs))
 		for _, r := range rs {
@@ -327,19 +327,9 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 	}
 	switch o := obj.(type) {
 	case *RGA:
-		o.init()
-		for _, e := range o.Elems {
-			if e.Inserted {
-				o.link(e)
-			}
-		}
-		o.placeAll()
+		o.linkAll()
 	case *Text:
-		slices.SortFunc(runs, older)
-		for _, r := range runs {
-			o.insertRun(r.id, r.hlc, r.parent, r.text)
-		}
-		o.tree.rebalance()
+		o.placeRuns(runs)
 	}
 	return obj, nil
 }

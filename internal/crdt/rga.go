@@ -163,6 +163,20 @@ func (r *RGA) remove(id OpID) {
 	r.Elems[id] = &RGAElem{ID: id, Deleted: true}
 }
 
+// linkAll links every inserted element under its parent and places them
+// (a decode, or a rebuild after elements went).
+func (r *RGA) linkAll() {
+	r.children, r.tree = nil, seqTree[*RGAElem]{}
+	r.init()
+	for _, e := range r.Elems {
+		e.node = nil
+		if e.Inserted {
+			r.link(e)
+		}
+	}
+	r.placeAll()
+}
+
 // placeAll places every element under the head (after a decode, which
 // links them all first), then balances the tree.
 func (r *RGA) placeAll() {

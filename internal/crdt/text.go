@@ -213,7 +213,7 @@ func (t *Text) Apply(op *Op) {
 	case TextInsert:
 		t.insertRun(op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, []rune(string(op.Value)))
 	case TextDelete:
-		ranges, _ := op.textRanges()
+		ranges, _ := op.TextRanges()
 		for _, r := range ranges {
 			t.deleteRange(r.Run, r.Off, r.Off+r.N)
 		}
@@ -496,12 +496,19 @@ func (d *dec) text() *Text {
 	if d.err != nil {
 		return nil
 	}
+	t.placeRuns(runs)
+	return t
+}
+
+// placeRuns inserts runs (decoded, or kept through a rebuild) oldest first,
+// so parents mostly come before children, then balances the tree, which
+// appending builds as a chain.
+func (t *Text) placeRuns(runs []*textRun) {
 	slices.SortFunc(runs, older)
 	for _, r := range runs {
 		t.insertRun(r.id, r.hlc, r.parent, r.text)
 	}
 	t.tree.rebalance()
-	return t
 }
 
 // AppendTextRanges encodes a delete's ranges (a TextDelete op's Value).

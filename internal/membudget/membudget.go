@@ -37,7 +37,6 @@ type Budget struct {
 	log    *slog.Logger
 	prev   int64
 	closed atomic.Bool
-	once   sync.Once
 	mu     sync.Mutex // orders checks and Close
 	lifted bool
 	sample []metrics.Sample
@@ -107,12 +106,9 @@ func (b *Budget) check() bool {
 // Close stops watching and restores the limit in force before Start. It
 // is idempotent.
 func (b *Budget) Close() {
-	b.once.Do(func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		if b.closed.Swap(true) {
-			return
-		}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed.Swap(true) {
 		debug.SetMemoryLimit(b.prev)
-	})
+	}
 }

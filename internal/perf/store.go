@@ -39,17 +39,18 @@ func storeUserPath(ctx context.Context, p Profile, r *Report, dir, nx, guest str
 	n := p.GuestWrites
 	var withLimit, noLimit, raw, rawBatched, spinLimit, spinFree []float64
 	for round := range max(p.Rounds, 1) {
-		for _, c := range []struct {
-			out  *[]float64
-			args []string
-			env  string
+		for i, c := range []struct {
+			out   *[]float64
+			args  []string
+			env   string
+			field string // what the guest prints
 		}{
-			{&withLimit, nil, "NX_COUNT=" + strconv.Itoa(n)},
-			{&noLimit, []string{"--guest-timeout", "0"}, "NX_COUNT=" + strconv.Itoa(n)},
-			{&spinLimit, nil, "NX_SPIN=" + strconv.Itoa(p.SpinLoops)},
-			{&spinFree, []string{"--guest-timeout", "0"}, "NX_SPIN=" + strconv.Itoa(p.SpinLoops)},
+			{&withLimit, nil, "NX_COUNT=" + strconv.Itoa(n), "elapsed_ms"},
+			{&noLimit, []string{"--guest-timeout", "0"}, "NX_COUNT=" + strconv.Itoa(n), "elapsed_ms"},
+			{&spinLimit, nil, "NX_SPIN=" + strconv.Itoa(p.SpinLoops), "spin_ms"},
+			{&spinFree, []string{"--guest-timeout", "0"}, "NX_SPIN=" + strconv.Itoa(p.SpinLoops), "spin_ms"},
 		} {
-			data := filepath.Join(dir, fmt.Sprintf("guest-%d-%d", round, len(*c.out)))
+			data := filepath.Join(dir, fmt.Sprintf("guest-%d-%d", round, i))
 			args := append([]string{"run", guest, "--datastore-path", data, "--log-level", "error"}, c.args...)
 			cmd := exec.CommandContext(ctx, nx, args...)
 			cmd.Env = append(os.Environ(), c.env)
@@ -57,11 +58,7 @@ func storeUserPath(ctx context.Context, p Profile, r *Report, dir, nx, guest str
 			if err != nil {
 				return fmt.Errorf("nx %v: %v\n%s%s", args, err, out, stderrOf(err))
 			}
-			name := "elapsed_ms"
-			if c.out == &spinLimit || c.out == &spinFree {
-				name = "spin_ms"
-			}
-			ms, ok := field(string(out), name)
+			ms, ok := field(string(out), c.field)
 			if !ok {
 				return fmt.Errorf("nx %v: the guest printed %q", args, out)
 			}

@@ -101,7 +101,7 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	// (never past the clock guard's bound), and removals the snapshot
 	// brought (their ops never applied here) wait for collection like the
 	// others.
-	limit := uint64(r.wallMs()+r.cfg.MaxClockOffset.Milliseconds()) << 16
+	limit := crdt.HLCAt(r.wallMs() + r.cfg.MaxClockOffset.Milliseconds())
 	for k, obj := range snap.Objects {
 		r.clock.Observe(min(crdt.MaxHLC(obj), limit))
 		r.queueTombstones(k, obj, false)
