@@ -467,12 +467,6 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 		ms := float64(time.Now().UnixMicro())/1000 - float64(crdt.HLCTime(op.HLC)) - 0.5
 		m.delay.Observe(max(ms, 0) / 1000)
 	}
-	rc.Fanout = func(connected int) int {
-		if d := link.disc.Load(); d != nil {
-			return d.FanoutFor(connected)
-		}
-		return replica.DefaultFanout(connected + 1)
-	}
 	var trust *transport.Trust
 	if ident != nil {
 		// Ops are signed with the certificate's key and every remote op is

@@ -169,14 +169,6 @@ func (c *cluster) start(i int) {
 	cfg := replica.DefaultConfig()
 	cfg.Store, cfg.NodeID, cfg.Transport = st, id, c.mem.Endpoint(id)
 	cfg.RandomPullInterval = 300 * time.Millisecond
-	cfg.Fanout = func(int) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if ms == nil {
-			return 1
-		}
-		return replica.DefaultFanout(ms.Size())
-	}
 	if m.r, err = replica.Open(cfg); err != nil {
 		t.Fatal(err)
 	}

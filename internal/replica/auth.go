@@ -424,6 +424,7 @@ func (r *Replica) linkReset(peer string) {
 	defer r.mu.Unlock()
 	delete(r.certsSent, peer)
 	r.linkEpoch[peer]++ // pushes queued for the old link are dropped
+	r.tree.forget(peer) // a new link starts eager
 	r.dropUnproven(peer, "")
 }
 

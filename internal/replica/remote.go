@@ -24,6 +24,10 @@ func (r *Replica) Handle(peer string, m *Message) error {
 	case PushOps:
 		return r.handlePush(peer, m)
 	case Ack:
+		if len(m.Prune)+len(m.Graft)+len(m.Have) > 0 {
+			r.treeAck(peer, m)
+			r.notePeer(peer, m.Have)
+		}
 		if len(m.VV) > 0 {
 			r.noteClaim(peer, m.VV)
 		}
@@ -115,6 +119,9 @@ func (r *Replica) handlePush(peer string, m *Message) error {
 	if known, fresh := len(r.state.VV), r.newOrigins(ops); known+fresh > r.cfg.MaxOrigins {
 		r.mu.Unlock()
 		return r.violation(peer, "too_many_origins", "%d new origins on top of %d known, limit %d", fresh, known, r.cfg.MaxOrigins)
+	}
+	if prune := r.treePush(peer, m); len(prune) > 0 {
+		defer r.sendPrune(peer, prune)
 	}
 	// A node pushes only ops it has applied (contiguously per origin) and
 	// made durable: the sender holds every op up to the highest of each

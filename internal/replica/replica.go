@@ -48,12 +48,9 @@ type Config struct {
 	// AntiEntropyInterval is how often every connected peer is asked for
 	// what this node lacks (0 = never on a timer).
 	AntiEntropyInterval time.Duration
-	// Fanout, if set, returns to how many of the connected peers each
-	// batch of relayed ops goes, chosen at random per batch (rumor
-	// mongering: every node forwards what was new to it). Nil, or a result
-	// of at least the number connected, relays to every connected peer.
-	// A node's own ops always go to every connected peer.
-	Fanout func(connected int) int
+	// LazyInterval is how often a node tells the peers its relay tree made
+	// lazy what it relayed meanwhile (tree.go). Default 100 ms.
+	LazyInterval time.Duration
 	// RelayDelay is how long a relay waits before it is sent, so that
 	// peers' acknowledgements can show they already hold the op (then it
 	// is not sent to them). Default 50 ms.
@@ -67,8 +64,8 @@ type Config struct {
 	// that. Default 200 ms.
 	GapPullDelay time.Duration
 	// RandomPullInterval is how often one connected peer, chosen at
-	// random, is asked for what this node lacks (0 = off). With Fanout it
-	// bounds how long a lost rumor takes to arrive.
+	// random, is asked for what this node lacks (0 = off): a backstop
+	// for ops that neither the relay tree nor its announcements brought.
 	RandomPullInterval time.Duration
 	// MaxPending bounds each origin's gap buffer.
 	MaxPending int
@@ -152,7 +149,7 @@ func DefaultFanout(n int) int {
 func DefaultConfig() Config {
 	return Config{
 		QueueLimit: defaults.QueuedOpsLimit, BatchSize: 1024, BatchDelay: time.Millisecond, RelayDelay: 50 * time.Millisecond,
-		GapPullDelay: 200 * time.Millisecond,
+		LazyInterval: 100 * time.Millisecond, GapPullDelay: 200 * time.Millisecond,
 		OpLogLimit:   defaults.OpLogLimit, AntiEntropyInterval: defaults.AntiEntropyInterval, MaxPending: crdt.DefaultMaxPending,
 	}
 }
@@ -173,6 +170,9 @@ func (c *Config) fill() error {
 	}
 	if c.RelayDelay <= 0 {
 		c.RelayDelay = d.RelayDelay
+	}
+	if c.LazyInterval <= 0 {
+		c.LazyInterval = d.LazyInterval
 	}
 	if c.GapPullDelay <= 0 {
 		c.GapPullDelay = d.GapPullDelay
@@ -230,6 +230,10 @@ type Stats struct {
 	// PullsLimited counts pulls not answered because the peer's answer
 	// budget (ServeRate) was spent.
 	PullsLimited uint64
+	// TreePrunes and TreeGrafts count the origins this node asked peers
+	// to stop and to start again relaying to it; TreeHaves the
+	// announcements it sent to lazy peers (the relay tree, tree.go).
+	TreePrunes, TreeGrafts, TreeHaves uint64
 	OpLogEntries int
 }
 
@@ -264,12 +268,15 @@ type Replica struct {
 	gapKick chan struct{}
 
 	q      *queue // this node's own ops, to every connected peer
-	relays *queue // ops learned from peers, to Fanout peers after RelayDelay
+	relays *queue // ops learned from peers, to the relay tree's eager peers after RelayDelay
+	// tree is the relay tree (tree.go; guarded by mu).
+	tree tree
 
 	stats struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
 		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
 		gapPulls, pullsLimited, headsSigned, headsVerified, pushesDropped atomic.Uint64
+		treePrunes, treeGrafts, treeHaves                                 atomic.Uint64
 	}
 
 	ctx    context.Context
@@ -357,6 +364,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.pulled = map[string]time.Time{}
 	r.budget = map[string]*allowance{}
 	r.gc = newGCState()
+	r.tree = newTree()
 	r.clock.Wall = cfg.Wall
 	if err := r.identity(); err != nil {
 		return nil, err
@@ -374,6 +382,8 @@ func Open(cfg Config) (*Replica, error) {
 		go r.gapLoop()
 		r.wg.Add(1)
 		go r.linksLoop()
+		r.wg.Add(1)
+		go r.haveLoop()
 		r.wg.Add(1)
 		go r.every(time.Second, r.releaseHeld)
 		r.wg.Add(1)
@@ -552,6 +562,7 @@ func (r *Replica) Stats() Stats {
 		BatchesSent: r.stats.batches.Load(), OpsSent: r.stats.opsSent.Load(),
 		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
 		GapPulls: r.stats.gapPulls.Load(), PullsLimited: r.stats.pullsLimited.Load(), OpLogEntries: n,
+		TreePrunes: r.stats.treePrunes.Load(), TreeGrafts: r.stats.treeGrafts.Load(), TreeHaves: r.stats.treeHaves.Load(),
 		PushesDropped: r.stats.pushesDropped.Load(),
 		HeadsSigned:   r.stats.headsSigned.Load(), HeadsVerified: r.stats.headsVerified.Load(),
 	}

@@ -104,7 +104,7 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		msg := &Message{Kind: PushOps, Ops: batch, Heads: heads}
+		msg := &Message{Kind: PushOps, Ops: batch, Heads: heads, Answer: true}
 		if len(heads) > 0 {
 			r.mu.Lock()
 			msg.Certs = r.certsFor(peer, heads)

@@ -89,7 +89,7 @@ func (r *Replica) sendLoop() {
 				batch[i].cont = true
 			}
 		}
-		r.send(batch, false)
+		r.send(batch)
 	}
 }
 
@@ -149,12 +149,12 @@ func (r *Replica) ownOp(seq uint64) *crdt.Op {
 	return op
 }
 
-// relayLoop forwards ops learned from peers (rumor mongering). A relay
-// waits RelayDelay first, so that the acknowledgements of the peers that
-// had the op straight from its origin arrive; send then skips every peer
-// known to hold it. In a full mesh almost nothing is relayed; where links
-// are a subset (gossip mode) the op spreads epidemically, to Fanout peers
-// per hop.
+// relayLoop forwards ops learned from peers. A relay waits RelayDelay
+// first, so that the acknowledgements of the peers that had the op
+// straight from its origin arrive; send then skips every peer known to
+// hold it. In a full mesh almost nothing is relayed; where links are a
+// subset (gossip mode) the op goes down the relay tree of its origin (to
+// the eager peers; the lazy ones are told of it at the next Have).
 func (r *Replica) relayLoop() {
 	defer r.wg.Done()
 	timer := time.NewTimer(r.cfg.RelayDelay)
@@ -178,7 +178,10 @@ func (r *Replica) relayLoop() {
 		if !r.durable(batch) {
 			return
 		}
-		r.send(batch, true)
+		r.mu.Lock()
+		r.announce(batch)
+		r.mu.Unlock()
+		r.send(batch)
 	}
 }
 
@@ -221,6 +224,7 @@ func (r *Replica) gapLoop() {
 		for _, p := range r.cfg.Transport.Peers() {
 			linked[p] = true
 		}
+		grafts := map[string][]string{}
 		r.mu.Lock()
 		for peer, g := range r.gaps {
 			if !g.due.After(now) {
@@ -229,9 +233,11 @@ func (r *Replica) gapLoop() {
 				case unlinked || any && now.Sub(g.opened) >= linkedGapFactor*r.cfg.GapPullDelay:
 					delete(r.gaps, peer)
 					due = append(due, peer)
+					grafts[peer] = r.graftFor(peer)
 					continue
 				case !any:
 					delete(r.gaps, peer)
+					delete(r.tree.ahead, peer)
 					continue
 				}
 				g.due = now.Add(r.cfg.GapPullDelay) // a linked origin's gap: look again
@@ -243,6 +249,14 @@ func (r *Replica) gapLoop() {
 		}
 		r.mu.Unlock()
 		for _, peer := range due {
+			if g := grafts[peer]; len(g) > 0 {
+				// The link was lazy for what peer has: eager again, so
+				// that what comes next of those origins comes by it.
+				r.stats.treeGrafts.Add(uint64(len(g)))
+				if err := r.cfg.Transport.Send(peer, &Message{Kind: Ack, VV: map[string]uint64{}, Graft: g}); err != nil {
+					r.log.Debug("graft not sent", "peer", peer, "err", err)
+				}
+			}
 			r.stats.gapPulls.Add(1)
 			r.pull(peer)
 		}
@@ -267,10 +281,12 @@ func (r *Replica) gapLoop() {
 // under load, relays often overtake the origin's own stream). r.mu must be
 // held.
 func (r *Replica) lacksFrom(peer string, linked map[string]bool) (unlinked, any bool) {
-	for o, s := range r.peerVV[peer] {
-		if s > r.state.VV[o] {
-			any = true
-			unlinked = unlinked || !linked[o]
+	for _, held := range []map[string]uint64{r.peerVV[peer], r.tree.ahead[peer]} {
+		for o, s := range held {
+			if s > r.state.VV[o] {
+				any = true
+				unlinked = unlinked || !linked[o]
+			}
 		}
 	}
 	return unlinked, any
@@ -305,23 +321,12 @@ func (r *Replica) durable(batch []item) bool {
 // the ops it is not known to hold (not the peer an op came from, not its
 // origin, nothing its acknowledgements already cover) and, of relayed ops,
 // only those whose origin it is not linked to (the origin pushes its own
-// ops to every peer it is linked to). Own ops go to every peer; a relay
-// stops once Fanout peers got something (every peer without Fanout, or
-// with a result <= 0).
-func (r *Replica) send(batch []item, relay bool) {
+// ops to every peer it is linked to) and whose relay tree has not made its
+// link lazy. Own ops go to every peer.
+func (r *Replica) send(batch []item) {
 	peers := r.cfg.Transport.Peers()
-	k := len(peers)
-	if relay && r.cfg.Fanout != nil {
-		if f := r.cfg.Fanout(len(peers)); f > 0 && f < k {
-			k = f
-		}
-	}
 	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-	sent := 0
 	for _, peer := range peers {
-		if sent == k {
-			break
-		}
 		var n int
 		queued := r.push(peer, func() *Message {
 			ops, heads, certs := r.unheld(peer, batch)
@@ -333,7 +338,6 @@ func (r *Replica) send(batch []item, relay bool) {
 		if !queued {
 			continue
 		}
-		sent++
 		r.stats.batches.Add(1)
 		r.stats.opsSent.Add(uint64(n))
 	}
@@ -348,7 +352,7 @@ func (r *Replica) unheld(peer string, batch []item) ([]*crdt.Op, []*opauth.Head,
 	var heads []*opauth.Head
 	for _, it := range batch {
 		o := it.op.Origin
-		if it.from != peer && o != peer && has[o] < it.op.Seq && (o == r.nodeID || !links[o]) {
+		if it.from != peer && o != peer && has[o] < it.op.Seq && (o == r.nodeID || !links[o] && !r.tree.isLazy(o, peer)) {
 			ops = append(ops, it.op)
 			if it.head != nil {
 				heads = append(heads, it.head)
@@ -478,6 +482,7 @@ func (r *Replica) PeerDown(peer string) {
 	r.mu.Lock()
 	delete(r.peerLinks, peer)
 	delete(r.claims, peer)
+	r.tree.forget(peer)
 	r.mu.Unlock()
 	r.linkReset(peer)
 	r.linksChanged()

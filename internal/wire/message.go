@@ -52,4 +52,12 @@ type Message struct {
 	// heads the link has not carried before.
 	Heads []*opauth.Head
 	Certs [][]byte
+	// Answer, in PushOps, marks ops sent in answer to a PullSince.
+	Answer bool
+	// Have, Prune and Graft, in an Ack, are the relay tree's messages:
+	// the ops the sender holds (origin -> seq) told to a peer that does
+	// not relay to it, and the origins whose ops the receiver is to stop
+	// (Prune) or start again (Graft) relaying to the sender.
+	Have         map[string]uint64
+	Prune, Graft []string
 }

@@ -210,12 +210,22 @@ func ToMessage(f *wirepb.Frame) (m *Message, ok bool, err error) {
 			return nil, true, err
 		}
 		m.Certs = x.PushOps.GetCerts()
+		m.Answer = x.PushOps.GetAnswer()
 	case *wirepb.Frame_Ack:
-		m = &Message{Kind: Ack, VV: x.Ack.GetVv(), Links: x.Ack.GetLinks()}
-		for _, l := range m.Links {
-			if !abi.ValidNodeID([]byte(l)) {
-				return nil, true, fmt.Errorf("%w: ack links name %q", ErrMalformed, l)
+		a := x.Ack
+		m = &Message{Kind: Ack, VV: a.GetVv(), Links: a.GetLinks(), Have: a.GetHave(), Prune: a.GetPrune(), Graft: a.GetGraft()}
+		for _, ids := range []struct {
+			field string
+			ids   []string
+		}{{"links", m.Links}, {"prune", m.Prune}, {"graft", m.Graft}} {
+			for _, id := range ids.ids {
+				if !abi.ValidNodeID([]byte(id)) {
+					return nil, true, fmt.Errorf("%w: ack %s name %q", ErrMalformed, ids.field, id)
+				}
 			}
+		}
+		if err := ValidVV(m.Have); err != nil {
+			return nil, true, err
 		}
 	case *wirepb.Frame_PullSince:
 		m = &Message{Kind: PullSince, VV: x.PullSince.GetVv()}
@@ -251,13 +261,13 @@ func ToMessage(f *wirepb.Frame) (m *Message, ok bool, err error) {
 func FromMessage(m *Message) *wirepb.Frame {
 	switch m.Kind {
 	case PushOps:
-		p := &wirepb.PushOps{Ops: make([]*wirepb.Op, len(m.Ops)), Heads: headsToProto(m.Heads), Certs: m.Certs}
+		p := &wirepb.PushOps{Ops: make([]*wirepb.Op, len(m.Ops)), Heads: headsToProto(m.Heads), Certs: m.Certs, Answer: m.Answer}
 		for i, op := range m.Ops {
 			p.Ops[i] = OpToProto(op)
 		}
 		return &wirepb.Frame{Msg: &wirepb.Frame_PushOps{PushOps: p}}
 	case Ack:
-		return &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Vv: m.VV, Links: m.Links}}}
+		return &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Vv: m.VV, Links: m.Links, Have: m.Have, Prune: m.Prune, Graft: m.Graft}}}
 	case PullSince:
 		return &wirepb.Frame{Msg: &wirepb.Frame_PullSince{PullSince: &wirepb.PullSince{Vv: m.VV}}}
 	case Snapshot:

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -29,6 +30,8 @@ func sampleMessages() []*Message {
 			Certs: [][]byte{[]byte("certificate DER")}},
 		{Kind: Ack, VV: map[string]uint64{origin: 3}},
 		{Kind: Ack, VV: map[string]uint64{}, Links: []string{origin, strings.Repeat("cd", 16)}},
+		{Kind: Ack, VV: map[string]uint64{}, Have: map[string]uint64{origin: 7}, Prune: []string{origin}, Graft: []string{strings.Repeat("cd", 16)}},
+		{Kind: PushOps, Answer: true, Ops: []*crdt.Op{{Origin: origin, Seq: 5, HLC: 13, Kind: crdt.GCounterInc, Key: "c", Delta: 1}}},
 		{Kind: PullSince, VV: map[string]uint64{}},
 		{Kind: Snapshot, VV: map[string]uint64{origin: 3}, Objects: map[crdt.ObjKey][]byte{
 			{Type: crdt.TypeGCounter, Key: "c"}: (&crdt.GCounter{Slots: map[string]uint64{origin: 3}}).AppendBinary(nil)}},
@@ -53,7 +56,8 @@ func TestRoundTrip_BothFormats(t *testing.T) {
 				}
 				got, ok, err := ToMessage(f)
 				if err != nil || !ok || got.Kind != m.Kind || len(got.Ops) != len(m.Ops) || len(got.Objects) != len(m.Objects) ||
-					!slices.Equal(got.Links, m.Links) || len(got.VV) != len(m.VV) {
+					!slices.Equal(got.Links, m.Links) || len(got.VV) != len(m.VV) || got.Answer != m.Answer ||
+					!maps.Equal(got.Have, m.Have) || !slices.Equal(got.Prune, m.Prune) || !slices.Equal(got.Graft, m.Graft) {
 					t.Fatalf("ToMessage = %+v %v %v", got, ok, err)
 				}
 				for i := range m.Ops {
@@ -111,9 +115,16 @@ func TestUnmarshal_Refusals(t *testing.T) {
 	if _, _, err := ToMessage(f); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("op with a bad origin: %v", err)
 	}
-	badLinks := &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: &wirepb.Ack{Links: []string{origin, "not a node id"}}}}
-	if _, _, err := ToMessage(badLinks); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "not a node id") {
-		t.Fatalf("ack links with a bad NodeId: %v", err)
+	for name, ack := range map[string]*wirepb.Ack{
+		"links": {Links: []string{origin, "not a node id"}},
+		"prune": {Prune: []string{"not a node id"}},
+		"graft": {Graft: []string{origin, "not a node id"}},
+		"have":  {Have: map[string]uint64{"not a node id": 1}},
+	} {
+		bad := &wirepb.Frame{Msg: &wirepb.Frame_Ack{Ack: ack}}
+		if _, _, err := ToMessage(bad); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "not a node id") {
+			t.Errorf("ack %s with a bad NodeId: %v", name, err)
+		}
 	}
 }
 

@@ -976,10 +976,13 @@ func (x *Head) GetSig() []byte {
 // against the cluster CA, the node usages and the allowlist; the NodeId is
 // the hash of its key). Without TLS nothing is signed and heads are empty.
 type PushOps struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ops           []*Op                  `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
-	Heads         []*Head                `protobuf:"bytes,2,rep,name=heads,proto3" json:"heads,omitempty"`
-	Certs         [][]byte               `protobuf:"bytes,3,rep,name=certs,proto3" json:"certs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ops   []*Op                  `protobuf:"bytes,1,rep,name=ops,proto3" json:"ops,omitempty"`
+	Heads []*Head                `protobuf:"bytes,2,rep,name=heads,proto3" json:"heads,omitempty"`
+	Certs [][]byte               `protobuf:"bytes,3,rep,name=certs,proto3" json:"certs,omitempty"`
+	// answer is set on the PushOps that answer a PullSince: ops that were
+	// asked for, not pushed, so a duplicate among them prunes no link.
+	Answer        bool `protobuf:"varint,4,opt,name=answer,proto3" json:"answer,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1035,14 +1038,32 @@ func (x *PushOps) GetCerts() [][]byte {
 	return nil
 }
 
+func (x *PushOps) GetAnswer() bool {
+	if x != nil {
+		return x.Answer
+	}
+	return false
+}
+
 // Ack is the receiver's version vector after applying a batch. An Ack may
 // instead (or also) carry the sender's links: the NodeIds it is connected
 // to, sent when they change. A node does not relay to a peer the ops of an
 // origin that peer is linked to: the origin pushes them to it itself.
+//
+// The relay tree (docs/wire-protocol.md, "Relay tree"): have announces, to
+// a peer that no longer relays to the sender, the ops the sender holds
+// (origin -> highest contiguous seq, durable); prune asks the receiver to
+// stop relaying the named origins' ops to the sender (a duplicate came
+// from it), graft to start again (an announced op did not come by any
+// other path). A node of an older build ignores the three fields and
+// relays to every peer.
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Vv            map[string]uint64      `protobuf:"bytes,1,rep,name=vv,proto3" json:"vv,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	Links         []string               `protobuf:"bytes,2,rep,name=links,proto3" json:"links,omitempty"`
+	Have          map[string]uint64      `protobuf:"bytes,3,rep,name=have,proto3" json:"have,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Prune         []string               `protobuf:"bytes,4,rep,name=prune,proto3" json:"prune,omitempty"`
+	Graft         []string               `protobuf:"bytes,5,rep,name=graft,proto3" json:"graft,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1087,6 +1108,27 @@ func (x *Ack) GetVv() map[string]uint64 {
 func (x *Ack) GetLinks() []string {
 	if x != nil {
 		return x.Links
+	}
+	return nil
+}
+
+func (x *Ack) GetHave() map[string]uint64 {
+	if x != nil {
+		return x.Have
+	}
+	return nil
+}
+
+func (x *Ack) GetPrune() []string {
+	if x != nil {
+		return x.Prune
+	}
+	return nil
+}
+
+func (x *Ack) GetGraft() []string {
+	if x != nil {
+		return x.Graft
 	}
 	return nil
 }
@@ -1429,15 +1471,22 @@ const file_wire_proto_rawDesc = "" +
 	"\x06origin\x18\x01 \x01(\tR\x06origin\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05chain\x18\x03 \x01(\fR\x05chain\x12\x10\n" +
-	"\x03sig\x18\x04 \x01(\fR\x03sig\"o\n" +
+	"\x03sig\x18\x04 \x01(\fR\x03sig\"\x87\x01\n" +
 	"\aPushOps\x12#\n" +
 	"\x03ops\x18\x01 \x03(\v2\x11.numax.wire.v1.OpR\x03ops\x12)\n" +
 	"\x05heads\x18\x02 \x03(\v2\x13.numax.wire.v1.HeadR\x05heads\x12\x14\n" +
-	"\x05certs\x18\x03 \x03(\fR\x05certs\"~\n" +
+	"\x05certs\x18\x03 \x03(\fR\x05certs\x12\x16\n" +
+	"\x06answer\x18\x04 \x01(\bR\x06answer\"\x95\x02\n" +
 	"\x03Ack\x12*\n" +
 	"\x02vv\x18\x01 \x03(\v2\x1a.numax.wire.v1.Ack.VvEntryR\x02vv\x12\x14\n" +
-	"\x05links\x18\x02 \x03(\tR\x05links\x1a5\n" +
+	"\x05links\x18\x02 \x03(\tR\x05links\x120\n" +
+	"\x04have\x18\x03 \x03(\v2\x1c.numax.wire.v1.Ack.HaveEntryR\x04have\x12\x14\n" +
+	"\x05prune\x18\x04 \x03(\tR\x05prune\x12\x14\n" +
+	"\x05graft\x18\x05 \x03(\tR\x05graft\x1a5\n" +
 	"\aVvEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a7\n" +
+	"\tHaveEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"t\n" +
 	"\tPullSince\x120\n" +
@@ -1479,7 +1528,7 @@ func file_wire_proto_rawDescGZIP() []byte {
 }
 
 var file_wire_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_wire_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_wire_proto_goTypes = []any{
 	(Format)(0),              // 0: numax.wire.v1.Format
 	(*Frame)(nil),            // 1: numax.wire.v1.Frame
@@ -1503,8 +1552,9 @@ var file_wire_proto_goTypes = []any{
 	nil,                      // 19: numax.wire.v1.Hello.VvEntry
 	nil,                      // 20: numax.wire.v1.HelloAck.VvEntry
 	nil,                      // 21: numax.wire.v1.Ack.VvEntry
-	nil,                      // 22: numax.wire.v1.PullSince.VvEntry
-	nil,                      // 23: numax.wire.v1.Snapshot.VvEntry
+	nil,                      // 22: numax.wire.v1.Ack.HaveEntry
+	nil,                      // 23: numax.wire.v1.PullSince.VvEntry
+	nil,                      // 24: numax.wire.v1.Snapshot.VvEntry
 }
 var file_wire_proto_depIdxs = []int32{
 	2,  // 0: numax.wire.v1.Frame.hello:type_name -> numax.wire.v1.Hello
@@ -1530,15 +1580,16 @@ var file_wire_proto_depIdxs = []int32{
 	10, // 20: numax.wire.v1.PushOps.ops:type_name -> numax.wire.v1.Op
 	11, // 21: numax.wire.v1.PushOps.heads:type_name -> numax.wire.v1.Head
 	21, // 22: numax.wire.v1.Ack.vv:type_name -> numax.wire.v1.Ack.VvEntry
-	22, // 23: numax.wire.v1.PullSince.vv:type_name -> numax.wire.v1.PullSince.VvEntry
-	15, // 24: numax.wire.v1.Snapshot.objects:type_name -> numax.wire.v1.SnapshotObject
-	23, // 25: numax.wire.v1.Snapshot.vv:type_name -> numax.wire.v1.Snapshot.VvEntry
-	11, // 26: numax.wire.v1.Snapshot.heads:type_name -> numax.wire.v1.Head
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	22, // 23: numax.wire.v1.Ack.have:type_name -> numax.wire.v1.Ack.HaveEntry
+	23, // 24: numax.wire.v1.PullSince.vv:type_name -> numax.wire.v1.PullSince.VvEntry
+	15, // 25: numax.wire.v1.Snapshot.objects:type_name -> numax.wire.v1.SnapshotObject
+	24, // 26: numax.wire.v1.Snapshot.vv:type_name -> numax.wire.v1.Snapshot.VvEntry
+	11, // 27: numax.wire.v1.Snapshot.heads:type_name -> numax.wire.v1.Head
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_wire_proto_init() }
@@ -1569,7 +1620,7 @@ func file_wire_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_wire_proto_rawDesc), len(file_wire_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
