@@ -200,6 +200,12 @@ func (m *metrics) register(p nodeParts) {
 		counter("numax_remote_ops_applied_total", "Remote ops applied.", func() float64 { return float64(r.Stats().RemoteApplied) })
 		counter("numax_remote_ops_duplicate_total", "Remote ops discarded as duplicates.", func() float64 { return float64(r.Stats().RemoteDuplicates) })
 		gauge("numax_op_log_entries", "Entries in the op log.", func() float64 { return float64(r.Stats().OpLogEntries) })
+		counter("numax_relay_tree_prunes_total", "Origins this node asked a peer to stop relaying to it (a relayed batch brought nothing new).",
+			func() float64 { return float64(r.Stats().TreePrunes) })
+		counter("numax_relay_tree_grafts_total", "Origins this node asked a lazy peer to relay to it again (an announced op had not come).",
+			func() float64 { return float64(r.Stats().TreeGrafts) })
+		counter("numax_relay_tree_haves_total", "Announcements (Ack with have) sent to lazy peers.",
+			func() float64 { return float64(r.Stats().TreeHaves) })
 		counter("numax_op_heads_signed_total", "Heads of this node's own ops it signed (with TLS).", func() float64 { return float64(r.Stats().HeadsSigned) })
 		counter("numax_tombstones_collected_bytes_total", "Encoded bytes of tombstones collected once causally stable (ORSet removals).",
 			func() float64 { return float64(r.GC().CollectedBytes) })
@@ -228,7 +234,7 @@ func (m *metrics) register(p nodeParts) {
 		gauge("numax_discovery_members", "Nodes known, this one included (gossip: live members; else dialed peers + 1).",
 			func() float64 { return float64(d.Members()) })
 		gauge("numax_discovery_dialing", "Addresses this node dials.", func() float64 { return float64(d.Dialing()) })
-		gauge("numax_replication_fanout", "K: connected peers each batch of new ops goes to.",
+		gauge("numax_replication_fanout", "K: the members gossip mode dials (unless links is set), at most the peers connected.",
 			func() float64 { return float64(d.Fanout()) })
 		if _, ok := d.GossipStats(); ok {
 			gs := func() gossip.Stats { s, _ := d.GossipStats(); return s }

@@ -190,6 +190,52 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 		}
 	})
 
+	// The relay tree's messages are claims a member may make about its own
+	// link only: a flood of announcements of ops it does not have (of
+	// another member's origin, and of the victim's own) makes
+	// the victim ask it at most once per announcement round (GapPullDelay),
+	// and origins the victim does not know cost nothing. Not a violation:
+	// the link stays open.
+	t.Run("relay_tree_claims_flood", func(t *testing.T) {
+		before := rssOf(pa.Cmd.Process.Pid)
+		p := dial(t)
+		// Claims about b's origin, once the victim knows it (b wrote).
+		testutil.Eventually(t, 30*time.Second, "b's ops applied", func() bool {
+			return scrape(t, obs)["numax_version_vector{origin="+ids["b"]+"}"] >= 1
+		})
+		var unknown []string
+		for i := range 1000 {
+			unknown = append(unknown, fmt.Sprintf("%032x", i+1))
+		}
+		have := map[string]uint64{ids["b"]: 1 << 40, ids["a"]: 1 << 40}
+		for _, u := range unknown {
+			have[u] = 1 << 40
+		}
+		start := time.Now()
+		for range 1000 {
+			if err := p.Send(&wire.Message{Kind: wire.Ack, VV: map[string]uint64{}, Have: have, Prune: unknown, Graft: unknown}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		frames, err := p.ReadFor(3 * time.Second)
+		if err != nil {
+			t.Fatalf("the victim closed the link of a peer making claims: %v", err)
+		}
+		pulls := 0
+		for _, f := range frames {
+			if f.GetPullSince() != nil {
+				pulls++
+			}
+		}
+		// One per 200 ms at most, plus the pull on connect.
+		if most := 2 + int(time.Since(start)/(200*time.Millisecond)); pulls > most {
+			t.Fatalf("%d pulls to the claiming peer in %v; want at most %d", pulls, time.Since(start).Round(time.Millisecond), most)
+		}
+		t.Logf("%d pulls in answer to 1000 announcements in %v", pulls, time.Since(start).Round(time.Millisecond))
+		if grew := rssOf(pa.Cmd.Process.Pid) - before; grew > 16<<20 {
+			t.Fatalf("victim RSS grew %.1f MB", grew/1e6)
+		}
+	})
 	// The honest nodes converge on exactly their own writes: 1 + 2.
 	if out := exitOK(t, pb, "b"); out != "visits = 3\n" {
 		t.Fatalf("b printed %q", out)

@@ -118,6 +118,28 @@ func (p *Peer) Read() (*wirepb.Frame, error) {
 	return wire.Unmarshal(tag, payload)
 }
 
+// ReadFor reads the frames the victim sends for d; an error other than the
+// deadline (the link closed) ends it early and is returned.
+func (p *Peer) ReadFor(d time.Duration) ([]*wirepb.Frame, error) {
+	_ = p.conn.SetReadDeadline(time.Now().Add(d))
+	var out []*wirepb.Frame
+	for {
+		tag, payload, err := wire.ReadFrame(p.r, 64<<20)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		f, err := wire.Unmarshal(tag, payload)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, f)
+	}
+}
+
 // Closed reports whether the victim has closed the link, reading (and
 // discarding) what it sends for at most d.
 func (p *Peer) Closed(d time.Duration) bool {

@@ -176,8 +176,8 @@ type Discovery struct {
 	Seeds []string `toml:"seeds"`
 	// PeersFile lists op-link addresses, one per line (mode file).
 	PeersFile string `toml:"peers_file"`
-	// Fanout is K, the peers each batch of new ops goes to (0 = ceil(log2
-	// N) + 1 for N known nodes).
+	// Fanout is K, the members gossip mode dials when Links is 0 (0 =
+	// ceil(log2 N) + 1 for N known nodes); relays follow the relay tree.
 	Fanout int `toml:"fanout"`
 	// Links is how many members a node dials in gossip mode (0 = the
 	// fanout; others dial it too).

@@ -99,7 +99,7 @@ listen = ""
 seeds = []
 # One op-link address per line (mode "file"; --peers-file).
 peers_file = ""
-# Peers each batch of new ops goes to (0 = ceil(log2(N)) + 1).
+# K: members a node dials in gossip mode when links is 0 (0 = ceil(log2(N)) + 1).
 fanout = 0
 # Members a node dials in gossip mode (0 = the fanout).
 links = 0

@@ -143,8 +143,8 @@ func (d *Discovery) size(connected int) int {
 	return connected + 1
 }
 
-// FanoutFor is K for a batch when connected peers are linked: configured,
-// or ceil(log2 N) + 1.
+// FanoutFor is K when connected peers are linked: configured, or
+// ceil(log2 N) + 1 (the links gossip mode dials, unless configured).
 func (d *Discovery) FanoutFor(connected int) int {
 	if d.fanout > 0 {
 		return d.fanout

@@ -29,6 +29,8 @@ type MemNet struct {
 	wg       sync.WaitGroup
 	// fifo orders each link's deliveries when there are no faults.
 	fifo map[[2]string]*fifo
+	// lose, if set, loses every message for which it returns true.
+	lose func(from, to string, m *Message) bool
 }
 
 // fifo hands out turns for one direction of one link: next is the next
@@ -54,6 +56,14 @@ func (n *MemNet) SetFaults(drop, dup float64, maxDelay time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.drop, n.dup, n.maxDelay = drop, dup, maxDelay
+}
+
+// SetLoss loses every message for which lose returns true (nil: none), on
+// top of the random faults: a link that fails for some messages only.
+func (n *MemNet) SetLoss(lose func(from, to string, m *Message) bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.lose = lose
 }
 
 // Endpoint returns the Transport for node id; Attach the replica after
@@ -267,7 +277,7 @@ func (e *memEndpoint) Send(peer string, m *Message) error {
 		n.mu.Unlock()
 		return errUnreachable
 	}
-	if n.rng.Float64() < n.drop {
+	if n.rng.Float64() < n.drop || n.lose != nil && n.lose(e.id, peer, m) {
 		n.mu.Unlock()
 		return nil // lost on the way: the sender cannot tell
 	}

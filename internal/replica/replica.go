@@ -150,7 +150,7 @@ func DefaultConfig() Config {
 	return Config{
 		QueueLimit: defaults.QueuedOpsLimit, BatchSize: 1024, BatchDelay: time.Millisecond, RelayDelay: 50 * time.Millisecond,
 		LazyInterval: 100 * time.Millisecond, GapPullDelay: 200 * time.Millisecond,
-		OpLogLimit:   defaults.OpLogLimit, AntiEntropyInterval: defaults.AntiEntropyInterval, MaxPending: crdt.DefaultMaxPending,
+		OpLogLimit: defaults.OpLogLimit, AntiEntropyInterval: defaults.AntiEntropyInterval, MaxPending: crdt.DefaultMaxPending,
 	}
 }
 
@@ -234,7 +234,7 @@ type Stats struct {
 	// to stop and to start again relaying to it; TreeHaves the
 	// announcements it sent to lazy peers (the relay tree, tree.go).
 	TreePrunes, TreeGrafts, TreeHaves uint64
-	OpLogEntries int
+	OpLogEntries                      int
 }
 
 // Replica is a node's replicated state.
