@@ -29,6 +29,7 @@ func Gossip(ctx context.Context, p Profile, r *Report, dir, nx, writer string) e
 		"so it is quantized by the round time, reported alongside. Messages per op: PushOps messages "+
 		"(numax_broadcast_batches_total) and op copies received (numax_remote_ops_received_total; n-1 would be "+
 		"no duplicate) summed over all nodes, per op written in the window; membership traffic is not counted. "+
+		"Relay tree: announcements to lazy peers (numax_relay_tree_haves_total) per op written and grafts (numax_relay_tree_grafts_total), all nodes, same window. "+
 		"Failure: node n is SIGKILLed; detection is until every other node's numax_discovery_members is n-1.",
 		p.GossipRate, p.GossipSeconds)
 	return nil
@@ -169,7 +170,7 @@ func gossipN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, 
 	}
 	written := float64(ops) - startSeq
 	h := histogram{}
-	var batches, copies float64
+	var batches, copies, haves, grafts float64
 	for i := range after {
 		hd := delayHist(after[i])
 		hb := delayHist(before[i])
@@ -178,6 +179,8 @@ func gossipN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, 
 		}
 		batches += value(after[i], "numax_broadcast_batches_total") - value(before[i], "numax_broadcast_batches_total")
 		copies += value(after[i], "numax_remote_ops_received_total") - value(before[i], "numax_remote_ops_received_total")
+		haves += value(after[i], "numax_relay_tree_haves_total") - value(before[i], "numax_relay_tree_haves_total")
+		grafts += value(after[i], "numax_relay_tree_grafts_total") - value(before[i], "numax_relay_tree_grafts_total")
 	}
 	if written <= 0 || h.count() == 0 || len(visible) == 0 {
 		return fmt.Errorf("no writes measured after the join (writer at %v of %d when node %d was known by all)", startSeq, ops, n)
@@ -201,6 +204,8 @@ func gossipN(ctx context.Context, p Profile, r *Report, dir, nx, writer string, 
 		copiesTarget = fmt.Sprintf("<= %g", 1.5*float64(n-1)) // issue 18: lazy push
 	}
 	r.Add(fmt.Sprintf("N=%d: op copies received per op (n-1 = %d is none wasted)", n, n-1), copies/written, "copies", Info, copiesTarget)
+	r.Add(fmt.Sprintf("N=%d: relay tree announcements (Ack with have) per op", n), haves/written, "msgs", Info, "")
+	r.Add(fmt.Sprintf("N=%d: relay tree grafts in the window", n), grafts, "grafts", Info, "")
 
 	// Hard failure: SIGKILL node n; every other node must drop it.
 	killed := time.Now()
