@@ -206,6 +206,10 @@ func (m *metrics) register(p nodeParts) {
 			func() float64 { return float64(r.Stats().TreeGrafts) })
 		counter("numax_relay_tree_haves_total", "Announcements (Ack with have) sent to lazy peers.",
 			func() float64 { return float64(r.Stats().TreeHaves) })
+		counter("numax_crdt_sequence_loads_total", "RGAs and Texts read whole from the datastore into memory (first use after the start, or after an unload).",
+			func() float64 { return float64(r.Stats().SeqLoads) })
+		counter("numax_crdt_sequence_unloads_total", "RGAs and Texts unloaded from memory past [storage] crdt_cache.",
+			func() float64 { return float64(r.Stats().SeqUnloads) })
 		counter("numax_op_heads_signed_total", "Heads of this node's own ops it signed (with TLS).", func() float64 { return float64(r.Stats().HeadsSigned) })
 		counter("numax_tombstones_collected_bytes_total", "Encoded bytes of tombstones collected once causally stable (ORSet removals).",
 			func() float64 { return float64(r.GC().CollectedBytes) })

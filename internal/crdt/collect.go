@@ -381,6 +381,10 @@ func (l *delLog) collect(m uint64, lastDel func(OpID) (uint64, bool), f func(OpI
 // DelMark returns the mark after the last delete applied (see delLog).
 func (t *Text) DelMark() uint64 { return t.dels.mark() }
 
+// InsertedDeleted reports whether run id has deleted characters (after its
+// insert was applied: its deletes came first).
+func (t *Text) InsertedDeleted(id OpID) bool { return len(t.deleted[id]) > 0 }
+
 // DelsWaiting returns how many logged deletes wait for collection.
 func (t *Text) DelsWaiting() int { return len(t.dels.ids) }
 
@@ -405,6 +409,13 @@ func (t *Text) CollectDeleted(m uint64) ([]Record, int) {
 
 // DelMark returns the mark after the last delete applied (see delLog).
 func (r *RGA) DelMark() uint64 { return r.dels.mark() }
+
+// InsertedDeleted reports whether element id is deleted (after its insert
+// was applied: its delete came first).
+func (r *RGA) InsertedDeleted(id OpID) bool {
+	e := r.Elems[id]
+	return e != nil && e.Deleted
+}
 
 // DelsWaiting returns how many logged deletes wait for collection.
 func (r *RGA) DelsWaiting() int { return len(r.dels.ids) }

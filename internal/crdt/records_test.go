@@ -80,3 +80,59 @@ func TestFromRecords_Refuses(t *testing.T) {
 		})
 	}
 }
+
+// A state that unloads its sequences (RGA, Text) at any point between
+// deliveries and loads them again from the records stored op by op ends
+// equal to one that keeps everything in memory, whatever the delivery
+// order: what a replica does past its cache (State.Unload).
+func TestProperty_UnloadedSequencesLoadTheSame(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ops := genHistory(t, allKinds)
+		ref, s := NewState(), NewState()
+		stored := map[ObjKey]map[string][]byte{}
+		loads := 0
+		s.Unloaded = map[ObjKey]bool{}
+		s.Load = func(k ObjKey) Object {
+			loads++
+			var recs []Record
+			for sub, v := range stored[k] {
+				recs = append(recs, Record{Sub: []byte(sub), Value: v})
+			}
+			obj, err := FromRecords(k.Type, recs)
+			if err != nil {
+				t.Fatalf("%s/%s: %v", k.Type, k.Key, err)
+			}
+			return obj
+		}
+		for _, i := range rapid.Permutation(indexes(len(ops))).Draw(t, "order") {
+			ref.Deliver(ops[i])
+			_, applied := s.Deliver(ops[i])
+			for _, op := range applied {
+				k := op.Obj()
+				if stored[k] == nil {
+					stored[k] = map[string][]byte{}
+				}
+				for _, rec := range OpRecords(s.Get(k), op) {
+					if rec.Value == nil {
+						delete(stored[k], string(rec.Sub))
+					} else {
+						stored[k][string(rec.Sub)] = rec.Value
+					}
+				}
+			}
+			for _, k := range s.Keys() {
+				if (k.Type == TypeRGA || k.Type == TypeText) && rapid.Bool().Draw(t, "unload") {
+					s.Unload(k)
+				}
+			}
+		}
+		if !bytes.Equal(s.AppendBinary(nil), ref.AppendBinary(nil)) {
+			t.Fatalf("a state unloading its sequences differs from one keeping them (%d loads)", loads)
+		}
+		for k, obj := range ref.Objects {
+			if tx, ok := obj.(*Text); ok && s.Get(k).(*Text).String() != tx.String() {
+				t.Fatalf("text %q after unloads, %q kept", s.Get(k).(*Text).String(), tx.String())
+			}
+		}
+	})
+}

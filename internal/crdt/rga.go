@@ -94,8 +94,11 @@ func (r *RGA) insert(id, parent OpID, hlc uint64, value []byte, deleted bool) {
 	e.Parent, e.HLC, e.Value, e.Inserted = parent, hlc, bytes.Clone(value), true
 	if deleted && !e.Deleted {
 		e.lastDel = r.dels.add(id)
-	} else if e.Deleted { // its delete came first: logged then
-		e.lastDel = r.dels.mark()
+	} else if e.Deleted {
+		// Its delete came first, and may have left the log with an epoch
+		// that closed before the insert came: logged again, so the
+		// element waits for an epoch that covers its insert too.
+		e.lastDel = r.dels.add(id)
 	}
 	e.Deleted = e.Deleted || deleted
 	r.link(e)

@@ -208,3 +208,38 @@ func TestProperty_RGACollectionIsInvisible(t *testing.T) {
 		}
 	})
 }
+
+// A delete that arrives before its insert, in an epoch that closes before
+// the insert comes: the element is collected by a later epoch (it used to
+// leave the delete log with the first and stay forever on that node only).
+func TestCollect_DeleteBeforeInsertWaitsForALaterEpoch(t *testing.T) {
+	const a, b = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	ins := &Op{Kind: RGAInsert, Key: "l", Origin: a, Seq: 1, HLC: 1 << 16, Value: []byte("x")}
+	del := &Op{Kind: RGADelete, Key: "l", Origin: b, Seq: 1, HLC: 2 << 16, Ref: ins.ID()}
+	r := &RGA{}
+	r.Apply(del)
+	if recs, _ := r.CollectDeleted(r.DelMark()); len(recs) != 0 {
+		t.Fatalf("collected %d records before the insert came", len(recs))
+	}
+	r.Apply(ins)
+	if !r.InsertedDeleted(ins.ID()) || r.DelsWaiting() == 0 {
+		t.Fatalf("the element inserted after its delete waits for nothing (InsertedDeleted %v, %d waiting)", r.InsertedDeleted(ins.ID()), r.DelsWaiting())
+	}
+	if recs, _ := r.CollectDeleted(r.DelMark()); len(recs) != 1 || len(r.Elems) != 0 {
+		t.Fatalf("a later epoch collected %d records, %d elements left; want 1 and 0", len(recs), len(r.Elems))
+	}
+
+	run := &Op{Kind: TextInsert, Key: "t", Origin: a, Seq: 1, HLC: 1 << 16, Value: []byte("xy")}
+	tdel := &Op{Kind: TextDelete, Key: "t", Origin: b, Seq: 1, HLC: 2 << 16,
+		Value: AppendTextRanges(nil, []TextRange{{Run: run.ID(), Off: 0, N: 2}})}
+	tx := &Text{}
+	tx.Apply(tdel)
+	tx.CollectDeleted(tx.DelMark())
+	tx.Apply(run)
+	if !tx.InsertedDeleted(run.ID()) || tx.DelsWaiting() == 0 {
+		t.Fatalf("the run inserted after its deletes waits for nothing (%d waiting)", tx.DelsWaiting())
+	}
+	if recs, _ := tx.CollectDeleted(tx.DelMark()); len(recs) == 0 || tx.String() != "" {
+		t.Fatalf("a later epoch collected %d records; text %q", len(recs), tx.String())
+	}
+}

@@ -37,6 +37,14 @@ type State struct {
 	// NewObject, if set, makes the object for a key first written (a
 	// replica makes maps and sets backed by its store); else New.
 	NewObject func(k ObjKey) Object
+	// Unloaded holds the objects that exist but are not in Objects (a
+	// replica's RGAs and Texts not read since the start, or unloaded):
+	// Get reads one with Load, keeps it and then calls OnLoad, if set.
+	// Iterations over Objects do not see them; Keys, Peek and the
+	// whole-state methods do.
+	Unloaded map[ObjKey]bool
+	Load     func(k ObjKey) Object
+	OnLoad   func(k ObjKey, obj Object)
 
 	pending map[string]map[uint64]*Op
 }
@@ -47,8 +55,65 @@ func NewState() *State {
 		pending: map[string]map[uint64]*Op{}}
 }
 
-// Get returns the object k, or nil.
-func (s *State) Get(k ObjKey) Object { return s.Objects[k] }
+// Get returns the object k, or nil; an unloaded one is loaded and kept.
+func (s *State) Get(k ObjKey) Object {
+	if obj := s.Objects[k]; obj != nil || !s.Unloaded[k] {
+		return obj
+	}
+	obj := s.Load(k)
+	if obj != nil {
+		delete(s.Unloaded, k)
+		s.Objects[k] = obj
+		if s.OnLoad != nil {
+			s.OnLoad(k, obj)
+		}
+	}
+	return obj
+}
+
+// Peek returns the object k like Get, but an unloaded one is read and not
+// kept, and OnLoad is not called (a whole-state walk: an encoding, a
+// snapshot to send).
+func (s *State) Peek(k ObjKey) Object {
+	if obj := s.Objects[k]; obj != nil || !s.Unloaded[k] {
+		return obj
+	}
+	return s.Load(k)
+}
+
+// Unload moves object k out of memory: the next Get loads it again. Only
+// an object whose every change is stored may be unloaded.
+func (s *State) Unload(k ObjKey) {
+	if s.Objects[k] == nil || s.Load == nil {
+		return
+	}
+	delete(s.Objects, k)
+	if s.Unloaded == nil {
+		s.Unloaded = map[ObjKey]bool{}
+	}
+	s.Unloaded[k] = true
+}
+
+// Keys returns the keys of every object, loaded or not, in no order.
+func (s *State) Keys() []ObjKey {
+	keys := make([]ObjKey, 0, len(s.Objects)+len(s.Unloaded))
+	for k := range s.Objects {
+		keys = append(keys, k)
+	}
+	for k := range s.Unloaded {
+		if s.Objects[k] == nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// LoadAll loads every unloaded object.
+func (s *State) LoadAll() {
+	for k := range s.Unloaded {
+		s.Get(k)
+	}
+}
 
 // Deliver hands op to the state and returns what happened and every op
 // applied as a result, in application order (op itself and any buffered ops
@@ -114,7 +179,7 @@ func (s *State) drain(origin string, sweep bool) []*Op {
 
 func (s *State) apply(op *Op) {
 	k := op.Obj()
-	obj := s.Objects[k]
+	obj := s.Get(k)
 	if obj == nil {
 		obj = s.newObject(k)
 		s.Objects[k] = obj
@@ -156,7 +221,7 @@ func (s *State) Merge(o *State) []*Op {
 
 // MergeObject merges one object into the state (cloning it).
 func (s *State) MergeObject(k ObjKey, obj Object) {
-	cur := s.Objects[k]
+	cur := s.Get(k)
 	if cur == nil {
 		if s.NewObject == nil {
 			s.Objects[k] = obj.Clone()
@@ -168,11 +233,13 @@ func (s *State) MergeObject(k ObjKey, obj Object) {
 	cur.Merge(obj)
 }
 
-// Clone returns a deep copy (without the gap buffer).
+// Clone returns a deep copy (without the gap buffer), every object loaded.
 func (s *State) Clone() *State {
 	c := NewState()
-	for k, obj := range s.Objects {
-		c.Objects[k] = obj.Clone()
+	for _, k := range s.Keys() {
+		if obj := s.Peek(k); obj != nil {
+			c.Objects[k] = obj.Clone()
+		}
 	}
 	for o, v := range s.VV {
 		c.VV[o] = v
@@ -183,10 +250,7 @@ func (s *State) Clone() *State {
 // AppendBinary appends a canonical encoding of the objects and the vector,
 // so two states are equal exactly when their encodings are.
 func (s *State) AppendBinary(b []byte) []byte {
-	keys := make([]ObjKey, 0, len(s.Objects))
-	for k := range s.Objects {
-		keys = append(keys, k)
-	}
+	keys := s.Keys()
 	slices.SortFunc(keys, func(a, b ObjKey) int {
 		if a.Type != b.Type {
 			return int(a.Type) - int(b.Type)
@@ -198,7 +262,11 @@ func (s *State) AppendBinary(b []byte) []byte {
 		b = append(b, byte(k.Type))
 		b = binary.AppendUvarint(b, uint64(len(k.Key)))
 		b = append(b, k.Key...)
-		b = s.Objects[k].AppendBinary(b)
+		obj := s.Peek(k)
+		if obj == nil { // unreadable (the store failed; the owner knows)
+			obj = New(k.Type)
+		}
+		b = obj.AppendBinary(b)
 	}
 	origins := sortedKeys(s.VV)
 	b = binary.AppendUvarint(b, uint64(len(origins)))

@@ -272,7 +272,10 @@ func (t *Text) integrate(run *textRun) {
 		t.tree.insertAfter(after, p)
 		run.pieces = []*piece{p}
 		if ss := t.deleted[run.id]; len(ss) > 0 {
-			run.lastDel = max(run.lastDel, t.dels.mark()) // its deletes came first: logged then
+			// Its deletes came first, and may have left the log with an
+			// epoch that closed before the run came: logged again, so
+			// the run waits for an epoch that covers its insert too.
+			run.lastDel = t.dels.add(run.id)
 			for _, s := range ss {
 				t.markDeleted(run, s.off, s.end)
 			}

@@ -96,6 +96,9 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 				return err
 			}
 			peak = max(peak, rss)
+			if n > 10 {
+				r.Add(fmt.Sprintf("peak RSS, writes to the %s of %d (the node holds all %d objects)", ty.name, n, 2*len(scaleTypes)), rss/1e6, "MB", Info, "")
+			}
 			rates[j] = float64(ops) / (max(ms, 1) / 1000)
 			r.Add(fmt.Sprintf("%s writes/s, object of %d", ty.name, n), rates[j], "ops/s", Info, "")
 		}

@@ -60,6 +60,7 @@ type delLogger interface {
 	DelsWaiting() int
 	RequeueDeleted()
 	CollectDeleted(mark uint64) ([]crdt.Record, int)
+	InsertedDeleted(id crdt.OpID) bool
 }
 
 type tombEpoch struct {
@@ -101,6 +102,12 @@ func (r *Replica) noteTombstones(applied []*crdt.Op) {
 			r.addTomb(tombItem{k: op.Obj(), elem: string(op.Field), tags: op.Tags})
 		case op.Kind == crdt.TextDelete || op.Kind == crdt.RGADelete:
 			r.openEpoch().dels[op.Obj()] = 0
+		case op.Kind == crdt.TextInsert || op.Kind == crdt.RGAInsert:
+			// An insert whose deletes came first logs them again
+			// (crdt.RGA.insert): they wait for this epoch.
+			if o, ok := r.state.Get(op.Obj()).(delLogger); ok && o.InsertedDeleted(op.ID()) {
+				r.openEpoch().dels[op.Obj()] = 0
+			}
 		}
 	}
 }
@@ -329,5 +336,6 @@ func (r *Replica) collectNow() {
 	defer r.mu.Unlock()
 	if r.failed == nil {
 		r.collect()
+		r.trim() // nothing is dirty between commits: an idle node unloads too
 	}
 }

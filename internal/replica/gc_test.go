@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -493,6 +494,23 @@ func (c *cluster) awaitCollected(nodes []*Replica, what string) {
 		if time.Now().After(deadline) {
 			for i, r := range nodes {
 				c.t.Logf("node %d: vv %v, %+v", i+1, r.VV(), r.GC())
+				r.mu.Lock()
+				for k, o := range r.state.Objects {
+					switch o := o.(type) {
+					case *crdt.RGA:
+						var del []string
+						for id, e := range o.Elems {
+							if e.Deleted {
+								del = append(del, fmt.Sprintf("%d@%.4s(ins=%v)", id.Seq, id.Origin, e.Inserted))
+							}
+						}
+						slices.Sort(del)
+						c.t.Logf("  %s: %d elements, %d visible, deleted leaves %d, deleted %v", k.Key, len(o.Elems), o.Len(), o.DeletedLeaves(), del)
+					case *crdt.Text:
+						c.t.Logf("  text %s: %d visible", k.Key, o.Len())
+					}
+				}
+				r.mu.Unlock()
 			}
 			c.t.Fatalf("%s not collected within a minute", what)
 		}

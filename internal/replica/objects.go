@@ -105,6 +105,11 @@ func LoadObject(st *store.Store, k crdt.ObjKey) (crdt.Object, error) {
 	if err := readableFormat(st); err != nil {
 		return nil, err
 	}
+	return readObject(st, k)
+}
+
+// readObject reads object k whole from its records; nil if it has none.
+func readObject(st *store.Store, k crdt.ObjKey) (crdt.Object, error) {
 	prefix := objPrefix(k)
 	rows, err := st.Scan(store.CRDT, store.ScanOptions{Prefix: prefix})
 	if err != nil || len(rows) == 0 {
@@ -236,9 +241,10 @@ func (r *Replica) newObject(k crdt.ObjKey) crdt.Object {
 }
 
 // hydrateObjects makes every stored object: maps and sets backed (nothing
-// of them read), the others read whole. Objects are found by seeking from
-// one to the next, so a restart costs a seek per object, not a read of
-// every element.
+// of them read), RGAs and Texts noted as unloaded (read whole on first use,
+// seqcache.go), counters and registers read. Objects are found by seeking
+// from one to the next, so a restart costs a seek per object, not a read
+// of every element.
 func (r *Replica) hydrateObjects() error {
 	from := []byte{}
 	for {
@@ -254,9 +260,12 @@ func (r *Replica) hydrateObjects() error {
 			return &CorruptError{What: "CRDT", Key: key, Err: errors.New("malformed key")}
 		}
 		prefix := objPrefix(k)
-		if backedType(k.Type) {
+		switch {
+		case backedType(k.Type):
 			r.state.Objects[k] = r.newObject(k)
-		} else {
+		case seqType(k.Type):
+			r.state.Unloaded[k] = true
+		default:
 			obj, err := LoadObject(r.st, k)
 			if err != nil {
 				return err
@@ -269,11 +278,16 @@ func (r *Replica) hydrateObjects() error {
 	}
 }
 
-// trim evicts resident map and set elements once they take more than the
-// cache allows, down to three quarters of it (r.mu held, after a commit:
-// nothing is dirty).
+// trim evicts resident map and set elements once they and the sequences
+// in memory take more than the cache allows, down to three quarters of it
+// (r.mu held, after a commit: nothing is dirty); sequences go first, least
+// recently used first (seqcache.go).
 func (r *Replica) trim() {
-	if r.cache.Used <= r.cfg.CRDTCache {
+	seqs := r.seqs.bytes(r.state)
+	if r.cache.Used+seqs <= r.cfg.CRDTCache {
+		return
+	}
+	if seqs > 0 && r.unloadSeqs(r.cfg.CRDTCache*3/4-r.cache.Used) {
 		return
 	}
 	for _, obj := range r.state.Objects {

@@ -85,7 +85,9 @@ func (r *Replica) scanRecords(k crdt.ObjKey, after []byte, limit int, take func(
 func (r *Replica) SliceRGA(key string, from, count uint64) [][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	l, _ := r.state.Get(crdt.ObjKey{Type: crdt.TypeRGA, Key: key}).(*crdt.RGA)
+	k := crdt.ObjKey{Type: crdt.TypeRGA, Key: key}
+	r.seqs.touch(k)
+	l, _ := r.state.Get(k).(*crdt.RGA)
 	if l == nil {
 		return nil
 	}

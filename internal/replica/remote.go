@@ -25,8 +25,11 @@ func (r *Replica) Handle(peer string, m *Message) error {
 		return r.handlePush(peer, m)
 	case Ack:
 		if len(m.Prune)+len(m.Graft)+len(m.Have) > 0 {
+			// Not an acknowledgement: a Have is sent outside the peer's
+			// ordered pushes and without its own seq, so counting it
+			// (peerVV) could let tombstones go before this node holds the
+			// peer's own ops made meanwhile (gc.go, stable).
 			r.treeAck(peer, m)
-			r.notePeer(peer, m.Have)
 		}
 		if len(m.VV) > 0 {
 			r.noteClaim(peer, m.VV)

@@ -234,7 +234,10 @@ type Stats struct {
 	// to stop and to start again relaying to it; TreeHaves the
 	// announcements it sent to lazy peers (the relay tree, tree.go).
 	TreePrunes, TreeGrafts, TreeHaves uint64
-	OpLogEntries                      int
+	// SeqLoads and SeqUnloads count the RGAs and Texts read whole into
+	// memory and unloaded past the cache (seqcache.go).
+	SeqLoads, SeqUnloads uint64
+	OpLogEntries         int
 }
 
 // Replica is a node's replicated state.
@@ -276,7 +279,7 @@ type Replica struct {
 		localOps, remoteApplied, remoteDup, remoteBuffered, remoteDropped atomic.Uint64
 		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
 		gapPulls, pullsLimited, headsSigned, headsVerified, pushesDropped atomic.Uint64
-		treePrunes, treeGrafts, treeHaves                                 atomic.Uint64
+		treePrunes, treeGrafts, treeHaves, seqLoads, seqUnloads           atomic.Uint64
 	}
 
 	ctx    context.Context
@@ -321,6 +324,9 @@ type Replica struct {
 	// cache counts the memory of resident map and set elements (guarded by
 	// mu; objects.go).
 	cache *crdt.Cache
+	// seqs tracks the RGAs and Texts in memory (seqcache.go; guarded by
+	// mu).
+	seqs *seqCache
 	// spawnMu orders goroutines started while handling messages (acks
 	// waiting for an fsync) with Close: none starts once stopping is set.
 	spawnMu  sync.Mutex
@@ -349,6 +355,8 @@ func Open(cfg Config) (*Replica, error) {
 	r.state.MaxPending = cfg.MaxPending
 	r.cache = &crdt.Cache{}
 	r.state.NewObject = r.newObject
+	r.state.Unloaded, r.state.Load, r.state.OnLoad = map[crdt.ObjKey]bool{}, r.loadSeq, r.seqLoaded
+	r.seqs = newSeqCache()
 	r.held = map[string][]unit{}
 	r.heads = map[string]opauth.Head{}
 	r.unproven = map[string]map[string]*unproven{}
@@ -521,6 +529,7 @@ func copyVV(v map[string]uint64) map[string]uint64 {
 func (r *Replica) Read(k crdt.ObjKey, f func(crdt.Object)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.seqs.touch(k)
 	f(r.state.Get(k))
 }
 
@@ -563,6 +572,7 @@ func (r *Replica) Stats() Stats {
 		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
 		GapPulls: r.stats.gapPulls.Load(), PullsLimited: r.stats.pullsLimited.Load(), OpLogEntries: n,
 		TreePrunes: r.stats.treePrunes.Load(), TreeGrafts: r.stats.treeGrafts.Load(), TreeHaves: r.stats.treeHaves.Load(),
+		SeqLoads: r.stats.seqLoads.Load(), SeqUnloads: r.stats.seqUnloads.Load(),
 		PushesDropped: r.stats.pushesDropped.Load(),
 		HeadsSigned:   r.stats.headsSigned.Load(), HeadsVerified: r.stats.headsVerified.Load(),
 	}
@@ -625,6 +635,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 	// records it changed (a bounded number, whatever the object's size).
 	for k := range rewrite {
 		obj := r.state.Get(k)
+		r.seqs.touch(k)
 		if res, ok := obj.(crdt.Resident); ok && res.Backed() {
 			putRecords(b, k, res.Dirty())
 			res.Clean()
@@ -648,6 +659,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 				once[k] = true
 			}
 			obj := r.state.Get(k)
+			r.seqs.touch(k)
 			putRecords(b, k, crdt.OpRecords(obj, op))
 			if res, ok := obj.(crdt.Resident); ok {
 				res.Clean()
@@ -680,7 +692,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 func (r *Replica) Keys(t crdt.Type, after string, limit int) []string {
 	r.mu.Lock()
 	var keys []string
-	for k := range r.state.Objects {
+	for _, k := range r.state.Keys() {
 		if k.Type == t && k.Key > after {
 			keys = append(keys, k.Key)
 		}

@@ -82,7 +82,11 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 			}
 			msg.Certs = r.certsFor(peer, msg.Heads)
 		}
-		for k, obj := range r.state.Objects {
+		for _, k := range r.state.Keys() {
+			obj := r.state.Peek(k)
+			if obj == nil {
+				continue
+			}
 			msg.Objects[k] = obj.AppendBinary(nil)
 			sent += len(k.Key) + len(msg.Objects[k])
 		}

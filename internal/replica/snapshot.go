@@ -76,7 +76,10 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 	touched := map[crdt.ObjKey]bool{}
 	// What the snapshot's sender held and has collected since (covered by
 	// its vector, absent from its objects) goes here too, before the
-	// merge, or the merge would bring it back.
+	// merge, or the merge would bring it back. Every object is read for
+	// it (a snapshot is rare; the sequences are unloaded again after the
+	// commit, past the cache).
+	r.state.LoadAll()
 	for k, obj := range r.state.Objects {
 		switch o := obj.(type) {
 		case *crdt.ORSet:

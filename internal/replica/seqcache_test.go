@@ -1,0 +1,109 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/testutil"
+)
+
+// TestSeqs_UnloadedPastTheCache: Texts and RGAs written past crdt_cache
+// are unloaded once unused for a second, least recently used first, and
+// read again whole, unchanged, when used (a read, an edit by position); a
+// start reads none of them until one is used.
+func TestSeqs_UnloadedPastTheCache(t *testing.T) {
+	const docs, chars = 40, 100
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	const cache = 32 << 10
+	r := openReplica(t, Config{Store: st, CRDTCache: cache})
+	want := map[string]string{}
+	for i := range docs {
+		key := fmt.Sprintf("doc%02d", i)
+		var sb strings.Builder
+		for j := range chars {
+			c := string(rune('a' + (i+j)%26))
+			write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: key, Value: []byte(c), At: &crdt.TextPos{Index: uint64(j)}})
+			sb.WriteString(c)
+		}
+		want[key] = sb.String()
+		write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: key, Value: []byte(key)})
+	}
+	resident := func() (n int, bytes int64) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for k := range r.state.Objects {
+			if seqType(k.Type) {
+				n++
+			}
+		}
+		return n, r.seqs.bytes(r.state) + r.cache.Used
+	}
+	r.mu.Lock()
+	last := r.state.Objects[crdt.ObjKey{Type: crdt.TypeText, Key: fmt.Sprintf("doc%02d", docs-1)}]
+	r.mu.Unlock()
+	if last == nil {
+		t.Fatal("the text written last is not in memory: a sequence used in the last second stays")
+	}
+	testutil.Eventually(t, 20*time.Second, "sequences unloaded down to the cache", func() bool {
+		write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "tick", Delta: 1}) // a commit: trim runs
+		_, b := resident()
+		return b <= cache
+	})
+	n, b := resident()
+	if s := r.Stats(); s.SeqUnloads == 0 || n >= 2*docs {
+		t.Fatalf("%d sequences (%d bytes) left in memory, %d unloaded", n, b, s.SeqUnloads)
+	}
+	t.Logf("%d of %d sequences in memory, %d bytes of %d", n, 2*docs, b, cache)
+	read := func(r *Replica, key string) string {
+		var got string
+		r.Read(crdt.ObjKey{Type: crdt.TypeText, Key: key}, func(o crdt.Object) {
+			if tx, ok := o.(*crdt.Text); ok {
+				got = tx.String()
+			}
+		})
+		return got
+	}
+	for key, w := range want {
+		if got := read(r, key); got != w {
+			t.Fatalf("%s read again: %q, want %q", key, got, w)
+		}
+	}
+	if s := r.Stats(); s.SeqLoads == 0 {
+		t.Fatal("no sequence loaded again")
+	}
+	r.Close(context.Background())
+	st.Close()
+
+	st = openStore(t, dir)
+	t.Cleanup(func() { st.Close() })
+	r = openReplica(t, Config{Store: st, CRDTCache: cache})
+	t.Cleanup(func() { r.Close(context.Background()) })
+	if n, _ := resident(); n != 0 || r.Stats().SeqLoads != 0 {
+		t.Fatalf("after a start: %d sequences in memory, %d loads; want none", n, r.Stats().SeqLoads)
+	}
+	// An edit by position on a text not read yet lands where it would have.
+	write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: "doc07", Value: []byte("XY"), At: &crdt.TextPos{Index: 3}})
+	if got, w := read(r, "doc07"), want["doc07"][:3]+"XY"+want["doc07"][3:]; got != w {
+		t.Fatalf("doc07 edited after a start: %q, want %q", got, w)
+	}
+	var elems []string
+	r.Read(crdt.ObjKey{Type: crdt.TypeRGA, Key: "doc31"}, func(o crdt.Object) {
+		for _, e := range o.(*crdt.RGA).Visible() {
+			elems = append(elems, string(e.Value))
+		}
+	})
+	if len(elems) != 1 || elems[0] != "doc31" {
+		t.Fatalf("RGA doc31 after a start: %q", elems)
+	}
+	if n := r.Stats().SeqLoads; n != 2 {
+		t.Fatalf("%d sequences loaded for two used, want 2", n)
+	}
+	if got := r.Keys(crdt.TypeText, "", 1000); len(got) != docs {
+		t.Fatalf("Keys lists %d texts, want %d (loaded or not)", len(got), docs)
+	}
+}
