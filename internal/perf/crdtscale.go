@@ -85,24 +85,28 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 	}
 	var peak float64
 	for _, ty := range scaleTypes {
-		rates := make([]float64, len(sizes))
+		rates, steady := make([]float64, len(sizes)), make([]float64, len(sizes))
 		for j, n := range sizes {
 			ops := p.ScaleSmallOps
 			if n > 10 {
 				ops = p.ScaleOps
 			}
-			ms, rss, err := scaleRun(ctx, nx, guest, data, ty.name, fmt.Sprintf("%s-%d", ty.name, n), ops)
+			ms, first, rss, err := scaleRun(ctx, nx, guest, data, ty.name, fmt.Sprintf("%s-%d", ty.name, n), ops)
 			if err != nil {
 				return err
 			}
 			peak = max(peak, rss)
+			rates[j] = float64(ops) / (max(ms, 1) / 1000)
+			steady[j] = float64(ops-1) / (max(ms-first, 1) / 1000)
+			r.Add(fmt.Sprintf("%s writes/s, object of %d", ty.name, n), rates[j], "ops/s", Info, "")
+			r.Add(fmt.Sprintf("%s first write, object of %d (an RGA or Text is read whole on first use)", ty.name, n), first, "ms", Info, "")
+			r.Add(fmt.Sprintf("%s writes/s after the first, object of %d", ty.name, n), steady[j], "ops/s", Info, "")
 			if n > 10 {
 				r.Add(fmt.Sprintf("peak RSS, writes to the %s of %d (the node holds all %d objects)", ty.name, n, 2*len(scaleTypes)), rss/1e6, "MB", Info, "")
 			}
-			rates[j] = float64(ops) / (max(ms, 1) / 1000)
-			r.Add(fmt.Sprintf("%s writes/s, object of %d", ty.name, n), rates[j], "ops/s", Info, "")
 		}
 		r.Add(fmt.Sprintf("%s writes/s, %d elements vs 10", ty.name, p.ScaleElems), rates[1]/rates[0], "ratio", Info, ">= 0.8")
+		r.Add(fmt.Sprintf("%s writes/s after the first, %d elements vs 10", ty.name, p.ScaleElems), steady[1]/steady[0], "ratio", Info, ">= 0.8")
 	}
 	r.Add(fmt.Sprintf("peak RSS of the node (%d × %d elements)", len(scaleTypes), p.ScaleElems), peak/1e6, "MB", Info, "")
 	if err := manyElements(ctx, p, r, dir, nx, guest); err != nil {
@@ -123,65 +127,74 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 	}
 	defer rep.Close(ctx)
 	mid := p.ScaleElems / 2
-	for _, ty := range scaleTypes {
-		key := fmt.Sprintf("%s-%d", ty.name, p.ScaleElems)
-		start := time.Now()
-		var n int
-		switch ty.t {
-		case crdt.TypeLWWMap:
-			rows, err := rep.ScanMap(key, []byte(fmt.Sprintf("f%08d", mid)), 100)
-			if err != nil {
-				return err
+	for round := range 2 {
+		for _, ty := range scaleTypes {
+			key := fmt.Sprintf("%s-%d", ty.name, p.ScaleElems)
+			start := time.Now()
+			var n int
+			switch ty.t {
+			case crdt.TypeLWWMap:
+				rows, err := rep.ScanMap(key, []byte(fmt.Sprintf("f%08d", mid)), 100)
+				if err != nil {
+					return err
+				}
+				n = len(rows)
+			case crdt.TypeORSet:
+				elems, err := rep.ScanSet(key, []byte(fmt.Sprintf("e%08d", mid)), 100)
+				if err != nil {
+					return err
+				}
+				n = len(elems)
+			case crdt.TypeRGA:
+				n = len(rep.SliceRGA(key, uint64(mid), 100))
+			case crdt.TypeText:
+				rep.Read(crdt.ObjKey{Type: crdt.TypeText, Key: key}, func(o crdt.Object) {
+					s, _ := o.(*crdt.Text).Slice(uint64(mid), 100)
+					n = utf8.RuneCountInString(s)
+				})
 			}
-			n = len(rows)
-		case crdt.TypeORSet:
-			elems, err := rep.ScanSet(key, []byte(fmt.Sprintf("e%08d", mid)), 100)
-			if err != nil {
-				return err
+			took := time.Since(start)
+			if n != 100 {
+				return fmt.Errorf("crdt-scale: %s page of %d", ty.name, n)
 			}
-			n = len(elems)
-		case crdt.TypeRGA:
-			n = len(rep.SliceRGA(key, uint64(mid), 100))
-		case crdt.TypeText:
-			rep.Read(crdt.ObjKey{Type: crdt.TypeText, Key: key}, func(o crdt.Object) {
-				s, _ := o.(*crdt.Text).Slice(uint64(mid), 100)
-				n = utf8.RuneCountInString(s)
-			})
+			if round == 0 {
+				r.Add(fmt.Sprintf("%s: 100-element page from the middle of %d, first read after the start (in-process, paged reader)", ty.name, p.ScaleElems),
+					float64(took.Microseconds())/1000, "ms", Info, "<= 1")
+			} else {
+				r.Add(fmt.Sprintf("%s: the same page read again", ty.name), float64(took.Microseconds())/1000, "ms", Info, "<= 1")
+			}
 		}
-		took := time.Since(start)
-		if n != 100 {
-			return fmt.Errorf("crdt-scale: %s page of %d", ty.name, n)
-		}
-		r.Add(fmt.Sprintf("%s: 100-element page from the middle of %d (in-process, paged reader)", ty.name, p.ScaleElems),
-			float64(took.Microseconds())/1000, "ms", Info, "<= 1")
 	}
 	r.Note("Objects seeded in the datastore (replica.Seed), then `nx run` of the scalewriter guest (testdata/guests/scalewriter, "+
 		"sync on over plain TCP, defaults) adding %d elements to an object of 10 and %d to one of %d, timed by the guest; "+
 		"each write stores the records its op changed. The page read is in-process, through the paged readers behind "+
 		"crdt_lww_map_scan and crdt_orset_scan (from the store's records), crdt_rga_slice (a walk of the sequence in memory) "+
-		"and crdt_text_read (the text's position tree). The 10,000,000-element RSS figure of the issue is not measured here.", p.ScaleSmallOps, p.ScaleOps, p.ScaleElems)
+		"and crdt_text_read (the text's position tree). A node reads an RGA or a Text whole on its first use after a start and "+
+		"holds it while in use (unloading it past crdt_cache once idle): the first write and the first page read include that "+
+		"read, the lines after the first and read again do not; the targets are shown on both. "+
+		"The 10,000,000-element RSS figure is the many-elements run (maps and sets).", p.ScaleSmallOps, p.ScaleOps, p.ScaleElems)
 	return nil
 }
 
 // scaleRun runs the scalewriter guest once and returns the milliseconds
-// it reported and the node's peak RSS (bytes).
-func scaleRun(ctx context.Context, nx, guest, data, typ, key string, ops int) (float64, float64, error) {
+// it reported for all the writes and for the first, and the node's peak
+// RSS (bytes).
+func scaleRun(ctx context.Context, nx, guest, data, typ, key string, ops int) (ms, firstMs, rss float64, err error) {
 	listen, err := freeport.Addr()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	cmd := exec.CommandContext(ctx, nx, "run", guest, "--datastore-path", data, "--listen", listen, "--tls-insecure", "--settle-for", "0s", "--log-level", "error")
 	cmd.Env = append(cmd.Environ(), "NX_TYPE="+typ, "NX_KEY="+key, "NX_OPS="+strconv.Itoa(ops))
 	out, rss, err := outputAndPeak(cmd)
 	if err != nil {
-		return 0, 0, fmt.Errorf("crdt-scale %s %s: %v", typ, key, err)
+		return 0, 0, 0, fmt.Errorf("crdt-scale %s %s: %v", typ, key, err)
 	}
-	v, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "elapsed_ms ")
-	ms, perr := strconv.ParseFloat(v, 64)
-	if !ok || perr != nil {
-		return 0, 0, fmt.Errorf("crdt-scale %s %s: guest printed %q", typ, key, out)
+	var firstUs float64
+	if n, _ := fmt.Sscanf(strings.TrimSpace(string(out)), "first_us %g\nelapsed_ms %g", &firstUs, &ms); n != 2 {
+		return 0, 0, 0, fmt.Errorf("crdt-scale %s %s: guest printed %q", typ, key, out)
 	}
-	return ms, rss, nil
+	return ms, firstUs / 1000, rss, nil
 }
 
 // manyElements seeds ManyObjects maps and sets of ScaleElems elements each
@@ -210,7 +223,7 @@ func manyElements(ctx context.Context, p Profile, r *Report, dir, nx, guest stri
 	}
 	seeded := time.Since(start)
 	start = time.Now()
-	ms, rss, err := scaleRun(ctx, nx, guest, data, "orset", "orset-0", p.ScaleOps)
+	ms, _, rss, err := scaleRun(ctx, nx, guest, data, "orset", "orset-0", p.ScaleOps)
 	if err != nil {
 		return err
 	}
