@@ -68,7 +68,12 @@ func (r *Replica) sendLoop() {
 			more, _ := r.q.take(r.cfg.BatchSize - len(batch))
 			batch = append(batch, more...)
 		}
-		if !r.durable(batch) {
+		// With no peer connected nothing is sent, and nothing need be
+		// made durable now (interval mode keeps its interval): a peer that
+		// connects later pulls, and pull answers wait for durability
+		// themselves (serve).
+		peers := r.cfg.Transport.Peers()
+		if len(peers) > 0 && !r.durable(batch) {
 			return
 		}
 		if r.cfg.Auth != nil {
@@ -89,7 +94,7 @@ func (r *Replica) sendLoop() {
 				batch[i].cont = true
 			}
 		}
-		r.send(batch)
+		r.send(peers, batch)
 	}
 }
 
@@ -175,13 +180,14 @@ func (r *Replica) relayLoop() {
 			}
 			continue
 		}
-		if !r.durable(batch) {
+		peers := r.cfg.Transport.Peers()
+		if len(peers) > 0 && !r.durable(batch) {
 			return
 		}
 		r.mu.Lock()
 		r.announce(batch)
 		r.mu.Unlock()
-		r.send(batch)
+		r.send(peers, batch)
 	}
 }
 
@@ -322,9 +328,9 @@ func (r *Replica) durable(batch []item) bool {
 // origin, nothing its acknowledgements already cover) and, of relayed ops,
 // only those whose origin it is not linked to (the origin pushes its own
 // ops to every peer it is linked to) and whose relay tree has not made its
-// link lazy. Own ops go to every peer.
-func (r *Replica) send(batch []item) {
-	peers := r.cfg.Transport.Peers()
+// link lazy. Own ops go to every peer. peers are the peers connected when
+// the batch was made durable: only they may be sent it.
+func (r *Replica) send(peers []string, batch []item) {
 	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 	for _, peer := range peers {
 		var n int
