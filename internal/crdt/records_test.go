@@ -7,6 +7,24 @@ import (
 	"pgregory.net/rapid"
 )
 
+// storeOpRecords keeps in stored (object -> sub-key -> value) the records
+// each applied op changed, as a replica's write does.
+func storeOpRecords(stored map[ObjKey]map[string][]byte, s *State, applied []*Op) {
+	for _, op := range applied {
+		k := op.Obj()
+		if stored[k] == nil {
+			stored[k] = map[string][]byte{}
+		}
+		for _, rec := range OpRecords(s.Get(k), op) {
+			if rec.Value == nil {
+				delete(stored[k], string(rec.Sub))
+			} else {
+				stored[k][string(rec.Sub)] = rec.Value
+			}
+		}
+	}
+}
+
 // Keeping only the records each op changed gives, at every step, the
 // records of the whole object: FromRecords of them is the object.
 func TestProperty_OpRecordsKeepTheObject(t *testing.T) {
@@ -16,19 +34,7 @@ func TestProperty_OpRecordsKeepTheObject(t *testing.T) {
 		stored := map[ObjKey]map[string][]byte{}
 		for _, i := range rapid.Permutation(indexes(len(ops))).Draw(t, "order") {
 			_, applied := s.Deliver(ops[i])
-			for _, op := range applied {
-				k := op.Obj()
-				if stored[k] == nil {
-					stored[k] = map[string][]byte{}
-				}
-				for _, rec := range OpRecords(s.Get(k), op) {
-					if rec.Value == nil {
-						delete(stored[k], string(rec.Sub))
-					} else {
-						stored[k][string(rec.Sub)] = rec.Value
-					}
-				}
-			}
+			storeOpRecords(stored, s, applied)
 		}
 		for k, obj := range s.Objects {
 			var recs []Record
@@ -107,19 +113,7 @@ func TestProperty_UnloadedSequencesLoadTheSame(t *testing.T) {
 		for _, i := range rapid.Permutation(indexes(len(ops))).Draw(t, "order") {
 			ref.Deliver(ops[i])
 			_, applied := s.Deliver(ops[i])
-			for _, op := range applied {
-				k := op.Obj()
-				if stored[k] == nil {
-					stored[k] = map[string][]byte{}
-				}
-				for _, rec := range OpRecords(s.Get(k), op) {
-					if rec.Value == nil {
-						delete(stored[k], string(rec.Sub))
-					} else {
-						stored[k][string(rec.Sub)] = rec.Value
-					}
-				}
-			}
+			storeOpRecords(stored, s, applied)
 			for _, k := range s.Keys() {
 				if (k.Type == TypeRGA || k.Type == TypeText) && rapid.Bool().Draw(t, "unload") {
 					s.Unload(k)

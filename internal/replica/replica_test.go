@@ -242,14 +242,22 @@ func (d *durableRecorder) Send(p string, m *Message) error {
 	return d.recorder.Send(p, m)
 }
 
-func TestReplica_SendsOnlyDurableOps(t *testing.T) {
+// openUnsyncedStore opens a store in interval mode whose own timer never
+// syncs (an hour): only explicit syncs make writes durable. It closes when
+// the test ends.
+func openUnsyncedStore(t *testing.T) *store.Store {
 	cfg := store.DefaultConfig(t.TempDir())
-	cfg.SyncInterval = time.Hour // the store's own timer never syncs here
+	cfg.SyncInterval = time.Hour
 	st, err := store.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestReplica_SendsOnlyDurableOps(t *testing.T) {
+	st := openUnsyncedStore(t)
 	rc := &durableRecorder{st: st}
 	r := openReplica(t, Config{Store: st, Transport: rc})
 	defer r.Close(context.Background())
@@ -952,13 +960,7 @@ func TestReplica_RelaySkipsPeersLinkedToOrigin(t *testing.T) {
 // is sent): interval mode keeps its interval. The build before forced an
 // fsync for every batch (5.5 % of the CPU profile of a text replay).
 func TestReplica_AloneKeepsTheSyncInterval(t *testing.T) {
-	cfg := store.DefaultConfig(t.TempDir())
-	cfg.SyncInterval = time.Hour // the store's own timer never syncs here
-	st, err := store.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openUnsyncedStore(t)
 	r := openReplica(t, Config{Store: st, Transport: &recorder{peers: []string{}}})
 	defer r.Close(context.Background())
 	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
