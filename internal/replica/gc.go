@@ -269,6 +269,7 @@ func (r *Replica) collect() {
 				recs, freed := o.CollectDeleted(mark)
 				putRecords(b, k, recs)
 				g.collected += freed
+				r.seqs.touch(k, r.state.Get(k)) // its size changed
 			}
 		}
 		for _, it := range e.items {

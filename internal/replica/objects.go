@@ -283,11 +283,10 @@ func (r *Replica) hydrateObjects() error {
 // (r.mu held, after a commit: nothing is dirty); sequences go first, least
 // recently used first (seqcache.go).
 func (r *Replica) trim() {
-	seqs := r.seqs.bytes(r.state)
-	if r.cache.Used+seqs <= r.cfg.CRDTCache {
+	if r.cache.Used+r.seqs.total <= r.cfg.CRDTCache {
 		return
 	}
-	if seqs > 0 && r.unloadSeqs(r.cfg.CRDTCache*3/4-r.cache.Used) {
+	if r.seqs.total > 0 && r.unloadSeqs(r.cfg.CRDTCache*3/4-r.cache.Used) {
 		return
 	}
 	for _, obj := range r.state.Objects {

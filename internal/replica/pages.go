@@ -86,10 +86,10 @@ func (r *Replica) SliceRGA(key string, from, count uint64) [][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := crdt.ObjKey{Type: crdt.TypeRGA, Key: key}
-	r.seqs.touch(k)
 	l, _ := r.state.Get(k).(*crdt.RGA)
 	if l == nil {
 		return nil
 	}
+	r.seqs.touch(k, l)
 	return l.Slice(from, count)
 }

@@ -529,8 +529,9 @@ func copyVV(v map[string]uint64) map[string]uint64 {
 func (r *Replica) Read(k crdt.ObjKey, f func(crdt.Object)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seqs.touch(k)
-	f(r.state.Get(k))
+	obj := r.state.Get(k)
+	r.seqs.touch(k, obj)
+	f(obj)
 }
 
 // Digest returns the canonical encoding of the whole state (objects and
@@ -635,7 +636,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 	// records it changed (a bounded number, whatever the object's size).
 	for k := range rewrite {
 		obj := r.state.Get(k)
-		r.seqs.touch(k)
+		r.seqs.touch(k, obj)
 		if res, ok := obj.(crdt.Resident); ok && res.Backed() {
 			putRecords(b, k, res.Dirty())
 			res.Clean()
@@ -659,7 +660,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 				once[k] = true
 			}
 			obj := r.state.Get(k)
-			r.seqs.touch(k)
+			r.seqs.touch(k, obj)
 			putRecords(b, k, crdt.OpRecords(obj, op))
 			if res, ok := obj.(crdt.Resident); ok {
 				res.Clean()

@@ -27,20 +27,49 @@ import (
 func seqType(t crdt.Type) bool { return t == crdt.TypeRGA || t == crdt.TypeText }
 
 // seqKeep is how long a sequence stays in memory after its last use,
-// whatever the cache.
-const seqKeep = time.Second
+// whatever the cache; seqRetry is how often, at most, an unload pass runs
+// while the cache stays full of sequences in use.
+const (
+	seqKeep  = time.Second
+	seqRetry = 100 * time.Millisecond
+)
 
-// seqCache orders the sequences in memory by last use.
+// seqCache tracks the sequences in memory: their last use and their size
+// when last used (guarded by Replica.mu), and the sum of those sizes.
 type seqCache struct {
-	used map[crdt.ObjKey]time.Time // sequences in memory -> last use
+	used    map[crdt.ObjKey]*seqUse
+	total   int64
+	lastTry time.Time
 }
 
-func newSeqCache() *seqCache { return &seqCache{used: map[crdt.ObjKey]time.Time{}} }
+type seqUse struct {
+	at    time.Time
+	bytes int64
+}
 
-// touch notes a use of sequence k (r.mu held).
-func (c *seqCache) touch(k crdt.ObjKey) {
-	if seqType(k.Type) {
-		c.used[k] = time.Now()
+func newSeqCache() *seqCache { return &seqCache{used: map[crdt.ObjKey]*seqUse{}} }
+
+// touch notes a use of object k, obj in memory (after any change to it):
+// for a sequence, its time and size.
+func (c *seqCache) touch(k crdt.ObjKey, obj crdt.Object) {
+	if !seqType(k.Type) || obj == nil {
+		return
+	}
+	u := c.used[k]
+	if u == nil {
+		u = &seqUse{}
+		c.used[k] = u
+	}
+	n := memBytes(obj)
+	c.total += n - u.bytes
+	u.at, u.bytes = time.Now(), n
+}
+
+// drop forgets sequence k (unloaded).
+func (c *seqCache) drop(k crdt.ObjKey) {
+	if u := c.used[k]; u != nil {
+		c.total -= u.bytes
+		delete(c.used, k)
 	}
 }
 
@@ -53,22 +82,6 @@ func memBytes(obj crdt.Object) int64 {
 		return o.MemBytes()
 	}
 	return 0
-}
-
-// bytes is what the sequences in memory take; ones no longer there (a
-// snapshot replaced nothing, but a key may have been unloaded) are
-// forgotten.
-func (c *seqCache) bytes(s *crdt.State) int64 {
-	var n int64
-	for k := range c.used {
-		obj := s.Objects[k]
-		if obj == nil {
-			delete(c.used, k)
-			continue
-		}
-		n += memBytes(obj)
-	}
-	return n
 }
 
 // loadSeq reads sequence k whole (State.Load; r.mu held). A read failure
@@ -92,40 +105,46 @@ func (r *Replica) loadSeq(k crdt.ObjKey) crdt.Object {
 // seqLoaded is State.OnLoad: sequence k is in memory again (r.mu held); its
 // deletes are queued for collection, as at a start.
 func (r *Replica) seqLoaded(k crdt.ObjKey, obj crdt.Object) {
-	r.seqs.touch(k)
+	r.seqs.touch(k, obj)
 	r.stats.seqLoads.Add(1)
 	r.queueTombstones(k, obj, true)
 }
 
 // unloadSeqs unloads the least recently used sequences that hold no
-// waiting deletes until those left take at most budget bytes, and reports
-// whether it got there (r.mu held, after a commit).
+// waiting deletes and were not used in the last seqKeep, until those left
+// take at most budget bytes, and reports whether it got there (r.mu held,
+// after a commit). While the sequences in use fill the cache, a pass runs
+// at most every seqRetry.
 func (r *Replica) unloadSeqs(budget int64) bool {
+	c := r.seqs
+	if c.total <= budget {
+		return true
+	}
+	now := time.Now()
+	if now.Sub(c.lastTry) < seqRetry {
+		return false
+	}
+	c.lastTry = now
 	pinned := map[crdt.ObjKey]bool{}
 	for _, e := range r.gc.epochs {
 		for k := range e.dels {
 			pinned[k] = true
 		}
 	}
-	keys := make([]crdt.ObjKey, 0, len(r.seqs.used))
-	var total int64
-	for k := range r.seqs.used {
-		keys = append(keys, k)
-		total += memBytes(r.state.Objects[k])
+	keys := make([]crdt.ObjKey, 0, len(c.used))
+	for k, u := range c.used {
+		if !pinned[k] && now.Sub(u.at) >= seqKeep {
+			keys = append(keys, k)
+		}
 	}
-	slices.SortFunc(keys, func(a, b crdt.ObjKey) int { return r.seqs.used[a].Compare(r.seqs.used[b]) })
-	now := time.Now()
+	slices.SortFunc(keys, func(a, b crdt.ObjKey) int { return c.used[a].at.Compare(c.used[b].at) })
 	for _, k := range keys {
-		if total <= budget {
-			return true
+		if c.total <= budget {
+			break
 		}
-		if pinned[k] || now.Sub(r.seqs.used[k]) < seqKeep {
-			continue
-		}
-		total -= memBytes(r.state.Objects[k])
 		r.state.Unload(k)
-		delete(r.seqs.used, k)
+		c.drop(k)
 		r.stats.seqUnloads.Add(1)
 	}
-	return total <= budget
+	return c.total <= budget
 }

@@ -36,12 +36,17 @@ func TestSeqs_UnloadedPastTheCache(t *testing.T) {
 	resident := func() (n int, bytes int64) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		for k := range r.state.Objects {
+		var sum int64
+		for k, obj := range r.state.Objects {
 			if seqType(k.Type) {
 				n++
+				sum += memBytes(obj)
 			}
 		}
-		return n, r.seqs.bytes(r.state) + r.cache.Used
+		if sum != r.seqs.total {
+			t.Fatalf("the sequences in memory take %d bytes, the cache counts %d", sum, r.seqs.total)
+		}
+		return n, r.seqs.total + r.cache.Used
 	}
 	r.mu.Lock()
 	last := r.state.Objects[crdt.ObjKey{Type: crdt.TypeText, Key: fmt.Sprintf("doc%02d", docs-1)}]
@@ -103,6 +108,7 @@ func TestSeqs_UnloadedPastTheCache(t *testing.T) {
 	if n := r.Stats().SeqLoads; n != 2 {
 		t.Fatalf("%d sequences loaded for two used, want 2", n)
 	}
+	resident() // the count matches what is in memory after loads and writes
 	if got := r.Keys(crdt.TypeText, "", 1000); len(got) != docs {
 		t.Fatalf("Keys lists %d texts, want %d (loaded or not)", len(got), docs)
 	}
