@@ -954,22 +954,3 @@ func TestReplica_RelaySkipsPeersLinkedToOrigin(t *testing.T) {
 		t.Fatalf("ops %v relayed back to p, which sent them", got)
 	}
 }
-
-// TestReplica_AloneKeepsTheSyncInterval: with no peer connected, the
-// outbound batches of local writes are not made durable at once (nothing
-// is sent): interval mode keeps its interval. The build before forced an
-// fsync for every batch (5.5 % of the CPU profile of a text replay).
-func TestReplica_AloneKeepsTheSyncInterval(t *testing.T) {
-	st := openUnsyncedStore(t)
-	r := openReplica(t, Config{Store: st, Transport: &recorder{peers: []string{}}})
-	defer r.Close(context.Background())
-	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
-	written := st.WrittenSeq()
-	testutil.Eventually(t, 20*time.Second, "the batch taken by the send loop", func() bool { return r.q.len() == 0 })
-	// The send loop would have synced within a few ms of taking it.
-	for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if st.DurableSeq() >= written {
-			t.Fatalf("write %d made durable with no peer to send it to (interval: an hour)", written)
-		}
-	}
-}

@@ -68,12 +68,11 @@ func (r *Replica) sendLoop() {
 			more, _ := r.q.take(r.cfg.BatchSize - len(batch))
 			batch = append(batch, more...)
 		}
-		// With no peer connected nothing is sent, and nothing need be
-		// made durable now (interval mode keeps its interval): a peer that
-		// connects later pulls, and pull answers wait for durability
-		// themselves (serve).
+		// Made durable even with no peer connected: the fsync here also
+		// applies the store's grouped commits off the writer's goroutine
+		// (skipping it alone made a text replay 10 % slower on 2 cores).
 		peers := r.cfg.Transport.Peers()
-		if len(peers) > 0 && !r.durable(batch) {
+		if !r.durable(batch) {
 			return
 		}
 		if r.cfg.Auth != nil {
@@ -181,7 +180,7 @@ func (r *Replica) relayLoop() {
 			continue
 		}
 		peers := r.cfg.Transport.Peers()
-		if len(peers) > 0 && !r.durable(batch) {
+		if !r.durable(batch) {
 			return
 		}
 		r.mu.Lock()
