@@ -102,9 +102,10 @@ func (r *Replica) noteTombstones(applied []*crdt.Op) {
 			r.addTomb(tombItem{k: op.Obj(), elem: string(op.Field), tags: op.Tags})
 		case op.Kind == crdt.TextDelete || op.Kind == crdt.RGADelete:
 			r.openEpoch().dels[op.Obj()] = 0
-		case op.Kind == crdt.TextInsert || op.Kind == crdt.RGAInsert:
-			// An insert whose deletes came first logs them again
-			// (crdt.RGA.insert): they wait for this epoch.
+		case (op.Kind == crdt.TextInsert || op.Kind == crdt.RGAInsert) && op.Origin != r.nodeID:
+			// A remote insert whose deletes came first logs them again
+			// (crdt.RGA.insert): they wait for this epoch. (Nothing can
+			// delete this node's own insert before it is made.)
 			if o, ok := r.state.Get(op.Obj()).(delLogger); ok && o.InsertedDeleted(op.ID()) {
 				r.openEpoch().dels[op.Obj()] = 0
 			}
