@@ -286,7 +286,7 @@ func (r *RGA) CollectElem(id OpID) (recs []Record, freed int) {
 		recs = append(recs, Record{Sub: rec.Sub})
 		r.tree.remove(e.node)
 		sib := r.children[e.Parent]
-		if i, found := slices.BinarySearchFunc(sib, e.ID, r.newer); found {
+		if i, found := slices.BinarySearchFunc(sib, e, newer); found {
 			sib = slices.Delete(sib, i, i+1)
 		}
 		if len(sib) == 0 {

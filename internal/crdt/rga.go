@@ -34,7 +34,7 @@ type RGA struct {
 	Elems map[OpID]*RGAElem
 	// children maps a parent to its inserted children, newest first. It is
 	// derived from Elems and rebuilt on decode.
-	children map[OpID][]OpID
+	children map[OpID][]*RGAElem
 	// tree holds the inserted elements whose parents are placed, in
 	// sequence order, with their visibility: positions in O(log n).
 	tree seqTree[*RGAElem]
@@ -45,21 +45,20 @@ type RGA struct {
 func (r *RGA) Type() Type { return TypeRGA }
 
 // newer orders siblings: larger (HLC, origin) first.
-func (r *RGA) newer(a, b OpID) int {
-	ea, eb := r.Elems[a], r.Elems[b]
+func newer(ea, eb *RGAElem) int {
 	if ea.HLC != eb.HLC {
 		if ea.HLC > eb.HLC {
 			return -1
 		}
 		return 1
 	}
-	if a.Origin != b.Origin {
-		if a.Origin > b.Origin {
+	if ea.ID.Origin != eb.ID.Origin {
+		if ea.ID.Origin > eb.ID.Origin {
 			return -1
 		}
 		return 1
 	}
-	return compareID(b, a)
+	return compareID(eb.ID, ea.ID)
 }
 
 func (r *RGA) init() {
@@ -67,14 +66,14 @@ func (r *RGA) init() {
 		r.Elems = map[OpID]*RGAElem{}
 	}
 	if r.children == nil {
-		r.children = map[OpID][]OpID{}
+		r.children = map[OpID][]*RGAElem{}
 	}
 }
 
 func (r *RGA) link(e *RGAElem) {
 	sib := r.children[e.Parent]
-	i, _ := slices.BinarySearchFunc(sib, e.ID, r.newer)
-	r.children[e.Parent] = slices.Insert(sib, i, e.ID)
+	i, _ := slices.BinarySearchFunc(sib, e, newer)
+	r.children[e.Parent] = slices.Insert(sib, i, e)
 }
 
 // insert adds an inserted element (from an op or a merge).
@@ -123,7 +122,7 @@ func (r *RGA) place(e *RGAElem) {
 		stack = stack[:len(stack)-1]
 		var pred *seqNode[*RGAElem]
 		sib := r.children[e.Parent]
-		i, _ := slices.BinarySearchFunc(sib, e.ID, r.newer)
+		i, _ := slices.BinarySearchFunc(sib, e, newer)
 		if i > 0 {
 			pred = r.lastOf(sib[i-1])
 		} else if !e.Parent.IsZero() {
@@ -136,20 +135,20 @@ func (r *RGA) place(e *RGAElem) {
 		r.tree.insertAfter(pred, e.node)
 		kids := r.children[e.ID]
 		for k := len(kids) - 1; k >= 0; k-- {
-			stack = append(stack, r.Elems[kids[k]])
+			stack = append(stack, kids[k])
 		}
 	}
 }
 
-// lastOf returns the node of the last element of id's subtree: the
-// oldest child's, repeatedly.
-func (r *RGA) lastOf(id OpID) *seqNode[*RGAElem] {
+// lastOf returns the node of the last element of e's subtree: the oldest
+// child's, repeatedly.
+func (r *RGA) lastOf(e *RGAElem) *seqNode[*RGAElem] {
 	for {
-		kids := r.children[id]
+		kids := r.children[e.ID]
 		if len(kids) == 0 {
-			return r.Elems[id].node
+			return e.node
 		}
-		id = kids[len(kids)-1]
+		e = kids[len(kids)-1]
 	}
 }
 
@@ -183,8 +182,8 @@ func (r *RGA) linkAll() {
 // placeAll places every element under the head (after a decode, which
 // links them all first), then balances the tree.
 func (r *RGA) placeAll() {
-	for _, id := range r.children[OpID{}] {
-		r.place(r.Elems[id])
+	for _, e := range r.children[OpID{}] {
+		r.place(e)
 	}
 	r.tree.rebalance()
 }

@@ -15,12 +15,12 @@ func refVisible(r *RGA) []OpID {
 	stack := slices.Clone(r.children[OpID{}])
 	slices.Reverse(stack)
 	for len(stack) > 0 {
-		id := stack[len(stack)-1]
+		e := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if !r.Elems[id].Deleted {
-			out = append(out, id)
+		if !e.Deleted {
+			out = append(out, e.ID)
 		}
-		kids := r.children[id]
+		kids := r.children[e.ID]
 		for i := len(kids) - 1; i >= 0; i-- {
 			stack = append(stack, kids[i])
 		}
