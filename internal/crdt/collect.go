@@ -259,7 +259,7 @@ func (r *RGA) DeletedElems(f func(OpID)) {
 func (r *RGA) DeletedLeaves() int {
 	n := 0
 	r.DeletedElems(func(id OpID) {
-		if len(r.children[id]) == 0 {
+		if len(r.Elems[id].kids) == 0 {
 			n++
 		}
 	})
@@ -280,21 +280,16 @@ func (r *RGA) CollectElem(id OpID) (recs []Record, freed int) {
 		return nil, 0
 	}
 	e.stable = true
-	for e != nil && e.stable && e.Deleted && e.node != nil && len(r.children[e.ID]) == 0 {
+	for e != nil && e.stable && e.Deleted && e.node != nil && len(e.kids) == 0 {
 		rec := r.elemRecord(e.ID)
 		freed += len(rec.Sub) + len(rec.Value)
 		recs = append(recs, Record{Sub: rec.Sub})
 		r.tree.remove(e.node)
-		sib := r.children[e.Parent]
+		sib := r.siblings(e)
 		if i, found := slices.BinarySearchFunc(sib, e, newer); found {
 			sib = slices.Delete(sib, i, i+1)
 		}
-		if len(sib) == 0 {
-			delete(r.children, e.Parent)
-		} else {
-			r.children[e.Parent] = sib
-		}
-		delete(r.children, e.ID)
+		r.setSiblings(e, sib)
 		delete(r.Elems, e.ID)
 		if e.Parent.IsZero() {
 			break

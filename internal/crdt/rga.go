@@ -18,6 +18,10 @@ type RGAElem struct {
 	// node is the element's place in the RGA's order (nil until it and
 	// its parent are inserted).
 	node *seqNode[*RGAElem]
+	// kids are its inserted children, newest first, and up its parent
+	// once that is in Elems (derived, rebuilt on decode).
+	kids []*RGAElem
+	up   *RGAElem
 	// stable is set once the element's deletion is causally stable
 	// (CollectElem): it goes when it has no children left. lastDel is the
 	// mark of its latest delete in the RGA's delete log.
@@ -32,9 +36,11 @@ type RGAElem struct {
 // an element whose parent has not arrived is hidden until it does.
 type RGA struct {
 	Elems map[OpID]*RGAElem
-	// children maps a parent to its inserted children, newest first. It is
-	// derived from Elems and rebuilt on decode.
-	children map[OpID][]*RGAElem
+	// root holds the children of the head and orphans those of parents
+	// not in Elems yet, newest first; an element holds its own (kids).
+	// Derived from Elems and rebuilt on decode.
+	root    []*RGAElem
+	orphans map[OpID][]*RGAElem
 	// tree holds the inserted elements whose parents are placed, in
 	// sequence order, with their visibility: positions in O(log n).
 	tree seqTree[*RGAElem]
@@ -65,15 +71,55 @@ func (r *RGA) init() {
 	if r.Elems == nil {
 		r.Elems = map[OpID]*RGAElem{}
 	}
-	if r.children == nil {
-		r.children = map[OpID][]*RGAElem{}
+}
+
+// adopt gives e, new in Elems, the children that waited for it.
+func (r *RGA) adopt(e *RGAElem) {
+	if kids, ok := r.orphans[e.ID]; ok {
+		e.kids = kids
+		for _, k := range kids {
+			k.up = e
+		}
+		delete(r.orphans, e.ID)
+	}
+}
+
+// siblings returns e's siblings (e among them once linked): the head's
+// children, its parent's or, while the parent is missing, the orphans'.
+func (r *RGA) siblings(e *RGAElem) []*RGAElem {
+	switch {
+	case e.Parent.IsZero():
+		return r.root
+	case e.up != nil:
+		return e.up.kids
+	}
+	return r.orphans[e.Parent]
+}
+
+// setSiblings replaces e's siblings (e's parent's children).
+func (r *RGA) setSiblings(e *RGAElem, sib []*RGAElem) {
+	switch {
+	case e.Parent.IsZero():
+		r.root = sib
+	case e.up != nil:
+		e.up.kids = sib
+	case len(sib) == 0:
+		delete(r.orphans, e.Parent)
+	default:
+		if r.orphans == nil {
+			r.orphans = map[OpID][]*RGAElem{}
+		}
+		r.orphans[e.Parent] = sib
 	}
 }
 
 func (r *RGA) link(e *RGAElem) {
-	sib := r.children[e.Parent]
+	if !e.Parent.IsZero() && e.up == nil {
+		e.up = r.Elems[e.Parent]
+	}
+	sib := r.siblings(e)
 	i, _ := slices.BinarySearchFunc(sib, e, newer)
-	r.children[e.Parent] = slices.Insert(sib, i, e)
+	r.setSiblings(e, slices.Insert(sib, i, e))
 }
 
 // insert adds an inserted element (from an op or a merge).
@@ -89,6 +135,7 @@ func (r *RGA) insert(id, parent OpID, hlc uint64, value []byte, deleted bool) {
 	if e == nil {
 		e = &RGAElem{ID: id}
 		r.Elems[id] = e
+		r.adopt(e)
 	}
 	e.Parent, e.HLC, e.Value, e.Inserted = parent, hlc, bytes.Clone(value), true
 	if deleted && !e.Deleted {
@@ -121,19 +168,19 @@ func (r *RGA) place(e *RGAElem) {
 		e := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		var pred *seqNode[*RGAElem]
-		sib := r.children[e.Parent]
+		sib := r.siblings(e)
 		i, _ := slices.BinarySearchFunc(sib, e, newer)
 		if i > 0 {
 			pred = r.lastOf(sib[i-1])
-		} else if !e.Parent.IsZero() {
-			pred = r.Elems[e.Parent].node
+		} else if e.up != nil {
+			pred = e.up.node
 		}
 		e.node = &seqNode[*RGAElem]{val: e}
 		if !e.Deleted {
 			e.node.vis = 1
 		}
 		r.tree.insertAfter(pred, e.node)
-		kids := r.children[e.ID]
+		kids := e.kids
 		for k := len(kids) - 1; k >= 0; k-- {
 			stack = append(stack, kids[k])
 		}
@@ -143,13 +190,10 @@ func (r *RGA) place(e *RGAElem) {
 // lastOf returns the node of the last element of e's subtree: the oldest
 // child's, repeatedly.
 func (r *RGA) lastOf(e *RGAElem) *seqNode[*RGAElem] {
-	for {
-		kids := r.children[e.ID]
-		if len(kids) == 0 {
-			return e.node
-		}
-		e = kids[len(kids)-1]
+	for len(e.kids) > 0 {
+		e = e.kids[len(e.kids)-1]
 	}
+	return e.node
 }
 
 func (r *RGA) remove(id OpID) {
@@ -162,16 +206,20 @@ func (r *RGA) remove(id OpID) {
 		}
 		return
 	}
-	r.Elems[id] = &RGAElem{ID: id, Deleted: true}
+	e := &RGAElem{ID: id, Deleted: true}
+	r.Elems[id] = e
+	r.adopt(e)
 }
 
 // linkAll links every inserted element under its parent and places them
 // (a decode, or a rebuild after elements went).
 func (r *RGA) linkAll() {
-	r.children, r.tree = nil, seqTree[*RGAElem]{}
+	r.root, r.orphans, r.tree = nil, nil, seqTree[*RGAElem]{}
 	r.init()
 	for _, e := range r.Elems {
-		e.node = nil
+		e.node, e.kids, e.up = nil, nil, nil
+	}
+	for _, e := range r.Elems {
 		if e.Inserted {
 			r.link(e)
 		}
@@ -182,7 +230,7 @@ func (r *RGA) linkAll() {
 // placeAll places every element under the head (after a decode, which
 // links them all first), then balances the tree.
 func (r *RGA) placeAll() {
-	for _, e := range r.children[OpID{}] {
+	for _, e := range r.root {
 		r.place(e)
 	}
 	r.tree.rebalance()

@@ -12,7 +12,7 @@ import (
 // head, children newest first, deleted elements skipped.
 func refVisible(r *RGA) []OpID {
 	var out []OpID
-	stack := slices.Clone(r.children[OpID{}])
+	stack := slices.Clone(r.root)
 	slices.Reverse(stack)
 	for len(stack) > 0 {
 		e := stack[len(stack)-1]
@@ -20,7 +20,7 @@ func refVisible(r *RGA) []OpID {
 		if !e.Deleted {
 			out = append(out, e.ID)
 		}
-		kids := r.children[e.ID]
+		kids := e.kids
 		for i := len(kids) - 1; i >= 0; i-- {
 			stack = append(stack, kids[i])
 		}
