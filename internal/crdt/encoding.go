@@ -133,6 +133,27 @@ func (r *RGA) AppendBinary(b []byte) []byte {
 type dec struct {
 	b   []byte
 	err error
+	// in, if set, holds the node ids read so far: a decoded object's
+	// elements share one string per origin.
+	in interner
+}
+
+// interner returns one string per distinct byte sequence it keeps (the
+// origins of a decoded object's ids, which repeat), at most internMax.
+type interner map[string]string
+
+const internMax = 4096
+
+// str returns b as a string, the kept one if there is one.
+func (in interner) str(b []byte) string {
+	if s, ok := in[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if in != nil && len(in) < internMax {
+		in[s] = s
+	}
+	return s
 }
 
 func (d *dec) fail(format string, args ...any) {
@@ -198,9 +219,29 @@ func (d *dec) str() string { return string(d.bytes()) }
 
 // nodeID reads a NodeId (32 lowercase hex); empty is allowed only if zero.
 func (d *dec) nodeID(allowEmpty bool) string {
-	s := d.str()
-	if d.err == nil && !(allowEmpty && s == "") && !abi.ValidNodeID([]byte(s)) {
+	n := d.uv()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("length %d overruns %d bytes", n, len(d.b))
+		return ""
+	}
+	raw := d.b[:n]
+	d.b = d.b[n:]
+	if s, ok := d.in[string(raw)]; ok {
+		return s // checked when it was kept
+	}
+	s := string(raw)
+	if allowEmpty && s == "" {
+		return s
+	}
+	if !abi.ValidNodeID(raw) {
 		d.fail("bad node id %q", s)
+		return s
+	}
+	if d.in != nil && len(d.in) < internMax {
+		d.in[s] = s
 	}
 	return s
 }
@@ -283,7 +324,7 @@ func (d *dec) setElem(el *SetElem) {
 // that is not exactly one well-formed object is an error wrapping
 // ErrCorrupt, or a *VersionError.
 func Decode(t Type, b []byte) (Object, error) {
-	d := &dec{b: b}
+	d := &dec{b: b, in: interner{}}
 	d.header(t)
 	var obj Object
 	switch t {

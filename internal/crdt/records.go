@@ -35,12 +35,12 @@ func appendIDKey(b []byte, id OpID) []byte {
 	return binary.BigEndian.AppendUint64(append(b, id.Origin...), id.Seq)
 }
 
-func parseIDKey(b []byte) (OpID, error) {
+func parseIDKey(b []byte, in interner) (OpID, error) {
 	if len(b) < 9 {
 		return OpID{}, fmt.Errorf("%w: short element id", ErrCorrupt)
 	}
 	n := len(b) - 8
-	id := OpID{Seq: binary.BigEndian.Uint64(b[n:]), Origin: string(b[:n])}
+	id := OpID{Seq: binary.BigEndian.Uint64(b[n:]), Origin: in.str(b[:n])}
 	if id.Seq == 0 {
 		return OpID{}, fmt.Errorf("%w: element id with seq 0", ErrCorrupt)
 	}
@@ -247,8 +247,9 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 		return nil, fmt.Errorf("%w: unknown type %d", ErrCorrupt, t)
 	}
 	var runs []*textRun
+	in := interner{}
 	for _, rec := range recs {
-		d := &dec{b: rec.Value}
+		d := &dec{b: rec.Value, in: in}
 		if v := d.byte1(); d.err == nil && v != FormatVersion {
 			return nil, &VersionError{Version: v}
 		}
@@ -263,7 +264,7 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 			}
 			o.Elems[string(rec.Sub)] = el
 		case *RGA:
-			id, err := parseIDKey(rec.Sub)
+			id, err := parseIDKey(rec.Sub, in)
 			if err != nil {
 				return nil, err
 			}
@@ -280,7 +281,7 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 			if len(rec.Sub) == 0 {
 				return nil, fmt.Errorf("%w: text record without a kind", ErrCorrupt)
 			}
-			id, err := parseIDKey(rec.Sub[1:])
+			id, err := parseIDKey(rec.Sub[1:], in)
 			if err != nil {
 				return nil, err
 			}

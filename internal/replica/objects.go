@@ -111,13 +111,27 @@ func LoadObject(st *store.Store, k crdt.ObjKey) (crdt.Object, error) {
 // readObject reads object k whole from its records; nil if it has none.
 func readObject(st *store.Store, k crdt.ObjKey) (crdt.Object, error) {
 	prefix := objPrefix(k)
-	rows, err := st.Scan(store.CRDT, store.ScanOptions{Prefix: prefix})
-	if err != nil || len(rows) == 0 {
+	// Every record's sub-key and value go into one buffer (a sequence has
+	// a record per element: no allocation per record); FromRecords copies
+	// what it keeps.
+	var buf []byte
+	type at struct{ sub, val, end int }
+	var ats []at
+	err := st.Each(store.CRDT, prefix, nil, func(key, v []byte) bool {
+		a := at{sub: len(buf)}
+		buf = append(buf, key[len(prefix):]...)
+		a.val = len(buf)
+		buf = append(buf, v...)
+		a.end = len(buf)
+		ats = append(ats, a)
+		return true
+	})
+	if err != nil || len(ats) == 0 {
 		return nil, err
 	}
-	recs := make([]crdt.Record, len(rows))
-	for i, row := range rows {
-		recs[i] = crdt.Record{Sub: row.Key[len(prefix):], Value: row.Value}
+	recs := make([]crdt.Record, len(ats))
+	for i, a := range ats {
+		recs[i] = crdt.Record{Sub: buf[a.sub:a.val:a.val], Value: buf[a.val:a.end:a.end]}
 	}
 	obj, err := crdt.FromRecords(k.Type, recs)
 	if err != nil {
