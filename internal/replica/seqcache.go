@@ -15,9 +15,9 @@ import (
 // (State.Unload) until three quarters of it is left, also on the
 // collection timer, so an idle node lets them go too. A sequence used in
 // the last second stays (a document larger than the cache is kept while it
-// is edited, not read again whole for every keystroke), and so does one
-// whose deletes wait for collection: the epochs hold marks in its delete
-// log (gc.go). An unloaded sequence is in the store whole (every change to
+// is edited, not read again whole for every keystroke); one whose deletes
+// wait for collection goes last, and leaves its epochs (gc.go) when it
+// goes: its deletes are queued again when it is read again. An unloaded sequence is in the store whole (every change to
 // one is committed with its records before trim runs), so unloading loses
 // nothing; when it is read again its deletes are queued for collection
 // again, as at a start.
@@ -110,11 +110,14 @@ func (r *Replica) seqLoaded(k crdt.ObjKey, obj crdt.Object) {
 	r.queueTombstones(k, obj, true)
 }
 
-// unloadSeqs unloads the least recently used sequences that hold no
-// waiting deletes and were not used in the last seqKeep, until those left
-// take at most budget bytes, and reports whether it got there (r.mu held,
-// after a commit). While the sequences in use fill the cache, a pass runs
-// at most every seqRetry.
+// unloadSeqs unloads the least recently used sequences not used in the
+// last seqKeep — first those with no deletes waiting for collection, then,
+// if still needed, those with some — until the ones left take at most
+// budget bytes, and reports whether it got there (r.mu held, after a
+// commit). While the sequences in use fill the cache, a pass runs at most
+// every seqRetry. A sequence unloaded with deletes waiting leaves its
+// epochs (they hold marks in its delete log); its deletes are queued again
+// when it is next read (seqLoaded), so they are collected later, not lost.
 func (r *Replica) unloadSeqs(budget int64) bool {
 	c := r.seqs
 	if c.total <= budget {
@@ -125,22 +128,35 @@ func (r *Replica) unloadSeqs(budget int64) bool {
 		return false
 	}
 	c.lastTry = now
-	pinned := map[crdt.ObjKey]bool{}
+	waiting := map[crdt.ObjKey]bool{}
 	for _, e := range r.gc.epochs {
 		for k := range e.dels {
-			pinned[k] = true
+			waiting[k] = true
 		}
 	}
 	keys := make([]crdt.ObjKey, 0, len(c.used))
 	for k, u := range c.used {
-		if !pinned[k] && now.Sub(u.at) >= seqKeep {
+		if now.Sub(u.at) >= seqKeep {
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b crdt.ObjKey) int { return c.used[a].at.Compare(c.used[b].at) })
+	slices.SortFunc(keys, func(a, b crdt.ObjKey) int {
+		if waiting[a] != waiting[b] {
+			if waiting[b] {
+				return -1
+			}
+			return 1
+		}
+		return c.used[a].at.Compare(c.used[b].at)
+	})
 	for _, k := range keys {
 		if c.total <= budget {
 			break
+		}
+		if waiting[k] {
+			for _, e := range r.gc.epochs {
+				delete(e.dels, k)
+			}
 		}
 		r.state.Unload(k)
 		c.drop(k)

@@ -113,3 +113,52 @@ func TestSeqs_UnloadedPastTheCache(t *testing.T) {
 		t.Fatalf("Keys lists %d texts, want %d (loaded or not)", len(got), docs)
 	}
 }
+
+// TestSeqs_WaitingDeletesDoNotPinMemory: texts whose deletes wait for
+// collection (a member that never acknowledges) are unloaded past the cache
+// too, after those without; their deletes leave the epochs and are queued
+// again, unchanged, when a text is read again.
+func TestSeqs_WaitingDeletesDoNotPinMemory(t *testing.T) {
+	const docs, chars = 30, 100
+	const cache = 32 << 10
+	const p = "1111111111111111111111111111111a"
+	r, _ := recorded(t, Config{CRDTCache: cache}, p)
+	// p speaks (a member now) and never acknowledges anything.
+	if err := r.Handle(p, &Message{Kind: Ack, VV: map[string]uint64{}}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := range docs {
+		key := fmt.Sprintf("doc%02d", i)
+		var sb strings.Builder
+		for j := range chars {
+			c := string(rune('a' + (i+j)%26))
+			write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: key, Value: []byte(c), At: &crdt.TextPos{Index: uint64(j)}})
+			sb.WriteString(c)
+		}
+		write(t, r, &crdt.Op{Kind: crdt.TextDelete, Key: key, At: &crdt.TextPos{Index: 10, Count: 5}})
+		want[key] = sb.String()[:10] + sb.String()[15:]
+	}
+	waiting := r.GC().Pending
+	if waiting == 0 {
+		t.Fatal("no delete waiting for collection")
+	}
+	testutil.Eventually(t, 20*time.Second, "texts with waiting deletes unloaded down to the cache", func() bool {
+		write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "tick", Delta: 1})
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.seqs.total+r.cache.Used <= cache
+	})
+	if got := r.GC().Pending; got >= waiting {
+		t.Fatalf("%d deletes waiting after the unloads, %d before: the unloaded texts still count", got, waiting)
+	}
+	before := r.GC().Pending
+	var text string
+	r.Read(crdt.ObjKey{Type: crdt.TypeText, Key: "doc00"}, func(o crdt.Object) { text = o.(*crdt.Text).String() })
+	if text != want["doc00"] {
+		t.Fatalf("doc00 read again: %q, want %q", text, want["doc00"])
+	}
+	if got := r.GC().Pending; got <= before {
+		t.Fatalf("reading doc00 again queued none of its deletes (%d waiting, %d before)", got, before)
+	}
+}
