@@ -150,10 +150,15 @@ func (in interner) str(b []byte) string {
 		return s
 	}
 	s := string(b)
+	in.keep(s)
+	return s
+}
+
+// keep keeps s while there is room (a nil interner keeps nothing).
+func (in interner) keep(s string) {
 	if in != nil && len(in) < internMax {
 		in[s] = s
 	}
-	return s
 }
 
 func (d *dec) fail(format string, args ...any) {
@@ -240,9 +245,7 @@ func (d *dec) nodeID(allowEmpty bool) string {
 		d.fail("bad node id %q", s)
 		return s
 	}
-	if d.in != nil && len(d.in) < internMax {
-		d.in[s] = s
-	}
+	d.in.keep(s)
 	return s
 }
 

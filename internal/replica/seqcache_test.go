@@ -11,6 +11,18 @@ import (
 	"github.com/numax/numax/internal/testutil"
 )
 
+// typeText types n characters into text key, one insert each at the end
+// (from 'a'+shift on), and returns them.
+func typeText(t *testing.T, r *Replica, key string, shift, n int) string {
+	var sb strings.Builder
+	for j := range n {
+		c := string(rune('a' + (shift+j)%26))
+		write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: key, Value: []byte(c), At: &crdt.TextPos{Index: uint64(j)}})
+		sb.WriteString(c)
+	}
+	return sb.String()
+}
+
 // TestSeqs_UnloadedPastTheCache: Texts and RGAs written past crdt_cache
 // are unloaded once unused for a second, least recently used first, and
 // read again whole, unchanged, when used (a read, an edit by position); a
@@ -24,13 +36,8 @@ func TestSeqs_UnloadedPastTheCache(t *testing.T) {
 	want := map[string]string{}
 	for i := range docs {
 		key := fmt.Sprintf("doc%02d", i)
-		var sb strings.Builder
-		for j := range chars {
-			c := string(rune('a' + (i+j)%26))
-			write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: key, Value: []byte(c), At: &crdt.TextPos{Index: uint64(j)}})
-			sb.WriteString(c)
-		}
-		want[key] = sb.String()
+		typed := typeText(t, r, key, i, chars)
+		want[key] = typed
 		write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: key, Value: []byte(key)})
 	}
 	resident := func() (n int, bytes int64) {
@@ -130,14 +137,9 @@ func TestSeqs_WaitingDeletesDoNotPinMemory(t *testing.T) {
 	want := map[string]string{}
 	for i := range docs {
 		key := fmt.Sprintf("doc%02d", i)
-		var sb strings.Builder
-		for j := range chars {
-			c := string(rune('a' + (i+j)%26))
-			write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: key, Value: []byte(c), At: &crdt.TextPos{Index: uint64(j)}})
-			sb.WriteString(c)
-		}
+		typed := typeText(t, r, key, i, chars)
 		write(t, r, &crdt.Op{Kind: crdt.TextDelete, Key: key, At: &crdt.TextPos{Index: 10, Count: 5}})
-		want[key] = sb.String()[:10] + sb.String()[15:]
+		want[key] = typed[:10] + typed[15:]
 	}
 	waiting := r.GC().Pending
 	if waiting == 0 {
