@@ -108,17 +108,9 @@ func newInspectCmd(stdout io.Writer) *cobra.Command {
 		Use: "oplog [--tail N]", Short: "Print the op log (the last N entries per origin with --tail)", Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			return withStore(func(st *store.Store) error {
-				rows, err := st.Scan(store.OpLog, store.ScanOptions{})
+				ops, err := replica.ReadOpLog(st)
 				if err != nil {
 					return err
-				}
-				var ops []*crdt.Op
-				for _, r := range rows {
-					op, _, err := replica.DecodeLogValue(r.Value)
-					if err != nil {
-						return fmt.Errorf("corrupt op log entry %q: %w", r.Key, err)
-					}
-					ops = append(ops, op)
 				}
 				sort.SliceStable(ops, func(i, j int) bool { return ops[i].HLC < ops[j].HLC })
 				if tail > 0 && len(ops) > tail {

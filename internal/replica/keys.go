@@ -15,13 +15,10 @@ import (
 //
 //	CRDT:   [type][uvarint len][key][sub] -> one record of the object
 //	                                     (objects.go)
-//	OpLog:  [origin 32 bytes][seq BE] -> op encoding, or for the last op
-//	                                     of a proved unit, the op with its
-//	                                     head (LogValue)
-//	Vector: 'a' + origin              -> applied seq (uvarint), a floor:
-//	                                     the origin's last log entry, if
-//	                                     higher, is the applied seq
-//	        'l' + origin              -> lowest seq still in the op log
+//	Vector: 'a' + origin              -> applied seq (uvarint), written
+//	                                     with every batch that moves it
+//	        'l' + origin              -> (format 2, ignored since) lowest
+//	                                     seq still in the op log
 //	        'h' + origin              -> the origin's head at the applied
 //	                                     seq (opauth.AppendHead; with TLS)
 //	Meta:   "node_id", "hlc" (a bound above every stored timestamp),
@@ -36,6 +33,12 @@ var (
 // hlcLease is how far ahead of the clock its stored bound is put: about
 // 100 ms of wall time (the clock's low 16 bits count within a millisecond).
 const hlcLease = 100 << 16
+
+// The op log, (origin, seq) -> the op's encoding, or for the last op of a
+// proved unit, the op with its head (LogValue), is the store's own, in
+// segment files beside Pebble (store.Batch.Log). In format 2 it was the
+// OpLog key space, [origin 32 bytes][seq BE] -> the same values, and the
+// vector entry a floor under the origin's last log entry.
 
 // storedVV is what the store says of the version vector and op log.
 type storedVV struct {
@@ -68,44 +71,35 @@ func readVV(st *store.Store) (storedVV, error) {
 		case 'a':
 			vv.applied[origin] = max(vv.applied[origin], v)
 		case 'l':
-			vv.logStart[origin] = v
+			// Format 2's log start: the log now says where it starts.
 		default:
 			return vv, &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("unknown entry kind")}
 		}
 	}
-	// The op log of each origin is one contiguous run of sequence numbers
-	// (appended in order, pruned from the front): two seeks per origin give
-	// its ends, without reading the log (a restart after millions of ops
-	// costs what one after a few does).
-	from := []byte{}
-	for {
-		first, last, ok, err := st.Bounds(store.OpLog, from, abi.NodeIDLen)
-		if err != nil {
+	// The op log of each origin is one contiguous run of seqs; its
+	// entries past the vector are commits that never reached Pebble.
+	if !st.ReadOnly() {
+		if _, err := st.ReconcileLog(vv.applied); err != nil {
 			return vv, err
 		}
-		if !ok {
-			break
-		}
-		origin, lo, ok1 := parseLogKey(first)
-		_, hi, ok2 := parseLogKey(last)
-		if !ok1 || !ok2 || hi < lo {
-			return vv, &CorruptError{What: "op log", Key: first, Err: errors.New("malformed key")}
-		}
-		vv.applied[origin] = max(vv.applied[origin], hi)
-		vv.logCount += int(hi - lo + 1)
-		if from = store.PrefixEnd([]byte(origin)); from == nil {
-			break
-		}
+	}
+	for o, sp := range st.LogSpans() {
+		vv.logStart[o] = sp.First
+		vv.logCount += int(sp.Last - sp.First + 1)
 	}
 	return vv, nil
 }
 
 // ReadVV returns the version vector stored in st (for nx inspect).
 func ReadVV(st *store.Store) (map[string]uint64, error) {
+	if err := readableFormat(st); err != nil {
+		return nil, err
+	}
 	vv, err := readVV(st)
 	return vv.applied, err
 }
 
+// parseLogKey splits a format-2 op-log key.
 func parseLogKey(k []byte) (origin string, seq uint64, ok bool) {
 	if len(k) != 40 || !abi.ValidNodeID(k[:32]) {
 		return "", 0, false
@@ -117,9 +111,8 @@ func logKey(origin string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(origin)+8), origin...), seq)
 }
 
-func vvKey(origin string) []byte    { return append([]byte{'a'}, origin...) }
-func startKey(origin string) []byte { return append([]byte{'l'}, origin...) }
-func headKey(origin string) []byte  { return append([]byte{'h'}, origin...) }
+func vvKey(origin string) []byte   { return append([]byte{'a'}, origin...) }
+func headKey(origin string) []byte { return append([]byte{'h'}, origin...) }
 
 const certPrefix = "cert/"
 
@@ -134,13 +127,16 @@ const logWithHead = 0xFF
 // LogValue is an op-log entry: the op's encoding, or, with a head (the
 // last op of a unit its origin signed), logWithHead, the encoding's length
 // (uvarint), the encoding and the head (opauth.AppendHead).
-func LogValue(op *crdt.Op, h *opauth.Head) []byte {
+func LogValue(op *crdt.Op, h *opauth.Head) []byte { return AppendLogValue(nil, op, h) }
+
+// AppendLogValue appends LogValue(op, h) to dst.
+func AppendLogValue(dst []byte, op *crdt.Op, h *opauth.Head) []byte {
 	if h == nil {
-		return crdt.AppendOp(nil, op)
+		return crdt.AppendOp(dst, op)
 	}
 	enc := crdt.AppendOp(nil, op)
-	b := binary.AppendUvarint([]byte{logWithHead}, uint64(len(enc)))
-	return opauth.AppendHead(append(b, enc...), h)
+	dst = binary.AppendUvarint(append(dst, logWithHead), uint64(len(enc)))
+	return opauth.AppendHead(append(dst, enc...), h)
 }
 
 // DecodeLogValue decodes LogValue's form; the head is nil for an entry
@@ -223,4 +219,29 @@ func SeedOps(st *store.Store, k crdt.ObjKey, n int, op func(i int) *crdt.Op, ori
 	b.Set(store.Vector, vvKey(origin), uvarint(seq))
 	_, err := st.Commit(b)
 	return seq, err
+}
+
+// ReadOpLog returns every op in st's op log (for nx inspect), origin by
+// origin in seq order.
+func ReadOpLog(st *store.Store) ([]*crdt.Op, error) {
+	if err := readableFormat(st); err != nil {
+		return nil, err
+	}
+	var ops []*crdt.Op
+	for _, o := range st.LogOrigins() {
+		var failed error
+		err := st.ReadLog(o, 0, ^uint64(0), func(seq uint64, v []byte) bool {
+			op, _, err := DecodeLogValue(v)
+			if err != nil {
+				failed = &CorruptError{What: "op log", Key: logKey(o, seq), Err: err}
+				return false
+			}
+			ops = append(ops, op)
+			return true
+		})
+		if err = errors.Join(failed, err); err != nil {
+			return nil, err
+		}
+	}
+	return ops, nil
 }

@@ -13,21 +13,7 @@ import (
 //
 //	CRDT: [type byte][uvarint len(key)][key][sub-key] -> record
 //
-// Format 1 (until this build) stored each object whole under [type][key];
-// Meta "crdt_format" says which layout a datastore holds (absent: 1 if
-// the CRDT space has anything, else a new datastore).
-
-// CRDTFormat is the layout this build writes.
-const CRDTFormat = 2
-
-var metaCRDTFormat = []byte("crdt_format")
-
-// FormatError reports a datastore whose CRDT layout this build cannot read.
-type FormatError struct{ Found uint64 }
-
-func (e *FormatError) Error() string {
-	return fmt.Sprintf("the datastore's CRDT format is %d, newer than this build's %d: run it with a newer nx", e.Found, CRDTFormat)
-}
+// (format.go: the layouts before this one and their migration.)
 
 // objPrefix is the prefix of every record of object k.
 func objPrefix(k crdt.ObjKey) []byte {
@@ -66,37 +52,6 @@ func rewriteObject(b *store.Batch, k crdt.ObjKey, obj crdt.Object) {
 	prefix := objPrefix(k)
 	b.DeleteRange(store.CRDT, prefix, store.PrefixEnd(prefix))
 	putRecords(b, k, crdt.Records(obj))
-}
-
-// checkFormat reads the datastore's CRDT layout and migrates format 1 to
-// this build's in one atomic batch: a crash during it leaves format 1,
-// migrated again at the next start.
-func checkFormat(st *store.Store) (migrated int, err error) {
-	if marked, err := formatMarked(st); marked || err != nil {
-		return 0, err
-	}
-	rows, err := st.Scan(store.CRDT, store.ScanOptions{})
-	if err != nil {
-		return 0, err
-	}
-	b := st.NewBatch()
-	for _, row := range rows {
-		if len(row.Key) < 1 {
-			return 0, &CorruptError{What: "CRDT (format 1)", Key: row.Key, Err: errors.New("empty key")}
-		}
-		k := crdt.ObjKey{Type: crdt.Type(row.Key[0]), Key: string(row.Key[1:])}
-		obj, err := crdt.Decode(k.Type, row.Value)
-		if err != nil {
-			return 0, &CorruptError{What: fmt.Sprintf("CRDT %s %q (format 1)", k.Type, k.Key), Key: row.Key, Err: err}
-		}
-		b.Delete(store.CRDT, row.Key)
-		putRecords(b, k, crdt.Records(obj))
-	}
-	b.Set(store.Meta, metaCRDTFormat, uvarint(CRDTFormat))
-	if _, err := st.Commit(b); err != nil {
-		return 0, err
-	}
-	return len(rows), nil
 }
 
 // LoadObject reads object k from a datastore no replica has open (nx
@@ -162,40 +117,6 @@ func ListObjects(st *store.Store, f func(k crdt.ObjKey)) error {
 		last = k
 	}
 	return nil
-}
-
-// readableFormat refuses, for a read-only reader, a datastore not in this
-// build's layout (a format 1 one is migrated by the next nx run).
-func readableFormat(st *store.Store) error {
-	if marked, err := formatMarked(st); marked || err != nil {
-		return err
-	}
-	rows, err := st.Scan(store.CRDT, store.ScanOptions{Limit: 1, KeysOnly: true})
-	if err != nil || len(rows) == 0 {
-		return err
-	}
-	return errors.New("the datastore's CRDT objects are in format 1: nx run (any module) migrates them, then inspect again")
-}
-
-// formatMarked reads the CRDT format marker: true if it says this build's
-// format, a FormatError if another, false with no error if there is none
-// (format 1, or a datastore never written).
-func formatMarked(st *store.Store) (bool, error) {
-	v, err := st.Get(store.Meta, metaCRDTFormat)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return false, nil
-	case err != nil:
-		return false, err
-	}
-	f, n := binary.Uvarint(v)
-	if n <= 0 || n != len(v) {
-		return false, &CorruptError{What: "CRDT format marker", Key: metaCRDTFormat, Err: errors.New("bad varint")}
-	}
-	if f != CRDTFormat {
-		return false, &FormatError{Found: f}
-	}
-	return true, nil
 }
 
 // DefaultCRDTCache is the default bound on the memory of the map and set

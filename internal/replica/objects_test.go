@@ -51,6 +51,13 @@ func TestFormat1DatastoreMigrates(t *testing.T) {
 				t.Fatalf("round %d: %q, want %q", round, got, w)
 			}
 		}
+		// The op log moved out of Pebble's key space with every entry.
+		if ops, err := ReadOpLog(st); err != nil || len(ops) != 20+round {
+			t.Fatalf("round %d: %d ops in the log (%v), want %d", round, len(ops), err, 20+round)
+		}
+		if n, err := st.CountKeys(store.OpLog); err != nil || n != 0 {
+			t.Fatalf("round %d: %d keys left in the format 2 op log (%v)", round, n, err)
+		}
 		write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "visits", Delta: 1})
 		want[crdt.ObjKey{Type: crdt.TypeGCounter, Key: "visits"}] = []string{"visits = 5", "visits = 6"}[round]
 		r.Close(context.Background())

@@ -71,9 +71,14 @@ func (q *queue) take(n int) ([]item, <-chan struct{}) {
 func (q *queue) pop(n int) []item {
 	out := make([]item, n)
 	copy(out, q.items)
-	q.items = q.items[n:]
-	if len(q.items) == 0 {
-		q.items = nil
+	if rest := len(q.items) - n; rest <= n {
+		// Few left: move them to the front, so the array is reused (the
+		// usual case, a batch that takes everything, moves nothing).
+		copy(q.items, q.items[n:])
+		clear(q.items[rest:])
+		q.items = q.items[:rest]
+	} else {
+		q.items = q.items[n:]
 	}
 	q.notify2()
 	return out

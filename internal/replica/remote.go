@@ -9,7 +9,6 @@ import (
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/opauth"
-	"github.com/numax/numax/internal/store"
 )
 
 // Handle processes a message from peer. It is safe to call from many
@@ -245,6 +244,7 @@ func (r *Replica) applyLocked(units []unit, released bool) (applied, error) {
 				newHeads = append(newHeads, o)
 			}
 		}
+		res.relay = slices.Grow(res.relay, len(got))
 		for i, op := range got {
 			res.touched[op.Obj()] = true
 			it := item{op: op, from: u.peer, at: now}
@@ -569,11 +569,7 @@ func (r *Replica) prune(gc bool) {
 	removed := 0
 	for o, to := range upTo {
 		start := r.logStart[o]
-		b.DeleteRange(store.OpLog, logKey(o, 0), logKey(o, to+1))
-		b.Set(store.Vector, startKey(o), uvarint(to+1))
-		// The deleted entries may include the origin's last: its vector
-		// entry now has to say how far it is applied.
-		b.Set(store.Vector, vvKey(o), uvarint(r.state.VV[o]))
+		b.PruneLog(o, to)
 		removed += int(to - start + 1)
 	}
 	if _, err := r.commit(b); err != nil {

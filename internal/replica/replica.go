@@ -274,6 +274,13 @@ func (r *Replica) hydrate() error {
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	migrated, err := checkFormat(r.st)
+	if err != nil {
+		return err
+	}
+	if migrated > 0 {
+		r.log.Info("datastore migrated", "records", migrated, "format", CRDTFormat)
+	}
 	vv, err := readVV(r.st)
 	if err != nil {
 		return err
@@ -281,13 +288,6 @@ func (r *Replica) hydrate() error {
 	r.state.VV, r.logStart, r.logCount = vv.applied, vv.logStart, vv.logCount
 	if err := r.loadAuth(); err != nil {
 		return err
-	}
-	migrated, err := checkFormat(r.st)
-	if err != nil {
-		return err
-	}
-	if migrated > 0 {
-		r.log.Info("datastore migrated to per-element CRDT records", "objects", migrated, "format", CRDTFormat)
 	}
 	if err := r.hydrateObjects(); err != nil {
 		return err
@@ -455,7 +455,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 	var lastSeq crdt.ObjKey // the sequence last noted as used (all ops are applied: its size is final)
 	for _, op := range applied {
 		if k := op.Obj(); !rewrite[k] {
-			if crdt.WholeRecord(k.Type) {
+			if crdt.WholeRecord(k.Type) && len(applied) > 1 {
 				if once[k] {
 					continue
 				}
@@ -476,15 +476,17 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 		}
 	}
 	r.noteTombstones(applied)
-	// No vector entry per origin here: ops are applied in order, so the
-	// last log entry of an origin is its vector's value (readVV). Paths
-	// that move the vector without log entries, or delete the last ones,
-	// write the entry.
-	for _, op := range applied {
-		b.Set(store.OpLog, logKey(op.Origin, op.Seq), LogValue(op, ends[op]))
+	// The log entries, and the vector entry of each origin once (after
+	// its last op: ops are applied in order). The vector is what says an
+	// entry's commit reached the store (store.ReconcileLog).
+	for i, op := range applied {
+		h := ends[op]
+		b.LogWith(op.Origin, op.Seq, func(d []byte) []byte { return AppendLogValue(d, op, h) })
 		if r.logStart[op.Origin] == 0 {
 			r.logStart[op.Origin] = op.Seq
-			b.Set(store.Vector, startKey(op.Origin), uvarint(op.Seq))
+		}
+		if i == len(applied)-1 || applied[i+1].Origin != op.Origin {
+			b.Set(store.Vector, vvKey(op.Origin), uvarint(r.state.VV[op.Origin]))
 		}
 	}
 	// The clock is stored as a lease: a bound at least hlcLease ahead of

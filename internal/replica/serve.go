@@ -1,14 +1,12 @@
 package replica
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/opauth"
-	"github.com/numax/numax/internal/store"
 )
 
 // serve answers a PullSince: every op the peer lacks from the op log, or a
@@ -119,22 +117,14 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 		return err
 	}
 	for _, s := range spans {
-		rows, err := r.st.Scan(store.OpLog, store.ScanOptions{
-			Prefix: []byte(s.origin), After: logKey(s.origin, s.from-1),
-		})
-		if err != nil {
-			return fmt.Errorf("replica: read op log: %w", err)
-		}
-		for _, row := range rows {
-			seq := binary.BigEndian.Uint64(row.Key[len(s.origin):])
-			if seq > s.to {
-				break
-			}
-			op, head, err := DecodeLogValue(row.Value)
+		var failed error
+		err := r.st.ReadLog(s.origin, s.from, s.to, func(seq uint64, v []byte) bool {
+			op, head, err := DecodeLogValue(v)
 			if err != nil {
-				return &CorruptError{What: "op log", Key: row.Key, Err: err}
+				failed = &CorruptError{What: "op log", Key: logKey(s.origin, seq), Err: err}
+				return false
 			}
-			sent += len(row.Value)
+			sent += len(v)
 			batch = append(batch, op)
 			if seq == s.to && s.head != nil {
 				head = s.head
@@ -146,10 +136,17 @@ func (r *Replica) serve(peer string, theirs map[string]uint64) error {
 			// receiver proves each unit as it arrives and keeps little
 			// waiting), or at eight times that without one.
 			if len(batch) >= 8*r.cfg.BatchSize || len(batch) >= r.cfg.BatchSize && (head != nil || r.cfg.Auth == nil) {
-				if err := flush(); err != nil {
-					return err
+				if failed = flush(); failed != nil {
+					return false
 				}
 			}
+			return true
+		})
+		if failed != nil {
+			return failed
+		}
+		if err != nil {
+			return fmt.Errorf("replica: read op log: %w", err)
 		}
 	}
 	return flush()

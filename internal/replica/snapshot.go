@@ -125,9 +125,8 @@ func (r *Replica) handleSnapshot(peer string, m *Message) error {
 			if old := r.logStart[o]; old != 0 && old <= before[o] {
 				removed += int(before[o] - old + 1)
 			}
-			b.DeleteRange(store.OpLog, logKey(o, 0), logKey(o, s+1))
+			b.PruneLog(o, s)
 			r.logStart[o] = s + 1
-			b.Set(store.Vector, startKey(o), uvarint(s+1))
 			b.Set(store.Vector, vvKey(o), uvarint(r.state.VV[o]))
 		}
 		// The head proves the new entry (or anchors one this node could

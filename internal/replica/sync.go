@@ -8,7 +8,6 @@ import (
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/opauth"
-	"github.com/numax/numax/internal/store"
 )
 
 // sendLoop batches this node's own ops (up to BatchSize, waiting at most
@@ -112,7 +111,7 @@ func (r *Replica) signOwn(h *opauth.Head, op *crdt.Op) error {
 	}
 	if start := r.logStart[r.nodeID]; start != 0 && start <= h.Seq && r.failed == nil {
 		b := r.st.NewBatch()
-		b.Set(store.OpLog, logKey(r.nodeID, h.Seq), LogValue(op, h))
+		b.Log(r.nodeID, h.Seq, LogValue(op, h))
 		if _, err := r.st.Commit(b); err != nil {
 			r.log.Warn("head not stored with its op", "err", err)
 		}
@@ -142,7 +141,7 @@ func (r *Replica) sendHead(h *opauth.Head) {
 // ownOp reads this node's op seq from the op log (nil if pruned). r.mu
 // must be held.
 func (r *Replica) ownOp(seq uint64) *crdt.Op {
-	v, err := r.st.Get(store.OpLog, logKey(r.nodeID, seq))
+	v, err := r.st.LogEntry(r.nodeID, seq)
 	if err != nil {
 		return nil
 	}

@@ -24,6 +24,12 @@ const groupBytes = 1 << 20
 func (s *Store) deferCommit(b *Batch) (uint64, error) {
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
+	// The log's records are appended in the same order as the Pebble
+	// writes, and written ahead of them (applyPendingLocked).
+	if err := s.oplog.append(b.logRecords()); err != nil {
+		b.Discard()
+		return 0, fmt.Errorf("commit: %w", err)
+	}
 	if s.pend == nil {
 		s.pend, b.b = b.b, nil
 	} else {
@@ -60,7 +66,16 @@ func (s *Store) applyPending() (uint64, error) {
 
 func (s *Store) applyPendingLocked() error {
 	if s.pend == nil {
-		return nil
+		return s.oplog.flush()
+	}
+	// The log's records reach their file before Pebble's WAL gets the
+	// writes they go with: a crash leaves the log holding at least what
+	// the vector says is applied (oplog.go).
+	if err := s.oplog.flush(); err != nil {
+		err = fmt.Errorf("apply grouped writes: %w", err)
+		s.syncErr.Store(&err)
+		s.wake()
+		return err
 	}
 	b := s.pend
 	s.pend = nil

@@ -8,7 +8,7 @@ func (s *Store) DiskBytes() uint64 {
 		return 0
 	}
 	defer s.release()
-	return s.db.Metrics().DiskSpaceUsage()
+	return s.db.Metrics().DiskSpaceUsage() + uint64(s.oplog.bytes())
 }
 
 // CountKeys counts the keys of a space (a full keys-only scan).
@@ -25,6 +25,9 @@ func (s *Store) Compact(ctx context.Context) error {
 		return err
 	}
 	defer s.release()
+	if err := s.oplog.compact(); err != nil {
+		return err
+	}
 	if err := s.db.Flush(); err != nil {
 		return err
 	}

@@ -48,11 +48,12 @@ type Row struct {
 
 // Store is an open datastore. Its methods are safe for concurrent use.
 type Store struct {
-	cfg  Config
-	db   *pebble.DB
-	lock io.Closer
-	log  *slog.Logger
-	wopt *pebble.WriteOptions
+	cfg   Config
+	db    *pebble.DB
+	oplog *opLog // the op log, outside Pebble (oplog.go)
+	lock  io.Closer
+	log   *slog.Logger
+	wopt  *pebble.WriteOptions
 
 	// written numbers writes in completion order; durable is the highest
 	// number known to be fsynced. See WaitDurable.
@@ -189,6 +190,11 @@ func Open(cfg Config) (*Store, error) {
 		_ = db.Close()
 		_ = lock.Close()
 		return nil, err
+	}
+	if s.oplog, err = openLog(cfg.Dir, cfg.ReadOnly); err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return nil, fmt.Errorf("open datastore %s: %w", cfg.Dir, err)
 	}
 	if len(lost) > 0 {
 		msg := strings.Join(lost, "; ")
@@ -330,6 +336,8 @@ func (s *Store) Delete(sp Space, k []byte) (uint64, error) {
 // it is present or none of it.
 type Batch struct {
 	b *pebble.Batch
+	// lb holds the batch's op-log records (oplog_api.go).
+	lb *logBuf
 }
 
 // NewBatch returns an empty batch; Commit or Discard it.
@@ -364,7 +372,8 @@ func (b *Batch) Len() int {
 	if b.b == nil { // committed into the pending group
 		return 0
 	}
-	return int(b.b.Count())
+	_, recs := b.logRecords()
+	return int(b.b.Count()) + len(recs)
 }
 
 // Discard releases a batch that will not be committed.
@@ -373,6 +382,7 @@ func (b *Batch) Discard() {
 		_ = b.b.Close()
 		b.b = nil
 	}
+	b.releaseLog()
 }
 
 // Commit applies b atomically with the configured durability and returns
@@ -399,9 +409,26 @@ func (s *Store) CommitUnchecked(b *Batch) (_ uint64, err error) {
 		return 0, err
 	}
 	defer s.release()
-	s.sinceCheck.Add(int64(b.b.Len()))
+	lg, recs := b.logRecords()
+	s.sinceCheck.Add(int64(b.b.Len() + len(lg)))
 	if s.group {
 		return s.deferCommit(b)
+	}
+	// The log's records go first, and are durable before the Pebble
+	// writes they go with (oplog.go).
+	if err := s.oplog.append(lg, recs); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	if len(recs) > 0 {
+		var err error
+		if s.cfg.Sync == SyncAlways {
+			err = s.oplog.sync()
+		} else {
+			err = s.oplog.flush()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("commit: %w", err)
+		}
 	}
 	if err := s.db.Apply(b.b, s.wopt); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
@@ -478,6 +505,10 @@ func (s *Store) syncLocked() error {
 	if s.durable.Load() >= target {
 		return nil
 	}
+	// The op log first: what Pebble holds durably, the log holds too.
+	if err := s.oplog.sync(); err != nil {
+		return err
+	}
 	// An empty LogData with Sync fsyncs the WAL, covering every record
 	// queued before it, i.e. every write numbered <= target.
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
@@ -549,6 +580,7 @@ func (s *Store) Close() error {
 		syncErr = s.syncLocked()
 	}
 	s.closed = true
+	s.oplog.close()
 	err := errors.Join(syncErr, s.closeDB(), s.lock.Close())
 	s.life.Unlock()
 	s.wake()

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// openLog reads every segment under dir and builds the index. A damaged
+// record ends its segment: read-write, the file is cut there.
+func openLog(dir string, ro bool) (*opLog, error) {
+	l := &opLog{dir: filepath.Join(dir, logDirName), ro: ro, byOrigin: map[string][]logLoc{}, nextID: 1}
+	if !ro {
+		if err := os.MkdirAll(l.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create op log directory: %w", err)
+		}
+	}
+	ents, err := os.ReadDir(l.dir)
+	if err != nil && !(ro && errors.Is(err, os.ErrNotExist)) {
+		return nil, fmt.Errorf("read op log directory: %w", err)
+	}
+	var ids []uint32
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasSuffix(name, logSuffix) {
+			continue
+		}
+		id, err := strconv.ParseUint(strings.TrimSuffix(name, logSuffix), 16, 32)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("op log: unexpected file %s in %s", name, l.dir)
+		}
+		ids = append(ids, uint32(id))
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if err := l.load(id); err != nil {
+			l.close()
+			return nil, err
+		}
+		l.nextID = id + 1
+	}
+	l.ownFrom, l.names = l.nextID, nil
+	if !ro {
+		l.dropDead()
+	}
+	return l, nil
+}
+
+// load reads segment id and replays its records into the index,
+// streaming: only the index is kept, never the values.
+func (l *opLog) load(id uint32) error {
+	path := filepath.Join(l.dir, segName(id))
+	flag := os.O_RDWR
+	if l.ro {
+		flag = os.O_RDONLY
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return fmt.Errorf("open op log segment: %w", err)
+	}
+	seg := &segment{id: id, f: f}
+	l.segs = append(l.segs, seg)
+	br := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 256<<10)
+	var rec []byte
+	off := int64(0)
+	for {
+		hdr, err := br.Peek(recHeader)
+		if err != nil {
+			break // the end, or a torn header
+		}
+		n := int(binary.LittleEndian.Uint32(hdr))
+		if n == 0 || n > maxRecBytes {
+			break
+		}
+		rec = slices.Grow(rec[:0], recHeader+n)[:recHeader+n]
+		if _, err := io.ReadFull(br, rec); err != nil {
+			break
+		}
+		r, err := decodeRecord(rec, 0)
+		if err != nil {
+			break
+		}
+		r.valOff += off
+		r.origin = l.intern(r.origin)
+		l.replay(r, seg)
+		off += r.end
+	}
+	seg.size = off
+	if !l.ro {
+		st, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("op log segment: %w", err)
+		}
+		if st.Size() > off {
+			// A torn or damaged tail (a crash mid-write): what follows it
+			// was never acknowledged as durable. Cut it, so that what
+			// later segments hold is read past it next time too.
+			if err := f.Truncate(off); err != nil {
+				return fmt.Errorf("cut the damaged tail of op log segment %s: %w", path, err)
+			}
+		}
+	}
+	return nil
+}
+
+// intern returns the origin string the index already holds for o.
+func (l *opLog) intern(o string) string {
+	if k, ok := l.names[o]; ok {
+		return k
+	}
+	if l.names == nil {
+		l.names = map[string]string{}
+	}
+	l.names[o] = o
+	return o
+}
+
+// replay applies one record read back at open.
+func (l *opLog) replay(r decodedRec, seg *segment) {
+	switch r.kind {
+	case recEntry:
+		l.put(r.origin, logLoc{seq: r.seq, off: r.valOff, seg: seg.id, n: uint32(r.valLen)}, seg)
+	case recPrune:
+		l.prune(r.origin, r.seq)
+	case recCut:
+		l.cut(r.origin, r.seq)
+	}
+}
