@@ -47,6 +47,20 @@ func putRecords(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) {
 	}
 }
 
+// putLatest is putRecords for records a later write replaces whole (a
+// counter's, a register's): store.Batch.SetLatest.
+func putLatest(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) {
+	prefix := objPrefix(k)
+	for _, rec := range recs {
+		key := append(prefix[:len(prefix):len(prefix)], rec.Sub...)
+		if rec.Value == nil {
+			b.Delete(store.CRDT, key)
+		} else {
+			b.SetLatest(store.CRDT, key, rec.Value)
+		}
+	}
+}
+
 // rewriteObject replaces every record of object k with obj's.
 func rewriteObject(b *store.Batch, k crdt.ObjKey, obj crdt.Object) {
 	prefix := objPrefix(k)

@@ -469,7 +469,13 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 				r.seqs.touch(k, obj)
 				lastSeq = k
 			}
-			putRecords(b, k, crdt.OpRecords(obj, op))
+			if crdt.WholeRecord(k.Type) {
+				// Rewritten by every op: the store keeps the last of a
+				// commit group (store.Batch.SetLatest).
+				putLatest(b, k, crdt.OpRecords(obj, op))
+			} else {
+				putRecords(b, k, crdt.OpRecords(obj, op))
+			}
 			if res, ok := obj.(crdt.Resident); ok {
 				res.Clean()
 			}
@@ -486,7 +492,7 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 			r.logStart[op.Origin] = op.Seq
 		}
 		if i == len(applied)-1 || applied[i+1].Origin != op.Origin {
-			b.Set(store.Vector, vvKey(op.Origin), uvarint(r.state.VV[op.Origin]))
+			b.SetLatest(store.Vector, vvKey(op.Origin), uvarint(r.state.VV[op.Origin]))
 		}
 	}
 	// The clock is stored as a lease: a bound at least hlcLease ahead of

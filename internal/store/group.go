@@ -30,18 +30,22 @@ func (s *Store) deferCommit(b *Batch) (uint64, error) {
 		b.Discard()
 		return 0, fmt.Errorf("commit: %w", err)
 	}
-	if s.pend == nil {
-		s.pend, b.b = b.b, nil
-	} else {
-		err := s.pend.Apply(b.b, nil)
-		b.Discard()
-		if err != nil {
+	if b.b.Count() > 0 {
+		// Other writes after the latest values kept so far: those go
+		// first, in order.
+		s.applyLatest()
+		if s.pend == nil {
+			s.pend, b.b = b.b, nil
+		} else if err := s.pend.Apply(b.b, nil); err != nil {
+			b.Discard()
 			return 0, fmt.Errorf("commit: %w", err)
 		}
 	}
+	s.keepLatest(b)
+	b.Discard()
 	n := s.written.Add(1)
 	s.pending.Store(true)
-	if s.pend.Len() >= groupBytes {
+	if s.pendBytes() >= groupBytes {
 		if err := s.applyPendingLocked(); err != nil {
 			return 0, err
 		}
@@ -64,7 +68,17 @@ func (s *Store) applyPending() (uint64, error) {
 	return s.written.Load(), nil
 }
 
+// pendBytes is the size of the pending group (s.pmu held).
+func (s *Store) pendBytes() int {
+	n := s.latBytes
+	if s.pend != nil {
+		n += s.pend.Len()
+	}
+	return n
+}
+
 func (s *Store) applyPendingLocked() error {
+	s.applyLatest()
 	if s.pend == nil {
 		return s.oplog.flush()
 	}

@@ -100,6 +100,10 @@ type Store struct {
 	pmu     sync.Mutex
 	pend    *pebble.Batch
 	pending atomic.Bool
+	// lat holds the group's SetLatest values not yet in pend (latest.go),
+	// latBytes their size.
+	lat      map[string]*[]byte
+	latBytes int
 }
 
 var lostKey = []byte("lost_writes")
@@ -336,8 +340,10 @@ func (s *Store) Delete(sp Space, k []byte) (uint64, error) {
 // it is present or none of it.
 type Batch struct {
 	b *pebble.Batch
-	// lb holds the batch's op-log records (oplog_api.go).
-	lb *logBuf
+	// lb holds the batch's op-log records (oplog_api.go), lat its
+	// SetLatest writes (latest.go).
+	lb  *logBuf
+	lat *latBuf
 }
 
 // NewBatch returns an empty batch; Commit or Discard it.
@@ -373,7 +379,11 @@ func (b *Batch) Len() int {
 		return 0
 	}
 	_, recs := b.logRecords()
-	return int(b.b.Count()) + len(recs)
+	n := int(b.b.Count()) + len(recs)
+	if b.lat != nil {
+		n += len(b.lat.ends) / 2
+	}
+	return n
 }
 
 // Discard releases a batch that will not be committed.
@@ -383,6 +393,7 @@ func (b *Batch) Discard() {
 		b.b = nil
 	}
 	b.releaseLog()
+	b.releaseLatest()
 }
 
 // Commit applies b atomically with the configured durability and returns
@@ -411,6 +422,9 @@ func (s *Store) CommitUnchecked(b *Batch) (_ uint64, err error) {
 	defer s.release()
 	lg, recs := b.logRecords()
 	s.sinceCheck.Add(int64(b.b.Len() + len(lg)))
+	if b.lat != nil {
+		s.sinceCheck.Add(int64(len(b.lat.buf)))
+	}
 	if s.group {
 		return s.deferCommit(b)
 	}
@@ -430,6 +444,7 @@ func (s *Store) CommitUnchecked(b *Batch) (_ uint64, err error) {
 			return 0, fmt.Errorf("commit: %w", err)
 		}
 	}
+	b.latestInto()
 	if err := s.db.Apply(b.b, s.wopt); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}

@@ -380,3 +380,77 @@ func TestStore_ReadsSeeGroupedWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A SetLatest write may be replaced by a later one before it reaches
+// Pebble, but never reorders against other writes: every read, and the
+// datastore after a reopen, sees the last write of each key, in either
+// sync mode.
+func TestStore_SetLatestKeepsWriteOrder(t *testing.T) {
+	type step struct {
+		op   string // "latest", "set", "delete", "range", "read"
+		v    string
+		want string // for read: "" means absent
+	}
+	for _, mode := range []SyncMode{SyncInterval, SyncAlways} {
+		for _, tc := range []struct {
+			name  string
+			steps []step
+		}{
+			{"latest replaces latest", []step{{op: "latest", v: "1"}, {op: "latest", v: "2"}, {op: "read", want: "2"}}},
+			{"set after latest", []step{{op: "latest", v: "1"}, {op: "set", v: "2"}, {op: "read", want: "2"}}},
+			{"latest after set", []step{{op: "set", v: "1"}, {op: "latest", v: "2"}, {op: "read", want: "2"}}},
+			{"delete after latest", []step{{op: "latest", v: "1"}, {op: "delete"}, {op: "read", want: ""}}},
+			{"range after latest", []step{{op: "latest", v: "1"}, {op: "range"}, {op: "latest", v: "3"}, {op: "range"}, {op: "read", want: ""}}},
+			{"latest after delete", []step{{op: "latest", v: "1"}, {op: "delete"}, {op: "latest", v: "4"}, {op: "read", want: "4"}}},
+		} {
+			t.Run(fmt.Sprintf("%v/%s", mode, tc.name), func(t *testing.T) {
+				dir := t.TempDir()
+				cfg := DefaultConfig(dir)
+				cfg.Sync = mode
+				s, err := Open(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				k := []byte("k")
+				last := ""
+				for _, st := range tc.steps {
+					b := s.NewBatch()
+					b.Set(Guest, []byte("other"), []byte(st.op)) // a write of its own in every batch
+					switch st.op {
+					case "latest":
+						b.Discard()
+						b = s.NewBatch()
+						b.SetLatest(Vector, k, []byte(st.v))
+					case "set":
+						b.Set(Vector, k, []byte(st.v))
+					case "delete":
+						b.Delete(Vector, k)
+					case "range":
+						b.DeleteRange(Vector, []byte("a"), []byte("z"))
+					case "read":
+						b.Discard()
+						v, err := s.Get(Vector, k)
+						if got := string(v); (st.want == "" && !errors.Is(err, ErrNotFound)) || got != st.want {
+							t.Fatalf("read %q (%v), want %q", got, err, st.want)
+						}
+						last = st.want
+						continue
+					}
+					if _, err := s.Commit(b); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if s, err = Open(cfg); err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				if v, _ := s.Get(Vector, k); string(v) != last {
+					t.Fatalf("after reopen %q, want %q", v, last)
+				}
+			})
+		}
+	}
+}
