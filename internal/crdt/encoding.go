@@ -56,8 +56,14 @@ func sortedIDs(m map[OpID]struct{}) []OpID {
 }
 
 func (g *GCounter) appendBody(b enc) enc {
-	origins := sortedKeys(g.Slots)
-	origins = slices.DeleteFunc(origins, func(o string) bool { return g.Slots[o] == 0 })
+	var arr [8]string // a counter's origins are few: no allocation
+	origins := arr[:0]
+	for o, v := range g.Slots {
+		if v != 0 {
+			origins = append(origins, o)
+		}
+	}
+	slices.Sort(origins)
 	b = slices.Grow(b, 10+len(origins)*44) // per slot: 33 origin + 10 varint bytes at most
 	b = b.uv(uint64(len(origins)))
 	for _, o := range origins {

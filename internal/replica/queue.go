@@ -27,10 +27,13 @@ type item struct {
 }
 
 // queue is the outbound queue: a slice under a mutex with a wake-up channel.
+// The items are buf[head:]; taking advances head, and the array is reused
+// once it empties or its taken front passes half of it.
 type queue struct {
-	// mu guards items and notify.
+	// mu guards buf, head and notify.
 	mu     sync.Mutex
-	items  []item
+	buf    []item
+	head   int
 	notify chan struct{} // closed and replaced when items are added or on wake
 }
 
@@ -39,12 +42,12 @@ func newQueue() *queue { return &queue{notify: make(chan struct{})} }
 func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return len(q.buf) - q.head
 }
 
 func (q *queue) push(items []item) {
 	q.mu.Lock()
-	q.items = append(q.items, items...)
+	q.buf = append(q.buf, items...)
 	close(q.notify)
 	q.notify = make(chan struct{})
 	q.mu.Unlock()
@@ -61,24 +64,25 @@ func (q *queue) wake() {
 func (q *queue) take(n int) ([]item, <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
+	if len(q.buf) == q.head {
 		return nil, q.notify
 	}
-	return q.pop(min(n, len(q.items))), nil
+	return q.pop(min(n, len(q.buf)-q.head)), nil
 }
 
 // pop removes the first n items (n <= len) and wakes waiters; q.mu held.
 func (q *queue) pop(n int) []item {
 	out := make([]item, n)
-	copy(out, q.items)
-	if rest := len(q.items) - n; rest <= n {
-		// Few left: move them to the front, so the array is reused (the
-		// usual case, a batch that takes everything, moves nothing).
-		copy(q.items, q.items[n:])
-		clear(q.items[rest:])
-		q.items = q.items[:rest]
-	} else {
-		q.items = q.items[n:]
+	copy(out, q.buf[q.head:])
+	clear(q.buf[q.head : q.head+n]) // the ops go with out
+	q.head += n
+	switch {
+	case q.head == len(q.buf):
+		q.buf, q.head = q.buf[:0], 0
+	case q.head >= 1024 && q.head > len(q.buf)/2:
+		m := copy(q.buf, q.buf[q.head:])
+		clear(q.buf[m:])
+		q.buf, q.head = q.buf[:m], 0
 	}
 	q.notify2()
 	return out
@@ -92,14 +96,15 @@ func (q *queue) pop(n int) []item {
 func (q *queue) takeDue(n int, cutoff time.Time) ([]item, <-chan struct{}, time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	items := q.buf[q.head:]
 	due := 0
-	for due < len(q.items) && (due < n || q.items[due-1].cont) && !q.items[due].at.After(cutoff) {
+	for due < len(items) && (due < n || items[due-1].cont) && !items[due].at.After(cutoff) {
 		due++
 	}
 	if due == 0 {
 		var oldest time.Time
-		if len(q.items) > 0 {
-			oldest = q.items[0].at
+		if len(items) > 0 {
+			oldest = items[0].at
 		}
 		return nil, q.notify, oldest
 	}
@@ -116,7 +121,7 @@ func (q *queue) notify2() {
 func (q *queue) waitEmpty(ctx context.Context) {
 	for {
 		q.mu.Lock()
-		empty, ch := len(q.items) == 0, q.notify
+		empty, ch := len(q.buf) == q.head, q.notify
 		q.mu.Unlock()
 		if empty {
 			return
