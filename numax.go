@@ -460,12 +460,16 @@ func (n *Node) startSync(ident *transport.Identity, host *hostapi.Host) error {
 	rc.Transport = link
 	rc.OnBatchApplied = func(d time.Duration) { m.batchApply.Observe(d.Seconds()) }
 	rc.OnChanged = n.hooks.changed
-	rc.OnRemoteApply = func(op *crdt.Op) {
+	rc.OnRemoteApply = func(ops []*crdt.Op) {
 		// The HLC has whole milliseconds: the op was made somewhere in
 		// [hlc, hlc+1ms), so the estimate is taken from the middle. A
-		// clock behind the origin's reads 0.
-		ms := float64(time.Now().UnixMicro())/1000 - float64(crdt.HLCTime(op.HLC)) - 0.5
-		m.delay.Observe(max(ms, 0) / 1000)
+		// clock behind the origin's reads 0. One clock read per batch
+		// (they are applied together).
+		now := float64(time.Now().UnixMicro()) / 1000
+		for _, op := range ops {
+			ms := now - float64(crdt.HLCTime(op.HLC)) - 0.5
+			m.delay.Observe(max(ms, 0) / 1000)
+		}
 	}
 	var trust *transport.Trust
 	if ident != nil {

@@ -68,11 +68,13 @@ func newCluster3(b *testing.B, useTLS bool) *cluster3 {
 		self := tc.NodeID
 		r, err := replica.Open(replica.Config{Store: st, NodeID: tc.NodeID, Transport: tr, QueueLimit: 1 << 20,
 			AntiEntropyInterval: time.Second,
-			OnRemoteApply: func(op *crdt.Op) {
+			OnRemoteApply: func(ops []*crdt.Op) {
 				now := time.Now()
 				c.mu.Lock()
-				if w, ok := c.written[op.Origin][op.Seq]; ok && op.Origin != self {
-					c.lags = append(c.lags, now.Sub(w))
+				for _, op := range ops {
+					if w, ok := c.written[op.Origin][op.Seq]; ok && op.Origin != self {
+						c.lags = append(c.lags, now.Sub(w))
+					}
 				}
 				c.mu.Unlock()
 			}})

@@ -91,10 +91,10 @@ type Config struct {
 	OnViolation func(peer, kind string)
 	// Wall returns Unix milliseconds (time.Now if nil).
 	Wall func() int64
-	// OnRemoteApply, if set, is called with each remote op once it is
-	// applied and committed (for replication-lag measurement). It must
-	// not block.
-	OnRemoteApply func(op *crdt.Op)
+	// OnRemoteApply, if set, is called with the remote ops of each batch
+	// once they are applied and committed (for replication-lag
+	// measurement). It must not block.
+	OnRemoteApply func(ops []*crdt.Op)
 	// OnChanged, if set, is called with the objects a committed change
 	// touched: a local write, an applied remote batch, or a snapshot. It is
 	// called outside the replica's lock and must not block (it feeds the

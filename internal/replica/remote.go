@@ -292,10 +292,8 @@ func (r *Replica) afterApply(res applied, ackTo string) {
 			f(res.skewBy, res.skew)
 		}
 	}
-	if f := r.cfg.OnRemoteApply; f != nil {
-		for _, op := range res.ops {
-			f(op)
-		}
+	if f := r.cfg.OnRemoteApply; f != nil && len(res.ops) > 0 {
+		f(res.ops)
 	}
 	if len(res.ops) > 0 {
 		r.changed(res.touched)

@@ -26,7 +26,7 @@ func (s *Store) deferCommit(b *Batch) (uint64, error) {
 	defer s.pmu.Unlock()
 	// The log's records are appended in the same order as the Pebble
 	// writes, and written ahead of them (applyPendingLocked).
-	if err := s.oplog.append(b.logRecords()); err != nil {
+	if _, err := s.oplog.append(b.logRecords()); err != nil {
 		b.Discard()
 		return 0, fmt.Errorf("commit: %w", err)
 	}

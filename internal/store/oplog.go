@@ -88,6 +88,8 @@ type opLog struct {
 	writeErr error      // a failed write or fsync: nothing after it is durable
 
 	syncMu sync.Mutex // serializes fsyncs (SyncAlways commits share them)
+	// appended numbers appends; synced is the last one known durable.
+	appended, synced uint64
 }
 
 // stagedRec is a record of a batch not yet committed: its value (for an
@@ -303,21 +305,23 @@ func (l *opLog) active() (*segment, error) {
 }
 
 // append adds a committed batch's records (encoded in data) to the log
-// and the index. They reach the file at the next flush.
-func (l *opLog) append(data []byte, recs []stagedRec) error {
+// and the index, and returns the append's number (for syncTo). They
+// reach the file at the next flush.
+func (l *opLog) append(data []byte, recs []stagedRec) (uint64, error) {
 	if len(recs) == 0 {
-		return nil
+		return 0, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.writeErr != nil {
-		return l.writeErr
+		return 0, l.writeErr
 	}
 	seg, err := l.active()
 	if err != nil {
 		l.writeErr = err
-		return err
+		return 0, err
 	}
+	l.appended++
 	base := seg.size + int64(len(l.buf))
 	l.buf = append(l.buf, data...)
 	for _, r := range recs {
@@ -331,7 +335,7 @@ func (l *opLog) append(data []byte, recs []stagedRec) error {
 		}
 	}
 	l.dropDead()
-	return nil
+	return l.appended, nil
 }
 
 // flush writes the buffered records to the segment file.
@@ -358,11 +362,26 @@ func (l *opLog) flushLocked() error {
 
 // sync makes every record appended so far durable: written, then the
 // segments rotated out, the one appended to and, after a new segment,
-// the directory fsynced. Concurrent callers share fsyncs.
+// the directory fsynced.
 func (l *opLog) sync() error {
+	l.mu.Lock()
+	n := l.appended
+	l.mu.Unlock()
+	return l.syncTo(n)
+}
+
+// syncTo makes the records of appends numbered up to n durable.
+// Concurrent callers share fsyncs: one that finds its appends covered by
+// an fsync that ran while it waited returns at once.
+func (l *opLog) syncTo(n uint64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
+	if l.synced >= n && l.writeErr == nil {
+		l.mu.Unlock()
+		return nil
+	}
+	target := l.appended
 	if err := l.flushLocked(); err != nil {
 		l.mu.Unlock()
 		return err
@@ -385,6 +404,9 @@ func (l *opLog) sync() error {
 			return l.failSync(err)
 		}
 	}
+	l.mu.Lock()
+	l.synced = max(l.synced, target)
+	l.mu.Unlock()
 	return nil
 }
 

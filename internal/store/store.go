@@ -430,22 +430,28 @@ func (s *Store) CommitUnchecked(b *Batch) (_ uint64, err error) {
 	}
 	// The log's records go first, and are durable before the Pebble
 	// writes they go with (oplog.go).
-	if err := s.oplog.append(lg, recs); err != nil {
+	an, err := s.oplog.append(lg, recs)
+	if err == nil && len(recs) > 0 {
+		err = s.oplog.flush()
+	}
+	if err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
-	if len(recs) > 0 {
-		var err error
-		if s.cfg.Sync == SyncAlways {
-			err = s.oplog.sync()
-		} else {
-			err = s.oplog.flush()
-		}
-		if err != nil {
-			return 0, fmt.Errorf("commit: %w", err)
-		}
+	var logSynced chan error
+	if len(recs) > 0 && s.cfg.Sync == SyncAlways {
+		// Written ahead of Pebble's WAL, fsynced alongside it: a commit
+		// waits for one fsync's time, not two. A power loss between the
+		// two can leave Pebble's write without the log's; ReconcileLog
+		// then drops that origin's log (peers take a snapshot).
+		logSynced = make(chan error, 1)
+		go func() { logSynced <- s.oplog.syncTo(an) }()
 	}
 	b.latestInto()
-	if err := s.db.Apply(b.b, s.wopt); err != nil {
+	err = s.db.Apply(b.b, s.wopt)
+	if logSynced != nil {
+		err = errors.Join(err, <-logSynced)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	// Numbered after Apply returns: every write numbered <= n is in the WAL
