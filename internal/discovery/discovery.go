@@ -83,7 +83,7 @@ type Discovery struct {
 
 	// mu guards chosen and fileState.
 	mu        sync.Mutex
-	chosen    map[string]bool
+	chosen    gossip.Links
 	fileState []byte
 
 	done chan struct{}
@@ -164,8 +164,7 @@ func (d *Discovery) links() int {
 // chosen before that are still members stay, the rest are drawn at random.
 func (d *Discovery) relink() {
 	d.mu.Lock()
-	addrs, next := gossip.Choose(d.ms.Members(), d.chosen, d.links())
-	d.chosen = next
+	addrs := d.chosen.Choose(d.ms.Members(), d.links())
 	d.mu.Unlock()
 	d.tr.SetPeers(addrs)
 	d.log.Debug("links re-chosen", "members", d.ms.Size(), "dialing", len(addrs))

@@ -197,3 +197,58 @@ func TestChoose(t *testing.T) {
 		t.Fatalf("%v", addrs)
 	}
 }
+
+// A cluster that split into halves, each choosing its links within itself
+// while apart, links across again as the other half's members rejoin one
+// by one; a single join into a settled cluster moves at most one link of
+// a node.
+func TestLinks_CrossAgainAfterASplit(t *testing.T) {
+	const n, k = 32, 6
+	var all []Member
+	for i := range n {
+		all = append(all, Member{NodeID: fmt.Sprintf("n%02d", i), LinkAddr: fmt.Sprintf("a%02d", i)})
+	}
+	half := all[:n/2]
+	links := make([]Links, n/2)
+	for i := range links {
+		links[i].Choose(all, k) // linked before the split
+		links[i].Choose(half, k)
+	}
+	crossing := 0
+	for i := range links {
+		for j := n / 2; j < n; j++ {
+			links[i].Choose(all[:j+1], k) // the other half rejoins, one by one
+		}
+		for _, m := range all[n/2:] {
+			if links[i].Chosen(m.NodeID) {
+				crossing++
+				break
+			}
+		}
+	}
+	if crossing == 0 {
+		t.Fatalf("after the heal no node of the first half links to the second: the halves never exchange ops")
+	}
+	t.Logf("%d of %d nodes link across after the heal", crossing, n/2)
+
+	// Settled: one more member joins; every node keeps at least k-1 links.
+	joined := append(all, Member{NodeID: "new", LinkAddr: "anew"})
+	for i := range links {
+		before := map[string]bool{}
+		for _, m := range all {
+			if links[i].Chosen(m.NodeID) {
+				before[m.NodeID] = true
+			}
+		}
+		links[i].Choose(joined, k)
+		kept := 0
+		for id := range before {
+			if links[i].Chosen(id) {
+				kept++
+			}
+		}
+		if kept < k-1 {
+			t.Fatalf("a single join moved %d links of node %d", k-kept, i)
+		}
+	}
+}

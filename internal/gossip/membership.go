@@ -376,3 +376,55 @@ func Choose(members []Member, chosen map[string]bool, n int) ([]string, map[stri
 	slices.Sort(addrs)
 	return addrs, next
 }
+
+// Links is a node's choice of the members it links to, kept between
+// membership changes.
+type Links struct {
+	chosen map[string]bool
+	known  map[string]bool
+}
+
+// Choose re-chooses up to n links among members (see Choose: those chosen
+// before that are still members stay, the rest are drawn at random), and
+// a member that joined since the last choice takes the place of a kept
+// link with the chance a random choice would give it, n in the number of
+// members. Without that, a cluster that split and healed keeps the links
+// each half chose within itself while apart, and the halves never
+// exchange ops again.
+func (l *Links) Choose(members []Member, n int) []string {
+	var joined []string
+	for _, mb := range members {
+		if !l.known[mb.NodeID] && !l.chosen[mb.NodeID] {
+			joined = append(joined, mb.NodeID)
+		}
+	}
+	_, next := Choose(members, l.chosen, n)
+	if len(l.known) > 0 && n > 0 && len(next) >= n {
+		for _, id := range joined {
+			if next[id] || rand.IntN(len(members)) >= n {
+				continue
+			}
+			kept := make([]string, 0, len(next))
+			for k := range next {
+				kept = append(kept, k)
+			}
+			slices.Sort(kept)
+			delete(next, kept[rand.IntN(len(kept))])
+			next[id] = true
+		}
+	}
+	var addrs []string
+	l.known = make(map[string]bool, len(members))
+	for _, mb := range members {
+		l.known[mb.NodeID] = true
+		if next[mb.NodeID] {
+			addrs = append(addrs, mb.LinkAddr)
+		}
+	}
+	slices.Sort(addrs)
+	l.chosen = next
+	return addrs
+}
+
+// Chosen reports whether id is one of the chosen links.
+func (l *Links) Chosen(id string) bool { return l.chosen[id] }

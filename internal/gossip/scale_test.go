@@ -130,7 +130,7 @@ type member struct {
 	ms     *gossip.Membership
 	addr   string
 	mu     sync.Mutex
-	chosen map[string]bool
+	chosen gossip.Links
 }
 
 func newCluster(t testing.TB, n int, drop float64) *cluster {
@@ -188,13 +188,14 @@ func (c *cluster) start(i int) {
 		}
 		members := s.Members()
 		m.mu.Lock()
-		_, next := gossip.Choose(members, m.chosen, replica.DefaultFanout(s.Size()))
-		m.chosen = next
-		m.mu.Unlock()
-		ids := make([]string, 0, len(next))
-		for id := range next {
-			ids = append(ids, id)
+		m.chosen.Choose(members, replica.DefaultFanout(s.Size()))
+		ids := make([]string, 0, len(members))
+		for _, mb := range members {
+			if m.chosen.Chosen(mb.NodeID) {
+				ids = append(ids, mb.NodeID)
+			}
 		}
+		m.mu.Unlock()
 		c.mem.SetLinks(m.id, ids)
 	}
 	s, err := gossip.Start(gossip.Config{NodeID: id, LinkAddr: "mem:" + id, Seeds: seeds,

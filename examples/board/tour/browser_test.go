@@ -58,8 +58,18 @@ func do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.V
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := chromedp.Do(c, actions...); err != nil {
-		t.Fatal(err)
+	for attempt := 1; ; attempt++ {
+		err := chromedp.Do(c, actions...)
+		// The page re-renders its list when a change arrives from
+		// another node: an element found just before that is gone when
+		// the click lands, and nothing was clicked. Find it again.
+		if err != nil && attempt < 5 && strings.Contains(err.Error(), "Could not find node with given id") {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
 }
 
