@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -62,6 +63,7 @@ type logLoc struct {
 	off int64
 	seg uint32
 	n   uint32
+	in  uint32 // in a compressed block at off: 1 + the value's offset in it (oplog_block.go)
 }
 
 type segment struct {
@@ -88,6 +90,11 @@ type opLog struct {
 	writeErr error      // a failed write or fsync: nothing after it is durable
 
 	syncMu sync.Mutex // serializes fsyncs (SyncAlways commits share them)
+	// lastBlock is the compressed block last read, at lastOff in segment
+	// lastSeg (oplog_block.go).
+	lastBlock []byte
+	lastSeg   uint32
+	lastOff   int64
 	// appended numbers appends; synced is the last one known durable.
 	appended, synced uint64
 }
@@ -151,6 +158,10 @@ func decodeRecord(data []byte, off int64) (decodedRec, error) {
 		return r, errBadRecord
 	}
 	r.kind = payload[0]
+	if r.kind == recBlock {
+		r.valOff, r.valLen, r.end = off+recHeader+1, int(n)-1, off+recHeader+int64(n)
+		return r, nil
+	}
 	p := payload[1:]
 	ol, w := binary.Uvarint(p)
 	if w <= 0 || ol > uint64(len(p)-w) || ol == 0 {
@@ -437,6 +448,9 @@ func (l *opLog) value(loc logLoc) ([]byte, error) {
 	if seg == nil {
 		return nil, fmt.Errorf("op log: segment %d of a live entry is gone", loc.seg)
 	}
+	if loc.in != 0 {
+		return l.blockValue(seg, loc)
+	}
 	v := make([]byte, loc.n)
 	if end := loc.off + int64(loc.n); end > seg.size {
 		// Still in the buffer (only the last segment has one).
@@ -553,20 +567,52 @@ func (l *opLog) compact() error {
 	if err != nil {
 		return err
 	}
-	for o, locs := range l.byOrigin {
+	// The live entries, in compressed blocks (oplog_block.go); each
+	// entry's new place is set once its block is written.
+	var raw []byte
+	type moved struct {
+		locs []logLoc
+		i    int
+		in   int
+	}
+	var pending []moved
+	writeBlock := func() error {
+		if len(raw) == 0 {
+			return nil
+		}
+		base := seg.size + int64(len(l.buf))
+		var err error
+		if l.buf, err = appendBlock(l.buf, raw); err != nil {
+			return err
+		}
+		for _, m := range pending {
+			loc := m.locs[m.i]
+			l.unref(loc)
+			seg.live++
+			m.locs[m.i] = logLoc{seq: loc.seq, off: base, seg: seg.id, n: loc.n, in: uint32(m.in + 1)}
+		}
+		raw, pending = raw[:0], pending[:0]
+		return nil
+	}
+	for _, o := range slices.Sorted(maps.Keys(l.byOrigin)) {
+		locs := l.byOrigin[o]
 		for i, loc := range locs {
 			v, err := l.value(loc)
 			if err != nil {
 				return err
 			}
 			var voff int
-			base := seg.size + int64(len(l.buf))
-			start := len(l.buf)
-			l.buf, voff = appendRecord(l.buf, recEntry, o, loc.seq, v)
-			l.unref(loc)
-			seg.live++
-			locs[i] = logLoc{seq: loc.seq, off: base + int64(voff-start), seg: seg.id, n: loc.n}
+			raw, voff = appendRecord(raw, recEntry, o, loc.seq, v)
+			pending = append(pending, moved{locs, i, voff})
+			if len(raw) >= blockBytes {
+				if err := writeBlock(); err != nil {
+					return err
+				}
+			}
 		}
+	}
+	if err := writeBlock(); err != nil {
+		return err
 	}
 	if err := l.flushLocked(); err != nil {
 		return err

@@ -87,6 +87,13 @@ func (l *opLog) load(id uint32) error {
 		if err != nil {
 			break
 		}
+		if r.kind == recBlock {
+			if !l.replayBlock(rec[r.valOff:r.end], off, seg) {
+				break
+			}
+			off += r.end
+			continue
+		}
 		r.valOff += off
 		r.origin = l.intern(r.origin)
 		l.replay(r, seg)
@@ -132,4 +139,22 @@ func (l *opLog) replay(r decodedRec, seg *segment) {
 	case recCut:
 		l.cut(r.origin, r.seq)
 	}
+}
+
+// replayBlock replays the entries of the compressed block z, whose
+// record is at off in seg; false if it does not decode (a damaged
+// record: it ends the segment).
+func (l *opLog) replayBlock(z []byte, off int64, seg *segment) bool {
+	raw, err := inflate(z)
+	if err != nil {
+		return false
+	}
+	var ents []decodedRec
+	if blockEntries(raw, func(r decodedRec) { ents = append(ents, r) }) != nil {
+		return false
+	}
+	for _, r := range ents {
+		l.put(l.intern(r.origin), logLoc{seq: r.seq, off: off, seg: seg.id, n: uint32(r.valLen), in: uint32(r.valOff + 1)}, seg)
+	}
+	return true
 }

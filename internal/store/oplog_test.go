@@ -281,6 +281,14 @@ func FuzzLogSegment(f *testing.F) {
 	seg, _ = appendRecord(seg, recCut, "origin", 9, nil)
 	f.Add(seg)
 	f.Add(seg[:len(seg)-2])
+	var raw []byte
+	raw, _ = appendRecord(raw, recEntry, "origin", 8, []byte("in a block"))
+	raw, _ = appendRecord(raw, recEntry, "other", 1, []byte("and another"))
+	block, err := appendBlock(nil, raw)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(append(seg, block...))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
