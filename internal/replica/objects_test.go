@@ -72,6 +72,61 @@ func TestFormat1DatastoreMigrates(t *testing.T) {
 	}
 }
 
+// A datastore of the last build that kept the op log in Pebble (format 2,
+// committed in testdata/format2) opens: its op log moves to the segment
+// files whole, the vector keeps what the log's last entries stood for,
+// and nx inspect's readers refuse it until then, never misread it.
+func TestFormat2DatastoreMigrates(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "testdata", "format2", "datastore"))); err != nil {
+		t.Fatal(err)
+	}
+	const origin = "96369405a6202c58caeb45843c67e175"
+	st := openStore(t, dir)
+	if _, err := ReadOpLog(st); err == nil {
+		t.Fatal("a format 2 op log read without migrating")
+	}
+	if n, err := st.CountKeys(store.OpLog); err != nil || n != 23 {
+		t.Fatalf("the fixture holds %d op-log keys (%v), want 23", n, err)
+	}
+	for round := range 2 { // migrated, then opened as format 3
+		r := openReplica(t, Config{Store: st})
+		if vv := r.VV(); len(vv) != 1 || vv[origin] != uint64(23+round) {
+			t.Fatalf("round %d: vector %v", round, vv)
+		}
+		ops, err := ReadOpLog(st)
+		if err != nil || len(ops) != 23+round {
+			t.Fatalf("round %d: %d ops in the log (%v), want %d", round, len(ops), err, 23+round)
+		}
+		for i, op := range ops {
+			if op.Origin != origin || op.Seq != uint64(i+1) {
+				t.Fatalf("round %d: entry %d is %d@%s", round, i, op.Seq, op.Origin)
+			}
+		}
+		if n, err := st.CountKeys(store.OpLog); err != nil || n != 0 {
+			t.Fatalf("round %d: %d keys left in the format 2 op log (%v)", round, n, err)
+		}
+		for k, w := range map[crdt.ObjKey]string{
+			{Type: crdt.TypePNCounter, Key: "stock"}: "stock = -6",
+			{Type: crdt.TypeRGA, Key: "doc"}:         "doc = [line1, line2]",
+			{Type: crdt.TypeGCounter, Key: "visits"}: []string{"visits = 4", "visits = 5"}[round],
+		} {
+			var got string
+			r.Read(k, func(o crdt.Object) { got = crdt.Format(k.Type, k.Key, o) })
+			if got != w {
+				t.Fatalf("round %d: %q, want %q", round, got, w)
+			}
+		}
+		write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "visits", Delta: 1})
+		r.Close(context.Background())
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st = openStore(t, dir)
+	}
+	st.Close()
+}
+
 func TestNewerFormatRefused(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()

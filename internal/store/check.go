@@ -56,6 +56,16 @@ func Check(dir string) ([]Problem, error) {
 			problems = append(problems, p)
 		}
 	}
+	segs, err := filepath.Glob(filepath.Join(dir, logDirName, "*"+logSuffix))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(segs)
+	for _, path := range segs {
+		if p, ok := checkSegment(dir, path); !ok {
+			problems = append(problems, p)
+		}
+	}
 	// Which keys each table holds comes from the manifest, read through a
 	// read-only open; a damaged log can make that open fail, and the
 	// tables are then checked without their key ranges.
