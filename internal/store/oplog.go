@@ -346,8 +346,17 @@ func (l *opLog) append(data []byte, recs []stagedRec) (uint64, error) {
 		}
 	}
 	l.dropDead()
+	if len(l.buf) >= bufBytes {
+		// Written early, ahead of its group's Pebble writes, as always.
+		if err := l.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
 	return l.appended, nil
 }
+
+// bufBytes bounds the records held in memory between flushes.
+const bufBytes = 1 << 20
 
 // flush writes the buffered records to the segment file.
 func (l *opLog) flush() error {
