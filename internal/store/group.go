@@ -83,8 +83,13 @@ func (s *Store) pendBytes() int {
 
 func (s *Store) applyPendingLocked() error {
 	s.applyLatest()
+	s.clearPending()
 	if s.pend == nil {
-		return s.oplog.flush()
+		err := s.oplog.flush()
+		if err == nil {
+			s.pending.Store(false)
+		}
+		return err
 	}
 	// The log's records reach their file before Pebble's WAL gets the
 	// writes they go with: a crash leaves the log holding at least what

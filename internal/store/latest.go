@@ -53,8 +53,8 @@ func (b *Batch) releaseLatest() {
 	b.lat = nil
 }
 
-// latestInto adds b's SetLatest writes to b's Pebble batch (a commit not
-// grouped).
+// latestInto adds b's SetLatest writes to b's Pebble batch as plain
+// writes.
 func (b *Batch) latestInto() {
 	b.lat.each(func(k, v []byte) { _ = b.b.Set(k, v, nil) })
 }

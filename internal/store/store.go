@@ -104,6 +104,12 @@ type Store struct {
 	// latBytes their size.
 	lat      map[string]*[]byte
 	latBytes int
+	// pendKeys has a bit set for the hash of every key of pend's first
+	// pendScanned bytes of records; pendRange says they remove a range
+	// (pending.go).
+	pendKeys    *[pendBits / 64]uint64
+	pendScanned int
+	pendRange   bool
 }
 
 var lostKey = []byte("lost_writes")
@@ -294,11 +300,12 @@ func (s *Store) wake() {
 // Get returns a copy of the value of k in sp, or ErrNotFound.
 func (s *Store) Get(sp Space, k []byte) (_ []byte, err error) {
 	defer recoverFatal(&err)
-	if err := s.acquireRead(); err != nil {
+	kk := key(sp, k)
+	if err := s.acquireReadKey(kk); err != nil {
 		return nil, err
 	}
 	defer s.release()
-	v, closer, err := s.db.Get(key(sp, k))
+	v, closer, err := s.db.Get(kk)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
 	}

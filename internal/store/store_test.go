@@ -454,3 +454,58 @@ func TestStore_SetLatestKeepsWriteOrder(t *testing.T) {
 		}
 	}
 }
+
+// A point read sees every completed write whether or not it applies the
+// pending group: a key the group writes (set, deleted, removed by a range,
+// kept as a latest value, or a latest value moved into the group) reads
+// its new value; a key it does not write is read without applying it.
+func TestStore_PointReadsPastThePendingGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		write  func(b *Batch)
+		then   func(b *Batch) // a second commit, if set
+		key    string
+		want   string // "" means absent
+		stayed bool   // the group is still pending after the read
+	}{
+		{name: "set", write: func(b *Batch) { b.Set(CRDT, []byte("k"), []byte("new")) }, key: "k", want: "new"},
+		{name: "delete", write: func(b *Batch) { b.Delete(CRDT, []byte("k")) }, key: "k"},
+		{name: "range", write: func(b *Batch) { b.DeleteRange(CRDT, []byte("j"), []byte("l")) }, key: "k"},
+		{name: "latest kept", write: func(b *Batch) { b.SetLatest(CRDT, []byte("k"), []byte("latest")) }, key: "k", want: "latest"},
+		{name: "latest with other writes", write: func(b *Batch) {
+			b.Set(CRDT, []byte("other"), []byte("x"))
+			b.SetLatest(CRDT, []byte("k"), []byte("latest"))
+		}, key: "k", want: "latest"},
+		{name: "latest moved by a later batch", write: func(b *Batch) { b.SetLatest(CRDT, []byte("k"), []byte("latest")) },
+			then: func(b *Batch) { b.Set(CRDT, []byte("other"), []byte("x")) }, key: "k", want: "latest"},
+		{name: "another key", write: func(b *Batch) { b.Set(CRDT, []byte("other"), []byte("x")) }, key: "k", want: "old", stayed: true},
+		{name: "same key, other space", write: func(b *Batch) { b.Set(Guest, []byte("k"), []byte("x")) }, key: "k", want: "old", stayed: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t, SyncInterval)
+			mustSet(t, s, CRDT, "k", "old")
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			b := s.NewBatch()
+			tc.write(b)
+			if _, err := s.Commit(b); err != nil {
+				t.Fatal(err)
+			}
+			if tc.then != nil {
+				b := s.NewBatch()
+				tc.then(b)
+				if _, err := s.Commit(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v, err := s.Get(CRDT, []byte(tc.key))
+			if got := string(v); got != tc.want || (tc.want == "" && !errors.Is(err, ErrNotFound)) {
+				t.Fatalf("read %q (%v), want %q", got, err, tc.want)
+			}
+			if s.pending.Load() != tc.stayed {
+				t.Fatalf("group pending after the read: %v, want %v", s.pending.Load(), tc.stayed)
+			}
+		})
+	}
+}
