@@ -31,21 +31,19 @@ func (s *Store) deferCommit(b *Batch) (uint64, error) {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	if b.b.Count() > 0 {
-		// Other writes after the latest values kept so far: those go
-		// first, in order, and this batch's own latest values go in as
-		// plain writes after its others (kept back, they would only be
-		// written before the next such batch anyway).
-		s.applyLatest()
-		b.latestInto()
+		// Other writes after the latest values kept so far: if one of
+		// them may touch a kept key, those go first, in order.
+		if s.conflictsWithLatest(b) {
+			s.applyLatest()
+		}
 		if s.pend == nil {
 			s.pend, b.b = b.b, nil
 		} else if err := s.pend.Apply(b.b, nil); err != nil {
 			b.Discard()
 			return 0, fmt.Errorf("commit: %w", err)
 		}
-	} else {
-		s.keepLatest(b)
 	}
+	s.keepLatest(b)
 	b.Discard()
 	n := s.written.Add(1)
 	s.pending.Store(true)

@@ -1,6 +1,10 @@
 package store
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
 
 // SetLatest adds k = v in sp to the batch as a write a later SetLatest of
 // the same key may replace before it reaches Pebble. In interval mode
@@ -8,8 +12,9 @@ import "sync"
 // counter, a vector entry) is then written to Pebble once per group, with
 // the group's last value, instead of once per commit. Within its batch a
 // SetLatest takes effect after the batch's other writes; across batches
-// the order is kept (a batch with other writes applies the pending
-// latest values first), and the group stays atomic as a whole.
+// the order is kept (a batch whose other writes may touch a kept key, or
+// that removes a range, applies the kept values first), and the group
+// stays atomic as a whole.
 func (b *Batch) SetLatest(sp Space, k, v []byte) {
 	if b.lat == nil {
 		b.lat = latBufs.Get().(*latBuf)
@@ -57,6 +62,28 @@ func (b *Batch) releaseLatest() {
 // writes.
 func (b *Batch) latestInto() {
 	b.lat.each(func(k, v []byte) { _ = b.b.Set(k, v, nil) })
+}
+
+// conflictsWithLatest reports whether b's other writes may touch a key
+// whose latest value the group keeps: a write of it, or a range removal
+// (s.pmu held).
+func (s *Store) conflictsWithLatest(b *Batch) bool {
+	if len(s.lat) == 0 {
+		return false
+	}
+	r := b.b.Reader()
+	for {
+		kind, k, _, ok, err := r.Next()
+		if err != nil || kind == pebble.InternalKeyKindRangeDelete {
+			return true
+		}
+		if !ok {
+			return false
+		}
+		if _, kept := s.lat[string(k)]; kept {
+			return true
+		}
+	}
 }
 
 // keepLatest records b's SetLatest writes as the pending group's latest
