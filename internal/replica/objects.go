@@ -35,28 +35,20 @@ func parseObjKey(key []byte) (crdt.ObjKey, []byte, bool) {
 }
 
 // putRecords adds records of object k to b (a nil value deletes).
-func putRecords(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) {
-	prefix := objPrefix(k)
-	for _, rec := range recs {
-		key := append(prefix[:len(prefix):len(prefix)], rec.Sub...)
-		if rec.Value == nil {
-			b.Delete(store.CRDT, key)
-		} else {
-			b.Set(store.CRDT, key, rec.Value)
-		}
-	}
-}
+func putRecords(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) { put(b, k, recs, b.Set) }
 
 // putLatest is putRecords for records a later write replaces whole (a
 // counter's, a register's): store.Batch.SetLatest.
-func putLatest(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) {
+func putLatest(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) { put(b, k, recs, b.SetLatest) }
+
+func put(b *store.Batch, k crdt.ObjKey, recs []crdt.Record, set func(store.Space, []byte, []byte)) {
 	prefix := objPrefix(k)
 	for _, rec := range recs {
 		key := append(prefix[:len(prefix):len(prefix)], rec.Sub...)
 		if rec.Value == nil {
 			b.Delete(store.CRDT, key)
 		} else {
-			b.SetLatest(store.CRDT, key, rec.Value)
+			set(store.CRDT, key, rec.Value)
 		}
 	}
 }

@@ -175,6 +175,37 @@ func TestLog_MatchesAModel(t *testing.T) {
 	})
 }
 
+// writeLog writes entries 1..n of origin "o" (value: seq v's) in a new
+// datastore in dir, closes it, and returns the model, the path of the
+// last segment and its bytes.
+func writeLog(t *testing.T, dir string, n uint64) (logModel, string, []byte) {
+	t.Helper()
+	s, err := Open(DefaultConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := logModel{"o": {}}
+	for seq := uint64(1); seq <= n; seq++ {
+		b := s.NewBatch()
+		v := []byte(strings.Repeat("v", int(seq)))
+		b.Log("o", seq, v)
+		m["o"][seq] = v
+		if _, err := s.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := logFiles(t, dir)
+	path := filepath.Join(dir, logDirName, files[len(files)-1])
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, path, data
+}
+
 // A crash mid-write leaves a torn record at the end of a segment: the
 // entries before it open, the torn one is cut off the file, and entries
 // written after the reopen read back at the next.
@@ -190,29 +221,7 @@ func TestLog_TornTailIsCut(t *testing.T) {
 	} {
 		t.Run(tear.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := Open(DefaultConfig(dir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := logModel{"o": {}}
-			for seq := uint64(1); seq <= 5; seq++ {
-				b := s.NewBatch()
-				v := []byte(strings.Repeat("v", int(seq)))
-				b.Log("o", seq, v)
-				m["o"][seq] = v
-				if _, err := s.Commit(b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			files := logFiles(t, dir)
-			path := filepath.Join(dir, logDirName, files[len(files)-1])
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m, path, data := writeLog(t, dir, 5)
 			torn := tear.do(data)
 			if err := os.WriteFile(path, torn, 0o644); err != nil {
 				t.Fatal(err)
@@ -220,7 +229,7 @@ func TestLog_TornTailIsCut(t *testing.T) {
 			if len(torn) < len(data) || tear.name == "bad checksum" {
 				delete(m["o"], 5) // the last record is the damaged one
 			}
-			s, err = Open(DefaultConfig(dir))
+			s, err := Open(DefaultConfig(dir))
 			if err != nil {
 				t.Fatalf("reopen after a torn write: %v", err)
 			}
@@ -328,26 +337,7 @@ func TestCheck_OpLogSegment(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := Open(DefaultConfig(dir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for seq := uint64(1); seq <= 4; seq++ {
-				b := s.NewBatch()
-				b.Log("o", seq, []byte("value"))
-				if _, err := s.Commit(b); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			files := logFiles(t, dir)
-			path := filepath.Join(dir, logDirName, files[len(files)-1])
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, path, data := writeLog(t, dir, 4)
 			if err := os.WriteFile(path, tc.damage(data), 0o644); err != nil {
 				t.Fatal(err)
 			}
