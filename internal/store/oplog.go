@@ -81,8 +81,9 @@ type opLog struct {
 	segs     []*segment // oldest first; the last is the one appended to
 	byOrigin map[string][]logLoc
 	count    int
-	names    map[string]string // origins, interned while loading
-	buf      []byte            // appended to the last segment, not yet written
+	loading  map[string]map[uint64]logLoc // entries read back, while opening (oplog_open.go)
+	names    map[string]string            // origins, interned while loading
+	buf      []byte                       // appended to the last segment, not yet written
 	nextID   uint32
 	ownFrom  uint32     // segments from this id on were created by this process
 	unsynced []*os.File // segments rotated out since the last fsync

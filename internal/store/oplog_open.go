@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,6 +47,7 @@ func openLog(dir string, ro bool) (*opLog, error) {
 		}
 		l.nextID = id + 1
 	}
+	l.settle()
 	l.ownFrom, l.names = l.nextID, nil
 	if !ro {
 		l.dropDead()
@@ -129,16 +131,80 @@ func (l *opLog) intern(o string) string {
 	return o
 }
 
+// Replay. Records are read back in order, but an origin's entries need
+// not come in seq order: an entry replaced later (its op stored again
+// with a head) sits after entries of higher seqs, and its first record
+// may be gone with a segment nothing else kept alive. So entries are
+// gathered per origin by seq while reading, prune and cut records
+// applied to them as they come, and each origin's run is built at the
+// end (settle).
+
 // replay applies one record read back at open.
 func (l *opLog) replay(r decodedRec, seg *segment) {
 	switch r.kind {
 	case recEntry:
-		l.put(r.origin, logLoc{seq: r.seq, off: r.valOff, seg: seg.id, n: uint32(r.valLen)}, seg)
+		l.gather(r.origin, logLoc{seq: r.seq, off: r.valOff, seg: seg.id, n: uint32(r.valLen)}, seg)
 	case recPrune:
-		l.prune(r.origin, r.seq)
+		for seq, loc := range l.loading[r.origin] {
+			if seq <= r.seq {
+				l.unref(loc)
+				delete(l.loading[r.origin], seq)
+			}
+		}
 	case recCut:
-		l.cut(r.origin, r.seq)
+		for seq, loc := range l.loading[r.origin] {
+			if seq > r.seq {
+				l.unref(loc)
+				delete(l.loading[r.origin], seq)
+			}
+		}
 	}
+}
+
+// gather records an entry read back, replacing an earlier one of the
+// same seq.
+func (l *opLog) gather(origin string, loc logLoc, seg *segment) {
+	m := l.loading[origin]
+	if m == nil {
+		if l.loading == nil {
+			l.loading = map[string]map[uint64]logLoc{}
+		}
+		m = map[uint64]logLoc{}
+		l.loading[origin] = m
+	}
+	if old, ok := m[loc.seq]; ok {
+		l.unref(old)
+	}
+	m[loc.seq] = loc
+	seg.live++
+}
+
+// settle builds each origin's run from the gathered entries: the
+// contiguous run that ends at its highest seq (entries before a gap, a
+// hole a crash left, are dropped as a prune would).
+func (l *opLog) settle() {
+	for o, m := range l.loading {
+		seqs := slices.Sorted(maps.Keys(m))
+		start := 0
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] != seqs[i-1]+1 {
+				start = i
+			}
+		}
+		for _, seq := range seqs[:start] {
+			l.unref(m[seq])
+		}
+		if len(seqs) == start {
+			continue
+		}
+		locs := make([]logLoc, 0, len(seqs)-start)
+		for _, seq := range seqs[start:] {
+			locs = append(locs, m[seq])
+		}
+		l.byOrigin[o] = locs
+		l.count += len(locs)
+	}
+	l.loading = nil
 }
 
 // replayBlock replays the entries of the compressed block z, whose
@@ -154,7 +220,7 @@ func (l *opLog) replayBlock(z []byte, off int64, seg *segment) bool {
 		return false
 	}
 	for _, r := range ents {
-		l.put(l.intern(r.origin), logLoc{seq: r.seq, off: off, seg: seg.id, n: uint32(r.valLen), in: uint32(r.valOff + 1)}, seg)
+		l.gather(l.intern(r.origin), logLoc{seq: r.seq, off: off, seg: seg.id, n: uint32(r.valLen), in: uint32(r.valOff + 1)}, seg)
 	}
 	return true
 }
