@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
@@ -47,8 +49,9 @@ type storedVV struct {
 	logCount int               // op log entries
 }
 
-// readVV reads the vector entries and the op-log keys: an origin's applied
-// seq is the larger of its vector entry and its last log entry.
+// readVV reads the vector entries and what the op log holds of each
+// origin, after cutting from the log (read-write) what the vector does
+// not cover (store.ReconcileLog).
 func readVV(st *store.Store) (storedVV, error) {
 	vv := storedVV{applied: map[string]uint64{}, logStart: map[string]uint64{}}
 	rows, err := st.Scan(store.Vector, store.ScanOptions{})
@@ -228,7 +231,7 @@ func ReadOpLog(st *store.Store) ([]*crdt.Op, error) {
 		return nil, err
 	}
 	var ops []*crdt.Op
-	for _, o := range st.LogOrigins() {
+	for _, o := range slices.Sorted(maps.Keys(st.LogSpans())) {
 		var failed error
 		err := st.ReadLog(o, 0, ^uint64(0), func(seq uint64, v []byte) bool {
 			op, _, err := DecodeLogValue(v)

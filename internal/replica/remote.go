@@ -478,7 +478,7 @@ func (r *Replica) changed(touched map[crdt.ObjKey]bool) {
 }
 
 // pruneEvery is the least time between two prunes triggered by
-// acknowledgements (one DeleteRange batch per origin that moved).
+// acknowledgements (one prune record per origin that moved).
 const pruneEvery = 100 * time.Millisecond
 
 // pruneAcked prunes after acknowledgements, at most every pruneEvery (a

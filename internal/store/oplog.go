@@ -80,7 +80,6 @@ type opLog struct {
 	mu       sync.Mutex
 	segs     []*segment // oldest first; the last is the one appended to
 	byOrigin map[string][]logLoc
-	count    int
 	loading  map[string]map[uint64]logLoc // entries read back, while opening (oplog_open.go)
 	names    map[string]string            // origins, interned while loading
 	buf      []byte                       // appended to the last segment, not yet written
@@ -208,22 +207,20 @@ func (l *opLog) unref(loc logLoc) {
 	}
 }
 
-// put adds or replaces the entry at loc. An origin's entries stay one
-// contiguous run of seqs: an entry past a gap drops the ones before it
-// (as a prune would: the gap can only come from a crash that lost log
-// writes the vector has, and ReconcileLog treats those the same way).
+// put adds or replaces the entry at loc, appended by a commit. An
+// origin's entries stay one contiguous run of seqs: an entry past a gap
+// drops the ones before it, as a prune would (the replica appends past
+// its vector, so this is a guard, not a path it takes).
 func (l *opLog) put(origin string, loc logLoc, seg *segment) {
 	locs := l.byOrigin[origin]
 	seg.live++
 	switch {
 	case len(locs) == 0 || loc.seq == locs[len(locs)-1].seq+1:
 		l.byOrigin[origin] = append(locs, loc)
-		l.count++
 	case loc.seq > locs[len(locs)-1].seq+1:
 		for _, old := range locs {
 			l.unref(old)
 		}
-		l.count += 1 - len(locs)
 		l.byOrigin[origin] = append(locs[:0], loc)
 	case loc.seq >= locs[0].seq:
 		i := int(loc.seq - locs[0].seq)
@@ -245,7 +242,6 @@ func (l *opLog) prune(origin string, to uint64) {
 	for _, loc := range locs[:n] {
 		l.unref(loc)
 	}
-	l.count -= n
 	if n == len(locs) {
 		delete(l.byOrigin, origin)
 		return
@@ -268,7 +264,6 @@ func (l *opLog) cut(origin string, after uint64) {
 	for _, loc := range locs[keep:] {
 		l.unref(loc)
 	}
-	l.count -= len(locs) - keep
 	if keep == 0 {
 		delete(l.byOrigin, origin)
 		return

@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"slices"
 	"sync"
 )
 
@@ -95,16 +94,6 @@ func (s *Store) LogSpans() map[string]LogSpan {
 	}
 	defer s.release()
 	return s.oplog.spans()
-}
-
-// LogOrigins returns the origins the op log holds entries of, sorted.
-func (s *Store) LogOrigins() []string {
-	var out []string
-	for o := range s.LogSpans() {
-		out = append(out, o)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // ReconcileLog makes the op log agree with what the caller's vector

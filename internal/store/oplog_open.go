@@ -202,7 +202,6 @@ func (l *opLog) settle() {
 			locs = append(locs, m[seq])
 		}
 		l.byOrigin[o] = locs
-		l.count += len(locs)
 	}
 	l.loading = nil
 }

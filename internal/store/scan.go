@@ -116,37 +116,6 @@ func prefixEnd(p []byte) []byte {
 	return nil
 }
 
-// Bounds returns the first key of sp at or after from and the last key of
-// sp that starts with the same first prefixLen bytes as that first key:
-// the two ends of one run of keys sharing a prefix, found with two seeks
-// and nothing read in between. ok is false when no key is at or after from.
-func (s *Store) Bounds(sp Space, from []byte, prefixLen int) (first, last []byte, ok bool, err error) {
-	defer recoverFatal(&err)
-	if err := s.acquireRead(); err != nil {
-		return nil, nil, false, err
-	}
-	defer s.release()
-	lower := key(sp, nil)
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(lower)})
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("bounds: %w", err)
-	}
-	defer it.Close()
-	if !it.SeekGE(key(sp, from)) {
-		return nil, nil, false, it.Error()
-	}
-	first = bytes.Clone(it.Key()[1:])
-	if len(first) < prefixLen {
-		return first, first, true, nil
-	}
-	end := prefixEnd(key(sp, first[:prefixLen]))
-	if end == nil || !it.SeekLT(end) {
-		return nil, nil, false, fmt.Errorf("bounds: no last key after a first one: %v", it.Error())
-	}
-	last = bytes.Clone(it.Key()[1:])
-	return first, last, true, it.Error()
-}
-
 // PrefixEnd is the smallest key after every key that starts with p (nil if
 // there is none).
 func PrefixEnd(p []byte) []byte { return prefixEnd(p) }
