@@ -114,6 +114,11 @@ type ServeInfo struct {
 // ErrNotService before anything runs; one without on_request while an HTTP
 // listener is configured returns a *MissingHandlersError.
 func (n *Node) Serve(ctx context.Context, wasm []byte, o RunOptions, ready func(ServeInfo)) error {
+	if !engine.MayBeService(wasm) && n.cfg.Serve.HTTPListen == "" {
+		// A job: not compiled here, so that the Run that follows (nx run
+		// tries Serve first) compiles it once.
+		return ErrNotService
+	}
 	ctx, m, end, err := n.begin(ctx, wasm, o)
 	if err != nil {
 		return err

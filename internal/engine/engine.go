@@ -228,6 +228,9 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err := CheckMagic(wasm); err != nil {
 		return nil, err
 	}
+	if err := checkCounts(wasm); err != nil {
+		return nil, &CompileError{Err: err}
+	}
 	// A malformed module is left to wazero, which explains it in full.
 	if mins, err := memoryMinimums(wasm); err == nil {
 		for _, pages := range mins {

@@ -38,7 +38,7 @@ func (l *lines) String() string {
 	return l.buf.String()
 }
 
-func newEngine(t *testing.T, mutate func(*Config)) (*Engine, *lines) {
+func newEngine(t testing.TB, mutate func(*Config)) (*Engine, *lines) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(store.DefaultConfig(t.TempDir()))

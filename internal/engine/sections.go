@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // errTruncated ends a section walk on input that stops early; the module is
@@ -19,55 +20,148 @@ var errTruncated = errors.New("truncated module")
 // refused); a declared minimum over the cap must be refused before wazero
 // allocates it.
 func memoryMinimums(wasm []byte) ([]uint64, error) {
+	body, err := section(wasm, 5)
+	if err != nil || body == nil {
+		return nil, err
+	}
+	count, n, err := uleb32(body)
+	if err != nil {
+		return nil, err
+	}
+	body = body[n:]
+	if uint64(count) > uint64(len(body)) {
+		return nil, errTruncated // each memory takes at least two bytes
+	}
+	mins := make([]uint64, 0, count)
+	for i := uint32(0); i < count; i++ {
+		if len(body) == 0 {
+			return nil, errTruncated
+		}
+		flags := body[0]
+		min, n, err := uleb32(body[1:])
+		if err != nil {
+			return nil, err
+		}
+		body = body[1+n:]
+		if flags&1 != 0 { // a maximum follows
+			if _, n, err = uleb32(body); err != nil {
+				return nil, err
+			}
+			body = body[n:]
+		}
+		mins = append(mins, uint64(min))
+	}
+	return mins, nil
+}
+
+// forSections calls fn with each section's id and body, in order, until fn
+// returns false; it checks every header's length on the way.
+func forSections(wasm []byte, fn func(id byte, body []byte) bool) error {
 	if len(wasm) < 8 {
-		return nil, errTruncated
+		return errTruncated
 	}
 	b := wasm[8:]
 	for len(b) > 0 {
 		id := b[0]
 		size, n, err := uleb32(b[1:])
 		if err != nil {
-			return nil, err
+			return err
 		}
 		b = b[1+n:]
 		if uint64(size) > uint64(len(b)) {
-			return nil, errTruncated
+			return errTruncated
 		}
-		body := b[:size]
+		if !fn(id, b[:size]) {
+			return nil
+		}
 		b = b[size:]
-		if id != 5 {
-			continue
+	}
+	return nil
+}
+
+// section returns the body of the first section with the given id (nil if
+// there is none).
+func section(wasm []byte, want byte) (body []byte, err error) {
+	err = forSections(wasm, func(id byte, b []byte) bool {
+		if id == want {
+			body = b
 		}
-		count, n, err := uleb32(body)
+		return body == nil
+	})
+	return body, err
+}
+
+// sectionNames name the sections whose body starts with a vector count.
+var sectionNames = map[byte]string{1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
+	6: "global", 7: "export", 9: "element", 10: "code", 11: "data", 13: "tag"}
+
+// checkCounts refuses a module whose sections declare more entries than
+// they have bytes (every entry takes at least one). wazero's decoder
+// allocates a section's entries by the declared count before reading them,
+// so a corrupt count of a few bytes would ask for tens of GB and end the
+// process; this turns it into an error that names the section.
+func checkCounts(wasm []byte) (err error) {
+	// A malformed header is left to wazero, which explains it in full.
+	_ = forSections(wasm, func(id byte, body []byte) bool {
+		name, ok := sectionNames[id]
+		if !ok {
+			return true
+		}
+		count, n, cerr := uleb32(body)
+		if cerr == nil && uint64(count) > uint64(len(body)-n) {
+			err = fmt.Errorf("%s section declares %d entries in %d bytes", name, count, len(body)-n)
+		}
+		return err == nil
+	})
+	return err
+}
+
+// exportsAny reports whether the module's export section names a function
+// among names. It reads the section headers and the export section only;
+// an error means the module is malformed there, and is left to wazero.
+func exportsAny(wasm []byte, names []string) (bool, error) {
+	body, err := section(wasm, 7)
+	if err != nil || body == nil {
+		return false, err
+	}
+	count, n, err := uleb32(body)
+	if err != nil {
+		return false, err
+	}
+	body = body[n:]
+	for i := uint32(0); i < count; i++ {
+		size, n, err := uleb32(body)
 		if err != nil {
-			return nil, err
+			return false, err
 		}
 		body = body[n:]
-		if uint64(count) > uint64(len(body)) {
-			return nil, errTruncated // each memory takes at least two bytes
+		if uint64(size) > uint64(len(body)) {
+			return false, errTruncated
 		}
-		mins := make([]uint64, 0, count)
-		for i := uint32(0); i < count; i++ {
-			if len(body) == 0 {
-				return nil, errTruncated
-			}
-			flags := body[0]
-			min, n, err := uleb32(body[1:])
-			if err != nil {
-				return nil, err
-			}
-			body = body[1+n:]
-			if flags&1 != 0 { // a maximum follows
-				if _, n, err = uleb32(body); err != nil {
-					return nil, err
-				}
-				body = body[n:]
-			}
-			mins = append(mins, uint64(min))
+		name := body[:size]
+		body = body[size:]
+		if len(body) == 0 {
+			return false, errTruncated
 		}
-		return mins, nil
+		kind := body[0]
+		if _, n, err = uleb32(body[1:]); err != nil {
+			return false, err
+		}
+		body = body[1+n:]
+		if kind == 0 && slices.Contains(names, string(name)) {
+			return true, nil
+		}
 	}
-	return nil, nil
+	return false, nil
+}
+
+// MayBeService reports whether a module may be a service: false only when
+// its export section is well formed and names no handler, so a job can be
+// told apart without compiling it twice (a malformed module says true, and
+// its compilation explains what is wrong).
+func MayBeService(wasm []byte) bool {
+	ok, err := exportsAny(wasm, Handlers)
+	return ok || err != nil
 }
 
 // uleb32 decodes an unsigned LEB128 of at most 32 bits.
