@@ -57,6 +57,11 @@ func (c *conn) send(f *wirepb.Frame) error {
 	if err != nil {
 		return err
 	}
+	return c.sendFrame(b)
+}
+
+// sendFrame queues an encoded frame, as send does.
+func (c *conn) sendFrame(b []byte) error {
 	if len(b)-4 > c.t.cfg.MaxMessageSize {
 		return fmt.Errorf("transport: message of %d bytes is over max_message_size", len(b))
 	}
@@ -91,13 +96,26 @@ func (t *Transport) writeFrame(nc net.Conn, tag byte, f *wirepb.Frame) error {
 }
 
 func (t *Transport) readFrame(r io.Reader, nc net.Conn) (*wirepb.Frame, error) {
+	f, _, err := t.readMessage(r, nc)
+	return f, err
+}
+
+// readMessage reads one frame: a PushOps in its plain binary form comes
+// back decoded as a message (wire.DecodePush), any other frame as a Frame.
+func (t *Transport) readMessage(r io.Reader, nc net.Conn) (*wirepb.Frame, *wire.Message, error) {
 	_ = nc.SetReadDeadline(time.Now().Add(t.cfg.SocketTimeout))
 	tag, payload, err := wire.ReadFrame(r, t.cfg.MaxMessageSize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t.bytesIn.Add(uint64(len(payload) + 5))
-	return wire.Unmarshal(tag, payload)
+	if tag == wire.TagBinary {
+		if m, ok := wire.DecodePush(payload); ok {
+			return nil, m, nil
+		}
+	}
+	f, err := wire.Unmarshal(tag, payload)
+	return f, nil, err
 }
 
 func (t *Transport) hello() *wirepb.Frame {
@@ -359,7 +377,7 @@ func (t *Transport) writeLoop(c *conn) {
 func (t *Transport) readLoop(c *conn, br *bufio.Reader) {
 	h := t.getHandler() // set by Start, before any link runs
 	for {
-		f, err := t.readFrame(br, c.nc)
+		f, m, err := t.readMessage(br, c.nc)
 		if err != nil {
 			select {
 			case <-c.done:
@@ -376,20 +394,23 @@ func (t *Transport) readLoop(c *conn, br *bufio.Reader) {
 			c.close(err.Error())
 			return
 		}
-		switch x := f.Msg.(type) {
-		case *wirepb.Frame_Ping:
-			_ = c.send(&wirepb.Frame{Msg: &wirepb.Frame_Pong{Pong: &wirepb.Pong{Nonce: x.Ping.GetNonce()}}})
-			continue
-		case *wirepb.Frame_Pong:
-			continue
-		case *wirepb.Frame_Error:
-			t.log.Error("peer sent an error", "peer", c.peer, "error", describe(x.Error))
-			c.close("peer error: " + describe(x.Error))
-			return
-		}
-		m, ok, err := wire.ToMessage(f)
-		if !ok {
-			err = fmt.Errorf("unexpected %T after the handshake", f.Msg)
+		if m == nil {
+			switch x := f.Msg.(type) {
+			case *wirepb.Frame_Ping:
+				_ = c.send(&wirepb.Frame{Msg: &wirepb.Frame_Pong{Pong: &wirepb.Pong{Nonce: x.Ping.GetNonce()}}})
+				continue
+			case *wirepb.Frame_Pong:
+				continue
+			case *wirepb.Frame_Error:
+				t.log.Error("peer sent an error", "peer", c.peer, "error", describe(x.Error))
+				c.close("peer error: " + describe(x.Error))
+				return
+			}
+			var ok bool
+			m, ok, err = wire.ToMessage(f)
+			if !ok {
+				err = fmt.Errorf("unexpected %T after the handshake", f.Msg)
+			}
 		}
 		if err == nil {
 			err = h.Handle(c.peer, m)

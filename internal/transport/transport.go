@@ -405,6 +405,13 @@ func (t *Transport) Send(peer string, m *replica.Message) error {
 	if c == nil {
 		return fmt.Errorf("transport: %s is not connected", peer)
 	}
+	if m.Kind == replica.PushOps && c.tag == wire.TagBinary {
+		b, err := wire.AppendPushFrame(nil, m)
+		if err != nil {
+			return err
+		}
+		return c.sendFrame(b)
+	}
 	f := wire.FromMessage(m)
 	if f == nil {
 		return fmt.Errorf("transport: cannot encode %s", m.Kind)
