@@ -30,11 +30,15 @@ type item struct {
 // The items are buf[head:]; taking advances head, and the array is reused
 // once it empties or its taken front passes half of it.
 type queue struct {
-	// mu guards buf, head and notify.
-	mu     sync.Mutex
-	buf    []item
-	head   int
-	notify chan struct{} // closed and replaced when items are added or on wake
+	// mu guards buf, head, notify and watched.
+	mu   sync.Mutex
+	buf  []item
+	head int
+	// notify is closed and replaced when items are added or taken, or on
+	// wake, if it was handed out since it was made (watched): most pushes
+	// and takes find nobody waiting, and make no channel.
+	notify  chan struct{}
+	watched bool
 }
 
 func newQueue() *queue { return &queue{notify: make(chan struct{})} }
@@ -48,16 +52,28 @@ func (q *queue) len() int {
 func (q *queue) push(items []item) {
 	q.mu.Lock()
 	q.buf = append(q.buf, items...)
-	close(q.notify)
-	q.notify = make(chan struct{})
+	q.signal()
 	q.mu.Unlock()
 }
 
 func (q *queue) wake() {
 	q.mu.Lock()
-	close(q.notify)
-	q.notify = make(chan struct{})
+	q.signal()
 	q.mu.Unlock()
+}
+
+// signal wakes whoever waits on notify; q.mu held.
+func (q *queue) signal() {
+	if q.watched {
+		close(q.notify)
+		q.notify, q.watched = make(chan struct{}), false
+	}
+}
+
+// watch returns the channel to wait on; q.mu held.
+func (q *queue) watch() <-chan struct{} {
+	q.watched = true
+	return q.notify
 }
 
 // take removes up to n items; with none it returns the channel to wait on.
@@ -65,7 +81,7 @@ func (q *queue) take(n int) ([]item, <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.buf) == q.head {
-		return nil, q.notify
+		return nil, q.watch()
 	}
 	return q.pop(min(n, len(q.buf)-q.head)), nil
 }
@@ -84,7 +100,7 @@ func (q *queue) pop(n int) []item {
 		clear(q.buf[m:])
 		q.buf, q.head = q.buf[:m], 0
 	}
-	q.notify2()
+	q.signal() // waitEmpty watches for emptiness
 	return out
 }
 
@@ -106,22 +122,16 @@ func (q *queue) takeDue(n int, cutoff time.Time) ([]item, <-chan struct{}, time.
 		if len(items) > 0 {
 			oldest = items[0].at
 		}
-		return nil, q.notify, oldest
+		return nil, q.watch(), oldest
 	}
 	return q.pop(due), nil, time.Time{}
-}
-
-// notify2 wakes waiters after a take (waitEmpty watches for emptiness).
-func (q *queue) notify2() {
-	close(q.notify)
-	q.notify = make(chan struct{})
 }
 
 // waitEmpty blocks until the queue is empty or ctx ends.
 func (q *queue) waitEmpty(ctx context.Context) {
 	for {
 		q.mu.Lock()
-		empty, ch := len(q.buf) == q.head, q.notify
+		empty, ch := len(q.buf) == q.head, q.watch()
 		q.mu.Unlock()
 		if empty {
 			return

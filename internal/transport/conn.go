@@ -96,15 +96,24 @@ func (t *Transport) writeFrame(nc net.Conn, tag byte, f *wirepb.Frame) error {
 }
 
 func (t *Transport) readFrame(r io.Reader, nc net.Conn) (*wirepb.Frame, error) {
-	f, _, err := t.readMessage(r, nc)
+	f, _, err := t.readMessage(r, nc, nil)
 	return f, err
 }
 
 // readMessage reads one frame: a PushOps in its plain binary form comes
 // back decoded as a message (wire.DecodePush), any other frame as a Frame.
-func (t *Transport) readMessage(r io.Reader, nc net.Conn) (*wirepb.Frame, *wire.Message, error) {
+// With buf set, the frame is read into *buf when it fits (and *buf may be
+// replaced): nothing decoded keeps the frame's bytes.
+func (t *Transport) readMessage(r io.Reader, nc net.Conn, buf *[]byte) (*wirepb.Frame, *wire.Message, error) {
 	_ = nc.SetReadDeadline(time.Now().Add(t.cfg.SocketTimeout))
-	tag, payload, err := wire.ReadFrame(r, t.cfg.MaxMessageSize)
+	var tag byte
+	var payload []byte
+	var err error
+	if buf != nil {
+		tag, payload, *buf, err = wire.ReadFrameReuse(r, t.cfg.MaxMessageSize, *buf)
+	} else {
+		tag, payload, err = wire.ReadFrame(r, t.cfg.MaxMessageSize)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -376,8 +385,9 @@ func (t *Transport) writeLoop(c *conn) {
 // large, has an unknown tag or does not decode closes only this link.
 func (t *Transport) readLoop(c *conn, br *bufio.Reader) {
 	h := t.getHandler() // set by Start, before any link runs
+	var buf []byte      // the frame buffer, reused
 	for {
-		f, m, err := t.readMessage(br, c.nc)
+		f, m, err := t.readMessage(br, c.nc, &buf)
 		if err != nil {
 			select {
 			case <-c.done:

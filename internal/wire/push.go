@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -81,6 +82,7 @@ func AppendPushFrame(b []byte, m *Message) ([]byte, error) {
 	}
 	size := pushSize(m)
 	frame := 1 + protowire.SizeVarint(uint64(size)) + size
+	b = slices.Grow(b, 5+frame)
 	b = binary.BigEndian.AppendUint32(b, uint32(frame+1))
 	b = append(b, TagBinary)
 	b = protowire.AppendTag(b, fieldFramePush, protowire.BytesType)

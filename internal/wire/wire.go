@@ -50,26 +50,47 @@ var (
 // checked against max before anything is allocated, and the buffer grows
 // with the bytes received, never to the declared length at once.
 func ReadFrame(r io.Reader, max int) (byte, []byte, error) {
+	tag, payload, _, err := ReadFrameReuse(r, max, nil)
+	return tag, payload, err
+}
+
+// keepBuffer is the largest frame buffer ReadFrameReuse hands back for the
+// next frame: a link's occasional large frame (a snapshot) is not held.
+const keepBuffer = 256 << 10
+
+// ReadFrameReuse is ReadFrame reading into buf when the frame fits in it.
+// It returns the buffer to pass next time; the payload is valid until then.
+func ReadFrameReuse(r io.Reader, max int, buf []byte) (tag byte, payload, next []byte, err error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return 0, nil, err
+		return 0, nil, buf, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n == 0 {
-		return 0, nil, fmt.Errorf("%w: empty frame", ErrMalformed)
+		return 0, nil, buf, fmt.Errorf("%w: empty frame", ErrMalformed)
 	}
 	if uint64(n) > uint64(max) {
-		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+		return 0, nil, buf, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 	}
-	buf, err := readGrowing(r, int(n))
-	if err != nil {
-		return 0, nil, err
+	var frame []byte
+	if int(n) <= cap(buf) {
+		frame = buf[:n]
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return 0, nil, buf, err
+		}
+	} else {
+		if frame, err = readGrowing(r, int(n)); err != nil {
+			return 0, nil, buf, err
+		}
+		if cap(frame) <= keepBuffer {
+			buf = frame
+		}
 	}
-	tag := buf[0]
+	tag = frame[0]
 	if tag != TagJSON && tag != TagBinary {
-		return 0, nil, fmt.Errorf("%w 0x%02x", ErrUnknownTag, tag)
+		return 0, nil, buf, fmt.Errorf("%w 0x%02x", ErrUnknownTag, tag)
 	}
-	return tag, buf[1:], nil
+	return tag, frame[1:], buf, nil
 }
 
 // firstChunk is what ReadFrame allocates before any payload byte arrives.

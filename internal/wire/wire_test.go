@@ -166,3 +166,28 @@ func TestReadFrame_AllocatesWithBytesReceived(t *testing.T) {
 		t.Fatalf("large frame: tag %x len %d err %v", tag, len(got), err)
 	}
 }
+
+func TestReadFrameReuse_ReadsIntoTheBufferItWasGiven(t *testing.T) {
+	small := AppendFrame(nil, TagBinary, []byte("first"))
+	other := AppendFrame(nil, TagBinary, []byte("2nd"))
+	large := AppendFrame(nil, TagBinary, bytes.Repeat([]byte{7}, keepBuffer+1))
+	r := bytes.NewReader(slices.Concat(small, other, large, small, []byte{0, 0, 0, 2, 9, 9}))
+	var buf []byte
+	for i, want := range [][]byte{[]byte("first"), []byte("2nd"), bytes.Repeat([]byte{7}, keepBuffer+1), []byte("first")} {
+		before := buf
+		tag, payload, next, err := ReadFrameReuse(r, 1<<20, buf)
+		if err != nil || tag != TagBinary || !bytes.Equal(payload, want) {
+			t.Fatalf("frame %d: tag %d, %d bytes, %v", i, tag, len(payload), err)
+		}
+		switch {
+		case i == 1 && &next[:1][0] != &before[:1][0]:
+			t.Fatalf("frame %d: a frame that fits was not read into the buffer", i)
+		case i == 2 && cap(next) > keepBuffer:
+			t.Fatalf("a %d-byte buffer was kept", cap(next))
+		}
+		buf = next
+	}
+	if _, _, next, err := ReadFrameReuse(r, 1<<20, buf); !errors.Is(err, ErrUnknownTag) || &next[:1][0] != &buf[:1][0] {
+		t.Fatalf("unknown tag: %v", err)
+	}
+}
