@@ -51,8 +51,6 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 	pa := testutil.StartNX(t, nil, append(nodeRun(wasm, dirA, la, "--settle-for", "5m", "--print-gcounter", "visits",
 		"--observability-listen", obs, "--log-level", "info"), tlsArgs("a")...)...)
 	waitLog(t, pa, "settling")
-	pb := testutil.StartNX(t, []string{"NX_VISITS=2"}, append(nodeRun(wasm, t.TempDir(), lb, "--peer", la, "--wait-before-run", "10s",
-		"--settle-for", "3s", "--print-gcounter", "visits", "--log-level", "warn"), tlsArgs("b")...)...)
 
 	x, err := transport.LoadIdentity(filepath.Join(pki, "x.crt"), filepath.Join(pki, "x.key"), filepath.Join(pki, "ca.crt"))
 	if err != nil {
@@ -129,6 +127,11 @@ func TestAdversary_AttacksOnARealNode(t *testing.T) {
 		p = dial(t)
 		p.Send(&wire.Message{Kind: wire.PushOps, Ops: []*crdt.Op{inc(ids["b"], 1, now<<16, 1_000_000)}})
 	})
+	// The honest b starts only now: its own ops 1 and 2 at the victim
+	// first would make the forged op 1 above a duplicate, dropped before
+	// its head is looked at (nothing to prove), and no violation to see.
+	pb := testutil.StartNX(t, []string{"NX_VISITS=2"}, append(nodeRun(wasm, t.TempDir(), lb, "--peer", la, "--wait-before-run", "10s",
+		"--settle-for", "3s", "--print-gcounter", "visits", "--log-level", "warn"), tlsArgs("b")...)...)
 	// A snapshot that claims b made a million ops, without b's head there.
 	t.Run("snapshot_beyond_what_the_origin_signed", func(t *testing.T) {
 		p := dial(t)

@@ -39,6 +39,8 @@ type queue struct {
 	// and takes find nobody waiting, and make no channel.
 	notify  chan struct{}
 	watched bool
+	// spare is a taken batch given back (recycle), for the next take.
+	spare []item
 }
 
 func newQueue() *queue { return &queue{notify: make(chan struct{})} }
@@ -88,7 +90,12 @@ func (q *queue) take(n int) ([]item, <-chan struct{}) {
 
 // pop removes the first n items (n <= len) and wakes waiters; q.mu held.
 func (q *queue) pop(n int) []item {
-	out := make([]item, n)
+	out := q.spare
+	q.spare = nil
+	if cap(out) < n {
+		out = make([]item, n)
+	}
+	out = out[:n]
 	copy(out, q.buf[q.head:])
 	clear(q.buf[q.head : q.head+n]) // the ops go with out
 	q.head += n
@@ -102,6 +109,17 @@ func (q *queue) pop(n int) []item {
 	}
 	q.signal() // waitEmpty watches for emptiness
 	return out
+}
+
+// recycle gives back a batch take or takeDue returned, once nothing holds
+// it: the next take fills it instead of a new one.
+func (q *queue) recycle(batch []item) {
+	clear(batch) // the ops go
+	q.mu.Lock()
+	if cap(batch) > cap(q.spare) {
+		q.spare = batch[:0]
+	}
+	q.mu.Unlock()
 }
 
 // takeDue removes up to n items queued at or before cutoff (items are in

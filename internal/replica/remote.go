@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
@@ -167,6 +168,7 @@ func (r *Replica) handlePush(peer string, m *Message) error {
 type applied struct {
 	ops     []*crdt.Op
 	relay   []item
+	scratch *[]item // relay's array, from relayScratch
 	touched map[crdt.ObjKey]bool
 	seq     uint64 // the store write that holds them
 	vv      map[string]uint64
@@ -244,6 +246,10 @@ func (r *Replica) applyLocked(units []unit, released bool) (applied, error) {
 				newHeads = append(newHeads, o)
 			}
 		}
+		if res.scratch == nil {
+			res.scratch = relayScratch.Get().(*[]item)
+			res.relay = (*res.scratch)[:0]
+		}
 		res.relay = slices.Grow(res.relay, len(got))
 		for i, op := range got {
 			res.touched[op.Obj()] = true
@@ -281,6 +287,10 @@ func (r *Replica) applyLocked(units []unit, released bool) (applied, error) {
 	return res, nil
 }
 
+// relayScratch holds the arrays applyLocked builds relay items in; the
+// relay queue copies them, so afterApply gives them back.
+var relayScratch = sync.Pool{New: func() any { return new([]item) }}
+
 // afterApply reports, prunes, relays and acknowledges what applyLocked
 // did, outside the lock; ackTo, if set, is acknowledged even when nothing
 // was applied.
@@ -306,10 +316,15 @@ func (r *Replica) afterApply(res applied, ackTo string) {
 		// the relay (anti-entropy covers it) rather than block the
 		// receiver, and relays never hold back this node's own writes.
 		if r.relays.len()+len(res.relay) <= r.cfg.QueueLimit {
-			r.relays.push(res.relay)
+			r.relays.push(res.relay) // copied
 		} else {
 			r.stats.relaysDropped.Add(uint64(len(res.relay)))
 		}
+	}
+	if res.scratch != nil {
+		clear(res.relay)
+		*res.scratch = res.relay[:0]
+		relayScratch.Put(res.scratch)
 	}
 	peers := res.peers
 	if ackTo != "" && !slices.Contains(peers, ackTo) {

@@ -93,6 +93,7 @@ func (r *Replica) sendLoop() {
 			}
 		}
 		r.send(peers, batch)
+		r.q.recycle(batch)
 	}
 }
 
@@ -186,6 +187,7 @@ func (r *Replica) relayLoop() {
 		r.announce(batch)
 		r.mu.Unlock()
 		r.send(peers, batch)
+		r.relays.recycle(batch)
 	}
 }
 
