@@ -54,6 +54,17 @@ func memoryMinimums(wasm []byte) ([]uint64, error) {
 	return mins, nil
 }
 
+// sectionPastEnd is a section whose declared size passes the module's end.
+type sectionPastEnd struct {
+	id   byte
+	size uint32
+	left int
+}
+
+func (e *sectionPastEnd) Error() string {
+	return fmt.Sprintf("section %d declares %d bytes, %d left in the module", e.id, e.size, e.left)
+}
+
 // forSections calls fn with each section's id and body, in order, until fn
 // returns false; it checks every header's length on the way.
 func forSections(wasm []byte, fn func(id byte, body []byte) bool) error {
@@ -69,7 +80,7 @@ func forSections(wasm []byte, fn func(id byte, body []byte) bool) error {
 		}
 		b = b[1+n:]
 		if uint64(size) > uint64(len(b)) {
-			return errTruncated
+			return &sectionPastEnd{id: id, size: size, left: len(b)}
 		}
 		if !fn(id, b[:size]) {
 			return nil
@@ -89,31 +100,6 @@ func section(wasm []byte, want byte) (body []byte, err error) {
 		return body == nil
 	})
 	return body, err
-}
-
-// sectionNames name the sections whose body starts with a vector count.
-var sectionNames = map[byte]string{1: "type", 2: "import", 3: "function", 4: "table", 5: "memory",
-	6: "global", 7: "export", 9: "element", 10: "code", 11: "data", 13: "tag"}
-
-// checkCounts refuses a module whose sections declare more entries than
-// they have bytes (every entry takes at least one). wazero's decoder
-// allocates a section's entries by the declared count before reading them,
-// so a corrupt count of a few bytes would ask for tens of GB and end the
-// process; this turns it into an error that names the section.
-func checkCounts(wasm []byte) (err error) {
-	// A malformed header is left to wazero, which explains it in full.
-	_ = forSections(wasm, func(id byte, body []byte) bool {
-		name, ok := sectionNames[id]
-		if !ok {
-			return true
-		}
-		count, n, cerr := uleb32(body)
-		if cerr == nil && uint64(count) > uint64(len(body)-n) {
-			err = fmt.Errorf("%s section declares %d entries in %d bytes", name, count, len(body)-n)
-		}
-		return err == nil
-	})
-	return err
 }
 
 // exportsAny reports whether the module's export section names a function

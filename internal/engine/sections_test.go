@@ -130,3 +130,50 @@ func TestCompile_RefusesCountsPastTheSection(t *testing.T) {
 		})
 	}
 }
+
+func TestCompile_RefusesNestedCountsPastTheirBytes(t *testing.T) {
+	e, _ := newEngine(t, nil)
+	hdr := "\x00asm\x01\x00\x00\x00"
+	typeFunc := "\x01\x04\x01\x60\x00\x00" + "\x03\x02\x01\x00" // one type () -> (), one function of it
+	body := func(b string) string { return "\x0a" + string(rune(len(b)+2)) + "\x01" + string(rune(len(b))) + b }
+	tests := []struct {
+		name, in, want string
+	}{
+		{"element_vector", hdr + typeFunc + "\x04\x04\x01\x70\x00\x01" + "\x09\x0a\x01\x00\x41\x00\x0b\xff\xff\xff\xff\x0f" + body("\x00\x0b"),
+			"element segment 0 declares 4294967295 entries in 0 bytes"},
+		{"data_bytes", hdr + "\x05\x03\x01\x00\x01" + "\x0b\x0a\x01\x00\x41\x00\x0b\xff\xff\xff\xff\x0f",
+			"data segment 0 declares 4294967295 bytes in 0 bytes"},
+		{"locals", hdr + typeFunc + body("\x02\xb0\xea\x01\x7f\xb0\xea\x01\x7f\x0b"), "function body 0 declares 60000 locals or more (limit 50000)"},
+		{"function_names", hdr + "\x00\x0d\x04name\x01\x06\xff\xff\xff\xff\x0f\x00", "name section declares 4294967295 names in 1 bytes"},
+		{"export_name", hdr + "\x07\x06\x01\xff\xff\xff\xff\x0f", "export 0 declares 4294967295 name bytes in 0 bytes"},
+		{"import_name", hdr + "\x02\x08\x01\x01m\xff\xff\xff\xff\x0f", "import 0 declares 4294967295 name bytes in 0 bytes"},
+		{"section_past_the_end", hdr + "\x07\x92\x30\x90\xa5\xe8\x74\xe1", "section 7 declares 6162 bytes, 5 left in the module"},
+		{"count_past_the_section", hdr + "\x07\x00\x01\x04\x01\x60\x00\x00", "export section ends inside what it declares"},
+		{"local_names", hdr + "\x00\x0e\x04name\x02\x07\x01\x00\xff\xff\xff\xff\x0f", "name section declares 4294967295 local names in 0 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := e.Compile(context.Background(), []byte(tt.in))
+			var ce *CompileError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Compile = %v, want a CompileError saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzCompile compiles whatever it is given: a module is compiled or
+// refused with an error, and the process survives it (a count past its
+// bytes once made wazero allocate 39 GB).
+func FuzzCompile(f *testing.F) {
+	f.Add(wt.Module{Funcs: []wt.Func{{Export: "run"}}}.Bytes())
+	f.Add(wt.Module{MemoryPages: 1, Funcs: []wt.Func{{Export: "run", Body: []byte{wt.OpUnreachable}}}}.Bytes())
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x07\x07\x01\x03run\x00\x00\x0a\x04\x01\x02\x00\x0b"))
+	e, _ := newEngine(f, nil)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := e.Compile(context.Background(), b)
+		if err == nil {
+			_ = m.Close(context.Background())
+		}
+	})
+}
