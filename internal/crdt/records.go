@@ -202,7 +202,12 @@ func (t *Text) runRecord(run *textRun) Record {
 }
 
 func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []span) Record {
-	v := make(enc, 0, 16+len(parent.Run.Origin)+len(text))
+	// One array for the sub-key (first) and the value: sized for both.
+	subN := 1 + len(id.Origin) + 8
+	buf := make([]byte, 0, subN+3*binary.MaxVarintLen64+1+len(parent.Run.Origin)+2*binary.MaxVarintLen64+len(text)+
+		2*binary.MaxVarintLen64*len(deleted))
+	sub := appendIDKey(append(buf, textRunRec), id)
+	v := enc(sub[len(sub):])
 	v = append(v, FormatVersion)
 	// The parent: its seq, then (unless it is the start) whether it is
 	// this run's origin's — typing continues its own runs — or the origin.
@@ -218,8 +223,7 @@ func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []sp
 	for _, s := range deleted {
 		v = v.uv(s.off).uv(s.end - s.off)
 	}
-	sub := make([]byte, 0, 9+len(id.Origin))
-	return Record{Sub: appendIDKey(append(sub, textRunRec), id), Value: v}
+	return Record{Sub: sub[:len(sub):len(sub)], Value: v}
 }
 
 func (t *Text) deletedRecord(id OpID) Record {

@@ -47,6 +47,7 @@ type State struct {
 	OnLoad   func(k ObjKey, obj Object)
 
 	pending map[string]map[uint64]*Op
+	one     [1]*Op // Deliver's answer when it applied op alone
 }
 
 // NewState returns an empty state.
@@ -118,6 +119,8 @@ func (s *State) LoadAll() {
 // Deliver hands op to the state and returns what happened and every op
 // applied as a result, in application order (op itself and any buffered ops
 // of its origin it released).
+//
+// The slice of applied ops is valid until the next Deliver.
 func (s *State) Deliver(op *Op) (Delivery, []*Op) {
 	next := s.VV[op.Origin] + 1
 	switch {
@@ -138,10 +141,14 @@ func (s *State) Deliver(op *Op) (Delivery, []*Op) {
 		p[op.Seq] = op
 		return Buffered, nil
 	}
-	applied := []*Op{op}
 	s.apply(op)
-	applied = append(applied, s.drain(op.Origin, false)...)
-	return Applied, applied
+	if more := s.drain(op.Origin, false); len(more) > 0 {
+		return Applied, append([]*Op{op}, more...)
+	}
+	// Most deliveries apply op alone: the answer is the state's own
+	// one-element array, valid until the next Deliver.
+	s.one[0] = op
+	return Applied, s.one[:]
 }
 
 // drain applies buffered ops of origin that are now next: m released ops

@@ -210,8 +210,8 @@ type args struct {
 	bad bool
 }
 
-func (h *Host) args(mod api.Module) *args {
-	return &args{mem: mod.Memory(), lim: &h.Limits}
+func (h *Host) args(mod api.Module) args {
+	return args{mem: mod.Memory(), lim: &h.Limits}
 }
 
 func (a *args) read(p, n, max uint32) []byte {

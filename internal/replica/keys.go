@@ -114,7 +114,11 @@ func logKey(origin string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(origin)+8), origin...), seq)
 }
 
-func vvKey(origin string) []byte   { return append([]byte{'a'}, origin...) }
+func vvKey(origin string) []byte { return append([]byte{vvPrefix}, origin...) }
+
+// vvPrefix starts a version-vector entry's key (store.Vector space).
+const vvPrefix = 'a'
+
 func headKey(origin string) []byte { return append([]byte{'h'}, origin...) }
 
 const certPrefix = "cert/"

@@ -16,8 +16,10 @@ import (
 // (format.go: the layouts before this one and their migration.)
 
 // objPrefix is the prefix of every record of object k.
-func objPrefix(k crdt.ObjKey) []byte {
-	b := binary.AppendUvarint([]byte{byte(k.Type)}, uint64(len(k.Key)))
+func objPrefix(k crdt.ObjKey) []byte { return appendObjPrefix(nil, k) }
+
+func appendObjPrefix(b []byte, k crdt.ObjKey) []byte {
+	b = binary.AppendUvarint(append(b, byte(k.Type)), uint64(len(k.Key)))
 	return append(b, k.Key...)
 }
 
@@ -35,20 +37,24 @@ func parseObjKey(key []byte) (crdt.ObjKey, []byte, bool) {
 }
 
 // putRecords adds records of object k to b (a nil value deletes).
-func putRecords(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) { put(b, k, recs, b.Set) }
+func putRecords(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) { put(b, k, recs, false) }
 
 // putLatest is putRecords for records a later write replaces whole (a
 // counter's, a register's): store.Batch.SetLatest.
-func putLatest(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) { put(b, k, recs, b.SetLatest) }
+func putLatest(b *store.Batch, k crdt.ObjKey, recs []crdt.Record) { put(b, k, recs, true) }
 
-func put(b *store.Batch, k crdt.ObjKey, recs []crdt.Record, set func(store.Space, []byte, []byte)) {
-	prefix := objPrefix(k)
+func put(b *store.Batch, k crdt.ObjKey, recs []crdt.Record, latest bool) {
+	var kb [128]byte // the batch copies keys: most are built here, not on the heap
+	prefix := appendObjPrefix(kb[:0], k)
 	for _, rec := range recs {
-		key := append(prefix[:len(prefix):len(prefix)], rec.Sub...)
-		if rec.Value == nil {
+		key := append(prefix, rec.Sub...) // over the last record's sub-key: the batch has copied it
+		switch {
+		case rec.Value == nil:
 			b.Delete(store.CRDT, key)
-		} else {
-			set(store.CRDT, key, rec.Value)
+		case latest:
+			b.SetLatest(store.CRDT, key, rec.Value)
+		default:
+			b.Set(store.CRDT, key, rec.Value)
 		}
 	}
 }

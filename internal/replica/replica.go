@@ -492,7 +492,10 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 			r.logStart[op.Origin] = op.Seq
 		}
 		if i == len(applied)-1 || applied[i+1].Origin != op.Origin {
-			b.SetLatest(store.Vector, vvKey(op.Origin), uvarint(r.state.VV[op.Origin]))
+			var kb [1 + 64]byte // an origin is 32 bytes: no allocation
+			var vb [binary.MaxVarintLen64]byte
+			b.SetLatest(store.Vector, append(append(kb[:0], vvPrefix), op.Origin...),
+				binary.AppendUvarint(vb[:0], r.state.VV[op.Origin]))
 		}
 	}
 	// The clock is stored as a lease: a bound at least hlcLease ahead of
