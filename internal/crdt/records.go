@@ -3,6 +3,7 @@ package crdt
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -56,7 +57,8 @@ func WholeRecord(t Type) bool {
 }
 
 // OpRecords returns the records of obj that applying op changed (obj is the
-// object after op applied).
+// object after op applied). A Text's insert answers in the Text's own
+// array, valid until the next OpRecords of that Text.
 func OpRecords(obj Object, op *Op) []Record {
 	switch o := obj.(type) {
 	case *LWWMap:
@@ -77,13 +79,24 @@ func OpRecords(obj Object, op *Op) []Record {
 			id := op.ID()
 			dels := o.deleted[id]
 			rec := textRunRecord(id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, dels)
+			// The Text's own array: put copies the records at once.
+			o.recs[0] = rec
 			if len(dels) > 0 {
-				return []Record{rec, {Sub: appendIDKey([]byte{textDeletedRec}, id)}}
+				o.recs[1] = Record{Sub: appendIDKey([]byte{textDeletedRec}, id)}
+				return o.recs[:2]
 			}
-			return []Record{rec}
+			return o.recs[:1]
 		}
 		rs, _ := op.TextRanges()
 		out := make([]Record, 0, len(rs))
+		if len(rs) <= 8 { // most deletes name a run or two: no map
+			for i, r := range rs {
+				if !slices.ContainsFunc(rs[:i], func(q TextRange) bool { return q.Run == r.Run }) {
+					out = append(out, o.runOrDeletedRecord(r.Run))
+				}
+			}
+			return out
+		}
 		seen := make(map[OpID]bool, len(rs))
 		for _, r := range rs {
 			if !seen[r.Run] {

@@ -63,6 +63,10 @@ type textRun struct {
 	// lastDel is the mark of the run's latest delete in the Text's delete
 	// log.
 	lastDel uint64
+	// first is the run's piece until it is split, and one its pieces'
+	// first array: a run and its piece are one allocation.
+	first piece
+	one   [1]*piece
 }
 
 // older orders runs by their own (HLC, origin, seq), oldest first: the
@@ -111,6 +115,8 @@ type Text struct {
 	deleted map[OpID][]span
 	// dels logs the deletes applied, for collection (CollectDeleted).
 	dels delLog
+	// recs is OpRecords' answer for an insert.
+	recs [2]Record
 }
 
 type span struct{ off, end uint64 }
@@ -242,7 +248,8 @@ func (t *Text) insertRun(id OpID, hlc uint64, parent CharID, text []rune) {
 // integrate places a run whose parent is present, then its deletes and the
 // runs that waited for it.
 func (t *Text) integrate(run *textRun) {
-	queue := []*textRun{run}
+	var qa [1]*textRun
+	queue := append(qa[:0], run)
 	for len(queue) > 0 {
 		run := queue[0]
 		queue = queue[1:]
@@ -268,9 +275,11 @@ func (t *Text) integrate(run *textRun) {
 			}
 			after = nx
 		}
-		p := &piece{val: textPiece{run: run, n: len(run.text)}, vis: len(run.text)}
+		p := &run.first
+		*p = piece{val: textPiece{run: run, n: len(run.text)}, vis: len(run.text)}
 		t.tree.insertAfter(after, p)
-		run.pieces = []*piece{p}
+		run.one[0] = p
+		run.pieces = run.one[:]
 		if ss := t.deleted[run.id]; len(ss) > 0 {
 			// Its deletes came first, and may have left the log with an
 			// epoch that closed before the run came: logged again, so
@@ -279,6 +288,9 @@ func (t *Text) integrate(run *textRun) {
 			for _, s := range ss {
 				t.markDeleted(run, s.off, s.end)
 			}
+		}
+		if len(t.waiting) == 0 {
+			continue
 		}
 		if w := t.waiting[run.id]; len(w) > 0 {
 			delete(t.waiting, run.id)

@@ -36,7 +36,7 @@ func checkCounts(wasm []byte) (err error) {
 			return true
 		default:
 			var n uint32
-			if n, err = r.vec(name+" section", "entries"); err != nil || r.bad {
+			if n, err = r.vec(name+" section", -1, "entries"); err != nil || r.bad {
 				break
 			}
 			switch id {
@@ -117,10 +117,15 @@ func (r *reader) skipLEB() {
 	r.bad = true
 }
 
-// vec reads a count of what, refusing one past the bytes left.
-func (r *reader) vec(where, what string) (uint32, error) {
+// vec reads a count of what, refusing one past the bytes left. where
+// names the place, followed by index i unless it is negative (formatted
+// only for the error: modules have thousands of segments and bodies).
+func (r *reader) vec(where string, i int64, what string) (uint32, error) {
 	n := r.u32()
 	if !r.bad && uint64(n) > uint64(len(r.b)) {
+		if i >= 0 {
+			where = fmt.Sprintf("%s %d", where, i)
+		}
 		return 0, fmt.Errorf("%s declares %d %s in %d bytes", where, n, what, len(r.b))
 	}
 	return n, nil
@@ -170,7 +175,7 @@ func checkElements(r *reader, segments uint32) error {
 				return nil
 			}
 		}
-		n, err := r.vec(fmt.Sprintf("element segment %d", i), "entries")
+		n, err := r.vec("element segment", int64(i), "entries")
 		if err != nil {
 			return err
 		}
@@ -197,7 +202,7 @@ func checkData(r *reader, segments uint32) error {
 		default:
 			return nil
 		}
-		n, err := r.vec(fmt.Sprintf("data segment %d", i), "bytes")
+		n, err := r.vec("data segment", int64(i), "bytes")
 		if err != nil {
 			return err
 		}
@@ -208,13 +213,13 @@ func checkData(r *reader, segments uint32) error {
 
 func checkCode(r *reader, bodies uint32) error {
 	for i := uint32(0); i < bodies && !r.bad; i++ {
-		size, err := r.vec(fmt.Sprintf("function body %d", i), "bytes")
+		size, err := r.vec("function body", int64(i), "bytes")
 		if err != nil || r.bad {
 			return err
 		}
 		body := &reader{b: r.b[:size]}
 		r.skip(uint64(size))
-		decls, err := body.vec(fmt.Sprintf("function body %d", i), "local declarations")
+		decls, err := body.vec("function body", int64(i), "local declarations")
 		if err != nil {
 			return err
 		}
@@ -241,7 +246,7 @@ func checkNames(r *reader) error {
 	r.skip(uint64(name))
 	for !r.bad && len(r.b) > 0 {
 		id := r.byte()
-		size, err := r.vec("name subsection", "bytes")
+		size, err := r.vec("name subsection", -1, "bytes")
 		if err != nil || r.bad {
 			return err
 		}
@@ -250,7 +255,7 @@ func checkNames(r *reader) error {
 		if id != 1 && id != 2 {
 			continue
 		}
-		n, err := sub.vec("name section", "names")
+		n, err := sub.vec("name section", -1, "names")
 		if err != nil {
 			return err
 		}
@@ -258,7 +263,7 @@ func checkNames(r *reader) error {
 			sub.u32() // function index
 			inner := uint32(1)
 			if id == 2 {
-				if inner, err = sub.vec("name section", "local names"); err != nil {
+				if inner, err = sub.vec("name section", -1, "local names"); err != nil {
 					return err
 				}
 			}
@@ -266,7 +271,7 @@ func checkNames(r *reader) error {
 				if id == 2 {
 					sub.u32() // local index
 				}
-				l, err := sub.vec("name section", "name bytes")
+				l, err := sub.vec("name section", -1, "name bytes")
 				if err != nil {
 					return err
 				}
@@ -279,8 +284,8 @@ func checkNames(r *reader) error {
 }
 
 // name checks a name's length and skips it.
-func (r *reader) name(where string) error {
-	n, err := r.vec(where, "name bytes")
+func (r *reader) name(where string, i int64) error {
+	n, err := r.vec(where, i, "name bytes")
 	r.skip(uint64(n))
 	return err
 }
@@ -304,7 +309,7 @@ func (r *reader) limits() {
 func checkImports(r *reader, n uint32) error {
 	for i := uint32(0); i < n && !r.bad; i++ {
 		for range 2 { // module and field
-			if err := r.name(fmt.Sprintf("import %d", i)); err != nil {
+			if err := r.name("import", int64(i)); err != nil {
 				return err
 			}
 		}
@@ -328,7 +333,7 @@ func checkImports(r *reader, n uint32) error {
 
 func checkExports(r *reader, n uint32) error {
 	for i := uint32(0); i < n && !r.bad; i++ {
-		if err := r.name(fmt.Sprintf("export %d", i)); err != nil {
+		if err := r.name("export", int64(i)); err != nil {
 			return err
 		}
 		r.byte()
