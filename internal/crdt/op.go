@@ -176,6 +176,13 @@ func (op *Op) TextRanges() ([]TextRange, error) {
 	return rs, err
 }
 
+// SetTextRanges makes op's Value the encoding of rs (a TextDelete's,
+// AppendTextRanges) and keeps rs, so that TextRanges need not decode it:
+// for ranges a Text resolved itself (Text.ResolveDelete), valid as made.
+func (op *Op) SetTextRanges(rs []TextRange) {
+	op.Value, op.ranges = AppendTextRanges(nil, rs), rs
+}
+
 // ID returns the op's OpID.
 func (o *Op) ID() OpID { return OpID{Seq: o.Seq, Origin: o.Origin} }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero/api"
@@ -53,6 +55,10 @@ type crdtCall struct {
 }
 
 type crdtFunc func(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32
+
+// callPool holds crdtCalls between calls: a crdtFunc keeps nothing of its
+// crdtCall past its return (what an op keeps, it copies).
+var callPool = sync.Pool{New: func() any { return new(crdtCall) }}
 
 // crdtFuncs lists every crdt_* function: its arguments in order and what it
 // does once they are valid. A test checks the arguments against
@@ -114,9 +120,13 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 			s[0] = api.EncodeI64(int64(code))
 		}
 	}
+	// The key most calls of this function name (a guest writes to a few
+	// objects): its string is made once, not per call.
+	var lastKey atomic.Pointer[string]
 	return func(ctx context.Context, mod api.Module, s []uint64) {
 		a := h.args(mod)
-		var c crdtCall
+		c := callPool.Get().(*crdtCall)
+		defer func() { *c = crdtCall{}; callPool.Put(c) }()
 		var key []byte
 		i := 0
 		for _, k := range kinds {
@@ -166,23 +176,29 @@ func (h *Host) crdtEntry(name string, kinds []argKind, do crdtFunc) api.GoModule
 			i += k.slots()
 		}
 		if code, ok := a.gate(key); !ok {
-			reply(s, code, &c)
+			reply(s, code, c)
 			return
 		}
 		if h.Sync == nil {
-			reply(s, abi.ErrSyncDisabled, &c)
+			reply(s, abi.ErrSyncDisabled, c)
 			return
 		}
 		// Guest memory is a view; the op keeps its own copies.
-		c.key = string(key)
+		if k := lastKey.Load(); k != nil && *k == string(key) {
+			c.key = *k
+		} else {
+			k := string(key)
+			c.key = k
+			lastKey.Store(&k)
+		}
 		c.field = append([]byte(nil), c.field...)
 		c.value = append([]byte(nil), c.value...)
 		c.after = append([]byte(nil), c.after...)
-		code := do(ctx, h, mod, &c)
+		code := do(ctx, h, mod, c)
 		if code == abi.ErrInternal {
 			h.Logger.Debug("crdt call failed", "module", moduleName(mod), "func", name, "key", c.key)
 		}
-		reply(s, code, &c)
+		reply(s, code, c)
 	}
 }
 

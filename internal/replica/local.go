@@ -149,6 +149,7 @@ func resolveText(st *crdt.State, op *crdt.Op) error {
 	if covered == 0 {
 		return ErrNoop
 	}
-	op.Value, op.At.Count = crdt.AppendTextRanges(nil, ranges), covered
+	op.SetTextRanges(ranges)
+	op.At.Count = covered
 	return nil
 }
