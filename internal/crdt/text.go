@@ -241,13 +241,15 @@ func (t *Text) insertRun(id OpID, hlc uint64, parent CharID, text []rune) {
 			return
 		}
 		pr.kids++
+		t.integrate(run, pr)
+		return
 	}
-	t.integrate(run)
+	t.integrate(run, nil)
 }
 
-// integrate places a run whose parent is present, then its deletes and the
-// runs that waited for it.
-func (t *Text) integrate(run *textRun) {
+// integrate places a run whose parent (pr, nil at the start) is present,
+// then its deletes and the runs that waited for it.
+func (t *Text) integrate(run, pr *textRun) {
 	var qa [1]*textRun
 	queue := append(qa[:0], run)
 	for len(queue) > 0 {
@@ -255,7 +257,9 @@ func (t *Text) integrate(run *textRun) {
 		queue = queue[1:]
 		var after *piece
 		if !run.parent.Run.IsZero() {
-			pr := t.runs[run.parent.Run]
+			if pr == nil || pr.id != run.parent.Run {
+				pr = t.runs[run.parent.Run]
+			}
 			off := int(run.parent.Off)
 			if off+1 < len(pr.text) {
 				t.split(pr, off+1)
