@@ -98,7 +98,8 @@ type Config struct {
 	// OnChanged, if set, is called with the objects a committed change
 	// touched: a local write, an applied remote batch, or a snapshot. It is
 	// called outside the replica's lock and must not block (it feeds the
-	// on_change trigger of service modules).
+	// on_change trigger of service modules); keys is valid only during the
+	// call.
 	OnChanged func(keys []crdt.ObjKey)
 	// OnBatchApplied, if set, is called after each PushOps batch with how
 	// long applying and committing it took (for metrics).

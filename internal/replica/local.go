@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/opauth"
@@ -25,7 +26,11 @@ func (r *Replica) Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID)
 	id, over, err := r.write(op, accept)
 	if err == nil {
 		if r.cfg.OnChanged != nil {
-			r.cfg.OnChanged([]crdt.ObjKey{op.Obj()})
+			k := changedKeys.Get().(*[1]crdt.ObjKey)
+			k[0] = op.Obj()
+			r.cfg.OnChanged(k[:])
+			k[0] = crdt.ObjKey{}
+			changedKeys.Put(k)
 		}
 		if over {
 			r.prune(false) // past op_log_limit: at once, not at the next round
@@ -33,6 +38,10 @@ func (r *Replica) Write(ctx context.Context, op *crdt.Op, accept func(crdt.OpID)
 	}
 	return id, err
 }
+
+// changedKeys holds the one-key arrays Write reports a change with
+// (OnChanged keeps nothing of its argument).
+var changedKeys = sync.Pool{New: func() any { return new([1]crdt.ObjKey) }}
 
 // write applies op under r.mu; over reports a log past op_log_limit.
 func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, over bool, _ error) {
