@@ -119,6 +119,9 @@ func New(ctx context.Context, cfg Config, host *hostapi.Host) (*Engine, error) {
 	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Timeout > 0)
 	e := &Engine{cfg: cfg}
 	if cfg.CacheDir != "" {
+		if freed := trimCache(cfg.CacheDir, CacheMax); freed > 0 {
+			cfg.Logger.Debug("compilation cache trimmed", "dir", cfg.CacheDir, "freed_bytes", freed, "limit_bytes", CacheMax)
+		}
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
 			cfg.Logger.Warn("compilation cache unusable; compiling in memory only", "dir", cfg.CacheDir, "err", err)

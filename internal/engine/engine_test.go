@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -428,4 +431,87 @@ func TestCompile_CacheDirIsUsed(t *testing.T) {
 	if n := countFiles(t, dir); n == 0 {
 		t.Fatal("no compiled module was written to the cache dir")
 	}
+}
+
+func TestTrimCache_DeletesTheOldestPastTheLimit(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	files := []struct {
+		path string
+		size int
+		age  time.Duration // before old
+	}{
+		{"wazero-v1/a", 400, 3 * time.Minute},
+		{"wazero-v1/b", 300, 2 * time.Minute},
+		{"wazero-v2/c", 200, 1 * time.Minute},
+		{"wazero-v2/d", 100, 0},
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, make([]byte, f.size), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := old.Add(-f.age)
+		if err := os.Chtimes(p, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		limit int64
+		freed int64
+		left  []string
+	}{
+		{1000, 0, []string{"a", "b", "c", "d"}},
+		{650, 400, []string{"b", "c", "d"}},
+		{300, 300, []string{"c", "d"}},
+		{0, 300, nil},
+	}
+	for _, tt := range tests {
+		if got := trimCache(dir, tt.limit); got != tt.freed {
+			t.Fatalf("limit %d: freed %d bytes, want %d", tt.limit, got, tt.freed)
+		}
+		var left []string
+		for _, f := range files {
+			if _, err := os.Stat(filepath.Join(dir, f.path)); err == nil {
+				left = append(left, filepath.Base(f.path))
+			}
+		}
+		if !slices.Equal(left, tt.left) {
+			t.Fatalf("limit %d: left %v, want %v", tt.limit, left, tt.left)
+		}
+	}
+}
+
+func TestNew_TrimsTheCompilationCache(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "wazero-old", "entry")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sparse: past the limit in size, nothing on disk.
+	if err := f.Truncate(CacheMax + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	long := time.Now().Add(-24 * time.Hour)
+	if err := os.Chtimes(stale, long, long); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := newEngine(t, func(c *Config) { c.CacheDir = dir })
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the stale entry is still there: %v", err)
+	}
+	// The cache still works: a module compiles through it.
+	m, err := e.Compile(context.Background(), wt.Module{Funcs: []wt.Func{{Export: "run"}}}.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close(context.Background())
 }
