@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// CacheMax is the most bytes the compilation cache keeps. wazero writes an
+// cacheMax is the most bytes the compilation cache keeps. wazero writes an
 // entry per module build (about 10 MB for a Go guest) and never removes
-// one, so a developer's cache would only grow; New trims it to CacheMax
+// one, so a developer's cache would only grow; New trims it to cacheMax
 // first, the least recently written entries first (one used again after
 // that is compiled and written again).
-const CacheMax = 1 << 30
+const cacheMax = 1 << 30
 
 // trimCache deletes the oldest files under dir until the rest hold at most
 // limit bytes, and returns how many bytes it deleted. Files it cannot read

@@ -283,11 +283,15 @@ func checkNames(r *reader) error {
 	return nil
 }
 
-// name checks a name's length and skips it.
-func (r *reader) name(where string, i int64) error {
+// name reads a name, checking its length first.
+func (r *reader) name(where string, i int64) ([]byte, error) {
 	n, err := r.vec(where, i, "name bytes")
+	if err != nil || r.bad || uint64(n) > uint64(len(r.b)) {
+		return nil, err
+	}
+	name := r.b[:n]
 	r.skip(uint64(n))
-	return err
+	return name, nil
 }
 
 // valType skips a value type: a byte, or (ref null? heaptype).
@@ -309,7 +313,7 @@ func (r *reader) limits() {
 func checkImports(r *reader, n uint32) error {
 	for i := uint32(0); i < n && !r.bad; i++ {
 		for range 2 { // module and field
-			if err := r.name("import", int64(i)); err != nil {
+			if _, err := r.name("import", int64(i)); err != nil {
 				return err
 			}
 		}
@@ -331,13 +335,21 @@ func checkImports(r *reader, n uint32) error {
 	return nil
 }
 
-func checkExports(r *reader, n uint32) error {
+func checkExports(r *reader, n uint32) error { return eachExport(r, n, nil) }
+
+// eachExport reads n exports, calling fn (if set) with each one's name and
+// kind.
+func eachExport(r *reader, n uint32, fn func(name []byte, kind byte)) error {
 	for i := uint32(0); i < n && !r.bad; i++ {
-		if err := r.name("export", int64(i)); err != nil {
+		name, err := r.name("export", int64(i))
+		if err != nil {
 			return err
 		}
-		r.byte()
-		r.u32()
+		kind := r.byte()
+		r.u32() // the index
+		if fn != nil && !r.bad {
+			fn(name, kind)
+		}
 	}
 	return nil
 }

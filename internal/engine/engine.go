@@ -119,8 +119,8 @@ func New(ctx context.Context, cfg Config, host *hostapi.Host) (*Engine, error) {
 	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(cfg.Timeout > 0)
 	e := &Engine{cfg: cfg}
 	if cfg.CacheDir != "" {
-		if freed := trimCache(cfg.CacheDir, CacheMax); freed > 0 {
-			cfg.Logger.Debug("compilation cache trimmed", "dir", cfg.CacheDir, "freed_bytes", freed, "limit_bytes", CacheMax)
+		if freed := trimCache(cfg.CacheDir, cacheMax); freed > 0 {
+			cfg.Logger.Debug("compilation cache trimmed", "dir", cfg.CacheDir, "freed_bytes", freed, "limit_bytes", cacheMax)
 		}
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {

@@ -496,7 +496,7 @@ func TestNew_TrimsTheCompilationCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Sparse: past the limit in size, nothing on disk.
-	if err := f.Truncate(CacheMax + 1); err != nil {
+	if err := f.Truncate(cacheMax + 1); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -24,32 +24,21 @@ func memoryMinimums(wasm []byte) ([]uint64, error) {
 	if err != nil || body == nil {
 		return nil, err
 	}
-	count, n, err := uleb32(body)
+	r := &reader{b: body}
+	count, err := r.vec("memory section", -1, "entries")
 	if err != nil {
 		return nil, err
 	}
-	body = body[n:]
-	if uint64(count) > uint64(len(body)) {
-		return nil, errTruncated // each memory takes at least two bytes
-	}
 	mins := make([]uint64, 0, count)
-	for i := uint32(0); i < count; i++ {
-		if len(body) == 0 {
-			return nil, errTruncated
-		}
-		flags := body[0]
-		min, n, err := uleb32(body[1:])
-		if err != nil {
-			return nil, err
-		}
-		body = body[1+n:]
+	for i := uint32(0); i < count && !r.bad; i++ {
+		flags := r.byte()
+		mins = append(mins, uint64(r.u32()))
 		if flags&1 != 0 { // a maximum follows
-			if _, n, err = uleb32(body); err != nil {
-				return nil, err
-			}
-			body = body[n:]
+			r.u32()
 		}
-		mins = append(mins, uint64(min))
+	}
+	if r.bad {
+		return nil, errTruncated
 	}
 	return mins, nil
 }
@@ -110,35 +99,18 @@ func exportsAny(wasm []byte, names []string) (bool, error) {
 	if err != nil || body == nil {
 		return false, err
 	}
-	count, n, err := uleb32(body)
-	if err != nil {
-		return false, err
+	r := &reader{b: body}
+	n, err := r.vec("export section", -1, "entries")
+	found := false
+	if err == nil {
+		err = eachExport(r, n, func(name []byte, kind byte) {
+			found = found || kind == 0 && slices.Contains(names, string(name))
+		})
 	}
-	body = body[n:]
-	for i := uint32(0); i < count; i++ {
-		size, n, err := uleb32(body)
-		if err != nil {
-			return false, err
-		}
-		body = body[n:]
-		if uint64(size) > uint64(len(body)) {
-			return false, errTruncated
-		}
-		name := body[:size]
-		body = body[size:]
-		if len(body) == 0 {
-			return false, errTruncated
-		}
-		kind := body[0]
-		if _, n, err = uleb32(body[1:]); err != nil {
-			return false, err
-		}
-		body = body[1+n:]
-		if kind == 0 && slices.Contains(names, string(name)) {
-			return true, nil
-		}
+	if err == nil && r.bad {
+		err = errTruncated
 	}
-	return false, nil
+	return found, err
 }
 
 // MayBeService reports whether a module may be a service: false only when

@@ -547,17 +547,24 @@ func testClusterSnapshotPath(t *testing.T) {
 		c.nodes[1].AntiEntropy()
 		return c.nodes[0].Stats().OpLogEntries <= 50 && c.nodes[1].Stats().OpLogEntries <= 50
 	})
-	c.start(2)
-	c.awaitConvergence("after return")
-	if got := gcounter(c.nodes[2], "c"); got != 501 {
-		t.Fatalf("returning node counts %d, want 501", got)
+	catchesUpBySnapshot(t, c, 2, 2, 501)
+}
+
+// catchesUpBySnapshot starts node i, waits for the cluster to converge and
+// checks that node i counts want on "c" and got there through a snapshot;
+// then that a write on node writer still replicates op by op.
+func catchesUpBySnapshot(t *testing.T, c *cluster, i, writer int, want uint64) {
+	t.Helper()
+	c.start(i)
+	c.awaitConvergence(fmt.Sprintf("after node %d started", i))
+	if got := gcounter(c.nodes[i], "c"); got != want {
+		t.Fatalf("node %d counts %d, want %d", i, got, want)
 	}
-	if c.nodes[2].Stats().SnapshotsApplied == 0 {
-		t.Fatal("converged without a snapshot: the test did not exercise the snapshot path")
+	if c.nodes[i].Stats().SnapshotsApplied == 0 {
+		t.Fatalf("node %d converged without a snapshot: the snapshot path was not exercised", i)
 	}
-	// After the snapshot it keeps replicating op by op.
-	write(t, c.nodes[2], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
-	c.awaitConvergence("after a write on the returned node")
+	write(t, c.nodes[writer], &crdt.Op{Kind: crdt.GCounterInc, Key: "c", Delta: 1})
+	c.awaitConvergence("after a write")
 }
 
 // TestCluster_PrunesAcknowledgedOps: once every peer has acknowledged the

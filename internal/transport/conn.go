@@ -106,14 +106,11 @@ func (t *Transport) readFrame(r io.Reader, nc net.Conn) (*wirepb.Frame, error) {
 // replaced): nothing decoded keeps the frame's bytes.
 func (t *Transport) readMessage(r io.Reader, nc net.Conn, buf *[]byte) (*wirepb.Frame, *wire.Message, error) {
 	_ = nc.SetReadDeadline(time.Now().Add(t.cfg.SocketTimeout))
-	var tag byte
-	var payload []byte
-	var err error
-	if buf != nil {
-		tag, payload, *buf, err = wire.ReadFrameReuse(r, t.cfg.MaxMessageSize, *buf)
-	} else {
-		tag, payload, err = wire.ReadFrame(r, t.cfg.MaxMessageSize)
+	if buf == nil {
+		buf = new([]byte) // a frame read once
 	}
+	tag, payload, next, err := wire.ReadFrameReuse(r, t.cfg.MaxMessageSize, *buf)
+	*buf = next
 	if err != nil {
 		return nil, nil, err
 	}

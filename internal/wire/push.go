@@ -226,7 +226,14 @@ func DecodePush(payload []byte) (m *Message, ok bool) {
 		return nil, false
 	}
 	d := pushDecoder{}
-	if !d.count(body) {
+	// First the ops are counted (and the fields checked), to make their
+	// array once.
+	if !eachField(body, 1<<fieldPushAnswer, 1<<fieldPushAnswer, func(num protowire.Number, _ uint64, _ []byte) bool {
+		if num == fieldPushOps {
+			d.ops++
+		}
+		return num >= fieldPushOps && num <= fieldPushAnswer
+	}) {
 		return nil, false
 	}
 	m = &Message{Kind: PushOps, VV: map[string]uint64{}}
@@ -234,39 +241,69 @@ func DecodePush(payload []byte) (m *Message, ok bool) {
 		d.buf = make([]crdt.Op, d.ops)
 		m.Ops = make([]*crdt.Op, 0, d.ops)
 	}
-	answer := false
-	for len(body) > 0 {
-		num, _, n := protowire.ConsumeTag(body) // checked by count
-		body = body[n:]
-		if num == fieldPushAnswer {
-			v, n := protowire.ConsumeVarint(body)
-			if answer {
-				return nil, false
-			}
-			answer, m.Answer = true, v != 0
-			body = body[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(body)
-		body = body[n:]
+	if !eachField(body, 1<<fieldPushAnswer, 1<<fieldPushAnswer, func(num protowire.Number, v uint64, p []byte) bool {
 		switch num {
 		case fieldPushOps:
 			op := &d.buf[len(m.Ops)]
-			if !d.op(op, v) || op.Validate() != nil {
-				return nil, false
+			if !d.op(op, p) || op.Validate() != nil {
+				return false
 			}
 			m.Ops = append(m.Ops, op)
 		case fieldPushHeads:
-			h, ok := decodeHead(v)
+			h, ok := decodeHead(p)
 			if !ok {
-				return nil, false
+				return false
 			}
 			m.Heads = append(m.Heads, h)
 		case fieldPushCerts:
-			m.Certs = append(m.Certs, append([]byte{}, v...))
+			m.Certs = append(m.Certs, append([]byte{}, p...))
+		case fieldPushAnswer:
+			m.Answer = v != 0
 		}
+		return true
+	}) {
+		return nil, false
 	}
 	return m, true
+}
+
+// eachField calls fn with each field of message b: its number and its
+// value, v for the numbers in varints, p (length-delimited) for the
+// others. It fails (false) at a field of another wire type, at a second
+// field of a number in once (proto would merge them: left to the
+// generated codec), at anything it cannot read, or when fn says false
+// (fn refuses the numbers it does not know).
+func eachField(b []byte, varints, once uint32, fn func(num protowire.Number, v uint64, p []byte) bool) bool {
+	var seen uint32
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num > 31 {
+			return false
+		}
+		b = b[n:]
+		bit := uint32(1) << num
+		if once&bit != 0 {
+			if seen&bit != 0 {
+				return false
+			}
+			seen |= bit
+		}
+		var v uint64
+		var p []byte
+		switch {
+		case varints&bit != 0 && typ == protowire.VarintType:
+			v, n = protowire.ConsumeVarint(b)
+		case varints&bit == 0 && typ == protowire.BytesType:
+			p, n = protowire.ConsumeBytes(b)
+		default:
+			return false
+		}
+		if n < 0 || !fn(num, v, p) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
 }
 
 // pushDecoder keeps what a PushOps decode shares across its ops: their
@@ -278,34 +315,6 @@ type pushDecoder struct {
 	origin, key, idOrigin string
 }
 
-// count checks the PushOps fields' numbers and wire types, and counts its
-// ops.
-func (d *pushDecoder) count(b []byte) bool {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		switch {
-		case num == fieldPushAnswer && typ == protowire.VarintType:
-			_, n = protowire.ConsumeVarint(b)
-		case (num == fieldPushOps || num == fieldPushHeads || num == fieldPushCerts) && typ == protowire.BytesType:
-			_, n = protowire.ConsumeBytes(b)
-			if num == fieldPushOps {
-				d.ops++
-			}
-		default:
-			return false
-		}
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
-}
-
 // intern returns s's bytes as a string, reusing last when they are equal.
 func intern(last *string, s []byte) string {
 	if string(s) != *last {
@@ -314,168 +323,109 @@ func intern(last *string, s []byte) string {
 	return *last
 }
 
+// The wire types and the fields that may come once, by message.
+const (
+	opVarints   = 1<<fieldOpSeq | 1<<fieldOpHLC | 1<<fieldOpKind | 1<<fieldOpDelta
+	opOnce      = (1<<(fieldOpRef+1) - 2) &^ (1 << fieldOpTags) // every field but tags
+	idVarints   = 1 << fieldIDSeq
+	idOnce      = 1<<fieldIDSeq | 1<<fieldIDOrigin
+	headVarints = 1 << fieldHeadSeq
+	headOnce    = 1<<(fieldHeadSig+1) - 2 // every field
+)
+
 func (d *pushDecoder) op(op *crdt.Op, b []byte) bool {
-	var seen uint16
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num > fieldOpRef || num < 1 {
-			return false
-		}
-		b = b[n:]
-		if num != fieldOpTags {
-			if seen&(1<<num) != 0 {
-				return false // a repeated singular field: merged by proto rules
-			}
-			seen |= 1 << num
-		}
+	return eachField(b, opVarints, opOnce, func(num protowire.Number, v uint64, p []byte) bool {
 		switch num {
-		case fieldOpSeq, fieldOpHLC, fieldOpKind, fieldOpDelta:
-			if typ != protowire.VarintType {
+		case fieldOpSeq:
+			op.Seq = v
+		case fieldOpHLC:
+			op.HLC = v
+		case fieldOpKind:
+			if v > 255 {
 				return false
 			}
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return false
-			}
-			b = b[n:]
-			switch num {
-			case fieldOpSeq:
-				op.Seq = v
-			case fieldOpHLC:
-				op.HLC = v
-			case fieldOpKind:
-				if v > 255 {
-					return false
-				}
-				op.Kind = crdt.Kind(v)
-			case fieldOpDelta:
-				op.Delta = v
-			}
-			continue
-		}
-		if typ != protowire.BytesType {
-			return false
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return false
-		}
-		b = b[n:]
-		switch num {
+			op.Kind = crdt.Kind(v)
+		case fieldOpDelta:
+			op.Delta = v
 		case fieldOpOrigin:
-			if !utf8.Valid(v) {
+			if !utf8.Valid(p) {
 				return false
 			}
-			op.Origin = intern(&d.origin, v)
+			op.Origin = intern(&d.origin, p)
 		case fieldOpKey:
-			if !utf8.Valid(v) {
+			if !utf8.Valid(p) {
 				return false
 			}
-			op.Key = intern(&d.key, v)
+			op.Key = intern(&d.key, p)
 		case fieldOpField:
-			op.Field = bytesOrNil(v)
+			op.Field = bytesOrNil(p)
 		case fieldOpValue:
-			op.Value = bytesOrNil(v)
+			op.Value = bytesOrNil(p)
 		case fieldOpTags:
-			id, ok := d.id(v)
-			if !ok || id.Seq == 0 || !validID(id.Origin) {
+			id, ok := d.id(p)
+			if !ok {
 				return false
 			}
 			op.Tags = append(op.Tags, id)
 		case fieldOpRef:
-			id, ok := d.id(v)
-			if !ok || id.Seq == 0 || !validID(id.Origin) {
+			id, ok := d.id(p)
+			if !ok {
 				return false
 			}
 			op.Ref = id
+		default:
+			return false
 		}
-	}
-	return true
+		return true
+	})
 }
 
+// id decodes an OpId that names an op: a seq and a valid origin.
 func (d *pushDecoder) id(b []byte) (crdt.OpID, bool) {
 	var id crdt.OpID
-	var seen uint8
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || (num != fieldIDSeq && num != fieldIDOrigin) || seen&(1<<num) != 0 {
-			return id, false
-		}
-		seen |= 1 << num
-		b = b[n:]
-		if num == fieldIDSeq {
-			if typ != protowire.VarintType {
-				return id, false
+	ok := eachField(b, idVarints, idOnce, func(num protowire.Number, v uint64, p []byte) bool {
+		switch num {
+		case fieldIDSeq:
+			id.Seq = v
+		case fieldIDOrigin:
+			if !utf8.Valid(p) {
+				return false
 			}
-			id.Seq, n = protowire.ConsumeVarint(b)
-		} else {
-			var v []byte
-			if typ != protowire.BytesType {
-				return id, false
-			}
-			v, n = protowire.ConsumeBytes(b)
-			if n >= 0 {
-				if !utf8.Valid(v) {
-					return id, false
-				}
-				id.Origin = intern(&d.idOrigin, v)
-			}
+			id.Origin = intern(&d.idOrigin, p)
+		default:
+			return false
 		}
-		if n < 0 {
-			return id, false
-		}
-		b = b[n:]
-	}
-	return id, true
+		return true
+	})
+	return id, ok && id.Seq != 0 && validID(id.Origin)
 }
 
 func decodeHead(b []byte) (*opauth.Head, bool) {
 	h := &opauth.Head{}
-	var seen uint8
 	chain := false
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 || num < fieldHeadOrigin || num > fieldHeadSig || seen&(1<<num) != 0 {
-			return nil, false
-		}
-		seen |= 1 << num
-		b = b[n:]
-		if num == fieldHeadSeq {
-			if typ != protowire.VarintType {
-				return nil, false
-			}
-			h.Seq, n = protowire.ConsumeVarint(b)
-			if n < 0 {
-				return nil, false
-			}
-			b = b[n:]
-			continue
-		}
-		if typ != protowire.BytesType {
-			return nil, false
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return nil, false
-		}
-		b = b[n:]
+	ok := eachField(b, headVarints, headOnce, func(num protowire.Number, v uint64, p []byte) bool {
 		switch num {
+		case fieldHeadSeq:
+			h.Seq = v
 		case fieldHeadOrigin:
-			if !utf8.Valid(v) {
-				return nil, false
+			if !utf8.Valid(p) {
+				return false
 			}
-			h.Origin = string(v)
+			h.Origin = string(p)
 		case fieldHeadChain:
-			if len(v) != len(h.Chain) {
-				return nil, false
+			if len(p) != len(h.Chain) {
+				return false
 			}
-			copy(h.Chain[:], v)
+			copy(h.Chain[:], p)
 			chain = true
 		case fieldHeadSig:
-			h.Sig = bytesOrNil(v)
+			h.Sig = bytesOrNil(p)
+		default:
+			return false
 		}
-	}
-	if !chain || !validID(h.Origin) || h.Valid() != nil {
+		return true
+	})
+	if !ok || !chain || !validID(h.Origin) || h.Valid() != nil {
 		return nil, false
 	}
 	return h, true
