@@ -147,7 +147,7 @@ test: deps-c deps-redis deps-browser check
 # re-runs a target only on Go 1.26's bare end-of-fuzztime deadline report
 # (golang/go#75804); any finding fails.
 FUZZTIME ?= 1m
-FUZZ_PKGS := ./internal/abi ./internal/engine ./internal/crdt ./internal/wire ./internal/opauth ./internal/replica ./internal/store
+FUZZ_PKGS := ./internal/abi ./internal/engine ./internal/crdt ./internal/wire ./internal/opauth ./internal/replica ./internal/store ./internal/seqview
 fuzz:
 	@GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZ_PKGS)
 

@@ -208,6 +208,8 @@ func (m *metrics) register(p nodeParts) {
 			func() float64 { return float64(r.Stats().TreeHaves) })
 		counter("numax_crdt_sequence_loads_total", "RGAs and Texts read whole from the datastore into memory (first use after the start, or after an unload).",
 			func() float64 { return float64(r.Stats().SeqLoads) })
+		counter("numax_crdt_sequence_view_writes_total", "Local edits of a large RGA or Text written through its stored view, without reading it whole.",
+			func() float64 { return float64(r.Stats().ViewWrites) })
 		counter("numax_crdt_sequence_unloads_total", "RGAs and Texts unloaded from memory past [storage] crdt_cache.",
 			func() float64 { return float64(r.Stats().SeqUnloads) })
 		counter("numax_op_heads_signed_total", "Heads of this node's own ops it signed (with TLS).", func() float64 { return float64(r.Stats().HeadsSigned) })

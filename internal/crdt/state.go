@@ -151,6 +151,19 @@ func (s *State) Deliver(op *Op) (Delivery, []*Op) {
 	return Applied, s.one[:]
 }
 
+// Skip moves the vector past op without applying it to an object: its
+// object is not in memory and its records were written another way (a
+// sequence's view, internal/seqview; the object is read from them when
+// next used). It does so, and reports true, only if op is its origin's next
+// and no op of that origin waits behind a gap.
+func (s *State) Skip(op *Op) bool {
+	if op.Seq != s.VV[op.Origin]+1 || len(s.pending[op.Origin]) > 0 || s.Objects[op.Obj()] != nil {
+		return false
+	}
+	s.VV[op.Origin] = op.Seq
+	return true
+}
+
 // drain applies buffered ops of origin that are now next: m released ops
 // cost m map look-ups. Entries the vector already covers can only come from
 // a merge (Deliver moves the vector one by one and buffers only ops ahead

@@ -408,18 +408,10 @@ func textInsert(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32
 // textCheck answers an empty insert: nothing changes, but a position past
 // the end is still -3.
 func (h *Host) textCheck(key string, index uint64) int32 {
-	code := abi.OK
-	read(h, crdt.TypeText, key, func(t *crdt.Text, ok bool) {
-		if n := 0; index > 0 {
-			if ok {
-				n = t.Len()
-			}
-			if index > uint64(n) {
-				code = abi.ErrInternal
-			}
-		}
-	})
-	return code
+	if index > 0 && index > uint64(h.Sync.TextLen(key)) {
+		return abi.ErrInternal
+	}
+	return abi.OK
 }
 
 // textDelete deletes c.count visible characters from c.index, as one op or,
@@ -443,11 +435,7 @@ func textDelete(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32
 }
 
 func textLen(_ context.Context, h *Host, _ api.Module, c *crdtCall) int32 {
-	read(h, crdt.TypeText, c.key, func(t *crdt.Text, ok bool) {
-		if ok {
-			c.length = int64(t.Len())
-		}
-	})
+	c.length = int64(h.Sync.TextLen(c.key))
 	return abi.OK
 }
 
@@ -455,14 +443,7 @@ func textLen(_ context.Context, h *Host, _ api.Module, c *crdtCall) int32 {
 // c.index+c.count), the count clamped to the end; -3 for a start past the
 // end, -2 if it does not fit.
 func textRead(_ context.Context, h *Host, mod api.Module, c *crdtCall) int32 {
-	var s string
-	var err error
-	read(h, crdt.TypeText, c.key, func(t *crdt.Text, ok bool) {
-		if !ok {
-			t = crdt.New(crdt.TypeText).(*crdt.Text)
-		}
-		s, err = t.Slice(c.index, c.count)
-	})
+	s, err := h.Sync.SliceText(c.key, c.index, c.count)
 	if err != nil {
 		return abi.ErrInternal
 	}

@@ -35,11 +35,14 @@ type Sync interface {
 	// Read calls f with an object (nil if absent) that cannot change
 	// meanwhile.
 	Read(k crdt.ObjKey, f func(crdt.Object))
-	// ScanMap, ScanSet and SliceRGA are the paged readers (see
-	// replica.Replica).
+	// ScanMap, ScanSet, SliceRGA and SliceText are the paged readers, and
+	// TextLen a Text's length (see replica.Replica): a large sequence not
+	// in memory answers them from its view without being read whole.
 	ScanMap(key string, after []byte, limit int) ([]abi.Row, error)
 	ScanSet(key string, after []byte, limit int) ([][]byte, error)
 	SliceRGA(key string, from, count uint64) [][]byte
+	SliceText(key string, from, count uint64) (string, error)
+	TextLen(key string) int
 }
 
 // Host is what the host functions act on. Fill it before Instantiate and do

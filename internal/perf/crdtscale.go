@@ -148,10 +148,11 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 			case crdt.TypeRGA:
 				n = len(rep.SliceRGA(key, uint64(mid), 100))
 			case crdt.TypeText:
-				rep.Read(crdt.ObjKey{Type: crdt.TypeText, Key: key}, func(o crdt.Object) {
-					s, _ := o.(*crdt.Text).Slice(uint64(mid), 100)
-					n = utf8.RuneCountInString(s)
-				})
+				s, err := rep.SliceText(key, uint64(mid), 100)
+				if err != nil {
+					return err
+				}
+				n = utf8.RuneCountInString(s)
 			}
 			took := time.Since(start)
 			if n != 100 {

@@ -17,13 +17,16 @@ import (
 //	   space, and an origin's vector entry a floor under its last entry
 //	3: the op log in the store's segment files (store.Batch.Log), the
 //	   vector entry written with every batch that moves it
+//	4: large RGAs and Texts may have a view in the View space (views.go),
+//	   which a build that does not know views would leave stale; a 3 has
+//	   none and needs nothing but the marker
 //
 // A datastore of 1 or 2 is migrated on first open, in one atomic batch:
 // a crash during it leaves the old format, migrated again at the next
 // start (the log entries it appended again replace the first ones).
 
 // CRDTFormat is the layout this build writes.
-const CRDTFormat = 3
+const CRDTFormat = 4
 
 var metaCRDTFormat = []byte("crdt_format")
 
@@ -50,12 +53,14 @@ func checkFormat(st *store.Store) (migrated int, err error) {
 		}
 		migrated += n
 	}
-	n, err := migrateOpLog(st, b)
-	if err != nil {
-		b.Discard()
-		return 0, err
+	if f < 3 {
+		n, err := migrateOpLog(st, b)
+		if err != nil {
+			b.Discard()
+			return 0, err
+		}
+		migrated += n
 	}
-	migrated += n
 	b.Set(store.Meta, metaCRDTFormat, uvarint(CRDTFormat))
 	if _, err := st.Commit(b); err != nil {
 		return 0, err

@@ -339,5 +339,6 @@ func (r *Replica) collectNow() {
 	if r.failed == nil {
 		r.collect()
 		r.trim() // nothing is dirty between commits: an idle node unloads too
+		r.flushIdleViews()
 	}
 }

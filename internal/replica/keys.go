@@ -184,14 +184,16 @@ func StoredNodeID(st *store.Store) (string, error) {
 
 // Seed writes obj under k into a datastore no replica has open, as though
 // ops 1..seq of origin had made it (its state and the origin's vector
-// entry): benchmarks build objects of millions of elements with it
-// without writing them op by op.
+// entry) and a node had then closed (a large sequence's view, views.go):
+// benchmarks build objects of millions of elements with it without
+// writing them op by op.
 func Seed(st *store.Store, k crdt.ObjKey, obj crdt.Object, origin string, seq uint64) error {
 	if _, err := checkFormat(st); err != nil {
 		return err
 	}
 	b := st.NewBatch()
 	rewriteObject(b, k, obj)
+	putView(b, k, obj)
 	b.Set(store.Vector, vvKey(origin), uvarint(seq))
 	_, err := st.Commit(b)
 	return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/opauth"
+	"github.com/numax/numax/internal/store"
 )
 
 // Write applies a local op: it fills in Origin, Seq and HLC (and, for an
@@ -63,6 +64,11 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 		return crdt.OpID{}, false, ErrBackpressure
 	}
 	k := op.Obj()
+	if v := r.deferrable(k, op); v != nil {
+		if id, over, err, ok := r.writeView(k, v, op, accept); ok {
+			return id, over, err
+		}
+	}
 	switch op.Kind {
 	case crdt.ORSetRemove:
 		s, _ := r.state.Get(k).(*crdt.ORSet)
@@ -95,33 +101,51 @@ func (r *Replica) write(op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, 
 			return crdt.OpID{}, false, err
 		}
 	}
-	op.Origin = r.nodeID
-	if r.state.VV[r.nodeID] == math.MaxUint64 {
-		return crdt.OpID{}, false, ErrExhausted
-	}
-	if r.clock.Last() >= math.MaxUint64-1 {
-		return crdt.OpID{}, false, ErrExhausted
-	}
-	op.Seq = r.state.VV[r.nodeID] + 1
-	if accept != nil && !accept(op.ID()) {
-		return crdt.OpID{}, false, ErrRejected
-	}
-	op.HLC = r.clock.Next()
-	if err := op.Validate(); err != nil {
+	if err := r.stamp(op, accept); err != nil {
 		return crdt.OpID{}, false, err
 	}
 	r.state.Deliver(op)
 	b := r.st.NewBatch()
-	var chain opauth.Hash
-	if r.cfg.Auth != nil {
-		// The chain moves in memory before the commit: a failed commit
-		// stops the replica (failed) and a restart reads the stored head.
-		chain = r.chainer.Next(r.frontier(r.nodeID).Chain, op)
-		r.heads[r.nodeID] = opauth.Head{Origin: r.nodeID, Seq: op.Seq, Chain: chain}
-		r.persist(b, nil, []*crdt.Op{op}, nil, r.nodeID)
-	} else {
-		r.persist(b, nil, []*crdt.Op{op}, nil)
+	chain := r.persistOwn(b, op)
+	r.persist(b, nil, []*crdt.Op{op}, nil)
+	return r.commitOwn(b, op, chain)
+}
+
+// stamp gives a local op its origin, seq and timestamp, once accept (if
+// set) has seen its id, and validates it (r.mu held).
+func (r *Replica) stamp(op *crdt.Op, accept func(crdt.OpID) bool) error {
+	op.Origin = r.nodeID
+	if r.state.VV[r.nodeID] == math.MaxUint64 {
+		return ErrExhausted
 	}
+	if r.clock.Last() >= math.MaxUint64-1 {
+		return ErrExhausted
+	}
+	op.Seq = r.state.VV[r.nodeID] + 1
+	if accept != nil && !accept(op.ID()) {
+		return ErrRejected
+	}
+	op.HLC = r.clock.Next()
+	return op.Validate()
+}
+
+// persistOwn moves this node's chain past its own op op (when ops are
+// signed) and adds the head to b; it returns the chain (r.mu held).
+func (r *Replica) persistOwn(b *store.Batch, op *crdt.Op) opauth.Hash {
+	if r.cfg.Auth == nil {
+		return opauth.Hash{}
+	}
+	// The chain moves in memory before the commit: a failed commit stops
+	// the replica (failed) and a restart reads the stored head.
+	chain := r.chainer.Next(r.frontier(r.nodeID).Chain, op)
+	r.heads[r.nodeID] = opauth.Head{Origin: r.nodeID, Seq: op.Seq, Chain: chain}
+	r.persistHeads(b, r.nodeID)
+	return chain
+}
+
+// commitOwn commits b, which holds local op op, and queues op for the
+// peers (r.mu held); over reports a log past op_log_limit.
+func (r *Replica) commitOwn(b *store.Batch, op *crdt.Op, chain opauth.Hash) (crdt.OpID, bool, error) {
 	n, err := r.commit(b)
 	if err != nil {
 		return crdt.OpID{}, false, err

@@ -1,6 +1,8 @@
 package replica
 
 import (
+	"time"
+
 	"github.com/numax/numax/internal/abi"
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/store"
@@ -86,6 +88,15 @@ func (r *Replica) SliceRGA(key string, from, count uint64) [][]byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := crdt.ObjKey{Type: crdt.TypeRGA, Key: key}
+	if ov := r.view(k); ov != nil {
+		vals, err := ov.v.Values(from, count)
+		if err == nil {
+			ov.used = time.Now()
+			r.seqs.touchBytes(k, ov.v.MemBytes())
+			return vals
+		}
+		r.viewFailed(k, err)
+	}
 	l, _ := r.state.Get(k).(*crdt.RGA)
 	if l == nil {
 		return nil

@@ -41,7 +41,10 @@ type Stats struct {
 	// SeqLoads and SeqUnloads count the RGAs and Texts read whole into
 	// memory and unloaded past the cache (seqcache.go).
 	SeqLoads, SeqUnloads uint64
-	OpLogEntries         int
+	// ViewWrites counts the local ops written through a sequence's view,
+	// without the sequence in memory (views.go).
+	ViewWrites   uint64
+	OpLogEntries int
 }
 
 // Replica is a node's replicated state.
@@ -84,6 +87,7 @@ type Replica struct {
 		relaysDropped, batches, opsSent, snapshotsSent, snapshotsApplied  atomic.Uint64
 		gapPulls, pullsLimited, headsSigned, headsVerified, pushesDropped atomic.Uint64
 		treePrunes, treeGrafts, treeHaves, seqLoads, seqUnloads           atomic.Uint64
+		viewWrites                                                        atomic.Uint64
 	}
 
 	ctx    context.Context
@@ -131,6 +135,9 @@ type Replica struct {
 	// seqs tracks the RGAs and Texts in memory (seqcache.go; guarded by
 	// mu).
 	seqs *seqCache
+	// views are the views of large sequences read or written through
+	// (views.go; guarded by mu).
+	views viewSet
 	// spawnMu orders goroutines started while handling messages (acks
 	// waiting for an fsync) with Close: none starts once stopping is set.
 	spawnMu  sync.Mutex
@@ -161,6 +168,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.state.NewObject = r.newObject
 	r.state.Unloaded, r.state.Load, r.state.OnLoad = map[crdt.ObjKey]bool{}, r.loadSeq, r.seqLoaded
 	r.seqs = newSeqCache()
+	r.views = newViewSet()
 	r.held = map[string][]unit{}
 	r.heads = map[string]opauth.Head{}
 	r.unproven = map[string]map[string]*unproven{}
@@ -377,7 +385,7 @@ func (r *Replica) Stats() Stats {
 		SnapshotsSent: r.stats.snapshotsSent.Load(), SnapshotsApplied: r.stats.snapshotsApplied.Load(),
 		GapPulls: r.stats.gapPulls.Load(), PullsLimited: r.stats.pullsLimited.Load(), OpLogEntries: n,
 		TreePrunes: r.stats.treePrunes.Load(), TreeGrafts: r.stats.treeGrafts.Load(), TreeHaves: r.stats.treeHaves.Load(),
-		SeqLoads: r.stats.seqLoads.Load(), SeqUnloads: r.stats.seqUnloads.Load(),
+		SeqLoads: r.stats.seqLoads.Load(), SeqUnloads: r.stats.seqUnloads.Load(), ViewWrites: r.stats.viewWrites.Load(),
 		PushesDropped: r.stats.pushesDropped.Load(),
 		HeadsSigned:   r.stats.headsSigned.Load(), HeadsVerified: r.stats.headsVerified.Load(),
 	}
@@ -405,6 +413,7 @@ func (r *Replica) Close(ctx context.Context) error {
 	r.cancel()
 	r.q.wake()
 	r.wg.Wait()
+	r.saveViews()
 	return nil
 }
 
@@ -416,6 +425,7 @@ func (r *Replica) commit(b *store.Batch) (uint64, error) {
 		b.Discard()
 		return 0, r.failed
 	}
+	r.addViewDrops(b)
 	n, err := r.st.CommitUnchecked(b)
 	if err != nil {
 		r.failed = fmt.Errorf("replica: store write failed, restart the node: %w", err)
@@ -431,10 +441,7 @@ func (r *Replica) commit(b *store.Batch) (uint64, error) {
 // clock. Called with mu held.
 // ends maps the last op of a proved unit to its head, stored with it.
 func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied []*crdt.Op, ends map[*crdt.Op]*opauth.Head, heads ...string) {
-	for _, o := range heads {
-		h := r.heads[o]
-		b.Set(store.Vector, headKey(o), opauth.AppendHead(nil, &h))
-	}
+	r.persistHeads(b, heads...)
 	// Objects merged whole are written whole, or for maps and sets held
 	// backed, the elements the merge changed; an applied op writes the
 	// records it changed (a bounded number, whatever the object's size).
@@ -482,6 +489,20 @@ func (r *Replica) persist(b *store.Batch, rewrite map[crdt.ObjKey]bool, applied 
 		}
 	}
 	r.noteTombstones(applied)
+	r.persistLog(b, applied, ends)
+}
+
+// persistHeads adds the heads of origins to b.
+func (r *Replica) persistHeads(b *store.Batch, origins ...string) {
+	for _, o := range origins {
+		h := r.heads[o]
+		b.Set(store.Vector, headKey(o), opauth.AppendHead(nil, &h))
+	}
+}
+
+// persistLog adds to b the log entries of applied, the vector entries of
+// their origins and the clock (r.mu held).
+func (r *Replica) persistLog(b *store.Batch, applied []*crdt.Op, ends map[*crdt.Op]*opauth.Head) {
 	// The log entries, and the vector entry of each origin once (after
 	// its last op: ops are applied in order). The vector is what says an
 	// entry's commit reached the store (store.ReconcileLog).

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/store"
 )
 
 // RGAs and Texts are held whole while in use and unloaded past the cache
@@ -65,6 +66,17 @@ func (c *seqCache) touch(k crdt.ObjKey, obj crdt.Object) {
 	u.at, u.bytes = time.Now(), n
 }
 
+// touchBytes notes a use of sequence k's view, which takes n bytes.
+func (c *seqCache) touchBytes(k crdt.ObjKey, n int64) {
+	u := c.used[k]
+	if u == nil {
+		u = &seqUse{}
+		c.used[k] = u
+	}
+	c.total += n - u.bytes
+	u.at, u.bytes = time.Now(), n
+}
+
 // drop forgets sequence k (unloaded).
 func (c *seqCache) drop(k crdt.ObjKey) {
 	if u := c.used[k]; u != nil {
@@ -105,6 +117,7 @@ func (r *Replica) loadSeq(k crdt.ObjKey) crdt.Object {
 // seqLoaded is State.OnLoad: sequence k is in memory again (r.mu held); its
 // deletes are queued for collection, as at a start.
 func (r *Replica) seqLoaded(k crdt.ObjKey, obj crdt.Object) {
+	r.viewLoaded(k)
 	r.seqs.touch(k, obj)
 	r.stats.seqLoads.Add(1)
 	r.queueTombstones(k, obj, true)
@@ -149,9 +162,29 @@ func (r *Replica) unloadSeqs(budget int64) bool {
 		}
 		return c.used[a].at.Compare(c.used[b].at)
 	})
+	var b *store.Batch // the views of the sequences unloaded
+	defer func() {
+		if b != nil {
+			r.commitViews(b)
+		}
+	}()
 	for _, k := range keys {
 		if c.total <= budget {
 			break
+		}
+		if b == nil {
+			b = r.st.NewBatch()
+		}
+		if ov := r.views.open[k]; ov != nil { // a view, the sequence not in memory
+			if !ov.stored {
+				r.flushView(b, k, ov)
+			}
+			delete(r.views.open, k)
+			c.drop(k)
+			continue
+		}
+		if obj := r.state.Objects[k]; obj != nil {
+			r.saveView(b, k, obj)
 		}
 		if waiting[k] {
 			for _, e := range r.gc.epochs {

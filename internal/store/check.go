@@ -170,7 +170,7 @@ func describeKey(k []byte) string {
 	if len(k) == 0 {
 		return `""`
 	}
-	name := map[Space]string{Guest: "guest key", Meta: "meta", CRDT: "CRDT object", OpLog: "op log", Vector: "vector"}[Space(k[0])]
+	name := map[Space]string{Guest: "guest key", Meta: "meta", CRDT: "CRDT object", OpLog: "op log", Vector: "vector", View: "sequence view"}[Space(k[0])]
 	if name == "" {
 		return strconv.Quote(string(k))
 	}

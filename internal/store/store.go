@@ -32,6 +32,9 @@ const (
 	OpLog Space = 'o'
 	// Vector holds the version vector (issue 3).
 	Vector Space = 'v'
+	// View holds the views of large RGAs and Texts (internal/seqview):
+	// derived from their CRDT records, deleted before those change.
+	View Space = 'w'
 )
 
 const (

@@ -1,0 +1,416 @@
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/seqview"
+	"github.com/numax/numax/internal/store"
+)
+
+// Views of large sequences (internal/seqview; docs/crdt.md, "Objects of
+// any size"). An RGA or a Text of at least viewMinBytes in memory leaves a
+// view in the store's View space when it is unloaded or the node closes:
+// its visible content in order, in chunks. While the sequence is not in
+// memory, the view answers its length and pages, and takes the local edits
+// it can place alone — text inserted or deleted at a position, a value
+// inserted at the head, each newer than everything in the sequence — by
+// writing their records and changing its chunks, without reading the
+// sequence whole. Anything else (a remote op, an insert after a named
+// element, a whole read) reads the sequence whole as before, and the view
+// is deleted before the sequence changes.
+//
+// The sequence's records stay the truth; a view must never say otherwise:
+//   - a stored view is valid while its directory exists. A write through
+//     the view deletes the directory in its own batch (the changed chunks
+//     stay in memory until the view is flushed: idle for seqKeep, at
+//     unload, at Close), so a crash leaves no directory, and the sequence
+//     is read whole at its next use;
+//   - a sequence read whole schedules its view's deletion with the next
+//     commit (views.drop), which comes before or with its first change;
+//   - a view that cannot be read is logged and dropped, and the sequence is
+//     read whole.
+
+// viewMinBytes is the memory (crdt.Text.MemBytes, crdt.RGA.MemBytes) from
+// which a sequence leaves a view: about 15,000 elements, which take some
+// 30 ms to read whole. Smaller ones are read whole.
+const viewMinBytes = 4 << 20
+
+// viewSet holds the views read (guarded by Replica.mu).
+type viewSet struct {
+	open map[crdt.ObjKey]*openView
+	// none: sequences with no stored view (or none readable); drop: views
+	// to delete with the next commit.
+	none map[crdt.ObjKey]bool
+	drop map[crdt.ObjKey]bool
+}
+
+type openView struct {
+	v *seqview.View
+	// stored: the directory in the store is this view's (no write through
+	// the view since it was read or flushed).
+	stored bool
+	used   time.Time
+}
+
+func newViewSet() viewSet {
+	return viewSet{open: map[crdt.ObjKey]*openView{}, none: map[crdt.ObjKey]bool{}, drop: map[crdt.ObjKey]bool{}}
+}
+
+func viewKey(k crdt.ObjKey, sub []byte) []byte { return append(objPrefix(k), sub...) }
+
+// view returns the view of sequence k if k is stored, not in memory, and
+// has a readable view; else nil (r.mu held).
+func (r *Replica) view(k crdt.ObjKey) *openView {
+	if !seqType(k.Type) || !r.state.Unloaded[k] || r.state.Objects[k] != nil {
+		return nil
+	}
+	if ov := r.views.open[k]; ov != nil {
+		return ov
+	}
+	if r.views.none[k] {
+		return nil
+	}
+	dir, err := r.st.Get(store.View, viewKey(k, seqview.DirSub))
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			r.log.Warn("sequence view unreadable; the sequence is read whole", "type", k.Type, "key", k.Key, "err", err)
+		}
+		r.views.none[k] = true
+		return nil
+	}
+	v, err := seqview.Decode(k.Type, dir, func(id uint64) ([]byte, error) {
+		return r.st.Get(store.View, viewKey(k, seqview.ChunkSub(id)))
+	})
+	if err != nil {
+		r.viewFailed(k, err)
+		return nil
+	}
+	ov := &openView{v: v, stored: true, used: time.Now()}
+	r.views.open[k] = ov
+	return ov
+}
+
+// viewFailed drops k's view after err reading it: logged, deleted with the
+// next commit; the sequence is read whole from now on (r.mu held).
+func (r *Replica) viewFailed(k crdt.ObjKey, err error) {
+	r.log.Warn("sequence view unreadable; the sequence is read whole", "type", k.Type, "key", k.Key, "err", err)
+	delete(r.views.open, k)
+	r.views.none[k] = true
+	r.views.drop[k] = true
+	r.seqs.drop(k)
+}
+
+// viewLoaded notes that sequence k was read whole: its view goes, deleted
+// from the store with the next commit if one is stored (r.mu held).
+func (r *Replica) viewLoaded(k crdt.ObjKey) {
+	if ov := r.views.open[k]; ov != nil {
+		delete(r.views.open, k)
+		if ov.stored {
+			r.views.drop[k] = true
+		}
+		return
+	}
+	if r.views.none[k] {
+		return
+	}
+	if ok, err := r.st.Exists(store.View, viewKey(k, seqview.DirSub)); ok || err != nil {
+		r.views.drop[k] = true
+	}
+	r.views.none[k] = true
+}
+
+// addViewDrops adds to b the deletion of the views scheduled to go (r.mu
+// held, before b commits).
+func (r *Replica) addViewDrops(b *store.Batch) {
+	for k := range r.views.drop {
+		p := objPrefix(k)
+		b.DeleteRange(store.View, p, store.PrefixEnd(p))
+		delete(r.views.drop, k)
+	}
+}
+
+// saveView adds to b the view of sequence k, in memory as obj, if it is
+// large enough to want one (r.mu held; k's records are all stored).
+func (r *Replica) saveView(b *store.Batch, k crdt.ObjKey, obj crdt.Object) {
+	if putView(b, k, obj) {
+		delete(r.views.drop, k)
+		delete(r.views.none, k)
+	}
+}
+
+// putView adds to b the view of sequence k, obj, in place of any stored,
+// if obj is large enough to want one; it reports whether it did.
+func putView(b *store.Batch, k crdt.ObjKey, obj crdt.Object) bool {
+	if memBytes(obj) < viewMinBytes {
+		return false
+	}
+	v := buildView(obj)
+	if v == nil {
+		return false
+	}
+	p := objPrefix(k)
+	b.DeleteRange(store.View, p, store.PrefixEnd(p))
+	v.Flush(func(sub, val []byte) { b.Set(store.View, viewKey(k, sub), val) }, func([]byte) {})
+	return true
+}
+
+// buildView makes the view of a Text or an RGA.
+func buildView(obj crdt.Object) *seqview.View {
+	switch o := obj.(type) {
+	case *crdt.Text:
+		return seqview.Build(crdt.TypeText, crdt.MaxHLC(o), func(yield func(seqview.Entry) bool) {
+			o.EachPiece(func(run crdt.OpID, off uint64, text []rune) bool {
+				return yield(seqview.Entry{ID: run, Off: off, N: uint64(len(text)), Val: []byte(string(text))})
+			})
+		})
+	case *crdt.RGA:
+		return seqview.Build(crdt.TypeRGA, crdt.MaxHLC(o), func(yield func(seqview.Entry) bool) {
+			o.EachVisible(func(id crdt.OpID, v []byte) bool {
+				return yield(seqview.Entry{ID: id, N: 1, Val: v})
+			})
+		})
+	}
+	return nil
+}
+
+// flushView adds to b what changed in k's open view and lets its chunks go
+// from memory (r.mu held).
+func (r *Replica) flushView(b *store.Batch, k crdt.ObjKey, ov *openView) {
+	ov.v.Flush(func(sub, val []byte) { b.Set(store.View, viewKey(k, sub), val) },
+		func(sub []byte) { b.Delete(store.View, viewKey(k, sub)) })
+	ov.stored = true
+	ov.v.Release()
+}
+
+// flushIdleViews writes the views written through and idle for seqKeep,
+// so that a crash later finds them (r.mu held; the collection timer).
+func (r *Replica) flushIdleViews() {
+	var b *store.Batch
+	now := time.Now()
+	for k, ov := range r.views.open {
+		if !ov.stored && now.Sub(ov.used) >= seqKeep {
+			if b == nil {
+				b = r.st.NewBatch()
+			}
+			r.flushView(b, k, ov)
+			r.seqs.touchBytes(k, ov.v.MemBytes())
+		}
+	}
+	if b != nil {
+		r.commitViews(b)
+	}
+}
+
+// commitViews commits a batch of view writes (r.mu held). Views are
+// derived, but a store that fails to write them fails the replica as any
+// write does.
+func (r *Replica) commitViews(b *store.Batch) {
+	if r.failed != nil {
+		b.Discard()
+		return
+	}
+	if _, err := r.st.CommitUnchecked(b); err != nil {
+		r.failed = fmt.Errorf("replica: store write failed, restart the node: %w", err)
+		r.log.Error("store write failed; replica stopped accepting changes", "err", err)
+	}
+}
+
+// saveViews writes, at Close, the views written through and those of
+// large sequences in memory, so the next start reads neither whole.
+func (r *Replica) saveViews() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed != nil {
+		return
+	}
+	b := r.st.NewBatch()
+	for k, ov := range r.views.open {
+		if !ov.stored {
+			r.flushView(b, k, ov)
+		}
+	}
+	for k, obj := range r.state.Objects {
+		if seqType(k.Type) {
+			r.saveView(b, k, obj)
+		}
+	}
+	r.addViewDrops(b)
+	if b.Len() == 0 {
+		b.Discard()
+		return
+	}
+	r.commitViews(b)
+}
+
+// deferrable returns the view that can take local op op on k without the
+// sequence in memory, or nil (r.mu held).
+func (r *Replica) deferrable(k crdt.ObjKey, op *crdt.Op) *openView {
+	switch {
+	case op.Kind == crdt.TextInsert && op.At != nil, op.Kind == crdt.TextDelete && op.At != nil:
+	case op.Kind == crdt.RGAInsert && op.Ref.IsZero():
+	default:
+		return nil
+	}
+	return r.view(k)
+}
+
+// writeView writes local op op on sequence k through its view ov (r.mu
+// held, write's checks done). ok is false when the view cannot place it
+// (its parent newer than this node's clock, a chunk unreadable): nothing
+// changed, and the caller reads the sequence whole and writes it so.
+func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, over bool, _ error, ok bool) {
+	v := ov.v
+	var index, count uint64
+	var recs []crdt.Record
+	switch op.Kind {
+	case crdt.TextInsert:
+		index = op.At.Index
+		if index > v.Len() {
+			return crdt.OpID{}, false, fmt.Errorf("%w: index %d past the end (length %d)", ErrRange, index, v.Len()), true
+		}
+		if index > 0 {
+			run, off, err := v.At(index - 1)
+			if err != nil {
+				r.viewFailed(k, err)
+				return crdt.OpID{}, false, nil, false
+			}
+			op.Ref, op.Delta = run, off
+		}
+		count = uint64(utf8.RuneCount(op.Value))
+	case crdt.TextDelete:
+		index = op.At.Index
+		ranges, covered, err := v.Ranges(index, op.At.Count, crdt.MaxTextRanges)
+		if err != nil {
+			if index > v.Len() || op.At.Count > v.Len()-index {
+				return crdt.OpID{}, false, fmt.Errorf("%w: %v", ErrRange, err), true
+			}
+			r.viewFailed(k, err)
+			return crdt.OpID{}, false, nil, false
+		}
+		if covered == 0 {
+			return crdt.OpID{}, false, ErrNoop, true
+		}
+		// The runs' records, with these spans deleted.
+		for i, rg := range ranges {
+			if seenRun(ranges[:i], rg.Run) {
+				continue
+			}
+			sub := crdt.TextRunSub(rg.Run)
+			val, err := r.st.Get(store.CRDT, append(objPrefix(k), sub...))
+			if err == nil {
+				var rec crdt.Record
+				if rec, err = crdt.AddTextDeletes(rg.Run, val, ranges); err == nil {
+					recs = append(recs, rec)
+					continue
+				}
+			}
+			r.viewFailed(k, fmt.Errorf("run %s of the view: %w", rg.Run, err))
+			return crdt.OpID{}, false, nil, false
+		}
+		op.SetTextRanges(ranges)
+		op.At.Count, count = covered, covered
+	case crdt.RGAInsert:
+		count = 1
+	}
+	// The chunk the edit lands in is read before anything changes.
+	if err := v.Touch(index); err != nil {
+		r.viewFailed(k, err)
+		return crdt.OpID{}, false, nil, false
+	}
+	if err := r.stamp(op, accept); err != nil {
+		return crdt.OpID{}, false, err, true
+	}
+	// An insert lands right after its parent, ahead of every sibling, only
+	// if it is newer than all of them: the clock is past everything in the
+	// sequence (it is, unless a peer's clock ran ahead). If not, the op is
+	// stamped again on the whole sequence (nothing changed yet).
+	if op.Kind != crdt.TextDelete && op.HLC <= v.MaxHLC() {
+		return crdt.OpID{}, false, nil, false
+	}
+	if !r.state.Skip(op) {
+		return crdt.OpID{}, false, fmt.Errorf("replica: local op %s is not its origin's next", op.ID()), true
+	}
+	var err error
+	if op.Kind == crdt.TextDelete {
+		err = v.Delete(index, count)
+	} else {
+		rec, _ := crdt.InsertRecord(op)
+		recs = append(recs, rec)
+		err = v.Insert(index, seqview.Entry{ID: op.ID(), N: count, Val: op.Value}, op.HLC)
+	}
+	b := r.st.NewBatch()
+	if err != nil { // the chunk was read above: not expected
+		r.viewFailed(k, err)
+	} else {
+		if ov.stored {
+			b.Delete(store.View, viewKey(k, seqview.DirSub))
+			ov.stored = false
+		}
+		ov.used = time.Now()
+		r.seqs.touchBytes(k, v.MemBytes())
+	}
+	chain := r.persistOwn(b, op)
+	putRecords(b, k, recs)
+	r.persistLog(b, []*crdt.Op{op}, nil)
+	id, over, err := r.commitOwn(b, op, chain)
+	if err == nil {
+		r.stats.viewWrites.Add(1)
+	}
+	return id, over, err, true
+}
+
+func seenRun(rs []crdt.TextRange, run crdt.OpID) bool {
+	for _, r := range rs {
+		if r.Run == run {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- reads ----
+
+// TextLen returns the visible length of Text key (0 if absent).
+func (r *Replica) TextLen(key string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := crdt.ObjKey{Type: crdt.TypeText, Key: key}
+	if ov := r.view(k); ov != nil {
+		ov.used = time.Now()
+		return int(ov.v.Len())
+	}
+	t, _ := r.state.Get(k).(*crdt.Text)
+	if t == nil {
+		return 0
+	}
+	r.seqs.touch(k, t)
+	return t.Len()
+}
+
+// SliceText returns the visible characters [from, from+count) of Text key
+// (count clamped to the end); from past the end is an error.
+func (r *Replica) SliceText(key string, from, count uint64) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := crdt.ObjKey{Type: crdt.TypeText, Key: key}
+	if ov := r.view(k); ov != nil {
+		s, err := ov.v.Text(from, count)
+		if err == nil || from > ov.v.Len() {
+			ov.used = time.Now()
+			r.seqs.touchBytes(k, ov.v.MemBytes())
+			return s, err
+		}
+		r.viewFailed(k, err)
+	}
+	t, _ := r.state.Get(k).(*crdt.Text)
+	if t == nil {
+		t = crdt.New(crdt.TypeText).(*crdt.Text)
+	} else {
+		r.seqs.touch(k, t)
+	}
+	return t.Slice(from, count)
+}

@@ -1,0 +1,245 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/numax/numax/internal/crdt"
+	"github.com/numax/numax/internal/seqview"
+	"github.com/numax/numax/internal/store"
+)
+
+// seedSeq writes a Text (or an RGA) of n elements typed one after another
+// by origin, with every seventh deleted, as Seed does for the benchmarks,
+// and returns its visible content.
+func seedSeq(t *testing.T, st *store.Store, k crdt.ObjKey, n int) []string {
+	t.Helper()
+	origin := strings.Repeat("e", 32)
+	obj := crdt.New(k.Type)
+	var prev crdt.OpID
+	seq := uint64(0)
+	for i := range n {
+		seq++
+		op := &crdt.Op{Origin: origin, Seq: seq, HLC: 1<<40 + seq, Key: k.Key, Ref: prev, Value: []byte(string(rune('a' + i%26)))}
+		op.Kind = crdt.TextInsert
+		if k.Type == crdt.TypeRGA {
+			op.Kind = crdt.RGAInsert
+		}
+		prev = op.ID()
+		obj.Apply(op)
+	}
+	for i := 0; i < n; i += 7 {
+		seq++
+		op := &crdt.Op{Origin: origin, Seq: seq, HLC: 1<<40 + seq, Key: k.Key}
+		id := crdt.OpID{Origin: origin, Seq: uint64(i + 1)}
+		if k.Type == crdt.TypeRGA {
+			op.Kind, op.Ref = crdt.RGADelete, id
+		} else {
+			op.Kind = crdt.TextDelete
+			op.SetTextRanges([]crdt.TextRange{{Run: id, N: 1}})
+		}
+		obj.Apply(op)
+	}
+	if err := Seed(st, k, obj, origin, seq); err != nil {
+		t.Fatal(err)
+	}
+	return visible(obj)
+}
+
+func visible(obj crdt.Object) []string {
+	var out []string
+	switch o := obj.(type) {
+	case *crdt.Text:
+		for _, r := range o.String() {
+			out = append(out, string(r))
+		}
+	case *crdt.RGA:
+		for _, v := range o.Slice(0, uint64(o.Len())) {
+			out = append(out, string(v))
+		}
+	}
+	return out
+}
+
+func viewStored(t *testing.T, st *store.Store, k crdt.ObjKey) bool {
+	t.Helper()
+	ok, err := st.Exists(store.View, viewKey(k, seqview.DirSub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// TestViews_EditALargeSequenceWithoutReadingItWhole seeds a 30,000-character
+// Text and a 30,000-element RGA as a node leaves them at Close, then, on a
+// fresh replica: reads pages and lengths, types and deletes at random
+// places in the Text and inserts at the head of the RGA, all without
+// reading either whole (no load), each answer checked against a model. The
+// stored view is gone from the first write (a crash now reads the records,
+// which hold every edit), and back after Close; a second start reads the
+// same through the view, and reading the sequences whole gives it too.
+func TestViews_EditALargeSequenceWithoutReadingItWhole(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	defer st.Close()
+	kt := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
+	kl := crdt.ObjKey{Type: crdt.TypeRGA, Key: "log"}
+	text := seedSeq(t, st, kt, 30000)
+	list := seedSeq(t, st, kl, 30000)
+	if !viewStored(t, st, kt) || !viewStored(t, st, kl) {
+		t.Fatal("Seed left no view of a 30,000-element sequence")
+	}
+	r := openReplica(t, Config{Store: st})
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(r *Replica, what string) {
+		t.Helper()
+		if n := r.TextLen(kt.Key); n != len(text) {
+			t.Fatalf("%s: TextLen %d, want %d", what, n, len(text))
+		}
+		for range 5 {
+			from := rng.IntN(len(text) + 1)
+			got, err := r.SliceText(kt.Key, uint64(from), 100)
+			if want := strings.Join(text[from:min(from+100, len(text))], ""); err != nil || got != want {
+				t.Fatalf("%s: text at %d: %q, %v; want %q", what, from, got, err, want)
+			}
+			from = rng.IntN(len(list))
+			vals := r.SliceRGA(kl.Key, uint64(from), 100)
+			want := list[from:min(from+100, len(list))]
+			if len(vals) != len(want) {
+				t.Fatalf("%s: RGA page at %d: %d values, want %d", what, from, len(vals), len(want))
+			}
+			for i, v := range vals {
+				if string(v) != want[i] {
+					t.Fatalf("%s: RGA value %d: %q, want %q", what, from+i, v, want[i])
+				}
+			}
+		}
+	}
+	check(r, "a fresh start")
+	for i := range 400 {
+		switch i % 4 {
+		case 0, 1:
+			at := rng.IntN(len(text) + 1)
+			s := []string{"x", "y", "é", "😀"}[:1+rng.IntN(4)]
+			write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: kt.Key, Value: []byte(strings.Join(s, "")), At: &crdt.TextPos{Index: uint64(at)}})
+			text = append(text[:at], append(append([]string(nil), s...), text[at:]...)...)
+		case 2:
+			at := rng.IntN(len(text))
+			n := 1 + rng.IntN(min(30, len(text)-at))
+			write(t, r, &crdt.Op{Kind: crdt.TextDelete, Key: kt.Key, At: &crdt.TextPos{Index: uint64(at), Count: uint64(n)}})
+			text = append(text[:at], text[at+n:]...)
+		case 3:
+			write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: kl.Key, Value: []byte("h")})
+			list = append([]string{"h"}, list...)
+		}
+	}
+	_, err := r.Write(ctx, &crdt.Op{Kind: crdt.TextInsert, Key: kt.Key, Value: []byte("z"), At: &crdt.TextPos{Index: uint64(len(text) + 1)}}, nil)
+	if !errors.Is(err, ErrRange) {
+		t.Fatalf("insert past the end: %v, want ErrRange", err)
+	}
+	check(r, "after 400 edits")
+	if s := r.Stats(); s.SeqLoads != 0 || s.ViewWrites != 400 {
+		t.Fatalf("%d sequences read whole, %d writes through views; want none and 400", s.SeqLoads, s.ViewWrites)
+	}
+	if viewStored(t, st, kt) || viewStored(t, st, kl) {
+		t.Fatal("a view written through is still stored: a crash would read it stale")
+	}
+	for _, k := range []crdt.ObjKey{kt, kl} { // what a crash now would read
+		obj, err := readObject(st, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := text
+		if k == kl {
+			want = list
+		}
+		if got := visible(obj); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("%s read from its records differs from the model (%d and %d elements)", k.Type, len(got), len(want))
+		}
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !viewStored(t, st, kt) || !viewStored(t, st, kl) {
+		t.Fatal("Close left no view")
+	}
+
+	r = openReplica(t, Config{Store: st})
+	defer r.Close(ctx)
+	check(r, "a second start")
+	if n := r.Stats().SeqLoads; n != 0 {
+		t.Fatalf("%d sequences read whole; want none", n)
+	}
+	// Read whole: the view goes with the next commit, the text is the same.
+	r.Read(kt, func(o crdt.Object) {
+		if got := o.(*crdt.Text).String(); got != strings.Join(text, "") {
+			t.Fatalf("read whole, the text differs from the model (%d and %d characters)", len([]rune(got)), len(text))
+		}
+	})
+	write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: kt.Key, Value: []byte("!"), At: &crdt.TextPos{Index: 0}})
+	text = append([]string{"!"}, text...)
+	if viewStored(t, st, kt) {
+		t.Fatal("the view of a sequence changed in memory is still stored")
+	}
+	check(r, "read whole")
+	if n := r.Stats().SeqLoads; n != 1 {
+		t.Fatalf("%d sequences read whole; want 1", n)
+	}
+}
+
+// TestViews_RemoteEditsMeetViewEdits has node a edit a large Text through
+// its view while b edits the same text in memory: a reads it whole when
+// b's ops arrive, and both end with one text.
+func TestViews_RemoteEditsMeetViewEdits(t *testing.T) {
+	k := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
+	c := newCluster(t, 2, Config{})
+	for i := range c.nodes { // the same text seeded on both, as a node leaves it at Close
+		c.stop(i)
+		st := openStore(t, c.dirs[i])
+		seedSeq(t, st, k, 20000)
+		st.Close()
+		c.start(i)
+	}
+	reps := c.nodes
+	a, b := reps[0], reps[1]
+	if a.view(k) == nil {
+		t.Fatal("no view on a")
+	}
+	b.Read(k, func(crdt.Object) {}) // b holds it in memory
+	for i := range 50 {
+		write(t, a, &crdt.Op{Kind: crdt.TextInsert, Key: k.Key, Value: []byte("A"), At: &crdt.TextPos{Index: uint64(i * 300)}})
+		write(t, b, &crdt.Op{Kind: crdt.TextInsert, Key: k.Key, Value: []byte("B"), At: &crdt.TextPos{Index: uint64(i * 200)}})
+		if i%10 == 0 {
+			write(t, a, &crdt.Op{Kind: crdt.TextDelete, Key: k.Key, At: &crdt.TextPos{Index: uint64(i * 100), Count: 3}})
+		}
+	}
+	if a.Stats().ViewWrites == 0 {
+		t.Fatal("a wrote nothing through its view")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ta, tb := a.textString(k), b.textString(k)
+		// 17,142 seeded and visible, 100 typed, 15 deleted.
+		if ta == tb && len(ta) == 17142+100-15 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not converged: %d and %d characters, want %d", len(ta), len(tb), 17142+100-15)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// textString reads Text k whole (test helper).
+func (r *Replica) textString(k crdt.ObjKey) string {
+	s, err := r.SliceText(k.Key, 0, 1<<40)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return s
+}
