@@ -61,6 +61,7 @@ type View struct {
 
 	dirDirty bool
 	gone     []uint64 // ids of chunks removed since the last Flush
+	loaded   int      // chunks read (or made) and held
 }
 
 type chunk struct {
@@ -109,6 +110,7 @@ func Build(t crdt.Type, maxHLC uint64, entries func(yield func(Entry) bool)) *Vi
 		v.total += e.N
 		return true
 	})
+	v.loaded = len(v.chunks)
 	v.rebuild()
 	return v
 }
@@ -132,15 +134,13 @@ func (v *View) Dirty() bool {
 	return v.dirDirty || len(v.gone) > 0
 }
 
-// MemBytes estimates the memory the view's read chunks take.
+// chunkMem estimates the memory of a chunk held: half full, 48 bytes an
+// entry and half its byte bound.
+const chunkMem = maxChunkEntries/2*48 + maxChunkBytes/2
+
+// MemBytes estimates the memory the view takes (O(1)).
 func (v *View) MemBytes() int64 {
-	n := int64(len(v.chunks)) * 64
-	for _, c := range v.chunks {
-		if c.loaded {
-			n += int64(c.bytes) + int64(len(c.entries))*48
-		}
-	}
-	return n
+	return int64(len(v.chunks))*64 + int64(v.loaded)*chunkMem
 }
 
 // ---- Fenwick tree over chunk lengths ----
@@ -207,6 +207,7 @@ func (v *View) load(ci int) error {
 		return fmt.Errorf("chunk %d: %w", c.id, err)
 	}
 	c.entries, c.bytes, c.loaded = entries, size, true
+	v.loaded++
 	return nil
 }
 
@@ -367,6 +368,7 @@ func (v *View) Insert(i uint64, e Entry, hlc uint64) error {
 	if ci < 0 {
 		v.chunks = append(v.chunks, &chunk{id: v.nextID, loaded: true})
 		v.nextID++
+		v.loaded++
 		v.rebuild()
 		ci, o = 0, 0
 	}
@@ -416,6 +418,7 @@ func (v *View) split(ci int) {
 		right.bytes += entryBytes(e)
 	}
 	v.chunks = slices.Insert(v.chunks, ci+1, right)
+	v.loaded++
 	v.rebuild()
 }
 
@@ -456,6 +459,7 @@ func (v *View) Delete(i, count uint64) error {
 		if c.n == 0 {
 			v.gone = append(v.gone, c.id)
 			v.chunks = slices.Delete(v.chunks, ci, ci+1)
+			v.loaded--
 			v.rebuild()
 		} else {
 			v.addLen(ci, take, true)
@@ -500,8 +504,9 @@ func (v *View) Flush(put func(sub, value []byte), del func(sub []byte)) {
 // again when needed).
 func (v *View) Release() {
 	for _, c := range v.chunks {
-		if !c.dirty {
+		if !c.dirty && c.loaded {
 			c.entries, c.loaded, c.bytes = nil, false, 0
+			v.loaded--
 		}
 	}
 }
