@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -46,6 +47,9 @@ func InsertRecord(op *Op) (rec Record, ok bool) {
 	}
 	return Record{}, false
 }
+
+// RGAElemSub returns the sub-key of RGA element id's record.
+func RGAElemSub(id OpID) []byte { return appendIDKey(nil, id) }
 
 // TextRunSub returns the sub-key of run id's record.
 func TextRunSub(id OpID) []byte { return appendIDKey([]byte{textRunRec}, id) }
@@ -92,4 +96,27 @@ func AddTextDeletes(run OpID, value []byte, rs []TextRange) (Record, error) {
 		spans = addSpan(spans, span{r.Off, r.Off + r.N})
 	}
 	return textRunRecord(run, hlc, parent, text, spans), nil
+}
+
+// RGADeletedRecord returns an RGA element's record value (as stored, the
+// element inserted) with the element marked deleted: what OpRecords gives
+// after a delete of it is applied.
+func RGADeletedRecord(value []byte) ([]byte, error) {
+	d := &dec{b: value}
+	if v := d.byte1(); d.err == nil && v != FormatVersion {
+		return nil, &VersionError{Version: v}
+	}
+	inserted, _ := d.flag(), d.flag()
+	d.id(true)
+	d.uv()
+	d.bytes()
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	if !inserted {
+		return nil, fmt.Errorf("%w: a delete through a view of an element not inserted", ErrCorrupt)
+	}
+	out := slices.Clone(value)
+	out[2] = 1 // version, inserted, deleted
+	return out, nil
 }

@@ -27,7 +27,7 @@ func TestProperty_RecordsWithoutTheObject(t *testing.T) {
 		}
 		for range rapid.IntRange(1, 60).Draw(t, "steps") {
 			origin := rapid.SampledFrom([]string{nodeA, nodeB}).Draw(t, "origin")
-			switch rapid.IntRange(0, 3).Draw(t, "op") {
+			switch rapid.IntRange(0, 4).Draw(t, "op") {
 			case 0, 1: // a Text insert at a random place
 				i := rapid.Uint64Range(0, uint64(txt.Len())).Draw(t, "at")
 				parent, err := txt.ResolveInsert(i)
@@ -83,6 +83,23 @@ func TestProperty_RecordsWithoutTheObject(t *testing.T) {
 				list.Apply(op)
 				if got := OpRecords(list, op); len(got) != 1 || !bytes.Equal(got[0].Sub, want.Sub) || !bytes.Equal(got[0].Value, want.Value) {
 					t.Fatalf("RGA insert %v: OpRecords %q, InsertRecord %q", op.ID(), got, want)
+				}
+			case 4: // an RGA delete of a visible element
+				vis := list.Visible()
+				if len(vis) == 0 {
+					continue
+				}
+				id := vis[rapid.IntRange(0, len(vis)-1).Draw(t, "elem")].ID
+				before := list.elemRecord(id)
+				op := &Op{Kind: RGADelete, Key: "l", Ref: id}
+				stamp(op, origin)
+				list.Apply(op)
+				got, err := RGADeletedRecord(before.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := OpRecords(list, op); len(want) != 1 || !bytes.Equal(want[0].Value, got) || !bytes.Equal(want[0].Sub, RGAElemSub(id)) {
+					t.Fatalf("RGA delete of %v: OpRecords %q, RGADeletedRecord %q", id, want, got)
 				}
 			}
 		}

@@ -251,7 +251,7 @@ func (r *Replica) saveViews() {
 func (r *Replica) deferrable(k crdt.ObjKey, op *crdt.Op) *openView {
 	switch {
 	case op.Kind == crdt.TextInsert && op.At != nil, op.Kind == crdt.TextDelete && op.At != nil:
-	case op.Kind == crdt.RGAInsert && op.Ref.IsZero():
+	case op.Kind == crdt.RGAInsert, op.Kind == crdt.RGADelete && !op.Ref.IsZero():
 	default:
 		return nil
 	}
@@ -313,8 +313,34 @@ func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept fun
 		}
 		op.SetTextRanges(ranges)
 		op.At.Count, count = covered, covered
-	case crdt.RGAInsert:
+	case crdt.RGAInsert, crdt.RGADelete:
 		count = 1
+		if op.Ref.IsZero() {
+			break
+		}
+		// After, or of, an element the view holds in memory (the last
+		// chunk, or one just edited); anywhere else the RGA is read whole.
+		at, found, err := v.Find(op.Ref)
+		if err != nil {
+			r.viewFailed(k, err)
+		}
+		if !found {
+			return crdt.OpID{}, false, nil, false
+		}
+		index = at + 1
+		if op.Kind == crdt.RGADelete {
+			index = at
+			sub := crdt.RGAElemSub(op.Ref)
+			val, err := r.st.Get(store.CRDT, append(objPrefix(k), sub...))
+			if err == nil {
+				val, err = crdt.RGADeletedRecord(val)
+			}
+			if err != nil {
+				r.viewFailed(k, fmt.Errorf("element %s of the view: %w", op.Ref, err))
+				return crdt.OpID{}, false, nil, false
+			}
+			recs = append(recs, crdt.Record{Sub: sub, Value: val})
+		}
 	}
 	// The chunk the edit lands in is read before anything changes.
 	if err := v.Touch(index); err != nil {
@@ -328,14 +354,14 @@ func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept fun
 	// if it is newer than all of them: the clock is past everything in the
 	// sequence (it is, unless a peer's clock ran ahead). If not, the op is
 	// stamped again on the whole sequence (nothing changed yet).
-	if op.Kind != crdt.TextDelete && op.HLC <= v.MaxHLC() {
+	if op.Kind != crdt.TextDelete && op.Kind != crdt.RGADelete && op.HLC <= v.MaxHLC() {
 		return crdt.OpID{}, false, nil, false
 	}
 	if !r.state.Skip(op) {
 		return crdt.OpID{}, false, fmt.Errorf("replica: local op %s is not its origin's next", op.ID()), true
 	}
 	var err error
-	if op.Kind == crdt.TextDelete {
+	if op.Kind == crdt.TextDelete || op.Kind == crdt.RGADelete {
 		err = v.Delete(index, count)
 	} else {
 		rec, _ := crdt.InsertRecord(op)

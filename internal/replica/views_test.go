@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -121,8 +122,11 @@ func TestViews_EditALargeSequenceWithoutReadingItWhole(t *testing.T) {
 		}
 	}
 	check(r, "a fresh start")
+	var appended []crdt.OpID // RGA elements appended, oldest first
+	// The seeded RGA's last element: the 30,000th insert (not deleted).
+	seededLast := crdt.OpID{Origin: strings.Repeat("e", 32), Seq: 30000}
 	for i := range 400 {
-		switch i % 4 {
+		switch i % 8 {
 		case 0, 1:
 			at := rng.IntN(len(text) + 1)
 			s := []string{"x", "y", "é", "😀"}[:1+rng.IntN(4)]
@@ -136,6 +140,20 @@ func TestViews_EditALargeSequenceWithoutReadingItWhole(t *testing.T) {
 		case 3:
 			write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: kl.Key, Value: []byte("h")})
 			list = append([]string{"h"}, list...)
+		case 4, 5, 6: // a chat log: appended after its last element
+			ref := seededLast
+			if len(appended) > 0 {
+				ref = appended[len(appended)-1]
+			}
+			v := []byte(fmt.Sprintf("m%d", i))
+			appended = append(appended, write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: kl.Key, Ref: ref, Value: v}))
+			list = append(list, string(v))
+		case 7: // and one of the last few messages taken back
+			j := max(len(appended)-1-rng.IntN(3), 0)
+			write(t, r, &crdt.Op{Kind: crdt.RGADelete, Key: kl.Key, Ref: appended[j]})
+			at := len(list) - (len(appended) - j)
+			list = append(list[:at], list[at+1:]...)
+			appended = append(appended[:j], appended[j+1:]...)
 		}
 	}
 	_, err := r.Write(ctx, &crdt.Op{Kind: crdt.TextInsert, Key: kt.Key, Value: []byte("z"), At: &crdt.TextPos{Index: uint64(len(text) + 1)}}, nil)
@@ -146,6 +164,8 @@ func TestViews_EditALargeSequenceWithoutReadingItWhole(t *testing.T) {
 	if s := r.Stats(); s.SeqLoads != 0 || s.ViewWrites != 400 {
 		t.Fatalf("%d sequences read whole, %d writes through views; want none and 400", s.SeqLoads, s.ViewWrites)
 	}
+	// An RGA insert after an element the view does not hold reads it whole
+	// (checked on the second start, below).
 	if viewStored(t, st, kt) || viewStored(t, st, kl) {
 		t.Fatal("a view written through is still stored: a crash would read it stale")
 	}
@@ -190,6 +210,17 @@ func TestViews_EditALargeSequenceWithoutReadingItWhole(t *testing.T) {
 	if n := r.Stats().SeqLoads; n != 1 {
 		t.Fatalf("%d sequences read whole; want 1", n)
 	}
+	// An RGA insert after an element the view does not hold (the seeded
+	// 15,000th, in the middle) reads the RGA whole, and lands after it:
+	// it is the 12,857th seeded one left (1 in 7 deleted), after the 100
+	// inserted at the head.
+	write(t, r, &crdt.Op{Kind: crdt.RGAInsert, Key: kl.Key, Ref: crdt.OpID{Origin: strings.Repeat("e", 32), Seq: 15000}, Value: []byte("mid")})
+	if n := r.Stats().SeqLoads; n != 2 {
+		t.Fatalf("%d sequences read whole; want 2", n)
+	}
+	at := 100 + 12857
+	list = append(list[:at], append([]string{"mid"}, list[at:]...)...)
+	check(r, "the RGA read whole")
 }
 
 // TestViews_RemoteEditsMeetViewEdits has node a edit a large Text through

@@ -189,6 +189,15 @@ func (v *View) locate(i uint64) (int, uint64) {
 	return pos, rem
 }
 
+// prefix returns the visible length of chunks [0, ci).
+func (v *View) prefix(ci int) uint64 {
+	n := uint64(0)
+	for i := ci; i > 0; i -= i & -i {
+		n += v.fen[i]
+	}
+	return n
+}
+
 // load reads chunk ci's entries if not yet read.
 func (v *View) load(ci int) error {
 	c := v.chunks[ci]
@@ -292,6 +301,38 @@ func (v *View) each(from uint64, f func(e Entry) bool) error {
 		}
 	}
 	return nil
+}
+
+// findScan bounds the chunks Find looks through.
+const findScan = 32
+
+// Find returns the visible index of RGA element id if it is in the last
+// chunk (read if needed) or another chunk held in memory, at most findScan
+// of them: where a sequence grows, appended to or edited where it was just
+// edited. ok is false if it is not there (it may be elsewhere).
+func (v *View) Find(id crdt.OpID) (index uint64, ok bool, err error) {
+	if len(v.chunks) == 0 {
+		return 0, false, nil
+	}
+	if err := v.load(len(v.chunks) - 1); err != nil {
+		return 0, false, err
+	}
+	scanned := 0
+	for ci := len(v.chunks) - 1; ci >= 0 && scanned < findScan; ci-- {
+		c := v.chunks[ci]
+		if !c.loaded {
+			continue
+		}
+		scanned++
+		o := uint64(0)
+		for _, e := range c.entries {
+			if e.ID == id && e.Off == 0 {
+				return v.prefix(ci) + o, true, nil
+			}
+			o += e.N
+		}
+	}
+	return 0, false, nil
 }
 
 // Text returns a Text's visible characters [from, from+count) as UTF-8,

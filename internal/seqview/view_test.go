@@ -91,7 +91,7 @@ func TestProperty_ViewMatchesTheModel(t *testing.T) {
 		st := chunkStore{}
 		v = reopen(t, v, st)
 		for range rapid.IntRange(1, 200).Draw(t, "steps") {
-			switch rapid.IntRange(0, 9).Draw(t, "op") {
+			switch rapid.IntRange(0, 10).Draw(t, "op") {
 			case 0, 1, 2, 3:
 				i := rapid.Uint64Range(0, uint64(len(model))).Draw(t, "at")
 				e, m := newEntry(t)
@@ -129,6 +129,18 @@ func TestProperty_ViewMatchesTheModel(t *testing.T) {
 			case 8:
 				v.Flush(st.put, st.del)
 				v.Release()
+			case 10: // Find: the last element always, any other where held
+				if typ != crdt.TypeRGA || len(model) == 0 {
+					continue
+				}
+				i := rapid.Uint64Range(0, uint64(len(model))-1).Draw(t, "find")
+				if rapid.Bool().Draw(t, "last") {
+					i = uint64(len(model)) - 1
+				}
+				at, ok, err := v.Find(model[i].id)
+				if err != nil || (ok && at != i) || (!ok && i == uint64(len(model))-1) {
+					t.Fatalf("Find(%v) = %d, %v, %v; the model has it at %d of %d", model[i].id, at, ok, err, i, len(model))
+				}
 			case 9:
 				if len(model) == 0 {
 					continue
