@@ -16,12 +16,14 @@ import (
 // view in the store's View space when it is unloaded or the node closes:
 // its visible content in order, in chunks. While the sequence is not in
 // memory, the view answers its length and pages, and takes the local edits
-// it can place alone — text inserted or deleted at a position, a value
-// inserted at the head, each newer than everything in the sequence — by
-// writing their records and changing its chunks, without reading the
-// sequence whole. Anything else (a remote op, an insert after a named
-// element, a whole read) reads the sequence whole as before, and the view
-// is deleted before the sequence changes.
+// it can place alone — text inserted or deleted at a position; an RGA
+// value inserted at the head, or after or of an element in a chunk it
+// holds (the last, or one just edited: a log appended to); an insert newer
+// than everything in the sequence — by writing their records and changing
+// its chunks, without reading the sequence whole. Anything else (a remote
+// op, an RGA element the view does not hold, a whole read) reads the
+// sequence whole as before, and the view is deleted before the sequence
+// changes.
 //
 // The sequence's records stay the truth; a view must never say otherwise:
 //   - a stored view is valid while its directory exists. A write through
