@@ -31,7 +31,7 @@ var ErrCorrupt = errors.New("seqview: corrupt view")
 
 // Chunk bounds: a chunk is split in two past either.
 const (
-	maxChunkEntries = 256
+	maxChunkEntries = 128
 	maxChunkBytes   = 4096
 )
 
@@ -53,7 +53,8 @@ type ChunkReader func(id uint64) ([]byte, error)
 type View struct {
 	typ    crdt.Type
 	chunks []*chunk
-	fen    []uint64 // Fenwick tree over the chunks' visible lengths
+	lens   []uint64 // the chunks' visible lengths (chunk.n), contiguous
+	fen    []uint64 // Fenwick tree over lens
 	total  uint64
 	nextID uint64
 	maxHLC uint64
@@ -99,7 +100,7 @@ func Build(t crdt.Type, maxHLC uint64, entries func(yield func(Entry) bool)) *Vi
 				return true
 			}
 		}
-		if cur == nil || len(cur.entries) >= maxChunkEntries/2 || cur.bytes >= maxChunkBytes/2 {
+		if cur == nil || len(cur.entries) >= maxChunkEntries*3/4 || cur.bytes >= maxChunkBytes*3/4 {
 			cur = &chunk{id: v.nextID, loaded: true, dirty: true}
 			v.nextID++
 			v.chunks = append(v.chunks, cur)
@@ -145,17 +146,32 @@ func (v *View) MemBytes() int64 {
 
 // ---- Fenwick tree over chunk lengths ----
 
+// rebuild makes the Fenwick tree again after chunks came or went (O(chunks),
+// over one array).
 func (v *View) rebuild() {
-	v.fen = make([]uint64, len(v.chunks)+1)
-	for i, c := range v.chunks {
-		v.fen[i+1] += c.n
-		if j := (i + 1) + ((i + 1) & -(i + 1)); j < len(v.fen) {
-			v.fen[j] += v.fen[i+1]
+	if len(v.lens) != len(v.chunks) {
+		v.lens = v.lens[:0]
+		for _, c := range v.chunks {
+			v.lens = append(v.lens, c.n)
 		}
 	}
+	fen := slices.Grow(v.fen[:0], len(v.lens)+1)[:len(v.lens)+1]
+	fen[0] = 0
+	copy(fen[1:], v.lens)
+	for i := 1; i < len(fen); i++ {
+		if j := i + (i & -i); j < len(fen) {
+			fen[j] += fen[i]
+		}
+	}
+	v.fen = fen
 }
 
 func (v *View) addLen(ci int, d uint64, neg bool) {
+	if neg {
+		v.lens[ci] -= d
+	} else {
+		v.lens[ci] += d
+	}
 	for i := ci + 1; i < len(v.fen); i += i & -i {
 		if neg {
 			v.fen[i] -= d
@@ -418,6 +434,22 @@ func (v *View) Insert(i uint64, e Entry, hlc uint64) error {
 	}
 	c := v.chunks[ci]
 	j, k := c.find(o)
+	if k == 0 && (j == 0 || j == len(c.entries)) && (len(c.entries) >= maxChunkEntries || c.bytes+entryBytes(e) > maxChunkBytes) {
+		// At the edge of a full chunk (text typed at the start, a log
+		// appended to): a chunk of its own, the full one left as it is.
+		if j > 0 {
+			ci++
+		}
+		v.chunks = slices.Insert(v.chunks, ci, &chunk{id: v.nextID, n: e.N, entries: []Entry{e}, bytes: entryBytes(e), loaded: true, dirty: true})
+		v.lens = slices.Insert(v.lens, ci, e.N)
+		v.nextID++
+		v.loaded++
+		v.total += e.N
+		v.maxHLC = max(v.maxHLC, hlc)
+		v.dirDirty = true
+		v.rebuild()
+		return nil
+	}
 	if k > 0 {
 		l, r := splitEntry(c.entries[j], k)
 		c.entries[j] = r
@@ -448,7 +480,7 @@ func (v *View) split(ci int) {
 	}
 	right := &chunk{id: v.nextID, loaded: true, dirty: true, entries: slices.Clone(c.entries[h:])}
 	v.nextID++
-	c.entries = slices.Clip(c.entries[:h])
+	c.entries = c.entries[:h] // the right half is a copy: the array is the left's
 	c.n, c.bytes = 0, 0
 	for _, e := range c.entries {
 		c.n += e.N
@@ -459,6 +491,8 @@ func (v *View) split(ci int) {
 		right.bytes += entryBytes(e)
 	}
 	v.chunks = slices.Insert(v.chunks, ci+1, right)
+	v.lens[ci] = c.n
+	v.lens = slices.Insert(v.lens, ci+1, right.n)
 	v.loaded++
 	v.rebuild()
 }
@@ -500,6 +534,7 @@ func (v *View) Delete(i, count uint64) error {
 		if c.n == 0 {
 			v.gone = append(v.gone, c.id)
 			v.chunks = slices.Delete(v.chunks, ci, ci+1)
+			v.lens = slices.Delete(v.lens, ci, ci+1)
 			v.loaded--
 			v.rebuild()
 		} else {
@@ -576,16 +611,37 @@ func Decode(t crdt.Type, dir []byte, read ChunkReader) (*View, error) {
 	v := &View{typ: t, read: read}
 	v.nextID, v.maxHLC = d.uv(), d.uv()
 	n := d.count(2)
-	seen := make(map[uint64]bool, n)
-	for range n {
-		c := &chunk{id: d.uv(), n: d.uv()}
+	// Chunk ids are below nextID, which grows by one per chunk made: ids
+	// seen are a bit set, or a map when nextID is far above the count (a
+	// long-edited view, or a corrupt one).
+	var seen []uint64
+	var seenMap map[uint64]bool
+	if v.nextID <= uint64(n)*64+1<<20 {
+		seen = make([]uint64, (v.nextID+63)/64)
+	} else {
+		seenMap = make(map[uint64]bool, n)
+	}
+	dup := func(id uint64) bool {
+		if seen == nil {
+			had := seenMap[id]
+			seenMap[id] = true
+			return had
+		}
+		had := seen[id/64]&(1<<(id%64)) != 0
+		seen[id/64] |= 1 << (id % 64)
+		return had
+	}
+	cs := make([]chunk, n)
+	v.chunks = make([]*chunk, 0, n)
+	for i := range cs {
+		c := &cs[i]
+		c.id, c.n = d.uv(), d.uv()
 		if d.err != nil {
 			break
 		}
-		if c.n == 0 || c.id >= v.nextID || seen[c.id] || v.total+c.n < v.total {
+		if c.n == 0 || c.id >= v.nextID || dup(c.id) || v.total+c.n < v.total {
 			return nil, fmt.Errorf("%w: bad chunk entry (id %d, length %d)", ErrCorrupt, c.id, c.n)
 		}
-		seen[c.id] = true
 		v.total += c.n
 		v.chunks = append(v.chunks, c)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -209,6 +210,38 @@ func TestView_ChunksStayBounded(t *testing.T) {
 	if v.MaxHLC() != 19999 {
 		t.Errorf("MaxHLC %d, want 19999", v.MaxHLC())
 	}
+	// At the head and at the end (a full chunk gets a new one beside it).
+	want, _ := v.Text(0, v.Len())
+	for i := range 1000 {
+		a := crdt.OpID{Origin: strings.Repeat("b", 32), Seq: uint64(2*i + 1)}
+		z := crdt.OpID{Origin: strings.Repeat("b", 32), Seq: uint64(2*i + 2)}
+		if err := v.Insert(0, Entry{ID: a, N: 1, Val: []byte("a")}, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.Insert(v.Len(), Entry{ID: z, N: 2, Val: []byte("zé")}, 1); err != nil {
+			t.Fatal(err)
+		}
+		want = "a" + want + "zé"
+	}
+	v = reopenT(t, v, st)
+	if got, err := v.Text(0, v.Len()); err != nil || got != want {
+		t.Fatalf("after inserts at the head and the end: %d bytes (%v), want %d", len(got), err, len(want))
+	}
+	for _, c := range v.chunks {
+		if err := v.load(slices.Index(v.chunks, c)); err != nil || len(c.entries) > maxChunkEntries {
+			t.Fatalf("chunk of %d entries (%v)", len(c.entries), err)
+		}
+	}
+}
+
+func reopenT(t *testing.T, v *View, st chunkStore) *View {
+	t.Helper()
+	v.Flush(st.put, st.del)
+	w, err := Decode(v.Type(), st[string(DirSub)], st.read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
 
 // TestDecode_RefusesMalformed checks that a damaged directory or chunk is
@@ -286,4 +319,47 @@ func FuzzDecode(f *testing.F) {
 			_ = v.Delete(0, 1)
 		}
 	})
+}
+
+// BenchmarkOpenAndPage reads a page from the middle of a 1,000,000-element
+// view from its stored records: the directory, then a chunk.
+func BenchmarkOpenAndPage(b *testing.B) {
+	v := Build(crdt.TypeText, 1, func(yield func(Entry) bool) {
+		for i := range 1000000 {
+			if !yield(Entry{ID: crdt.OpID{Origin: strings.Repeat("a", 32), Seq: uint64(i + 1)}, N: 1, Val: []byte("x")}) {
+				return
+			}
+		}
+	})
+	st := chunkStore{}
+	v.Flush(st.put, st.del)
+	b.ReportMetric(float64(len(st[string(DirSub)])), "dir-bytes")
+	for b.Loop() {
+		w, err := Decode(crdt.TypeText, st[string(DirSub)], st.read)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s, err := w.Text(500000, 100); err != nil || len(s) != 100 {
+			b.Fatal(len(s), err)
+		}
+	}
+}
+
+// BenchmarkInsertAtHead inserts one-character entries at index 0 of a
+// 1,000,000-element view, as crdt-scale's writes do.
+func BenchmarkInsertAtHead(b *testing.B) {
+	v := Build(crdt.TypeText, 1, func(yield func(Entry) bool) {
+		for i := range 1000000 {
+			if !yield(Entry{ID: crdt.OpID{Origin: strings.Repeat("a", 32), Seq: uint64(i + 1)}, N: 1, Val: []byte("x")}) {
+				return
+			}
+		}
+	})
+	seq := uint64(2000000)
+	for b.Loop() {
+		seq++
+		if err := v.Insert(0, Entry{ID: crdt.OpID{Origin: strings.Repeat("a", 32), Seq: seq}, N: 1, Val: []byte("y")}, seq); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
