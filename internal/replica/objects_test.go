@@ -127,6 +127,36 @@ func TestFormat2DatastoreMigrates(t *testing.T) {
 	st.Close()
 }
 
+// TestFormat3DatastoreMigrates opens a datastore marked format 3 (the
+// layout before views: the same records, no View space): the marker moves
+// to 4 and every object, the vector and the log read as before.
+func TestFormat3DatastoreMigrates(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	r := openReplica(t, Config{Store: st})
+	write(t, r, &crdt.Op{Kind: crdt.GCounterInc, Key: "visits", Delta: 2})
+	write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: "doc", Value: []byte("hello"), At: &crdt.TextPos{}})
+	vv := r.VV()
+	r.Close(context.Background())
+	if _, err := st.Set(store.Meta, metaCRDTFormat, uvarint(3)); err != nil {
+		t.Fatal(err)
+	}
+	r = openReplica(t, Config{Store: st})
+	defer r.Close(context.Background())
+	if f, err := readFormat(st); err != nil || f != CRDTFormat || CRDTFormat != 4 {
+		t.Fatalf("format %d (%v) after opening a format 3 datastore, want %d = 4", f, err, CRDTFormat)
+	}
+	if got := r.VV(); len(got) != 1 || got[r.NodeID()] != vv[r.NodeID()] {
+		t.Fatalf("vector %v, want %v", got, vv)
+	}
+	if s, err := r.SliceText("doc", 0, 10); err != nil || s != "hello" || gcounter(r, "visits") != 2 {
+		t.Fatalf("after migrating: text %q (%v), counter %d", s, err, gcounter(r, "visits"))
+	}
+	if ops, err := ReadOpLog(st); err != nil || len(ops) != 2 {
+		t.Fatalf("%d ops in the log (%v), want 2", len(ops), err)
+	}
+}
+
 func TestNewerFormatRefused(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
