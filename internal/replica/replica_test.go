@@ -24,6 +24,10 @@ import (
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv("NUMAX_REPLICA_CRASH_CHILD"); dir != "" {
+		if os.Getenv("NUMAX_REPLICA_CRASH_MODE") == "view" {
+			viewCrashChild(dir)
+			return
+		}
 		crashChild(dir, os.Getenv("NUMAX_REPLICA_CRASH_MODE"))
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/numax/numax/internal/crdt"
 	"github.com/numax/numax/internal/seqview"
 	"github.com/numax/numax/internal/store"
+	"github.com/numax/numax/internal/testutil"
 )
 
 // seedSeq writes a Text (or an RGA) of n elements typed one after another
@@ -273,4 +275,87 @@ func (r *Replica) textString(k crdt.ObjKey) string {
 		return "error: " + err.Error()
 	}
 	return s
+}
+
+// The SIGKILL test of views: a child types into a 20,000-character Text,
+// seeded with its view, through the view (sync = always), printing "ack N"
+// after its N-th insert is acknowledged, until killed. Insert i goes at
+// viewCrashPos(i, length), so the text after any number of inserts is
+// known.
+const viewCrashSeeded = 20000
+
+func viewCrashPos(i, n int) int { return (i*7919 + 13) % (n + 1) }
+
+func viewCrashChild(dir string) {
+	cfg := store.DefaultConfig(dir)
+	cfg.Sync = store.SyncAlways
+	st, err := store.Open(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	r, err := Open(Config{Store: st})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	k := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
+	seeded := viewCrashSeeded - (viewCrashSeeded+6)/7 // seedSeq deletes one in seven
+	for {
+		n := r.TextLen(k.Key)
+		i := n - seeded
+		op := &crdt.Op{Kind: crdt.TextInsert, Key: k.Key, Value: []byte("x"), At: &crdt.TextPos{Index: uint64(viewCrashPos(i, n))}}
+		if _, err := r.Write(context.Background(), op, nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		if s := r.Stats(); s.SeqLoads != 0 || s.ViewWrites == 0 {
+			fmt.Fprintln(os.Stderr, "the text was read whole, not written through its view")
+			os.Exit(3)
+		}
+		fmt.Printf("ack %d\n", i+1)
+	}
+}
+
+// TestViews_SurvivesSIGKILL kills a node typing through a view, six times:
+// each restart finds every acknowledged insert in the text, in its place
+// (the view written through was not stored: the text is read whole), and
+// closing then leaves a view the next round types through.
+func TestViews_SurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test spawns processes")
+	}
+	dir := t.TempDir()
+	k := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
+	st := openStore(t, dir)
+	model := seedSeq(t, st, k, viewCrashSeeded)
+	seeded := len(model)
+	st.Close()
+	rng := rand.New(rand.NewPCG(5, 8))
+	acked := 0
+	for round := range 6 {
+		a, _ := testutil.RunAndKillCounting(t, []string{"NUMAX_REPLICA_CRASH_CHILD=" + dir, "NUMAX_REPLICA_CRASH_MODE=view"},
+			time.Duration(100+rng.IntN(200))*time.Millisecond)
+		acked = max(acked, int(a))
+		st := openStore(t, dir)
+		r := openReplica(t, Config{Store: st})
+		got := r.textString(k)
+		kept := len([]rune(got)) - seeded
+		for i := len(model) - seeded; i < kept; i++ {
+			at := viewCrashPos(i, len(model))
+			model = append(model[:at], append([]string{"x"}, model[at:]...)...)
+		}
+		if kept < acked || got != strings.Join(model, "") {
+			t.Fatalf("round %d: %d inserts kept, %d acknowledged; the text matches the model: %v", round, kept, acked, got == strings.Join(model, ""))
+		}
+		if s := r.Stats(); s.SeqLoads != 1 {
+			t.Fatalf("round %d: %d loads, want 1 (the view written through must not be read)", round, s.SeqLoads)
+		}
+		t.Logf("round %d: %d inserts acknowledged, %d kept", round, a, kept)
+		r.Close(context.Background())
+		if !viewStored(t, st, k) {
+			t.Fatalf("round %d: no view after Close", round)
+		}
+		st.Close()
+	}
 }
