@@ -51,9 +51,12 @@ type ChunkReader func(id uint64) ([]byte, error)
 // View is a sequence's view. It reads its chunks through a ChunkReader on
 // first use and keeps them; Flush writes what changed.
 type View struct {
-	typ    crdt.Type
+	typ crdt.Type
+	// chunks are in order; one not read yet is nil, known by its id and
+	// length alone (ids, lens: what the directory holds).
 	chunks []*chunk
-	lens   []uint64 // the chunks' visible lengths (chunk.n), contiguous
+	ids    []uint64
+	lens   []uint64 // the chunks' visible lengths (chunk.n)
 	fen    []uint64 // Fenwick tree over lens
 	total  uint64
 	nextID uint64
@@ -112,6 +115,10 @@ func Build(t crdt.Type, maxHLC uint64, entries func(yield func(Entry) bool)) *Vi
 		return true
 	})
 	v.loaded = len(v.chunks)
+	for _, c := range v.chunks {
+		v.ids = append(v.ids, c.id)
+		v.lens = append(v.lens, c.n)
+	}
 	v.rebuild()
 	return v
 }
@@ -141,7 +148,7 @@ const chunkMem = maxChunkEntries/2*48 + maxChunkBytes/2
 
 // MemBytes estimates the memory the view takes (O(1)).
 func (v *View) MemBytes() int64 {
-	return int64(len(v.chunks))*64 + int64(v.loaded)*chunkMem
+	return int64(len(v.chunks))*40 + int64(v.loaded)*chunkMem
 }
 
 // ---- Fenwick tree over chunk lengths ----
@@ -149,12 +156,6 @@ func (v *View) MemBytes() int64 {
 // rebuild makes the Fenwick tree again after chunks came or went (O(chunks),
 // over one array).
 func (v *View) rebuild() {
-	if len(v.lens) != len(v.chunks) {
-		v.lens = v.lens[:0]
-		for _, c := range v.chunks {
-			v.lens = append(v.lens, c.n)
-		}
-	}
 	fen := slices.Grow(v.fen[:0], len(v.lens)+1)[:len(v.lens)+1]
 	fen[0] = 0
 	copy(fen[1:], v.lens)
@@ -189,7 +190,7 @@ func (v *View) locate(i uint64) (int, uint64) {
 	}
 	if i >= v.total {
 		ci := len(v.chunks) - 1
-		return ci, v.chunks[ci].n - (v.total - i)
+		return ci, v.lens[ci] - (v.total - i)
 	}
 	pos, rem := 0, i
 	step := 1
@@ -217,6 +218,10 @@ func (v *View) prefix(ci int) uint64 {
 // load reads chunk ci's entries if not yet read.
 func (v *View) load(ci int) error {
 	c := v.chunks[ci]
+	if c == nil {
+		c = &chunk{id: v.ids[ci], n: v.lens[ci]}
+		v.chunks[ci] = c
+	}
 	if c.loaded {
 		return nil
 	}
@@ -336,7 +341,7 @@ func (v *View) Find(id crdt.OpID) (index uint64, ok bool, err error) {
 	scanned := 0
 	for ci := len(v.chunks) - 1; ci >= 0 && scanned < findScan; ci-- {
 		c := v.chunks[ci]
-		if !c.loaded {
+		if c == nil || !c.loaded {
 			continue
 		}
 		scanned++
@@ -424,6 +429,8 @@ func (v *View) Insert(i uint64, e Entry, hlc uint64) error {
 	ci, o := v.locate(i)
 	if ci < 0 {
 		v.chunks = append(v.chunks, &chunk{id: v.nextID, loaded: true})
+		v.ids = append(v.ids, v.nextID)
+		v.lens = append(v.lens, 0)
 		v.nextID++
 		v.loaded++
 		v.rebuild()
@@ -442,6 +449,7 @@ func (v *View) Insert(i uint64, e Entry, hlc uint64) error {
 		}
 		v.chunks = slices.Insert(v.chunks, ci, &chunk{id: v.nextID, n: e.N, entries: []Entry{e}, bytes: entryBytes(e), loaded: true, dirty: true})
 		v.lens = slices.Insert(v.lens, ci, e.N)
+		v.ids = slices.Insert(v.ids, ci, v.nextID)
 		v.nextID++
 		v.loaded++
 		v.total += e.N
@@ -493,6 +501,7 @@ func (v *View) split(ci int) {
 	v.chunks = slices.Insert(v.chunks, ci+1, right)
 	v.lens[ci] = c.n
 	v.lens = slices.Insert(v.lens, ci+1, right.n)
+	v.ids = slices.Insert(v.ids, ci+1, right.id)
 	v.loaded++
 	v.rebuild()
 }
@@ -535,6 +544,7 @@ func (v *View) Delete(i, count uint64) error {
 			v.gone = append(v.gone, c.id)
 			v.chunks = slices.Delete(v.chunks, ci, ci+1)
 			v.lens = slices.Delete(v.lens, ci, ci+1)
+			v.ids = slices.Delete(v.ids, ci, ci+1)
 			v.loaded--
 			v.rebuild()
 		} else {
@@ -564,7 +574,7 @@ func (v *View) Flush(put func(sub, value []byte), del func(sub []byte)) {
 	v.gone = v.gone[:0]
 	var buf []byte
 	for _, c := range v.chunks {
-		if c.dirty {
+		if c != nil && c.dirty {
 			buf = appendChunk(buf[:0], v.typ, c.entries)
 			put(ChunkSub(c.id), buf)
 			c.dirty = false
@@ -579,10 +589,12 @@ func (v *View) Flush(put func(sub, value []byte), del func(sub []byte)) {
 // Release drops the entries of chunks that are not dirty (they are read
 // again when needed).
 func (v *View) Release() {
-	for _, c := range v.chunks {
-		if !c.dirty && c.loaded {
-			c.entries, c.loaded, c.bytes = nil, false, 0
-			v.loaded--
+	for ci, c := range v.chunks {
+		if c != nil && !c.dirty {
+			if c.loaded {
+				v.loaded--
+			}
+			v.chunks[ci] = nil
 		}
 	}
 }
@@ -592,8 +604,8 @@ func (v *View) appendDir(b []byte) []byte {
 	b = binary.AppendUvarint(b, v.nextID)
 	b = binary.AppendUvarint(b, v.maxHLC)
 	b = binary.AppendUvarint(b, uint64(len(v.chunks)))
-	for _, c := range v.chunks {
-		b = binary.AppendUvarint(binary.AppendUvarint(b, c.id), c.n)
+	for ci, id := range v.ids {
+		b = binary.AppendUvarint(binary.AppendUvarint(b, id), v.lens[ci])
 	}
 	return b
 }
@@ -631,20 +643,20 @@ func Decode(t crdt.Type, dir []byte, read ChunkReader) (*View, error) {
 		seen[id/64] |= 1 << (id % 64)
 		return had
 	}
-	cs := make([]chunk, n)
-	v.chunks = make([]*chunk, 0, n)
-	for i := range cs {
-		c := &cs[i]
-		c.id, c.n = d.uv(), d.uv()
+	v.ids, v.lens = make([]uint64, 0, n), make([]uint64, 0, n)
+	for range n {
+		id, cn := d.uv(), d.uv()
 		if d.err != nil {
 			break
 		}
-		if c.n == 0 || c.id >= v.nextID || dup(c.id) || v.total+c.n < v.total {
-			return nil, fmt.Errorf("%w: bad chunk entry (id %d, length %d)", ErrCorrupt, c.id, c.n)
+		if cn == 0 || id >= v.nextID || dup(id) || v.total+cn < v.total {
+			return nil, fmt.Errorf("%w: bad chunk entry (id %d, length %d)", ErrCorrupt, id, cn)
 		}
-		v.total += c.n
-		v.chunks = append(v.chunks, c)
+		v.total += cn
+		v.ids = append(v.ids, id)
+		v.lens = append(v.lens, cn)
 	}
+	v.chunks = make([]*chunk, len(v.ids))
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%w: %d bytes after the directory", ErrCorrupt, len(d.b))
 	}
