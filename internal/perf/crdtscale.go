@@ -57,27 +57,17 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 				}
 				continue
 			}
-			obj := crdt.New(ty.t)
-			var prev crdt.OpID
-			for i := range n {
-				seq++
-				op := ty.op(i)
-				op.Origin, op.Seq, op.HLC, op.Key = origin, seq, 1<<40+seq, key
-				switch ty.t {
-				case crdt.TypeRGA:
-					// Each after the one before, as typing does (inserting
-					// every element at the head would cost O(n) each here).
-					op.Ref, prev = prev, op.ID()
-				case crdt.TypeText:
-					// Typed one character at a time, each after the last.
-					op.Ref, prev = prev, op.ID()
-				}
-				obj.Apply(op)
-			}
-			if err := replica.Seed(st, crdt.ObjKey{Type: ty.t, Key: key}, obj, origin, seq); err != nil {
+			if seq, err = seedSequence(st, ty.t, key, n, ty.op, origin, seq); err != nil {
 				st.Close()
 				return err
 			}
+		}
+	}
+	// Texts for inserts spread through them (scalewriter's text-spread).
+	for _, n := range sizes {
+		if seq, err = seedSequence(st, crdt.TypeText, fmt.Sprintf("text-spread-%d", n), n, scaleTypes[3].op, origin, seq); err != nil {
+			st.Close()
+			return err
 		}
 	}
 	if err := st.Close(); err != nil {
@@ -108,6 +98,22 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 		r.Add(fmt.Sprintf("%s writes/s, %d elements vs 10", ty.name, p.ScaleElems), rates[1]/rates[0], "ratio", Info, ">= 0.8")
 		r.Add(fmt.Sprintf("%s writes/s after the first, %d elements vs 10", ty.name, p.ScaleElems), steady[1]/steady[0], "ratio", Info, ">= 0.8")
 	}
+	// Text inserts each far from the last: a write through a large Text's
+	// view reads a chunk it has not read yet, nearly every time.
+	var spread [2]float64
+	for j, n := range sizes {
+		ops := p.ScaleSmallOps
+		if n > 10 {
+			ops = p.ScaleOps
+		}
+		ms, _, _, err := scaleRun(ctx, nx, guest, data, "text-spread", fmt.Sprintf("text-spread-%d", n), ops)
+		if err != nil {
+			return err
+		}
+		spread[j] = float64(ops) / (max(ms, 1) / 1000)
+		r.Add(fmt.Sprintf("text inserts spread through the text (each far from the last) writes/s, object of %d", n), spread[j], "ops/s", Info, "")
+	}
+	r.Add(fmt.Sprintf("text inserts spread through the text, %d elements vs 10", p.ScaleElems), spread[1]/spread[0], "ratio", Info, ">= 0.8")
 	r.Add(fmt.Sprintf("peak RSS of the node (%d × %d elements)", len(scaleTypes), p.ScaleElems), peak/1e6, "MB", Info, "")
 	if err := manyElements(ctx, p, r, dir, nx, guest); err != nil {
 		return err
@@ -173,7 +179,8 @@ func CRDTScale(ctx context.Context, p Profile, r *Report, dir, nx, guest string)
 		"sequence's view: its directory, then a chunk). An RGA or a Text of 4 MiB or more in memory leaves a view in the "+
 		"datastore when unloaded or at close (replica.Seed writes one, as a node leaves it); until something needs the "+
 		"sequence whole, the writes here (inserts at the head) and the page reads go through the view without reading it "+
-		"(docs/crdt.md, \"Views of large sequences\"); the 10-element objects are read whole. The first write and the "+
+		"(docs/crdt.md, \"Views of large sequences\"); the 10-element objects are read whole. Text inserts spread through "+
+		"the text (scalewriter text-spread: position stepped by a prime) read a chunk of the view nearly every write. The first write and the "+
 		"first page read include reading the view's directory; the targets are shown with and without them. "+
 		"The 10,000,000-element RSS figure is the many-elements run (maps and sets).", p.ScaleSmallOps, p.ScaleOps, p.ScaleElems)
 	return nil
@@ -237,4 +244,20 @@ func manyElements(ctx context.Context, p Profile, r *Report, dir, nx, guest stri
 	r.Note("Many elements: %d ORSets and LWW-Maps of %d elements each seeded record by record (%.0f s), then the scalewriter guest adds %d elements to one set under nx run (defaults: crdt_cache 64 MiB).",
 		p.ManyObjects, p.ScaleElems, seeded.Seconds(), p.ScaleOps)
 	return nil
+}
+
+// seedSequence writes an RGA or a Text of n elements, each inserted after
+// the one before (typing; inserting every element at the head would cost
+// O(n) each here), with seqs after seq, and returns the last seq.
+func seedSequence(st *store.Store, t crdt.Type, key string, n int, mk func(int) *crdt.Op, origin string, seq uint64) (uint64, error) {
+	obj := crdt.New(t)
+	var prev crdt.OpID
+	for i := range n {
+		seq++
+		op := mk(i)
+		op.Origin, op.Seq, op.HLC, op.Key = origin, seq, 1<<40+seq, key
+		op.Ref, prev = prev, op.ID()
+		obj.Apply(op)
+	}
+	return seq, replica.Seed(st, crdt.ObjKey{Type: t, Key: key}, obj, origin, seq)
 }

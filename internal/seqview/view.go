@@ -717,7 +717,8 @@ func decodeChunk(t crdt.Type, b []byte, n uint64) ([]Entry, int, error) {
 	for i := range origins {
 		origins[i] = string(d.bytes())
 	}
-	entries := make([]Entry, d.count(2))
+	ne := d.count(2)
+	entries := make([]Entry, ne, ne+ne/8+1) // room for an insert or two without a copy
 	sum, prev := uint64(0), uint64(0)
 	for i := range entries {
 		e := &entries[i]

@@ -2,7 +2,8 @@
 
 // scalewriter makes NX_OPS writes, each adding one new element, to the
 // object NX_KEY of type NX_TYPE (orset: an element; lww-map: a field;
-// rga: a value at the head; text: a character at index 0), then prints "first_us N", the time
+// rga: a value at the head; text: a character at index 0; text-spread: a
+// character at a place far from the last), then prints "first_us N", the time
 // the first write took (a node reads an RGA or a Text whole on its first use), and "elapsed_ms
 // N", the time all the writes took, by the host's monotonic clock. It is the guest of `nx bench
 // crdt-scale`.
@@ -30,9 +31,18 @@ func run() {
 		"lww-map": func(i int) error { return lwwmap.Set(key, "new-"+strconv.Itoa(i), []byte("v")) },
 		"rga":     func(int) error { _, err := rga.Insert(key, "", []byte("x")); return err },
 		"text":    func(int) error { return text.Insert(key, 0, "x") },
+		// text-spread: a character at a place far from the last one each
+		// time (a position stepped by a large prime through the text).
+		"text-spread": func(i int) error {
+			n, err := text.Len(key)
+			if err != nil {
+				return err
+			}
+			return text.Insert(key, (i*7919+13)%(n+1), "x")
+		},
 	}[typ]
 	if write == nil {
-		nx.Abort("NX_TYPE must be orset, lww-map, rga or text, got " + strconv.Quote(typ))
+		nx.Abort("NX_TYPE must be orset, lww-map, rga, text or text-spread, got " + strconv.Quote(typ))
 	}
 	start := nx.Monotonic()
 	var first int64
