@@ -304,23 +304,7 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 			}
 			switch rec.Sub[0] {
 			case textRunRec:
-				hlc := d.uv()
-				var parent CharID
-				if parent.Run.Seq = d.uv(); parent.Run.Seq != 0 {
-					if d.flag() {
-						parent.Run.Origin = id.Origin
-					} else {
-						parent.Run.Origin = d.nodeID(false)
-					}
-				}
-				parent.Off = d.uv()
-				if d.err == nil && parent.Run.IsZero() && parent.Off != 0 {
-					d.fail("run %s: offset without a parent", id)
-				}
-				s := d.str()
-				if d.err == nil && (s == "" || !utf8.ValidString(s)) {
-					d.fail("run %s: empty or not UTF-8", id)
-				}
+				hlc, parent, s := d.textRun(id)
 				runs = append(runs, &textRun{id: id, hlc: hlc, parent: parent, text: []rune(s)})
 				fallthrough
 			case textDeletedRec:
@@ -328,12 +312,8 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 				if d.err == nil && rec.Sub[0] == textDeletedRec && k == 0 {
 					d.fail("run %s: a deleted-spans record without spans", id)
 				}
-				for j := 0; j < k && d.err == nil; j++ {
-					off, n := d.uv(), d.uv()
-					if d.err == nil && (n == 0 || off+n < off) {
-						d.fail("run %s: bad deleted span", id)
-					}
-					o.deleted[id] = addSpan(o.deleted[id], span{off, off + n})
+				if ss := d.deletedSpans(id, o.deleted[id], k); len(ss) > 0 {
+					o.deleted[id] = ss
 				}
 			default:
 				return nil, fmt.Errorf("%w: text record of kind %q", ErrCorrupt, rec.Sub[0])
@@ -350,6 +330,42 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 		o.placeRuns(runs)
 	}
 	return obj, nil
+}
+
+// textRun reads a Text run record's fields after the version: the run's
+// timestamp, parent (its origin written only when it is not id's) and
+// text (UTF-8, not empty).
+func (d *dec) textRun(id OpID) (hlc uint64, parent CharID, text string) {
+	hlc = d.uv()
+	if parent.Run.Seq = d.uv(); parent.Run.Seq != 0 {
+		if d.flag() {
+			parent.Run.Origin = id.Origin
+		} else {
+			parent.Run.Origin = d.nodeID(false)
+		}
+	}
+	parent.Off = d.uv()
+	if d.err == nil && parent.Run.IsZero() && parent.Off != 0 {
+		d.fail("run %s: offset without a parent", id)
+	}
+	text = d.str()
+	if d.err == nil && (text == "" || !utf8.ValidString(text)) {
+		d.fail("run %s: empty or not UTF-8", id)
+	}
+	return hlc, parent, text
+}
+
+// deletedSpans reads k deleted spans of run id into ss.
+func (d *dec) deletedSpans(id OpID, ss []span, k int) []span {
+	for j := 0; j < k && d.err == nil; j++ {
+		off, n := d.uv(), d.uv()
+		if d.err == nil && (n == 0 || off+n < off) {
+			d.fail("run %s: bad deleted span", id)
+			break
+		}
+		ss = addSpan(ss, span{off, off + n})
+	}
+	return ss
 }
 
 // MapRecordValue decodes an LWW-Map field record: its value, or removed.

@@ -63,29 +63,12 @@ func AddTextDeletes(run OpID, value []byte, rs []TextRange) (Record, error) {
 	if v := d.byte1(); d.err == nil && v != FormatVersion {
 		return Record{}, &VersionError{Version: v}
 	}
-	hlc := d.uv()
-	var parent CharID
-	if parent.Run.Seq = d.uv(); parent.Run.Seq != 0 {
-		if d.flag() {
-			parent.Run.Origin = run.Origin
-		} else {
-			parent.Run.Origin = d.nodeID(false)
-		}
-	}
-	parent.Off = d.uv()
-	text := d.bytes()
-	var spans []span
-	for k, j := d.count(2), 0; j < k && d.err == nil; j++ {
-		off, n := d.uv(), d.uv()
-		if d.err == nil && (n == 0 || off+n < off) {
-			d.fail("run %s: bad deleted span", run)
-		}
-		spans = addSpan(spans, span{off, off + n})
-	}
+	hlc, parent, text := d.textRun(run)
+	spans := d.deletedSpans(run, nil, d.count(2))
 	if err := d.done(); err != nil {
 		return Record{}, fmt.Errorf("run %s: %w", run, err)
 	}
-	n := uint64(utf8.RuneCount(text))
+	n := uint64(utf8.RuneCountInString(text))
 	for _, r := range rs {
 		if r.Run != run {
 			continue
@@ -95,7 +78,7 @@ func AddTextDeletes(run OpID, value []byte, rs []TextRange) (Record, error) {
 		}
 		spans = addSpan(spans, span{r.Off, r.Off + r.N})
 	}
-	return textRunRecord(run, hlc, parent, text, spans), nil
+	return textRunRecord(run, hlc, parent, []byte(text), spans), nil
 }
 
 // RGADeletedRecord returns an RGA element's record value (as stored, the

@@ -4,9 +4,9 @@
 // object NX_KEY of type NX_TYPE (orset: an element; lww-map: a field;
 // rga: a value at the head; text: a character at index 0; text-spread: a
 // character at a place far from the last), then prints "first_us N", the time
-// the first write took (a node reads an RGA or a Text whole on its first use), and "elapsed_ms
-// N", the time all the writes took, by the host's monotonic clock. It is the guest of `nx bench
-// crdt-scale`.
+// the first write took (it reads an RGA's or a Text's view, or the sequence whole), and
+// "elapsed_ms N", the time all the writes took, by the host's monotonic clock. It is the guest
+// of `nx bench crdt-scale`.
 package main
 
 import (
