@@ -337,6 +337,7 @@ func (r *Replica) collectNow() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.failed == nil {
+		r.collectViews()
 		r.collect()
 		r.trim() // nothing is dirty between commits: an idle node unloads too
 		r.flushIdleViews()

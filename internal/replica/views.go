@@ -48,6 +48,8 @@ type viewSet struct {
 	// to delete with the next commit.
 	none map[crdt.ObjKey]bool
 	drop map[crdt.ObjKey]bool
+	// collected: when each sequence was last read whole for collection.
+	collected map[crdt.ObjKey]time.Time
 }
 
 type openView struct {
@@ -59,7 +61,8 @@ type openView struct {
 }
 
 func newViewSet() viewSet {
-	return viewSet{open: map[crdt.ObjKey]*openView{}, none: map[crdt.ObjKey]bool{}, drop: map[crdt.ObjKey]bool{}}
+	return viewSet{open: map[crdt.ObjKey]*openView{}, none: map[crdt.ObjKey]bool{}, drop: map[crdt.ObjKey]bool{},
+		collected: map[crdt.ObjKey]time.Time{}}
 }
 
 func viewKey(k crdt.ObjKey, sub []byte) []byte { return append(objPrefix(k), sub...) }
@@ -160,23 +163,55 @@ func putView(b *store.Batch, k crdt.ObjKey, obj crdt.Object) bool {
 	return true
 }
 
-// buildView makes the view of a Text or an RGA.
+// buildView makes the view of a Text or an RGA; the deletes it holds that
+// wait for collection count as deleted through the view.
 func buildView(obj crdt.Object) *seqview.View {
+	var v *seqview.View
 	switch o := obj.(type) {
 	case *crdt.Text:
-		return seqview.Build(crdt.TypeText, crdt.MaxHLC(o), func(yield func(seqview.Entry) bool) {
+		v = seqview.Build(crdt.TypeText, crdt.MaxHLC(o), func(yield func(seqview.Entry) bool) {
 			o.EachPiece(func(run crdt.OpID, off uint64, text []rune) bool {
 				return yield(seqview.Entry{ID: run, Off: off, N: uint64(len(text)), Val: []byte(string(text))})
 			})
 		})
 	case *crdt.RGA:
-		return seqview.Build(crdt.TypeRGA, crdt.MaxHLC(o), func(yield func(seqview.Entry) bool) {
+		v = seqview.Build(crdt.TypeRGA, crdt.MaxHLC(o), func(yield func(seqview.Entry) bool) {
 			o.EachVisible(func(id crdt.OpID, v []byte) bool {
 				return yield(seqview.Entry{ID: id, N: 1, Val: v})
 			})
 		})
+	default:
+		return nil
 	}
-	return nil
+	if d, ok := obj.(delLogger); ok {
+		v.SetDeleted(uint64(d.DelsWaiting()))
+	}
+	return v
+}
+
+// viewCollectMin is the least number of elements deleted through a view
+// that has its sequence read whole for collection (collectViews); a
+// larger sequence waits for an eighth of its length. viewCollectEvery is
+// how often, at most, one sequence is read for it (its deletes may wait
+// for a member away: it would be read again and again for nothing).
+const (
+	viewCollectMin   = 4096
+	viewCollectEvery = 10 * time.Minute
+)
+
+// collectViews reads whole, for collection, the sequences idle for seqKeep
+// whose views took many deletes: their tombstones wait until the sequence
+// is in memory (r.mu held; the collection timer).
+func (r *Replica) collectViews() {
+	now := time.Now()
+	for k, ov := range r.views.open {
+		if d := ov.v.Deleted(); d >= max(viewCollectMin, ov.v.Len()/8) && now.Sub(ov.used) >= seqKeep &&
+			now.Sub(r.views.collected[k]) >= viewCollectEvery {
+			r.views.collected[k] = now
+			r.log.Info("reading a sequence whole to collect the deletes made through its view", "type", k.Type, "key", k.Key, "deleted", d)
+			r.state.Get(k)
+		}
+	}
 }
 
 // flushView adds to b what changed in k's open view and lets its chunks go

@@ -359,3 +359,54 @@ func TestViews_SurvivesSIGKILL(t *testing.T) {
 		st.Close()
 	}
 }
+
+// TestViews_DeletesThroughAViewAreCollected deletes the last 5,000
+// characters of a large Text through its view: once the view is idle, the
+// collection timer
+// reads the text whole, and the deleted runs are collected from the store;
+// the text reads the same throughout.
+func TestViews_DeletesThroughAViewAreCollected(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	k := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
+	model := seedSeq(t, st, k, 20000)
+	r := openReplica(t, Config{Store: st})
+	defer r.Close(context.Background())
+	// The last 5,000: typed one after another, each character's run is
+	// the parent of the next, and a run goes only once nothing names it.
+	for left := 5000; left > 0; {
+		n := min(left, 1000)
+		write(t, r, &crdt.Op{Kind: crdt.TextDelete, Key: k.Key, At: &crdt.TextPos{Index: uint64(len(model) - 5000), Count: uint64(n)}})
+		left -= n
+	}
+	model = model[:len(model)-5000]
+	if s := r.Stats(); s.SeqLoads != 0 || s.ViewWrites == 0 {
+		t.Fatalf("%d loads, %d writes through the view; want none and some", s.SeqLoads, s.ViewWrites)
+	}
+	records := func() int {
+		n, err := st.CountKeys(store.CRDT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := records()
+	r.mu.Lock()
+	r.views.open[k].used = time.Now().Add(-2 * seqKeep) // idle
+	r.mu.Unlock()
+	deadline := time.Now().Add(20 * time.Second)
+	for r.GC().CollectedBytes == 0 || records() > before-5000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not collected: %d bytes, %d records (%d before)", r.GC().CollectedBytes, records(), before)
+		}
+		r.collectNow()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := r.Stats().SeqLoads; n != 1 {
+		t.Fatalf("%d loads, want 1", n)
+	}
+	if got := r.textString(k); got != strings.Join(model, "") {
+		t.Fatalf("the text changed: %d characters, want %d", len([]rune(got)), len(model))
+	}
+	t.Logf("records %d -> %d, %d bytes collected", before, records(), r.GC().CollectedBytes)
+}

@@ -61,6 +61,7 @@ type View struct {
 	total  uint64
 	nextID uint64
 	maxHLC uint64
+	dels   uint64 // elements deleted through the view (Deleted)
 	read   ChunkReader
 
 	dirDirty bool
@@ -136,6 +137,18 @@ func (v *View) Len() uint64 { return v.total }
 // A local insert can be placed by the view only if it is newer: then it
 // lands right after its parent, ahead of every sibling.
 func (v *View) MaxHLC() uint64 { return v.maxHLC }
+
+// Deleted returns how many elements were deleted through the view (and its
+// earlier stored versions) since it was built, plus what SetDeleted added:
+// deletes whose tombstones wait until the sequence is read whole.
+func (v *View) Deleted() uint64 { return v.dels }
+
+// SetDeleted sets the count Deleted starts from (a view built from a
+// sequence whose deletes still wait for collection).
+func (v *View) SetDeleted(n uint64) {
+	v.dels = n
+	v.dirDirty = true
+}
 
 // Dirty reports whether the view changed since it was read or flushed.
 func (v *View) Dirty() bool {
@@ -538,6 +551,7 @@ func (v *View) Delete(i, count uint64) error {
 		c.n -= take
 		c.dirty = true
 		v.total -= take
+		v.dels += take
 		count -= take
 		v.dirDirty = true
 		if c.n == 0 {
@@ -603,6 +617,7 @@ func (v *View) appendDir(b []byte) []byte {
 	b = append(b, Version, byte(v.typ))
 	b = binary.AppendUvarint(b, v.nextID)
 	b = binary.AppendUvarint(b, v.maxHLC)
+	b = binary.AppendUvarint(b, v.dels)
 	b = binary.AppendUvarint(b, uint64(len(v.chunks)))
 	for ci, id := range v.ids {
 		b = binary.AppendUvarint(binary.AppendUvarint(b, id), v.lens[ci])
@@ -621,7 +636,7 @@ func Decode(t crdt.Type, dir []byte, read ChunkReader) (*View, error) {
 		return nil, fmt.Errorf("%w: a view of a %s, not a %s", ErrCorrupt, typ, t)
 	}
 	v := &View{typ: t, read: read}
-	v.nextID, v.maxHLC = d.uv(), d.uv()
+	v.nextID, v.maxHLC, v.dels = d.uv(), d.uv(), d.uv()
 	n := d.count(2)
 	// Chunk ids are below nextID, which grows by one per chunk made: ids
 	// seen are a bit set, or a map when nextID is far above the count (a
