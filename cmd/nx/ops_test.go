@@ -194,7 +194,7 @@ func TestObservability(t *testing.T) {
 		"numax_wasm_memory_bytes", "numax_broadcast_ops_total", "numax_remote_ops_applied_total", "numax_remote_ops_received_total",
 		"numax_remote_ops_duplicate_total", "numax_peer_connects_total", "numax_peer_disconnects_total",
 		"numax_relay_tree_prunes_total", "numax_relay_tree_grafts_total", "numax_relay_tree_haves_total",
-		"numax_crdt_sequence_loads_total", "numax_crdt_sequence_unloads_total",
+		"numax_crdt_sequence_loads_total", "numax_crdt_sequence_unloads_total", "numax_crdt_sequence_view_writes_total",
 		"numax_wasm_compile_duration_seconds_count", "numax_wasm_execution_duration_seconds_count",
 		"numax_sync_errors_total{reason=refused}", "numax_wasm_invocations_total{module=distributed_counter.wasm}{status=ok}"} {
 		if _, ok := m[name]; !ok {
