@@ -117,6 +117,10 @@ type Config struct {
 	// memory ([storage] crdt_cache; default 64 MiB): maps and sets are read
 	// from the store on demand.
 	CRDTCache int64
+
+	// viewMin is the memory from which a sequence leaves a view (0:
+	// viewMinBytes; tests lower it).
+	viewMin int64
 }
 
 // Defaults of the clock guard.

@@ -193,7 +193,7 @@ func Seed(st *store.Store, k crdt.ObjKey, obj crdt.Object, origin string, seq ui
 	}
 	b := st.NewBatch()
 	rewriteObject(b, k, obj)
-	putView(b, k, obj)
+	putView(b, k, obj, viewMinBytes)
 	b.Set(store.Vector, vvKey(origin), uvarint(seq))
 	_, err := st.Commit(b)
 	return err

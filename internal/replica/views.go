@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -141,16 +142,16 @@ func (r *Replica) addViewDrops(b *store.Batch) {
 // saveView adds to b the view of sequence k, in memory as obj, if it is
 // large enough to want one (r.mu held; k's records are all stored).
 func (r *Replica) saveView(b *store.Batch, k crdt.ObjKey, obj crdt.Object) {
-	if putView(b, k, obj) {
+	if putView(b, k, obj, cmp.Or(r.cfg.viewMin, viewMinBytes)) {
 		delete(r.views.drop, k)
 		delete(r.views.none, k)
 	}
 }
 
 // putView adds to b the view of sequence k, obj, in place of any stored,
-// if obj is large enough to want one; it reports whether it did.
-func putView(b *store.Batch, k crdt.ObjKey, obj crdt.Object) bool {
-	if memBytes(obj) < viewMinBytes {
+// if obj takes at least minBytes; it reports whether it did.
+func putView(b *store.Batch, k crdt.ObjKey, obj crdt.Object, minBytes int64) bool {
+	if memBytes(obj) < minBytes {
 		return false
 	}
 	v := buildView(obj)

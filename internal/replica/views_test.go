@@ -1,12 +1,14 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/numax/numax/internal/seqview"
 	"github.com/numax/numax/internal/store"
 	"github.com/numax/numax/internal/testutil"
+	"pgregory.net/rapid"
 )
 
 // seedSeq writes a Text (or an RGA) of n elements typed one after another
@@ -409,4 +412,147 @@ func TestViews_DeletesThroughAViewAreCollected(t *testing.T) {
 		t.Fatalf("the text changed: %d characters, want %d", len([]rune(got)), len(model))
 	}
 	t.Logf("records %d -> %d, %d bytes collected", before, records(), r.GC().CollectedBytes)
+}
+
+// TestProperty_ViewsMatchTheSequenceInMemory drives one node at random —
+// Text inserts and deletes by position, RGA inserts at the head or after
+// an element and deletes, ops from another origin, unloads (views written),
+// whole reads, idle flushes, collection passes, restarts — with every
+// sequence leaving a view however small, and after each step compares what
+// the node reads (through a view or not) and what its records hold with
+// the same ops applied to objects in memory.
+func TestProperty_ViewsMatchTheSequenceInMemory(t *testing.T) {
+	var viewWrites atomic.Uint64
+	rapid.Check(t, func(rt *rapid.T) {
+		dir, err := os.MkdirTemp("", "views")
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		st, err := store.Open(store.DefaultConfig(dir))
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer st.Close()
+		net := NewMemNet(3)
+		defer net.Close()
+		self, other := strings.Repeat("a", 32), strings.Repeat("b", 32)
+		cfg := Config{Store: st, NodeID: self, Transport: net.Endpoint(self), viewMin: 1}
+		r, err := Open(cfg)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		defer func() { r.Close(context.Background()) }()
+		kt, kl := crdt.ObjKey{Type: crdt.TypeText, Key: "t"}, crdt.ObjKey{Type: crdt.TypeRGA, Key: "l"}
+		txt, list := &crdt.Text{}, &crdt.RGA{}
+		otherSeq := uint64(0)
+		apply := func(op *crdt.Op) {
+			if op.Key == kt.Key {
+				txt.Apply(op)
+			} else {
+				list.Apply(op)
+			}
+		}
+		local := func(op *crdt.Op) {
+			if _, err := r.Write(context.Background(), op, nil); err != nil {
+				if errors.Is(err, ErrNoop) {
+					return
+				}
+				rt.Fatalf("write %s: %v", op.Kind, err)
+			}
+			apply(op)
+		}
+		for range rapid.IntRange(1, 60).Draw(rt, "steps") {
+			switch rapid.IntRange(0, 11).Draw(rt, "step") {
+			case 0, 1, 2: // type
+				at := rapid.Uint64Range(0, uint64(txt.Len())).Draw(rt, "at")
+				s := rapid.StringMatching(`[a-zé😀]{1,8}`).Draw(rt, "s")
+				local(&crdt.Op{Kind: crdt.TextInsert, Key: kt.Key, Value: []byte(s), At: &crdt.TextPos{Index: at}})
+			case 3: // delete
+				if txt.Len() == 0 {
+					continue
+				}
+				at := rapid.Uint64Range(0, uint64(txt.Len())-1).Draw(rt, "from")
+				n := rapid.Uint64Range(1, uint64(txt.Len())-at).Draw(rt, "n")
+				local(&crdt.Op{Kind: crdt.TextDelete, Key: kt.Key, At: &crdt.TextPos{Index: at, Count: n}})
+			case 4: // RGA insert, at the head or after a visible element
+				op := &crdt.Op{Kind: crdt.RGAInsert, Key: kl.Key, Value: []byte(rapid.StringMatching(`[a-z]{1,3}`).Draw(rt, "v"))}
+				if vis := list.Visible(); len(vis) > 0 && rapid.Bool().Draw(rt, "after") {
+					op.Ref = vis[rapid.IntRange(0, len(vis)-1).Draw(rt, "parent")].ID
+				}
+				local(op)
+			case 5: // RGA delete
+				if vis := list.Visible(); len(vis) > 0 {
+					local(&crdt.Op{Kind: crdt.RGADelete, Key: kl.Key, Ref: vis[rapid.IntRange(0, len(vis)-1).Draw(rt, "elem")].ID})
+				}
+			case 6: // another origin types somewhere, stamped a little ahead
+				at := rapid.Uint64Range(0, uint64(txt.Len())).Draw(rt, "remote at")
+				parent, _ := txt.ResolveInsert(at)
+				otherSeq++
+				op := &crdt.Op{Kind: crdt.TextInsert, Key: kt.Key, Origin: other, Seq: otherSeq, Ref: parent.Run, Delta: parent.Off,
+					HLC: crdt.HLCAt(time.Now().UnixMilli()+int64(rapid.IntRange(0, 50).Draw(rt, "ahead"))), Value: []byte("R")}
+				if err := r.Handle(other, &Message{Kind: PushOps, Ops: []*crdt.Op{op}}); err != nil {
+					rt.Fatalf("remote op: %v", err)
+				}
+				apply(op)
+			case 7: // unload everything idle: views written
+				r.mu.Lock()
+				for _, u := range r.seqs.used {
+					u.at = time.Now().Add(-2 * seqKeep)
+				}
+				r.seqs.lastTry = time.Time{}
+				r.unloadSeqs(-1)
+				r.mu.Unlock()
+			case 8: // read whole
+				r.Read(kt, func(crdt.Object) {})
+				r.Read(kl, func(crdt.Object) {})
+			case 9: // idle views flushed, collection
+				r.mu.Lock()
+				for _, ov := range r.views.open {
+					ov.used = time.Now().Add(-2 * seqKeep)
+				}
+				r.mu.Unlock()
+				r.collectNow()
+			case 10, 11: // restart
+				if err := r.Close(context.Background()); err != nil {
+					rt.Fatal(err)
+				}
+				if r, err = Open(cfg); err != nil {
+					rt.Fatal(err)
+				}
+			}
+			if got, want := r.textString(kt), txt.String(); got != want {
+				rt.Fatalf("text %q, in memory %q", got, want)
+			}
+			vals := r.SliceRGA(kl.Key, 0, 1<<30)
+			want := list.Slice(0, uint64(list.Len()))
+			if len(vals) != len(want) {
+				rt.Fatalf("RGA of %d values, in memory %d", len(vals), len(want))
+			}
+			for i := range vals {
+				if !bytes.Equal(vals[i], want[i]) {
+					rt.Fatalf("RGA value %d: %q, in memory %q", i, vals[i], want[i])
+				}
+			}
+		}
+		// The records say the same (tombstones aside: they may be
+		// collected there).
+		for k, want := range map[crdt.ObjKey]crdt.Object{kt: txt, kl: list} {
+			obj, err := readObject(st, k)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			if obj == nil {
+				obj = crdt.New(k.Type)
+			}
+			if got, want := visible(obj), visible(want); strings.Join(got, "|") != strings.Join(want, "|") {
+				rt.Fatalf("%s read from its records: %q, in memory %q", k.Type, got, want)
+			}
+		}
+		viewWrites.Add(r.Stats().ViewWrites)
+	})
+	if viewWrites.Load() == 0 {
+		t.Fatal("no write went through a view")
+	}
+	t.Logf("%d writes through views", viewWrites.Load())
 }
