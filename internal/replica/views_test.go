@@ -490,7 +490,7 @@ func TestProperty_ViewsMatchTheSequenceInMemory(t *testing.T) {
 				parent, _ := txt.ResolveInsert(at)
 				otherSeq++
 				op := &crdt.Op{Kind: crdt.TextInsert, Key: kt.Key, Origin: other, Seq: otherSeq, Ref: parent.Run, Delta: parent.Off,
-					HLC: crdt.HLCAt(time.Now().UnixMilli()+int64(rapid.IntRange(0, 50).Draw(rt, "ahead"))), Value: []byte("R")}
+					HLC: crdt.HLCAt(time.Now().UnixMilli() + int64(rapid.IntRange(0, 50).Draw(rt, "ahead"))), Value: []byte("R")}
 				if err := r.Handle(other, &Message{Kind: PushOps, Ops: []*crdt.Op{op}}); err != nil {
 					rt.Fatalf("remote op: %v", err)
 				}
