@@ -162,7 +162,10 @@ func (r *Replica) unloadSeqs(budget int64) bool {
 		}
 		return c.used[a].at.Compare(c.used[b].at)
 	})
-	var b *store.Batch // the views of the sequences unloaded
+	// The views of the sequences unloaded; while the store refuses writes,
+	// sequences go without one and views written through stay.
+	var b *store.Batch
+	writable := r.viewsWritable()
 	defer func() {
 		if b != nil {
 			r.commitViews(b)
@@ -172,18 +175,21 @@ func (r *Replica) unloadSeqs(budget int64) bool {
 		if c.total <= budget {
 			break
 		}
-		if b == nil {
+		if b == nil && writable {
 			b = r.st.NewBatch()
 		}
 		if ov := r.views.open[k]; ov != nil { // a view, the sequence not in memory
 			if !ov.stored {
+				if !writable {
+					continue
+				}
 				r.flushView(b, k, ov)
 			}
 			delete(r.views.open, k)
 			c.drop(k)
 			continue
 		}
-		if obj := r.state.Objects[k]; obj != nil {
+		if obj := r.state.Objects[k]; obj != nil && writable {
 			r.saveView(b, k, obj)
 		}
 		if waiting[k] {

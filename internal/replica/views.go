@@ -227,6 +227,9 @@ func (r *Replica) flushView(b *store.Batch, k crdt.ObjKey, ov *openView) {
 // flushIdleViews writes the views written through and idle for seqKeep,
 // so that a crash later finds them (r.mu held; the collection timer).
 func (r *Replica) flushIdleViews() {
+	if !r.viewsWritable() {
+		return
+	}
 	var b *store.Batch
 	now := time.Now()
 	for k, ov := range r.views.open {
@@ -243,15 +246,29 @@ func (r *Replica) flushIdleViews() {
 	}
 }
 
-// commitViews commits a batch of view writes (r.mu held). Views are
-// derived, but a store that fails to write them fails the replica as any
-// write does.
+// viewsWritable reports whether views may be written now: not while the
+// store refuses writes (a full disk: views wait in memory until it clears)
+// or the replica has failed (r.mu held).
+func (r *Replica) viewsWritable() bool {
+	return r.failed == nil && r.st.CheckWritable() == nil
+}
+
+// commitViews commits a batch of view writes (r.mu held). A store that
+// fails to write them fails the replica as any write does; the views read
+// go too (those flushed in b count their chunks as stored: read again,
+// they would not be), so the sequences are read whole from their records.
 func (r *Replica) commitViews(b *store.Batch) {
 	if r.failed != nil {
 		b.Discard()
 		return
 	}
 	if _, err := r.st.CommitUnchecked(b); err != nil {
+		for k := range r.views.open {
+			delete(r.views.open, k)
+			r.views.none[k] = true
+			r.views.drop[k] = true
+			r.seqs.drop(k)
+		}
 		r.failed = fmt.Errorf("replica: store write failed, restart the node: %w", err)
 		r.log.Error("store write failed; replica stopped accepting changes", "err", err)
 	}
@@ -262,7 +279,7 @@ func (r *Replica) commitViews(b *store.Batch) {
 func (r *Replica) saveViews() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.failed != nil {
+	if !r.viewsWritable() {
 		return
 	}
 	b := r.st.NewBatch()

@@ -556,3 +556,76 @@ func TestProperty_ViewsMatchTheSequenceInMemory(t *testing.T) {
 	}
 	t.Logf("%d writes through views", viewWrites.Load())
 }
+
+// TestViews_WaitForAFullDisk writes through a view, then the disk fills:
+// the idle flush, the unload and Close write nothing (the replica does not
+// fail, the view stays in memory and reads right); once space is back the
+// view is stored.
+func TestViews_WaitForAFullDisk(t *testing.T) {
+	var free atomic.Uint64
+	free.Store(1 << 30)
+	cfg := store.DefaultConfig(t.TempDir())
+	cfg.MinFree = 64 << 20
+	cfg.FreeSpace = func(string) (uint64, error) { return free.Load(), nil }
+	st, err := store.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
+	model := seedSeq(t, st, k, 20000)
+	r := openReplica(t, Config{Store: st})
+	write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: k.Key, Value: []byte("Z"), At: &crdt.TextPos{Index: 5}})
+	model = append(model[:5], append([]string{"Z"}, model[5:]...)...)
+	free.Store(10 << 20)
+	testutil.Eventually(t, 5*time.Second, "degraded", func() bool { return st.Degraded() != "" })
+	idle := func() {
+		r.mu.Lock()
+		for _, ov := range r.views.open {
+			ov.used = time.Now().Add(-2 * seqKeep)
+		}
+		for _, u := range r.seqs.used {
+			u.at = time.Now().Add(-2 * seqKeep)
+		}
+		r.seqs.lastTry = time.Time{}
+		r.mu.Unlock()
+	}
+	idle()
+	r.collectNow()
+	r.mu.Lock()
+	r.unloadSeqs(-1)
+	open := r.views.open[k] != nil
+	r.mu.Unlock()
+	if !open || viewStored(t, st, k) {
+		t.Fatalf("on a full disk: view in memory %v, stored %v; want in memory only", open, viewStored(t, st, k))
+	}
+	if got := r.textString(k); got != strings.Join(model, "") {
+		t.Fatal("the text read on a full disk differs from the model")
+	}
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if viewStored(t, st, k) {
+		t.Fatal("Close stored a view on a full disk")
+	}
+	free.Store(1 << 30)
+	testutil.Eventually(t, 5*time.Second, "writes resumed", func() bool { return st.Degraded() == "" })
+	r = openReplica(t, Config{Store: st})
+	defer r.Close(context.Background())
+	if got := r.textString(k); got != strings.Join(model, "") {
+		t.Fatal("after the disk cleared, the text differs from the model")
+	}
+	if n := r.Stats().SeqLoads; n != 1 {
+		t.Fatalf("%d loads, want 1: the view written through was never stored", n)
+	}
+	r.mu.Lock()
+	r.unloadSeqs(-1) // in use just now: kept
+	r.mu.Unlock()
+	idle()
+	r.mu.Lock()
+	r.unloadSeqs(-1)
+	r.mu.Unlock()
+	if !viewStored(t, st, k) {
+		t.Fatal("no view stored once the disk cleared")
+	}
+}
