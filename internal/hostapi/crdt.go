@@ -400,9 +400,22 @@ func textInsert(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32
 	if len(c.value) == 0 {
 		return h.textCheck(c.key, c.index)
 	}
-	_, code := h.writeOp(ctx, mod, &crdt.Op{Kind: crdt.TextInsert, Key: c.key, Value: c.value,
-		At: &crdt.TextPos{Index: c.index}}, nil)
+	op := newTextOp(crdt.TextInsert, c.key, c.index, 0)
+	op.Value = c.value
+	_, code := h.writeOp(ctx, mod, op, nil)
 	return code
+}
+
+// textOp is a Text op and its position, made in one allocation.
+type textOp struct {
+	op crdt.Op
+	at crdt.TextPos
+}
+
+func newTextOp(kind crdt.Kind, key string, index, count uint64) *crdt.Op {
+	o := &textOp{at: crdt.TextPos{Index: index, Count: count}}
+	o.op = crdt.Op{Kind: kind, Key: key, At: &o.at}
+	return &o.op
 }
 
 // textCheck answers an empty insert: nothing changes, but a position past
@@ -422,7 +435,7 @@ func textDelete(ctx context.Context, h *Host, mod api.Module, c *crdtCall) int32
 		return abi.ErrInternal
 	}
 	for left := c.count; left > 0; {
-		op := &crdt.Op{Kind: crdt.TextDelete, Key: c.key, At: &crdt.TextPos{Index: c.index, Count: left}}
+		op := newTextOp(crdt.TextDelete, c.key, c.index, left)
 		if _, code := h.writeOp(ctx, mod, op, nil); code != abi.OK {
 			return code
 		}
