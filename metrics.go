@@ -213,9 +213,9 @@ func (m *metrics) register(p nodeParts) {
 		counter("numax_crdt_sequence_unloads_total", "RGAs and Texts unloaded from memory past [storage] crdt_cache.",
 			func() float64 { return float64(r.Stats().SeqUnloads) })
 		counter("numax_op_heads_signed_total", "Heads of this node's own ops it signed (with TLS).", func() float64 { return float64(r.Stats().HeadsSigned) })
-		counter("numax_tombstones_collected_bytes_total", "Encoded bytes of tombstones collected once causally stable (ORSet removals).",
+		counter("numax_tombstones_collected_bytes_total", "Encoded bytes of tombstones collected once causally stable (ORSet, LWW-Map, Text and RGA removals).",
 			func() float64 { return float64(r.GC().CollectedBytes) })
-		gauge("numax_tombstones_pending", "Removed ORSet tags, deleted Text runs and deleted RGA elements waiting until their removal is causally stable.",
+		gauge("numax_tombstones_pending", "Removed ORSet tags and LWW-Map fields, deleted Text runs and deleted RGA elements waiting until their removal is causally stable.",
 			func() float64 { return float64(r.GC().Pending) })
 		gauge("numax_tombstone_oldest_age_seconds", "How long the oldest uncollected tombstone has waited (0 if none).",
 			func() float64 { return r.GC().OldestAge.Seconds() })

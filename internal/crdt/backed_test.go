@@ -133,3 +133,54 @@ func recordsOf(m memBacking) []Record {
 	})
 	return out
 }
+
+// TestLWWMap_CollectRemoved drops a field only while it is the tombstone
+// named: a later write keeps it, and a backed map deletes its record.
+func TestLWWMap_CollectRemoved(t *testing.T) {
+	set := func(hlc uint64) *Op {
+		return &Op{Kind: LWWMapSet, Key: "m", Field: []byte("f"), Value: []byte("v"), HLC: hlc, Origin: nodeA}
+	}
+	remove := &Op{Kind: LWWMapRemove, Key: "m", Field: []byte("f"), HLC: 2, Origin: nodeA}
+	removed := Stamp{HLC: 2, Writer: nodeA}
+	for _, tc := range []struct {
+		name  string
+		ops   []*Op
+		stamp Stamp
+		gone  bool
+	}{
+		{"the tombstone", []*Op{set(1), remove}, removed, true},
+		{"another stamp", []*Op{set(1), remove}, Stamp{HLC: 1, Writer: nodeA}, false},
+		{"written again after", []*Op{set(1), remove, set(3)}, removed, false},
+		{"never removed", []*Op{set(1)}, Stamp{HLC: 1, Writer: nodeA}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			back := memBacking{}
+			m := NewBackedLWWMap(back, &Cache{})
+			for _, op := range tc.ops {
+				m.Apply(op)
+			}
+			for _, rec := range m.Dirty() {
+				back[string(rec.Sub)] = rec.Value
+			}
+			m.Clean()
+			m.Evict()
+			before, _ := m.lookup("f")
+			freed := m.CollectRemoved("f", tc.stamp)
+			recs := m.Dirty()
+			m.Clean()
+			if tc.gone {
+				if freed == 0 || len(recs) != 1 || recs[0].Value != nil || len(m.Fields) != 0 {
+					t.Fatalf("freed %d, records %q, fields %v: want the field and its record gone", freed, recs, m.Fields)
+				}
+				fields, _ := m.Entries()
+				if len(fields) != 0 {
+					t.Fatalf("entries %q after collecting", fields)
+				}
+				return
+			}
+			if after, _ := m.lookup("f"); freed != 0 || len(recs) != 0 || after.Stamp != before.Stamp || after.Removed != before.Removed || !bytes.Equal(after.Value, before.Value) {
+				t.Fatalf("freed %d, records %q, entry %+v (was %+v): want nothing changed", freed, recs, after, before)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 )
 
@@ -119,7 +120,11 @@ func (m *LWWMap) each(f func(field string, e MapEntry) bool) {
 	}
 	mergeKeys(m.dirty, m.back, func(k string, stored []byte, resident bool) bool {
 		if resident {
-			return f(k, m.Fields[k])
+			e, ok := m.Fields[k]
+			if !ok {
+				return true // collected (CollectRemoved), its record not yet deleted
+			}
+			return f(k, e)
 		}
 		if e, ok := m.Fields[k]; ok {
 			return f(k, e)
@@ -170,9 +175,42 @@ func (m *LWWMap) ResidentBytes() int64 { return m.size }
 func (m *LWWMap) Dirty() []Record {
 	out := make([]Record, 0, len(m.dirty))
 	for f := range m.dirty {
-		out = append(out, mapRecord(f, m.Fields[f]))
+		e, ok := m.Fields[f]
+		if !ok { // collected: the record goes
+			out = append(out, Record{Sub: []byte(f)})
+			continue
+		}
+		out = append(out, mapRecord(f, e))
 	}
 	return out
+}
+
+// Tombstones calls f with every removed field and its removal's stamp.
+func (m *LWWMap) Tombstones(f func(field string, stamp Stamp)) {
+	m.each(func(k string, e MapEntry) bool {
+		if e.Removed {
+			f(k, e.Stamp)
+		}
+		return true
+	})
+}
+
+// CollectRemoved drops field if it is still the tombstone stamp left (a
+// removal every replica holds, collected: docs/crdt.md); a later write
+// keeps it. It returns the bytes freed.
+func (m *LWWMap) CollectRemoved(field string, stamp Stamp) int {
+	e, ok := m.lookup(field)
+	if !ok || !e.Removed || e.Stamp != stamp {
+		return 0
+	}
+	if m.back != nil {
+		d := e.size(field)
+		m.size -= d
+		m.cache.Used -= d
+		m.dirty[field] = true
+	}
+	delete(m.Fields, field)
+	return len(field) + len(stamp.Writer) + binary.MaxVarintLen64 + 2
 }
 
 func (m *LWWMap) Clean() { clear(m.dirty) }

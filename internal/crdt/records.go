@@ -368,6 +368,9 @@ func (d *dec) deletedSpans(id OpID, ss []span, k int) []span {
 	return ss
 }
 
+// MapRecordEntry decodes an LWW-Map field record.
+func MapRecordEntry(v []byte) (MapEntry, error) { return decodeMapEntry(v) }
+
 // MapRecordValue decodes an LWW-Map field record: its value, or removed.
 func MapRecordValue(v []byte) (value []byte, removed bool, err error) {
 	e, err := decodeMapEntry(v)

@@ -11,9 +11,12 @@ import (
 
 // Tombstone collection by causal stability (docs/crdt.md). It collects
 // ORSet removals, deleted Text runs (crdt.Text.CollectRun: a wholly
-// deleted run once nothing was placed after it) and deleted RGA elements
-// (crdt.RGA.CollectElem, likewise); LWW-Map removals keep their
-// tombstones.
+// deleted run once nothing was placed after it), deleted RGA elements
+// (crdt.RGA.CollectElem, likewise) and LWW-Map removals. A removed field
+// goes only once every member ever seen holds it, those away past
+// MemberExpiry included (strict, below): a late write from one, stamped
+// before the removal, would otherwise land where the tombstone went and
+// lose where it is still kept, for good.
 //
 // A removal is collected in two steps, by epochs of removals applied here:
 //
@@ -63,10 +66,28 @@ type delLogger interface {
 	InsertedDeleted(id crdt.OpID) bool
 }
 
+// lwwTomb is one LWW-Map removal waiting: the field and the removal's
+// stamp (a later write keeps the field).
+type lwwTomb struct {
+	k     crdt.ObjKey
+	field string
+	stamp crdt.Stamp
+}
+
+// lwwBatch is the LWW-Map removals of a passed epoch, waiting for the two
+// steps again with every member ever seen (stableStrict): v is the
+// epoch's, w this node's vector once step 1 passes.
+type lwwBatch struct {
+	opened time.Time // the epoch's
+	v, w   map[string]uint64
+	items  []lwwTomb
+}
+
 type tombEpoch struct {
 	opened, closed time.Time
 	v, w           map[string]uint64 // nil until the epoch closes / passes step 1
 	items          []tombItem
+	lww            []lwwTomb
 	// dels holds the Texts and RGAs with deletes in the epoch, and once
 	// it closes, the mark of each one's delete log then.
 	dels map[crdt.ObjKey]uint64
@@ -84,8 +105,14 @@ type gcState struct {
 	// usable is, per member, the last acknowledgement this node holds every
 	// op of that member's up to (S is their least).
 	usable map[string]map[string]uint64
-	// collected counts the bytes freed; pending the removed tags waiting
-	// (the deletes of Texts and RGAs waiting are counted in their logs).
+	// lww holds the LWW-Map removals of passed epochs, in order; rescan
+	// the maps whose records are still to be read for tombstones after a
+	// start.
+	lww    []lwwBatch
+	rescan []lwwRescan
+	// collected counts the bytes freed; pending the removed tags and
+	// fields waiting (the deletes of Texts and RGAs waiting are counted in
+	// their logs).
 	collected, pending int
 }
 
@@ -100,6 +127,8 @@ func (r *Replica) noteTombstones(applied []*crdt.Op) {
 		switch {
 		case op.Kind == crdt.ORSetRemove && len(op.Tags) > 0:
 			r.addTomb(tombItem{k: op.Obj(), elem: string(op.Field), tags: op.Tags})
+		case op.Kind == crdt.LWWMapRemove:
+			r.addLWWTomb(lwwTomb{k: op.Obj(), field: string(op.Field), stamp: crdt.Stamp{HLC: op.HLC, Writer: op.Origin}})
 		case op.Kind == crdt.TextDelete || op.Kind == crdt.RGADelete:
 			r.openEpoch().dels[op.Obj()] = 0
 		case (op.Kind == crdt.TextInsert || op.Kind == crdt.RGAInsert) && op.Origin != r.nodeID:
@@ -123,6 +152,16 @@ func (r *Replica) queueTombstones(k crdt.ObjKey, obj crdt.Object, requeue bool) 
 		set.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
 		return
 	}
+	if m, ok := obj.(*crdt.LWWMap); ok {
+		if requeue {
+			// At a start: read from the records a part at a time on the
+			// collection timer (rescanLWW), not all of them now.
+			r.gc.rescan = append(r.gc.rescan, lwwRescan{k: k})
+			return
+		}
+		m.Tombstones(func(f string, stamp crdt.Stamp) { r.addLWWTomb(lwwTomb{k: k, field: f, stamp: stamp}) })
+		return
+	}
 	o, ok := r.state.Get(k).(delLogger)
 	if !ok {
 		return
@@ -144,6 +183,55 @@ func (r *Replica) openEpoch() *tombEpoch {
 	e := &tombEpoch{opened: time.Now(), dels: map[crdt.ObjKey]uint64{}}
 	g.epochs = append(g.epochs, e)
 	return e
+}
+
+// lwwRescan is an LWW-Map whose stored tombstones are read again after a
+// start, from after the sub-key after.
+type lwwRescan struct {
+	k     crdt.ObjKey
+	after []byte
+}
+
+// rescanStep is how many records of LWW-Maps the collection timer reads
+// for tombstones at each tick after a start (a few milliseconds).
+const rescanStep = 10_000
+
+// rescanLWW queues the tombstones of the next rescanStep records of the
+// LWW-Maps read again after a start (r.mu held).
+func (r *Replica) rescanLWW() {
+	g := &r.gc
+	for left := rescanStep; left > 0 && len(g.rescan) > 0; {
+		rs := &g.rescan[0]
+		prefix := objPrefix(rs.k)
+		var from []byte
+		if rs.after != nil {
+			from = append(prefix[:len(prefix):len(prefix)], rs.after...)
+		}
+		rows, err := r.st.Scan(store.CRDT, store.ScanOptions{Prefix: prefix, After: from, Limit: left})
+		if err != nil {
+			r.log.Warn("LWW-Map tombstones not read for collection", "key", rs.k.Key, "err", err)
+			g.rescan = g.rescan[1:]
+			continue
+		}
+		for _, row := range rows {
+			e, err := crdt.MapRecordEntry(row.Value)
+			if err == nil && e.Removed {
+				r.addLWWTomb(lwwTomb{k: rs.k, field: string(row.Key[len(prefix):]), stamp: e.Stamp})
+			}
+		}
+		left -= len(rows)
+		if len(rows) == 0 || left > 0 {
+			g.rescan = g.rescan[1:] // read to its end
+			continue
+		}
+		rs.after = append([]byte(nil), rows[len(rows)-1].Key[len(prefix):]...)
+	}
+}
+
+func (r *Replica) addLWWTomb(it lwwTomb) {
+	e := r.openEpoch()
+	e.lww = append(e.lww, it)
+	r.gc.pending++
 }
 
 func (r *Replica) addTomb(it tombItem) {
@@ -206,7 +294,21 @@ func (r *Replica) stable() map[string]uint64 {
 			g.usable[m] = copyVV(vv)
 		}
 	}
-	live := r.liveMembers()
+	return r.stableOver(r.liveMembers())
+}
+
+// stableStrict is stable over every member ever seen, however long
+// unheard: what LWW-Map removals wait for.
+func (r *Replica) stableStrict() map[string]uint64 {
+	all := make([]string, 0, len(r.gc.members))
+	for m := range r.gc.members {
+		all = append(all, m)
+	}
+	return r.stableOver(all)
+}
+
+func (r *Replica) stableOver(live []string) map[string]uint64 {
+	g := &r.gc
 	if f := r.cfg.MembershipSize; f != nil && len(live)+1 < f() {
 		return nil
 	}
@@ -282,11 +384,19 @@ func (r *Replica) collect() {
 			g.collected += set.Collect(it.elem, it.tags)
 			changed[it.k] = set
 		}
+		if len(e.lww) > 0 {
+			g.lww = append(g.lww, lwwBatch{opened: e.opened, v: e.v, items: e.lww})
+		}
 		g.epochs = g.epochs[1:]
 	}
 	for k, set := range changed {
 		putRecords(b, k, set.Dirty())
 		set.Clean()
+	}
+	maps := r.collectLWW()
+	for k, m := range maps {
+		putRecords(b, k, m.Dirty())
+		m.Clean()
 	}
 	if b.Len() == 0 {
 		b.Discard()
@@ -295,9 +405,43 @@ func (r *Replica) collect() {
 	if _, err := r.commit(b); err != nil {
 		return
 	}
-	if len(changed) > 0 {
-		r.log.Debug("tombstones collected", "objects", len(changed), "bytes_total", g.collected)
+	if len(changed)+len(maps) > 0 {
+		r.log.Debug("tombstones collected", "objects", len(changed)+len(maps), "bytes_total", g.collected)
 	}
+}
+
+// collectLWW drops the LWW-Map removals whose batches passed both steps
+// with every member ever seen, and returns the maps changed (r.mu held).
+func (r *Replica) collectLWW() map[crdt.ObjKey]*crdt.LWWMap {
+	g := &r.gc
+	if len(g.lww) == 0 {
+		return nil
+	}
+	s := r.stableStrict()
+	changed := map[crdt.ObjKey]*crdt.LWWMap{}
+	for len(g.lww) > 0 && s != nil {
+		lb := &g.lww[0]
+		if !covers(s, lb.v) {
+			break
+		}
+		if lb.w == nil {
+			lb.w = copyVV(r.state.VV)
+		}
+		if !covers(s, lb.w) {
+			break
+		}
+		for _, it := range lb.items {
+			g.pending--
+			if m, _ := r.state.Get(it.k).(*crdt.LWWMap); m != nil {
+				if n := m.CollectRemoved(it.field, it.stamp); n > 0 {
+					g.collected += n
+					changed[it.k] = m
+				}
+			}
+		}
+		g.lww = g.lww[1:]
+	}
+	return changed
 }
 
 // GCStats are tombstone collection's figures for metrics.
@@ -328,6 +472,9 @@ func (r *Replica) GC() GCStats {
 	if len(r.gc.epochs) > 0 {
 		st.OldestAge = time.Since(r.gc.epochs[0].opened)
 	}
+	if len(r.gc.lww) > 0 {
+		st.OldestAge = max(st.OldestAge, time.Since(r.gc.lww[0].opened))
+	}
 	return st
 }
 
@@ -338,6 +485,7 @@ func (r *Replica) collectNow() {
 	defer r.mu.Unlock()
 	if r.failed == nil {
 		r.collectViews()
+		r.rescanLWW()
 		r.collect()
 		r.trim() // nothing is dirty between commits: an idle node unloads too
 		r.flushIdleViews()

@@ -520,3 +520,166 @@ func (c *cluster) awaitCollected(nodes []*Replica, what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// mapFigures reads LWW-Map key's records on node i: fields present and
+// tombstones.
+func mapFigures(t *testing.T, c *cluster, i int, key string) (present, removed int) {
+	t.Helper()
+	k := crdt.ObjKey{Type: crdt.TypeLWWMap, Key: key}
+	rows, err := c.st[i].Scan(store.CRDT, store.ScanOptions{Prefix: objPrefix(k)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		_, gone, err := crdt.MapRecordValue(row.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gone {
+			removed++
+		} else {
+			present++
+		}
+	}
+	return present, removed
+}
+
+// TestLWWMapTombstonesCollected: four nodes set 600 fields of one map and
+// remove 540; the tombstones go from every store once all four hold the
+// removals. Then the fourth is cut off past member_expiry, writes a field
+// the others then set and remove, with 269 more: those tombstones stay,
+// though every other kind would go (the late write, stamped before its
+// removal, must lose everywhere); once it is back, the late write loses on
+// all four, all four collect the tombstones and end equal.
+func TestLWWMapTombstonesCollected(t *testing.T) {
+	c := newCluster(t, 4, Config{MemberExpiry: 2 * time.Second, OpLogLimit: 5000})
+	field := func(p string, j int) []byte { return []byte(fmt.Sprintf("%s%04d", p, j)) }
+	round := func(nodes []*Replica, p string, n int) {
+		for j := range n {
+			writeBacking(t, nodes[j%len(nodes)], &crdt.Op{Kind: crdt.LWWMapSet, Key: "m", Field: field(p, j), Value: []byte("v")})
+		}
+		c.awaitSameVV(nodes, "the sets "+p)
+		for j := range n {
+			if j%10 != 0 {
+				writeBacking(t, nodes[(j+1)%len(nodes)], &crdt.Op{Kind: crdt.LWWMapRemove, Key: "m", Field: field(p, j)})
+			}
+		}
+	}
+	await := func(nodes []int, present, removed int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			ok := true
+			for _, i := range nodes {
+				if p, r := mapFigures(t, c, i, "m"); p != present || r != removed {
+					ok = false
+				}
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				for _, i := range nodes {
+					p, r := mapFigures(t, c, i, "m")
+					t.Logf("node %d: %d fields, %d tombstones, GC %+v", i+1, p, r, c.nodes[i].GC())
+				}
+				t.Fatalf("%s: want %d fields and %d tombstones on every node", what, present, removed)
+			}
+			for _, i := range nodes {
+				c.nodes[i].AntiEntropy()
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	round(c.nodes, "a", 600)
+	await([]int{0, 1, 2, 3}, 60, 0, "all four up")
+	if g := c.nodes[0].GC(); g.CollectedBytes == 0 {
+		t.Fatalf("metrics: %+v", g)
+	}
+
+	// The fourth is cut off past member_expiry, and writes meanwhile: a
+	// field the others then set and remove.
+	ids := []string{c.nodes[0].NodeID(), c.nodes[1].NodeID(), c.nodes[2].NodeID()}
+	away := c.nodes[3].NodeID()
+	c.net.Partition(ids, []string{away})
+	writeBacking(t, c.nodes[3], &crdt.Op{Kind: crdt.LWWMapSet, Key: "m", Field: field("b", 5), Value: []byte("late")})
+	testutil.Eventually(t, 30*time.Second, "the fourth expired on the three", func() bool {
+		for _, r := range c.nodes[:3] {
+			r.mu.Lock()
+			live := slices.Contains(r.liveMembers(), away)
+			r.mu.Unlock()
+			if live {
+				return false
+			}
+		}
+		return true
+	})
+	round(c.nodes[:3], "b", 300)
+	await([]int{0, 1, 2}, 90, 270, "the fourth away past member_expiry")
+	// Every other kind of tombstone would go now (the epochs passed both
+	// steps over the live members): these wait for the fourth.
+	testutil.Eventually(t, 30*time.Second, "the removals' epochs passed", func() bool {
+		for _, r := range c.nodes[:3] {
+			r.mu.Lock()
+			n := 0
+			for _, b := range r.gc.lww {
+				n += len(b.items)
+			}
+			r.mu.Unlock()
+			if n != 270 {
+				return false
+			}
+		}
+		return true
+	})
+	await([]int{0, 1, 2}, 90, 270, "the fourth still away")
+
+	c.net.Heal()
+	await([]int{0, 1, 2, 3}, 90, 0, "the fourth back")
+	for i, r := range c.nodes {
+		var late []byte
+		r.Read(crdt.ObjKey{Type: crdt.TypeLWWMap, Key: "m"}, func(o crdt.Object) { late, _ = o.(*crdt.LWWMap).Get(field("b", 5)) })
+		if late != nil {
+			t.Fatalf("node %d holds the late write %q of a field removed after it", i+1, late)
+		}
+	}
+	c.awaitConvergence("after collection")
+}
+
+// TestLWWMapTombstonesAfterARestart removes fields and restarts before
+// they are collected: the restarted node reads them again from the records
+// (a part at a time on the collection timer) and collects them.
+func TestLWWMapTombstonesAfterARestart(t *testing.T) {
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	r := openReplica(t, Config{Store: st})
+	for j := range 100 {
+		write(t, r, &crdt.Op{Kind: crdt.LWWMapSet, Key: "m", Field: []byte(fmt.Sprintf("f%03d", j)), Value: []byte("v")})
+	}
+	for j := range 90 {
+		write(t, r, &crdt.Op{Kind: crdt.LWWMapRemove, Key: "m", Field: []byte(fmt.Sprintf("f%03d", j))})
+	}
+	r.Close(context.Background())
+	k := crdt.ObjKey{Type: crdt.TypeLWWMap, Key: "m"}
+	records := func() (n int) {
+		rows, err := st.Scan(store.CRDT, store.ScanOptions{Prefix: objPrefix(k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rows)
+	}
+	if n := records(); n != 100 {
+		t.Fatalf("%d records before the restart, want 100 (90 tombstones)", n)
+	}
+	r = openReplica(t, Config{Store: st})
+	defer r.Close(context.Background())
+	testutil.Eventually(t, 20*time.Second, "tombstones collected after the restart", func() bool {
+		r.collectNow()
+		return records() == 10 && r.GC().Pending == 0
+	})
+	var fields [][]byte
+	r.Read(k, func(o crdt.Object) { fields, _ = o.(*crdt.LWWMap).Entries() })
+	if len(fields) != 10 || string(fields[0]) != "f090" {
+		t.Fatalf("fields after collection: %q", fields)
+	}
+}
