@@ -168,6 +168,18 @@ func (t *Transport) checkPeer(nc net.Conn, claimed string) error {
 // dial opens and handshakes a link to addr. refused means the peer refused
 // this node by identity or version, or is not acceptable: never redial.
 func (t *Transport) dial(ctx context.Context, addr string) (c *conn, refused bool, err error) {
+	done := make(chan struct{})
+	t.mu.Lock()
+	t.dialing[addr] = done
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		if t.dialing[addr] == done {
+			delete(t.dialing, addr)
+		}
+		t.mu.Unlock()
+		close(done)
+	}()
 	d := net.Dialer{Timeout: t.cfg.SocketTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -335,7 +347,7 @@ func (t *Transport) run(c *conn, br *bufio.Reader) {
 		c.close("read loop ended")
 		t.disconnects.Add(1)
 		t.log.Info("peer disconnected", "peer", c.peer, "reason", c.why)
-		if h := t.getHandler(); h != nil && was {
+		if h := t.getHandler(); h != nil && was && !t.replacedBy(c.peer) {
 			h.PeerDown(c.peer)
 		}
 	}()

@@ -113,7 +113,10 @@ type Transport struct {
 	conns    map[string]*conn  // by peer NodeId
 	health   map[string]Health // by dialed address
 	addrPeer map[string]string // dialed address -> NodeId learned
-	handler  Handler
+	// dialing holds, by address, the dial under way: closed when it ends
+	// (its link registered or not).
+	dialing map[string]chan struct{}
+	handler Handler
 	dialers  map[string]context.CancelFunc // by address: the running dial loops
 	closed   bool
 	changed  chan struct{} // closed and replaced when conns change
@@ -176,7 +179,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t := &Transport{
 		cfg: cfg, log: cfg.Logger, allowed: map[string]bool{}, tag: wire.TagBinary,
-		conns: map[string]*conn{}, health: map[string]Health{}, addrPeer: map[string]string{},
+		conns: map[string]*conn{}, health: map[string]Health{}, addrPeer: map[string]string{}, dialing: map[string]chan struct{}{},
 		dialers: map[string]context.CancelFunc{}, changed: make(chan struct{}),
 	}
 	if cfg.Debug {
@@ -470,6 +473,29 @@ func (t *Transport) register(c *conn) (ok bool, reason string) {
 	t.conns[c.peer] = c
 	t.notifyChanged()
 	return true, ""
+}
+
+// replacedBy waits for the dials under way to the addresses known as
+// peer's and reports whether one of them (or anything meanwhile) linked
+// the peer again. A link registered here can be closed by its dialer
+// while the link this node dials, the one both ends keep, is still in its
+// handshake: the peer is not lost then, and PeerDown would be a false
+// alarm.
+func (t *Transport) replacedBy(peer string) bool {
+	t.mu.Lock()
+	var waits []chan struct{}
+	for addr, id := range t.addrPeer {
+		if ch := t.dialing[addr]; id == peer && ch != nil {
+			waits = append(waits, ch)
+		}
+	}
+	t.mu.Unlock()
+	for _, ch := range waits {
+		<-ch // a dial ends: its deadlines are the socket timeout
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.conns[peer] != nil
 }
 
 // unregister forgets c, and reports whether it was the peer's link.
