@@ -117,9 +117,9 @@ type Transport struct {
 	// (its link registered or not).
 	dialing map[string]chan struct{}
 	handler Handler
-	dialers  map[string]context.CancelFunc // by address: the running dial loops
-	closed   bool
-	changed  chan struct{} // closed and replaced when conns change
+	dialers map[string]context.CancelFunc // by address: the running dial loops
+	closed  bool
+	changed chan struct{} // closed and replaced when conns change
 
 	bytesOut, bytesIn atomic.Uint64
 	// Counters for metrics.
