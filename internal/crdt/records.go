@@ -377,6 +377,19 @@ func MapRecordValue(v []byte) (value []byte, removed bool, err error) {
 	return e.Value, e.Removed, err
 }
 
+// SetRecordRemoved decodes an ORSet element record: its removed tags.
+func SetRecordRemoved(v []byte) ([]OpID, error) {
+	el, err := decodeSetElem(v)
+	if err != nil {
+		return nil, err
+	}
+	tags := make([]OpID, 0, len(el.Removes))
+	for t := range el.Removes {
+		tags = append(tags, t)
+	}
+	return tags, nil
+}
+
 // SetRecordPresent decodes an ORSet element record: whether the element is
 // present (an add tag no remove names).
 func SetRecordPresent(v []byte) (bool, error) {

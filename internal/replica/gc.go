@@ -106,10 +106,10 @@ type gcState struct {
 	// op of that member's up to (S is their least).
 	usable map[string]map[string]uint64
 	// lww holds the LWW-Map removals of passed epochs, in order; rescan
-	// the maps whose records are still to be read for tombstones after a
-	// start.
+	// the maps and sets whose records are still to be read for tombstones
+	// after a start.
 	lww    []lwwBatch
-	rescan []lwwRescan
+	rescan []rescanItem
 	// collected counts the bytes freed; pending the removed tags and
 	// fields waiting (the deletes of Texts and RGAs waiting are counted in
 	// their logs).
@@ -148,17 +148,18 @@ func (r *Replica) noteTombstones(applied []*crdt.Op) {
 // are queued, and the merge logged the deletes it brought into the Text's
 // or RGA's log). They wait for stability again.
 func (r *Replica) queueTombstones(k crdt.ObjKey, obj crdt.Object, requeue bool) {
+	if requeue && backedType(k.Type) {
+		// At a start: a map's or a set's tombstones are read from its
+		// records a part at a time on the collection timer (rescan), not
+		// all of them now.
+		r.gc.rescan = append(r.gc.rescan, rescanItem{k: k})
+		return
+	}
 	if set, ok := obj.(*crdt.ORSet); ok {
 		set.Tombstones(func(e string, tags []crdt.OpID) { r.addTomb(tombItem{k: k, elem: e, tags: tags}) })
 		return
 	}
 	if m, ok := obj.(*crdt.LWWMap); ok {
-		if requeue {
-			// At a start: read from the records a part at a time on the
-			// collection timer (rescanLWW), not all of them now.
-			r.gc.rescan = append(r.gc.rescan, lwwRescan{k: k})
-			return
-		}
 		m.Tombstones(func(f string, stamp crdt.Stamp) { r.addLWWTomb(lwwTomb{k: k, field: f, stamp: stamp}) })
 		return
 	}
@@ -185,20 +186,20 @@ func (r *Replica) openEpoch() *tombEpoch {
 	return e
 }
 
-// lwwRescan is an LWW-Map whose stored tombstones are read again after a
-// start, from after the sub-key after.
-type lwwRescan struct {
+// rescanItem is an LWW-Map or an ORSet whose stored tombstones are read
+// again after a start, from after the sub-key after.
+type rescanItem struct {
 	k     crdt.ObjKey
 	after []byte
 }
 
-// rescanStep is how many records of LWW-Maps the collection timer reads
-// for tombstones at each tick after a start (a few milliseconds).
+// rescanStep is how many records of maps and sets the collection timer
+// reads for tombstones at each tick after a start (a few milliseconds).
 const rescanStep = 10_000
 
-// rescanLWW queues the tombstones of the next rescanStep records of the
-// LWW-Maps read again after a start (r.mu held).
-func (r *Replica) rescanLWW() {
+// rescan queues the tombstones of the next rescanStep records of the maps
+// and sets read again after a start (r.mu held).
+func (r *Replica) rescan() {
 	g := &r.gc
 	for left := rescanStep; left > 0 && len(g.rescan) > 0; {
 		rs := &g.rescan[0]
@@ -209,14 +210,20 @@ func (r *Replica) rescanLWW() {
 		}
 		rows, err := r.st.Scan(store.CRDT, store.ScanOptions{Prefix: prefix, After: from, Limit: left})
 		if err != nil {
-			r.log.Warn("LWW-Map tombstones not read for collection", "key", rs.k.Key, "err", err)
+			r.log.Warn("tombstones not read for collection", "type", rs.k.Type, "key", rs.k.Key, "err", err)
 			g.rescan = g.rescan[1:]
 			continue
 		}
 		for _, row := range rows {
-			e, err := crdt.MapRecordEntry(row.Value)
-			if err == nil && e.Removed {
-				r.addLWWTomb(lwwTomb{k: rs.k, field: string(row.Key[len(prefix):]), stamp: e.Stamp})
+			sub := string(row.Key[len(prefix):])
+			if rs.k.Type == crdt.TypeORSet {
+				if tags, err := crdt.SetRecordRemoved(row.Value); err == nil && len(tags) > 0 {
+					r.addTomb(tombItem{k: rs.k, elem: sub, tags: tags})
+				}
+				continue
+			}
+			if e, err := crdt.MapRecordEntry(row.Value); err == nil && e.Removed {
+				r.addLWWTomb(lwwTomb{k: rs.k, field: sub, stamp: e.Stamp})
 			}
 		}
 		left -= len(rows)
@@ -485,7 +492,7 @@ func (r *Replica) collectNow() {
 	defer r.mu.Unlock()
 	if r.failed == nil {
 		r.collectViews()
-		r.rescanLWW()
+		r.rescan()
 		r.collect()
 		r.trim() // nothing is dirty between commits: an idle node unloads too
 		r.flushIdleViews()

@@ -646,40 +646,50 @@ func TestLWWMapTombstonesCollected(t *testing.T) {
 	c.awaitConvergence("after collection")
 }
 
-// TestLWWMapTombstonesAfterARestart removes fields and restarts before
-// they are collected: the restarted node reads them again from the records
-// (a part at a time on the collection timer) and collects them.
-func TestLWWMapTombstonesAfterARestart(t *testing.T) {
+// TestTombstonesOfMapsAndSetsAfterARestart removes map fields and set
+// elements and restarts before they are collected: the restarted node
+// reads them again from the records (a part at a time on the collection
+// timer, not at hydration) and collects them.
+func TestTombstonesOfMapsAndSetsAfterARestart(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
 	r := openReplica(t, Config{Store: st})
+	km, ks := crdt.ObjKey{Type: crdt.TypeLWWMap, Key: "m"}, crdt.ObjKey{Type: crdt.TypeORSet, Key: "s"}
 	for j := range 100 {
-		write(t, r, &crdt.Op{Kind: crdt.LWWMapSet, Key: "m", Field: []byte(fmt.Sprintf("f%03d", j)), Value: []byte("v")})
+		f := []byte(fmt.Sprintf("f%03d", j))
+		write(t, r, &crdt.Op{Kind: crdt.LWWMapSet, Key: km.Key, Field: f, Value: []byte("v")})
+		write(t, r, &crdt.Op{Kind: crdt.ORSetAdd, Key: ks.Key, Field: f})
 	}
 	for j := range 90 {
-		write(t, r, &crdt.Op{Kind: crdt.LWWMapRemove, Key: "m", Field: []byte(fmt.Sprintf("f%03d", j))})
+		f := []byte(fmt.Sprintf("f%03d", j))
+		write(t, r, &crdt.Op{Kind: crdt.LWWMapRemove, Key: km.Key, Field: f})
+		write(t, r, &crdt.Op{Kind: crdt.ORSetRemove, Key: ks.Key, Field: f})
 	}
 	r.Close(context.Background())
-	k := crdt.ObjKey{Type: crdt.TypeLWWMap, Key: "m"}
-	records := func() (n int) {
+	records := func(k crdt.ObjKey) (n int) {
 		rows, err := st.Scan(store.CRDT, store.ScanOptions{Prefix: objPrefix(k)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return len(rows)
 	}
-	if n := records(); n != 100 {
-		t.Fatalf("%d records before the restart, want 100 (90 tombstones)", n)
+	if records(km) != 100 || records(ks) != 100 {
+		t.Fatalf("%d and %d records before the restart, want 100 each (90 with tombstones)", records(km), records(ks))
 	}
 	r = openReplica(t, Config{Store: st})
 	defer r.Close(context.Background())
+	if g := r.GC(); g.Pending != 0 {
+		t.Fatalf("%d tombstones queued at hydration, want none (read on the timer)", g.Pending)
+	}
 	testutil.Eventually(t, 20*time.Second, "tombstones collected after the restart", func() bool {
 		r.collectNow()
-		return records() == 10 && r.GC().Pending == 0
+		return records(km) == 10 && records(ks) == 10 && r.GC().Pending == 0
 	})
 	var fields [][]byte
-	r.Read(k, func(o crdt.Object) { fields, _ = o.(*crdt.LWWMap).Entries() })
-	if len(fields) != 10 || string(fields[0]) != "f090" {
-		t.Fatalf("fields after collection: %q", fields)
+	r.Read(km, func(o crdt.Object) { fields, _ = o.(*crdt.LWWMap).Entries() })
+	var elems [][]byte
+	r.Read(ks, func(o crdt.Object) { elems = o.(*crdt.ORSet).Elements() })
+	if len(fields) != 10 || string(fields[0]) != "f090" || len(elems) != 10 || string(elems[0]) != "f090" {
+		t.Fatalf("after collection: fields %q, elements %q", fields, elems)
 	}
 }
