@@ -31,7 +31,7 @@ var ErrCorrupt = errors.New("seqview: corrupt view")
 
 // Chunk bounds: a chunk is split in two past either.
 const (
-	maxChunkEntries = 128
+	maxChunkEntries = 256
 	maxChunkBytes   = 4096
 )
 
