@@ -332,6 +332,19 @@ func (r *Replica) stableOver(live []string) map[string]uint64 {
 	return s
 }
 
+// passed reports whether removals closed with vector v passed both steps
+// under S = s: step 1 once s covers v, which sets *w to this node's vector
+// then; step 2 once s covers *w too.
+func (r *Replica) passed(s, v map[string]uint64, w *map[string]uint64) bool {
+	if v == nil || !covers(s, v) {
+		return false
+	}
+	if *w == nil {
+		*w = copyVV(r.state.VV)
+	}
+	return covers(s, *w)
+}
+
 func covers(s, v map[string]uint64) bool {
 	for o, x := range v {
 		if s[o] < x {
@@ -365,13 +378,7 @@ func (r *Replica) collect() {
 	changed := map[crdt.ObjKey]*crdt.ORSet{} // sets are backed here: Dirty has what changed
 	for len(g.epochs) > 0 && s != nil {
 		e := g.epochs[0]
-		if e.v == nil || !covers(s, e.v) {
-			break
-		}
-		if e.w == nil {
-			e.w = copyVV(r.state.VV)
-		}
-		if !covers(s, e.w) {
+		if !r.passed(s, e.v, &e.w) {
 			break
 		}
 		for k, mark := range e.dels {
@@ -428,13 +435,7 @@ func (r *Replica) collectLWW() map[crdt.ObjKey]*crdt.LWWMap {
 	changed := map[crdt.ObjKey]*crdt.LWWMap{}
 	for len(g.lww) > 0 && s != nil {
 		lb := &g.lww[0]
-		if !covers(s, lb.v) {
-			break
-		}
-		if lb.w == nil {
-			lb.w = copyVV(r.state.VV)
-		}
-		if !covers(s, lb.w) {
+		if !r.passed(s, lb.v, &lb.w) {
 			break
 		}
 		for _, it := range lb.items {
