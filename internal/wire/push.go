@@ -315,12 +315,18 @@ type pushDecoder struct {
 	origin, key, idOrigin string
 }
 
-// intern returns s's bytes as a string, reusing last when they are equal.
-func intern(last *string, s []byte) string {
+// internUTF8 sets *dst to s's bytes as a string, reusing last when they
+// are equal; it reports false (the generated codec decides) for bytes that
+// are not UTF-8, as a proto3 string must be.
+func internUTF8(last *string, s []byte, dst *string) bool {
+	if !utf8.Valid(s) {
+		return false
+	}
 	if string(s) != *last {
 		*last = string(s)
 	}
-	return *last
+	*dst = *last
+	return true
 }
 
 // The wire types and the fields that may come once, by message.
@@ -348,15 +354,9 @@ func (d *pushDecoder) op(op *crdt.Op, b []byte) bool {
 		case fieldOpDelta:
 			op.Delta = v
 		case fieldOpOrigin:
-			if !utf8.Valid(p) {
-				return false
-			}
-			op.Origin = intern(&d.origin, p)
+			return internUTF8(&d.origin, p, &op.Origin)
 		case fieldOpKey:
-			if !utf8.Valid(p) {
-				return false
-			}
-			op.Key = intern(&d.key, p)
+			return internUTF8(&d.key, p, &op.Key)
 		case fieldOpField:
 			op.Field = bytesOrNil(p)
 		case fieldOpValue:
@@ -388,10 +388,7 @@ func (d *pushDecoder) id(b []byte) (crdt.OpID, bool) {
 		case fieldIDSeq:
 			id.Seq = v
 		case fieldIDOrigin:
-			if !utf8.Valid(p) {
-				return false
-			}
-			id.Origin = intern(&d.idOrigin, p)
+			return internUTF8(&d.idOrigin, p, &id.Origin)
 		default:
 			return false
 		}
@@ -408,10 +405,8 @@ func decodeHead(b []byte) (*opauth.Head, bool) {
 		case fieldHeadSeq:
 			h.Seq = v
 		case fieldHeadOrigin:
-			if !utf8.Valid(p) {
-				return false
-			}
-			h.Origin = string(p)
+			var last string // heads are few: nothing to reuse
+			return internUTF8(&last, p, &h.Origin)
 		case fieldHeadChain:
 			if len(p) != len(h.Chain) {
 				return false
