@@ -192,12 +192,16 @@ func setRecord(e string, el *SetElem) Record {
 }
 
 func (r *RGA) elemRecord(id OpID) Record {
-	el := r.Elems[id]
+	return Record{Sub: appendIDKey(nil, id), Value: elemValue(r.Elems[id])}
+}
+
+// elemValue encodes an RGA element's record value.
+func elemValue(el *RGAElem) []byte {
 	v := enc([]byte{FormatVersion}).flag(el.Inserted).flag(el.Deleted)
 	if el.Inserted {
 		v = v.id(el.Parent).uv(el.HLC).bytes(el.Value)
 	}
-	return Record{Sub: appendIDKey(nil, id), Value: v}
+	return v
 }
 
 // runOrDeletedRecord is the record that holds run id's deleted spans: the
@@ -285,13 +289,7 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 			if err != nil {
 				return nil, err
 			}
-			e := &RGAElem{ID: id, Inserted: d.flag(), Deleted: d.flag()}
-			if e.Inserted {
-				e.Parent, e.HLC, e.Value = d.id(true), d.uv(), d.bytes()
-			}
-			if d.err == nil && !e.Inserted && !e.Deleted {
-				d.fail("element %s neither inserted nor deleted", id)
-			}
+			e := d.rgaElem(id)
 			o.init()
 			o.Elems[id] = e
 		case *Text:
@@ -330,6 +328,18 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 		o.placeRuns(runs)
 	}
 	return obj, nil
+}
+
+// rgaElem reads an RGA element record's fields after the version.
+func (d *dec) rgaElem(id OpID) *RGAElem {
+	e := &RGAElem{ID: id, Inserted: d.flag(), Deleted: d.flag()}
+	if e.Inserted {
+		e.Parent, e.HLC, e.Value = d.id(true), d.uv(), d.bytes()
+	}
+	if d.err == nil && !e.Inserted && !e.Deleted {
+		d.fail("element %s neither inserted nor deleted", id)
+	}
+	return e
 }
 
 // textRun reads a Text run record's fields after the version: the run's

@@ -2,7 +2,6 @@ package crdt
 
 import (
 	"fmt"
-	"slices"
 	"unicode/utf8"
 )
 
@@ -42,8 +41,8 @@ func InsertRecord(op *Op) (rec Record, ok bool) {
 	case TextInsert:
 		return textRunRecord(op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, nil), true
 	case RGAInsert:
-		v := enc([]byte{FormatVersion}).flag(true).flag(false).id(op.Ref).uv(op.HLC).bytes(op.Value)
-		return Record{Sub: appendIDKey(nil, op.ID()), Value: v}, true
+		el := RGAElem{Inserted: true, Parent: op.Ref, HLC: op.HLC, Value: op.Value}
+		return Record{Sub: appendIDKey(nil, op.ID()), Value: elemValue(&el)}, true
 	}
 	return Record{}, false
 }
@@ -89,17 +88,13 @@ func RGADeletedRecord(value []byte) ([]byte, error) {
 	if v := d.byte1(); d.err == nil && v != FormatVersion {
 		return nil, &VersionError{Version: v}
 	}
-	inserted, _ := d.flag(), d.flag()
-	d.id(true)
-	d.uv()
-	d.bytes()
+	e := d.rgaElem(OpID{})
 	if err := d.done(); err != nil {
 		return nil, err
 	}
-	if !inserted {
+	if !e.Inserted {
 		return nil, fmt.Errorf("%w: a delete through a view of an element not inserted", ErrCorrupt)
 	}
-	out := slices.Clone(value)
-	out[2] = 1 // version, inserted, deleted
-	return out, nil
+	e.Deleted = true
+	return elemValue(e), nil
 }

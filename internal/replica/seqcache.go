@@ -56,17 +56,10 @@ func (c *seqCache) touch(k crdt.ObjKey, obj crdt.Object) {
 	if !seqType(k.Type) || obj == nil {
 		return
 	}
-	u := c.used[k]
-	if u == nil {
-		u = &seqUse{}
-		c.used[k] = u
-	}
-	n := memBytes(obj)
-	c.total += n - u.bytes
-	u.at, u.bytes = time.Now(), n
+	c.touchBytes(k, memBytes(obj))
 }
 
-// touchBytes notes a use of sequence k's view, which takes n bytes.
+// touchBytes notes a use of sequence k (or its view), which takes n bytes.
 func (c *seqCache) touchBytes(k crdt.ObjKey, n int64) {
 	u := c.used[k]
 	if u == nil {

@@ -313,25 +313,24 @@ func (r *Replica) deferrable(k crdt.ObjKey, op *crdt.Op) *openView {
 	return r.view(k)
 }
 
-// writeView writes local op op on sequence k through its view ov (r.mu
-// held, write's checks done). ok is false when the view cannot place it
-// (its parent newer than this node's clock, a chunk unreadable): nothing
-// changed, and the caller reads the sequence whole and writes it so.
-func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, over bool, _ error, ok bool) {
-	v := ov.v
-	var index, count uint64
-	var recs []crdt.Record
+// placeInView resolves local op op on sequence k through its view v: where
+// the edit lands (index), how many elements it covers, and the records it
+// changes besides a new insert's (a delete's run or element records read
+// and updated). err is the op's own error (a position past the end, a
+// delete of nothing); ok is false when the view cannot place it (nothing
+// changed: the caller reads the sequence whole).
+func (r *Replica) placeInView(k crdt.ObjKey, v *seqview.View, op *crdt.Op) (index, count uint64, recs []crdt.Record, _ error, ok bool) {
 	switch op.Kind {
 	case crdt.TextInsert:
 		index = op.At.Index
 		if index > v.Len() {
-			return crdt.OpID{}, false, fmt.Errorf("%w: index %d past the end (length %d)", ErrRange, index, v.Len()), true
+			return 0, 0, nil, fmt.Errorf("%w: index %d past the end (length %d)", ErrRange, index, v.Len()), true
 		}
 		if index > 0 {
 			run, off, err := v.At(index - 1)
 			if err != nil {
 				r.viewFailed(k, err)
-				return crdt.OpID{}, false, nil, false
+				return 0, 0, nil, nil, false
 			}
 			op.Ref, op.Delta = run, off
 		}
@@ -341,13 +340,13 @@ func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept fun
 		ranges, covered, err := v.Ranges(index, op.At.Count, crdt.MaxTextRanges)
 		if err != nil {
 			if index > v.Len() || op.At.Count > v.Len()-index {
-				return crdt.OpID{}, false, fmt.Errorf("%w: %v", ErrRange, err), true
+				return 0, 0, nil, fmt.Errorf("%w: %v", ErrRange, err), true
 			}
 			r.viewFailed(k, err)
-			return crdt.OpID{}, false, nil, false
+			return 0, 0, nil, nil, false
 		}
 		if covered == 0 {
-			return crdt.OpID{}, false, ErrNoop, true
+			return 0, 0, nil, ErrNoop, true
 		}
 		// The runs' records, with these spans deleted.
 		for i, rg := range ranges {
@@ -364,7 +363,7 @@ func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept fun
 				}
 			}
 			r.viewFailed(k, fmt.Errorf("run %s of the view: %w", rg.Run, err))
-			return crdt.OpID{}, false, nil, false
+			return 0, 0, nil, nil, false
 		}
 		op.SetTextRanges(ranges)
 		op.At.Count, count = covered, covered
@@ -380,7 +379,7 @@ func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept fun
 			r.viewFailed(k, err)
 		}
 		if !found {
-			return crdt.OpID{}, false, nil, false
+			return 0, 0, nil, nil, false
 		}
 		index = at + 1
 		if op.Kind == crdt.RGADelete {
@@ -392,10 +391,23 @@ func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept fun
 			}
 			if err != nil {
 				r.viewFailed(k, fmt.Errorf("element %s of the view: %w", op.Ref, err))
-				return crdt.OpID{}, false, nil, false
+				return 0, 0, nil, nil, false
 			}
 			recs = append(recs, crdt.Record{Sub: sub, Value: val})
 		}
+	}
+	return index, count, recs, nil, true
+}
+
+// writeView writes local op op on sequence k through its view ov (r.mu
+// held, write's checks done). ok is false when the view cannot place it
+// (its parent newer than this node's clock, a chunk unreadable): nothing
+// changed, and the caller reads the sequence whole and writes it so.
+func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept func(crdt.OpID) bool) (_ crdt.OpID, over bool, _ error, ok bool) {
+	v := ov.v
+	index, count, recs, err, ok := r.placeInView(k, v, op)
+	if err != nil || !ok {
+		return crdt.OpID{}, false, err, ok
 	}
 	// The chunk the edit lands in is read before anything changes.
 	if err := v.Touch(index); err != nil {
@@ -415,7 +427,6 @@ func (r *Replica) writeView(k crdt.ObjKey, ov *openView, op *crdt.Op, accept fun
 	if !r.state.Skip(op) {
 		return crdt.OpID{}, false, fmt.Errorf("replica: local op %s is not its origin's next", op.ID()), true
 	}
-	var err error
 	if op.Kind == crdt.TextDelete || op.Kind == crdt.RGADelete {
 		err = v.Delete(index, count)
 	} else {
