@@ -115,15 +115,15 @@ func (s *ORSet) DropCollected(other *ORSet, vv map[string]uint64) []string {
 
 // wholeDeleted reports whether every character of run is deleted.
 func (t *Text) wholeDeleted(run *textRun) bool {
-	ss := t.deleted[run.id]
+	ss := run.dels
 	return len(ss) == 1 && ss[0].off == 0 && ss[0].end >= uint64(len(run.text))
 }
 
 // DeletedRuns calls f with every placed run whose characters are all
 // deleted.
 func (t *Text) DeletedRuns(f func(OpID)) {
-	for id := range t.deleted {
-		if run := t.runs[id]; run != nil && len(run.pieces) > 0 && t.wholeDeleted(run) {
+	for id, run := range t.runs {
+		if len(run.dels) > 0 && len(run.pieces) > 0 && t.wholeDeleted(run) {
 			f(id)
 		}
 	}
@@ -139,7 +139,7 @@ func (t *Text) DeletedRuns(f func(OpID)) {
 // Its parent may then go in turn, and so on up. It returns the records to
 // write (removals) and the encoded bytes freed.
 func (t *Text) CollectRun(id OpID) (recs []Record, freed int) {
-	run := t.runs[id]
+	run := t.run(id)
 	if run == nil || len(run.pieces) == 0 || !t.wholeDeleted(run) {
 		return nil, 0
 	}
@@ -154,12 +154,11 @@ func (t *Text) CollectRun(id OpID) (recs []Record, freed int) {
 		for _, p := range run.pieces {
 			t.tree.remove(p)
 		}
-		delete(t.runs, run.id)
-		delete(t.deleted, run.id)
+		t.forget(run.id)
 		if run.parent.Run.IsZero() {
 			break
 		}
-		if run = t.runs[run.parent.Run]; run != nil {
+		if run = t.run(run.parent.Run); run != nil {
 			run.kids--
 		}
 	}
@@ -172,7 +171,7 @@ func (t *Text) CollectRun(id OpID) (recs []Record, freed int) {
 func (t *Text) DeletedLeaves() int {
 	n := 0
 	t.DeletedRuns(func(id OpID) {
-		if t.runs[id].kids == 0 {
+		if t.run(id).kids == 0 {
 			n++
 		}
 	})
@@ -191,15 +190,15 @@ func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 	t.init()
 	var drop []OpID
 	gone := func(id OpID) bool {
-		return id.Seq <= vv[id.Origin] && (other == nil || (other.runs[id] == nil && other.deleted[id] == nil))
+		return id.Seq <= vv[id.Origin] && (other == nil || (other.runs[id] == nil && other.early[id] == nil))
 	}
 	for id := range t.runs {
 		if gone(id) {
 			drop = append(drop, id)
 		}
 	}
-	for id := range t.deleted {
-		if t.runs[id] == nil && gone(id) { // deletes of a run that never came
+	for id := range t.early {
+		if gone(id) { // deletes of a run that never came
 			drop = append(drop, id)
 		}
 	}
@@ -207,16 +206,15 @@ func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 		return false
 	}
 	for _, id := range drop {
-		delete(t.runs, id)
-		delete(t.deleted, id)
+		t.forget(id)
 	}
 	// Rebuilt from what is left, as a decode does: placing and waiting
 	// follow from the parents that remain.
 	runs := slices.Collect(maps.Values(t.runs))
-	deleted, dels := t.deleted, t.dels
+	early, dels := t.early, t.dels
 	*t = Text{}
 	t.init()
-	t.deleted, t.dels = deleted, dels
+	t.early, t.dels = early, dels
 	t.placeRuns(runs)
 	return true
 }
@@ -378,7 +376,7 @@ func (t *Text) DelMark() uint64 { return t.dels.mark() }
 
 // InsertedDeleted reports whether run id has deleted characters (after its
 // insert was applied: its deletes came first).
-func (t *Text) InsertedDeleted(id OpID) bool { return len(t.deleted[id]) > 0 }
+func (t *Text) InsertedDeleted(id OpID) bool { return len(t.spans(id)) > 0 }
 
 // DelsWaiting returns how many logged deletes wait for collection.
 func (t *Text) DelsWaiting() int { return len(t.dels.ids) }
@@ -386,7 +384,7 @@ func (t *Text) DelsWaiting() int { return len(t.dels.ids) }
 // RequeueDeleted logs every wholly deleted run as deleted now (a restart:
 // the log is not stored, so what it held waits for stability again).
 func (t *Text) RequeueDeleted() {
-	t.DeletedRuns(func(id OpID) { t.runs[id].lastDel = t.dels.add(id) })
+	t.DeletedRuns(func(id OpID) { t.run(id).lastDel = t.dels.add(id) })
 }
 
 // CollectDeleted takes the deletes logged before mark m, all causally
@@ -394,7 +392,7 @@ func (t *Text) RequeueDeleted() {
 // (CollectRun).
 func (t *Text) CollectDeleted(m uint64) ([]Record, int) {
 	return t.dels.collect(m, func(id OpID) (uint64, bool) {
-		run := t.runs[id]
+		run := t.run(id)
 		if run == nil {
 			return 0, false
 		}

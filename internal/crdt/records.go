@@ -77,7 +77,10 @@ func OpRecords(obj Object, op *Op) []Record {
 			// The run's record, from the op itself (its text is already
 			// UTF-8), with what deletes that came first left of it.
 			id := op.ID()
-			dels := o.deleted[id]
+			var dels []span
+			if run := o.run(id); run != nil {
+				dels = run.dels
+			}
 			rec := textRunRecord(id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, dels)
 			// The Text's own array: put copies the records at once.
 			o.recs[0] = rec
@@ -131,10 +134,8 @@ func Records(obj Object) []Record {
 		for _, run := range o.runs {
 			out = append(out, o.runRecord(run))
 		}
-		for id := range o.deleted {
-			if o.runs[id] == nil {
-				out = append(out, o.deletedRecord(id))
-			}
+		for id := range o.early {
+			out = append(out, o.deletedRecord(id))
 		}
 	default:
 		out = whole(obj)
@@ -207,7 +208,7 @@ func elemValue(el *RGAElem) []byte {
 // runOrDeletedRecord is the record that holds run id's deleted spans: the
 // run's own, or, for a run not here yet, its 'd' record.
 func (t *Text) runOrDeletedRecord(id OpID) Record {
-	if run := t.runs[id]; run != nil {
+	if run := t.run(id); run != nil {
 		return t.runRecord(run)
 	}
 	return t.deletedRecord(id)
@@ -215,7 +216,7 @@ func (t *Text) runOrDeletedRecord(id OpID) Record {
 
 // runRecord is run's record with its deleted spans.
 func (t *Text) runRecord(run *textRun) Record {
-	return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), t.deleted[run.id])
+	return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), run.dels)
 }
 
 func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []span) Record {
@@ -244,7 +245,7 @@ func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []sp
 }
 
 func (t *Text) deletedRecord(id OpID) Record {
-	ss := t.deleted[id]
+	ss := t.early[id]
 	v := enc([]byte{FormatVersion}).uv(uint64(len(ss)))
 	for _, s := range ss {
 		v = v.uv(s.off).uv(s.end - s.off)
@@ -310,8 +311,8 @@ func FromRecords(t Type, recs []Record) (Object, error) {
 				if d.err == nil && rec.Sub[0] == textDeletedRec && k == 0 {
 					d.fail("run %s: a deleted-spans record without spans", id)
 				}
-				if ss := d.deletedSpans(id, o.deleted[id], k); len(ss) > 0 {
-					o.deleted[id] = ss
+				if ss := d.deletedSpans(id, o.early[id], k); len(ss) > 0 {
+					o.early[id] = ss
 				}
 			default:
 				return nil, fmt.Errorf("%w: text record of kind %q", ErrCorrupt, rec.Sub[0])

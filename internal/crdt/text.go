@@ -54,6 +54,8 @@ type textRun struct {
 	hlc    uint64
 	parent CharID
 	text   []rune
+	// dels are the run's deleted offsets, sorted disjoint [off, end) spans.
+	dels   []span
 	pieces []*piece // in offset order; empty while the run waits for its parent
 	// kids counts the placed runs whose parent is one of this run's
 	// characters; stable is set once the run's deletion is causally
@@ -110,9 +112,16 @@ type Text struct {
 	runs map[OpID]*textRun
 	// waiting holds runs whose parent run has not arrived, by that run.
 	waiting map[OpID][]*textRun
-	// deleted holds, per run, the deleted offsets as sorted disjoint
-	// [off, end) spans (also for runs not yet arrived).
-	deleted map[OpID][]span
+	// early holds the deleted spans of runs not arrived yet (a run holds
+	// its own: textRun.dels), by run.
+	early map[OpID][]span
+	// hot holds the runs used last: typing mostly names the run typed
+	// just before, which spares a look-up in runs (see run).
+	hot  [4]*textRun
+	next int
+	// top is, by origin, the largest seq of a run this Text has had: an
+	// insert with a larger one is new without a look-up.
+	top map[string]uint64
 	// dels logs the deletes applied, for collection (CollectDeleted).
 	dels delLog
 	// recs is OpRecords' answer for an insert.
@@ -127,8 +136,45 @@ func (t *Text) init() {
 	if t.runs == nil {
 		t.runs = map[OpID]*textRun{}
 		t.waiting = map[OpID][]*textRun{}
-		t.deleted = map[OpID][]span{}
+		t.early = map[OpID][]span{}
+		t.top = map[string]uint64{}
 	}
+}
+
+// run returns run id, nil when the Text does not have it.
+func (t *Text) run(id OpID) *textRun {
+	for _, r := range t.hot {
+		if r != nil && r.id.Seq == id.Seq && r.id.Origin == id.Origin {
+			return r
+		}
+	}
+	r := t.runs[id]
+	if r != nil {
+		t.remember(r)
+	}
+	return r
+}
+
+// remember puts r among the hot runs.
+func (t *Text) remember(r *textRun) {
+	t.hot[t.next] = r
+	t.next = (t.next + 1) % len(t.hot)
+}
+
+// forget drops run id from the Text (its deleted spans too) and the hot
+// runs.
+func (t *Text) forget(id OpID) {
+	delete(t.runs, id)
+	delete(t.early, id)
+	t.hot = [len(t.hot)]*textRun{}
+}
+
+// spans returns run id's deleted spans, whether or not the run is here.
+func (t *Text) spans(id OpID) []span {
+	if r := t.run(id); r != nil {
+		return r.dels
+	}
+	return t.early[id]
 }
 
 // Len returns the visible length in code points.
@@ -217,7 +263,7 @@ func (t *Text) Apply(op *Op) {
 	t.init()
 	switch op.Kind {
 	case TextInsert:
-		t.insertRun(op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, []rune(string(op.Value)))
+		t.insertRun(&textRun{id: op.ID(), hlc: op.HLC, parent: CharID{Run: op.Ref, Off: op.Delta}, text: []rune(string(op.Value))})
 	case TextDelete:
 		ranges, _ := op.TextRanges()
 		for _, r := range ranges {
@@ -226,16 +272,29 @@ func (t *Text) Apply(op *Op) {
 	}
 }
 
-// insertRun adds a run (from an op or a merge); it waits, hidden, while its
+// insertRun adds run (from an op, a merge or a decode: its id, stamp,
+// parent, text and any deleted spans it holds); it waits, hidden, while its
 // parent run has not arrived.
-func (t *Text) insertRun(id OpID, hlc uint64, parent CharID, text []rune) {
-	if _, ok := t.runs[id]; ok {
+func (t *Text) insertRun(run *textRun) {
+	id, parent := run.id, run.parent
+	if top, ok := t.top[id.Origin]; !ok || id.Seq > top {
+		t.top[id.Origin] = id.Seq
+	} else if t.run(id) != nil {
 		return
 	}
-	run := &textRun{id: id, hlc: hlc, parent: parent, text: text}
+	run.pieces, run.kids = nil, 0
+	if len(t.early) > 0 {
+		if ss, ok := t.early[id]; ok {
+			for _, s := range ss {
+				run.dels = addSpan(run.dels, s)
+			}
+			delete(t.early, id)
+		}
+	}
 	t.runs[id] = run
+	t.remember(run)
 	if !parent.Run.IsZero() {
-		pr := t.runs[parent.Run]
+		pr := t.run(parent.Run)
 		if pr == nil || len(pr.pieces) == 0 || parent.Off >= uint64(len(pr.text)) {
 			t.waiting[parent.Run] = append(t.waiting[parent.Run], run)
 			return
@@ -258,7 +317,7 @@ func (t *Text) integrate(run, pr *textRun) {
 		var after *piece
 		if !run.parent.Run.IsZero() {
 			if pr == nil || pr.id != run.parent.Run {
-				pr = t.runs[run.parent.Run]
+				pr = t.run(run.parent.Run)
 			}
 			off := int(run.parent.Off)
 			if off+1 < len(pr.text) {
@@ -284,7 +343,7 @@ func (t *Text) integrate(run, pr *textRun) {
 		t.tree.insertAfter(after, p)
 		run.one[0] = p
 		run.pieces = run.one[:]
-		if ss := t.deleted[run.id]; len(ss) > 0 {
+		if ss := run.dels; len(ss) > 0 {
 			// Its deletes came first, and may have left the log with an
 			// epoch that closed before the run came: logged again, so
 			// the run waits for an epoch that covers its insert too.
@@ -313,13 +372,16 @@ func (t *Text) deleteRange(id OpID, off, end uint64) {
 	if end <= off {
 		return
 	}
-	t.deleted[id] = addSpan(t.deleted[id], span{off, end})
 	m := t.dels.add(id)
-	if run := t.runs[id]; run != nil {
-		run.lastDel = m
-		if len(run.pieces) > 0 {
-			t.markDeleted(run, off, end)
-		}
+	run := t.run(id)
+	if run == nil {
+		t.early[id] = addSpan(t.early[id], span{off, end})
+		return
+	}
+	run.dels = addSpan(run.dels, span{off, end})
+	run.lastDel = m
+	if len(run.pieces) > 0 {
+		t.markDeleted(run, off, end)
 	}
 }
 
@@ -373,6 +435,7 @@ func (t *Text) ResolveInsert(i uint64) (CharID, error) {
 		return CharID{}, nil
 	}
 	p, off := t.tree.at(int(i - 1))
+	t.remember(p.val.run)
 	return CharID{Run: p.val.run.id, Off: uint64(p.val.off + off)}, nil
 }
 
@@ -396,6 +459,9 @@ func (t *Text) ResolveDelete(i, count uint64) ([]TextRange, uint64, error) {
 		if !deleted(p) {
 			k := min(uint64(p.val.n-off), count-covered)
 			out = append(out, TextRange{Run: p.val.run.id, Off: uint64(p.val.off + off), N: k})
+			if len(out) <= len(t.hot) {
+				t.remember(p.val.run)
+			}
 			covered += k
 		}
 		p, off = t.tree.next(p), 0
@@ -408,10 +474,16 @@ func (t *Text) ResolveDelete(i, count uint64) ([]TextRange, uint64, error) {
 func (t *Text) Merge(other Object) {
 	o := other.(*Text)
 	t.init()
-	for _, run := range o.sortedRuns() {
-		t.insertRun(run.id, run.hlc, run.parent, slices.Clone(run.text))
+	runs := o.sortedRuns()
+	for _, run := range runs {
+		t.insertRun(&textRun{id: run.id, hlc: run.hlc, parent: run.parent, text: slices.Clone(run.text)})
 	}
-	for id, ss := range o.deleted {
+	for _, run := range runs {
+		for _, s := range run.dels {
+			t.deleteRange(run.id, s.off, s.end)
+		}
+	}
+	for id, ss := range o.early {
 		for _, s := range ss {
 			t.deleteRange(id, s.off, s.end)
 		}
@@ -449,14 +521,19 @@ func (t *Text) AppendBinary(b []byte) []byte {
 	for _, r := range runs {
 		e = appendRun(e, r.id, r.hlc, r.parent, r.text)
 	}
-	ids := make([]OpID, 0, len(t.deleted))
-	for id := range t.deleted {
+	ids := make([]OpID, 0, len(t.early))
+	for id := range t.early {
 		ids = append(ids, id)
+	}
+	for _, r := range runs {
+		if len(r.dels) > 0 {
+			ids = append(ids, r.id)
+		}
 	}
 	slices.SortFunc(ids, compareID)
 	e = e.uv(uint64(len(ids)))
 	for _, id := range ids {
-		ss := t.deleted[id]
+		ss := t.spans(id)
 		e = e.id(id).uv(uint64(len(ss)))
 		for _, s := range ss {
 			e = e.uv(s.off).uv(s.end - s.off)
@@ -509,7 +586,7 @@ func (d *dec) text() *Text {
 				d.fail("run %s: bad deleted span", id)
 			}
 			prev = off + n
-			t.deleted[id] = append(t.deleted[id], span{off, off + n})
+			t.early[id] = append(t.early[id], span{off, off + n})
 		}
 	}
 	if d.err != nil {
@@ -521,11 +598,12 @@ func (d *dec) text() *Text {
 
 // placeRuns inserts runs (decoded, or kept through a rebuild) oldest first,
 // so parents mostly come before children, then balances the tree, which
-// appending builds as a chain.
+// appending builds as a chain. The deleted spans in t.early of a run in
+// runs become the run's.
 func (t *Text) placeRuns(runs []*textRun) {
 	slices.SortFunc(runs, older)
 	for _, r := range runs {
-		t.insertRun(r.id, r.hlc, r.parent, r.text)
+		t.insertRun(r)
 	}
 	t.tree.rebalance()
 }
