@@ -33,7 +33,7 @@ func (m memBacking) put(recs []Record) {
 		if r.Value == nil {
 			delete(m, string(r.Sub))
 		} else {
-			m[string(r.Sub)] = r.Value
+			m[string(r.Sub)] = bytes.Clone(r.Value)
 		}
 	}
 }

@@ -61,7 +61,7 @@ func MaxHLC(obj Object) uint64 {
 			h = max(h, e.HLC)
 		}
 	case *Text:
-		for _, r := range o.runs {
+		for r := range o.runs.all() {
 			h = max(h, r.hlc)
 		}
 	}

@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"maps"
 	"slices"
 )
 
@@ -122,9 +121,9 @@ func (t *Text) wholeDeleted(run *textRun) bool {
 // DeletedRuns calls f with every placed run whose characters are all
 // deleted.
 func (t *Text) DeletedRuns(f func(OpID)) {
-	for id, run := range t.runs {
+	for run := range t.runs.all() {
 		if len(run.dels) > 0 && len(run.pieces) > 0 && t.wholeDeleted(run) {
-			f(id)
+			f(run.id)
 		}
 	}
 }
@@ -190,11 +189,11 @@ func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 	t.init()
 	var drop []OpID
 	gone := func(id OpID) bool {
-		return id.Seq <= vv[id.Origin] && (other == nil || (other.runs[id] == nil && other.early[id] == nil))
+		return id.Seq <= vv[id.Origin] && (other == nil || (other.runs.get(id) == nil && other.early[id] == nil))
 	}
-	for id := range t.runs {
-		if gone(id) {
-			drop = append(drop, id)
+	for run := range t.runs.all() {
+		if gone(run.id) {
+			drop = append(drop, run.id)
 		}
 	}
 	for id := range t.early {
@@ -210,7 +209,7 @@ func (t *Text) DropCollected(other *Text, vv map[string]uint64) bool {
 	}
 	// Rebuilt from what is left, as a decode does: placing and waiting
 	// follow from the parents that remain.
-	runs := slices.Collect(maps.Values(t.runs))
+	runs := slices.Collect(t.runs.all())
 	early, dels := t.early, t.dels
 	*t = Text{}
 	t.init()

@@ -15,7 +15,8 @@ const (
 // MemBytes estimates the memory the text takes: its runs and, beyond one
 // per run, its visible code points.
 func (t *Text) MemBytes() int64 {
-	return int64(len(t.runs))*textRunBytes + int64(max(t.Len()-len(t.runs), 0))*textRuneBytes
+	n := t.runs.len()
+	return int64(n)*textRunBytes + int64(max(t.Len()-n, 0))*textRuneBytes
 }
 
 // MemBytes estimates the memory the RGA takes.

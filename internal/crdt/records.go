@@ -57,8 +57,9 @@ func WholeRecord(t Type) bool {
 }
 
 // OpRecords returns the records of obj that applying op changed (obj is the
-// object after op applied). A Text's insert answers in the Text's own
-// array, valid until the next OpRecords of that Text.
+// object after op applied). A Text answers in its own arrays (the records
+// and their bytes), valid until its next OpRecords: the caller copies what
+// it keeps, as a store batch does.
 func OpRecords(obj Object, op *Op) []Record {
 	switch o := obj.(type) {
 	case *LWWMap:
@@ -73,6 +74,9 @@ func OpRecords(obj Object, op *Op) []Record {
 		}
 		return []Record{o.elemRecord(id)}
 	case *Text:
+		// The Text's own arrays (records and their bytes), reused by its
+		// next OpRecords: put copies the records at once.
+		o.buf = o.buf[:0]
 		if op.Kind == TextInsert {
 			// The run's record, from the op itself (its text is already
 			// UTF-8), with what deletes that came first left of it.
@@ -81,33 +85,32 @@ func OpRecords(obj Object, op *Op) []Record {
 			if run := o.run(id); run != nil {
 				dels = run.dels
 			}
-			rec := textRunRecord(id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, dels)
-			// The Text's own array: put copies the records at once.
-			o.recs[0] = rec
+			var rec Record
+			rec, o.buf = textRunRecord(o.buf, id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, dels)
+			o.recs = append(o.recs[:0], rec)
 			if len(dels) > 0 {
-				o.recs[1] = Record{Sub: appendIDKey([]byte{textDeletedRec}, id)}
-				return o.recs[:2]
+				o.recs = append(o.recs, Record{Sub: appendIDKey([]byte{textDeletedRec}, id)})
 			}
-			return o.recs[:1]
+			return o.recs
 		}
 		rs, _ := op.TextRanges()
-		out := make([]Record, 0, len(rs))
+		o.recs = o.recs[:0]
 		if len(rs) <= 8 { // most deletes name a run or two: no map
 			for i, r := range rs {
 				if !slices.ContainsFunc(rs[:i], func(q TextRange) bool { return q.Run == r.Run }) {
-					out = append(out, o.runOrDeletedRecord(r.Run))
+					o.recs = append(o.recs, o.runOrDeletedRecord(r.Run))
 				}
 			}
-			return out
+			return o.recs
 		}
 		seen := make(map[OpID]bool, len(rs))
 		for _, r := range rs {
 			if !seen[r.Run] {
 				seen[r.Run] = true
-				out = append(out, o.runOrDeletedRecord(r.Run))
+				o.recs = append(o.recs, o.runOrDeletedRecord(r.Run))
 			}
 		}
-		return out
+		return o.recs
 	}
 	return whole(obj)
 }
@@ -131,7 +134,7 @@ func Records(obj Object) []Record {
 			out = append(out, o.elemRecord(id))
 		}
 	case *Text:
-		for _, run := range o.runs {
+		for run := range o.runs.all() {
 			out = append(out, o.runRecord(run))
 		}
 		for id := range o.early {
@@ -206,24 +209,34 @@ func elemValue(el *RGAElem) []byte {
 }
 
 // runOrDeletedRecord is the record that holds run id's deleted spans: the
-// run's own, or, for a run not here yet, its 'd' record.
+// run's own, or, for a run not here yet, its 'd' record. Its bytes are in
+// t.buf, valid until the Text's next OpRecords.
 func (t *Text) runOrDeletedRecord(id OpID) Record {
 	if run := t.run(id); run != nil {
-		return t.runRecord(run)
+		var rec Record
+		rec, t.buf = textRunRecord(t.buf, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels)
+		return rec
 	}
 	return t.deletedRecord(id)
 }
 
 // runRecord is run's record with its deleted spans.
 func (t *Text) runRecord(run *textRun) Record {
-	return textRunRecord(run.id, run.hlc, run.parent, []byte(string(run.text)), run.dels)
+	rec, _ := textRunRecord(nil, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels)
+	return rec
 }
 
-func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []span) Record {
-	// One array for the sub-key (first) and the value: sized for both.
-	subN := 1 + len(id.Origin) + 8
-	buf := make([]byte, 0, subN+3*binary.MaxVarintLen64+1+len(parent.Run.Origin)+2*binary.MaxVarintLen64+len(text)+
-		2*binary.MaxVarintLen64*len(deleted))
+// runeBytes returns text as UTF-8.
+func runeBytes(text []rune) []byte { return []byte(string(text)) }
+
+// textRunRecord returns run id's record, its bytes appended to buf (one
+// array for the sub-key, first, and the value), and buf after them.
+func textRunRecord(buf []byte, id OpID, hlc uint64, parent CharID, text []byte, deleted []span) (Record, []byte) {
+	// Room for the sub-key and the longest value: version and flag, six
+	// varints and the deleted spans' two each.
+	buf = slices.Grow(buf, 1+len(id.Origin)+8+2+len(parent.Run.Origin)+len(text)+
+		(6+2*len(deleted))*binary.MaxVarintLen64)
+	start := len(buf)
 	sub := appendIDKey(append(buf, textRunRec), id)
 	v := enc(sub[len(sub):])
 	v = append(v, FormatVersion)
@@ -241,7 +254,8 @@ func textRunRecord(id OpID, hlc uint64, parent CharID, text []byte, deleted []sp
 	for _, s := range deleted {
 		v = v.uv(s.off).uv(s.end - s.off)
 	}
-	return Record{Sub: sub[:len(sub):len(sub)], Value: v}
+	rec := Record{Sub: sub[start:len(sub):len(sub)], Value: v[:len(v):len(v)]}
+	return rec, sub[:len(sub)+len(v)]
 }
 
 func (t *Text) deletedRecord(id OpID) Record {

@@ -19,7 +19,7 @@ func storeOpRecords(stored map[ObjKey]map[string][]byte, s *State, applied []*Op
 			if rec.Value == nil {
 				delete(stored[k], string(rec.Sub))
 			} else {
-				stored[k][string(rec.Sub)] = rec.Value
+				stored[k][string(rec.Sub)] = bytes.Clone(rec.Value) // valid until the next OpRecords
 			}
 		}
 	}

@@ -109,7 +109,7 @@ func deleted(p *piece) bool { return p.vis == 0 }
 // Text is the seventh CRDT type.
 type Text struct {
 	tree seqTree[textPiece]
-	runs map[OpID]*textRun
+	runs runIndex
 	// waiting holds runs whose parent run has not arrived, by that run.
 	waiting map[OpID][]*textRun
 	// early holds the deleted spans of runs not arrived yet (a run holds
@@ -119,13 +119,11 @@ type Text struct {
 	// just before, which spares a look-up in runs (see run).
 	hot  [4]*textRun
 	next int
-	// top is, by origin, the largest seq of a run this Text has had: an
-	// insert with a larger one is new without a look-up.
-	top map[string]uint64
 	// dels logs the deletes applied, for collection (CollectDeleted).
 	dels delLog
-	// recs is OpRecords' answer for an insert.
-	recs [2]Record
+	// recs and buf hold OpRecords' answer.
+	recs []Record
+	buf  []byte
 }
 
 type span struct{ off, end uint64 }
@@ -133,11 +131,9 @@ type span struct{ off, end uint64 }
 func (t *Text) Type() Type { return TypeText }
 
 func (t *Text) init() {
-	if t.runs == nil {
-		t.runs = map[OpID]*textRun{}
+	if t.waiting == nil {
 		t.waiting = map[OpID][]*textRun{}
 		t.early = map[OpID][]span{}
-		t.top = map[string]uint64{}
 	}
 }
 
@@ -148,7 +144,7 @@ func (t *Text) run(id OpID) *textRun {
 			return r
 		}
 	}
-	r := t.runs[id]
+	r := t.runs.get(id)
 	if r != nil {
 		t.remember(r)
 	}
@@ -164,7 +160,7 @@ func (t *Text) remember(r *textRun) {
 // forget drops run id from the Text (its deleted spans too) and the hot
 // runs.
 func (t *Text) forget(id OpID) {
-	delete(t.runs, id)
+	t.runs.del(id)
 	delete(t.early, id)
 	t.hot = [len(t.hot)]*textRun{}
 }
@@ -277,9 +273,7 @@ func (t *Text) Apply(op *Op) {
 // parent run has not arrived.
 func (t *Text) insertRun(run *textRun) {
 	id, parent := run.id, run.parent
-	if top, ok := t.top[id.Origin]; !ok || id.Seq > top {
-		t.top[id.Origin] = id.Seq
-	} else if t.run(id) != nil {
+	if !t.runs.fresh(id) && t.run(id) != nil {
 		return
 	}
 	run.pieces, run.kids = nil, 0
@@ -291,7 +285,7 @@ func (t *Text) insertRun(run *textRun) {
 			delete(t.early, id)
 		}
 	}
-	t.runs[id] = run
+	t.runs.put(run)
 	t.remember(run)
 	if !parent.Run.IsZero() {
 		pr := t.run(parent.Run)
@@ -494,10 +488,7 @@ func (t *Text) Merge(other Object) {
 // first: parents usually come before children, so few wait.
 
 func (t *Text) sortedRuns() []*textRun {
-	runs := make([]*textRun, 0, len(t.runs))
-	for _, r := range t.runs {
-		runs = append(runs, r)
-	}
+	runs := slices.AppendSeq(make([]*textRun, 0, t.runs.len()), t.runs.all())
 	slices.SortFunc(runs, older)
 	return runs
 }
@@ -512,10 +503,7 @@ func (t *Text) Clone() Object {
 // AppendBinary: the runs by id (id, HLC, parent id and offset, text), then
 // the deleted spans by run id. Equal states encode equally.
 func (t *Text) AppendBinary(b []byte) []byte {
-	runs := make([]*textRun, 0, len(t.runs))
-	for _, r := range t.runs {
-		runs = append(runs, r)
-	}
+	runs := slices.AppendSeq(make([]*textRun, 0, t.runs.len()), t.runs.all())
 	slices.SortFunc(runs, func(a, b *textRun) int { return compareID(a.id, b.id) })
 	e := enc(append(b, FormatVersion, byte(TypeText))).uv(uint64(len(runs)))
 	for _, r := range runs {

@@ -39,7 +39,8 @@ func (r *RGA) EachVisible(f func(id OpID, value []byte) bool) {
 func InsertRecord(op *Op) (rec Record, ok bool) {
 	switch op.Kind {
 	case TextInsert:
-		return textRunRecord(op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, nil), true
+		rec, _ := textRunRecord(nil, op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, nil)
+		return rec, true
 	case RGAInsert:
 		el := RGAElem{Inserted: true, Parent: op.Ref, HLC: op.HLC, Value: op.Value}
 		return Record{Sub: appendIDKey(nil, op.ID()), Value: elemValue(&el)}, true
@@ -77,7 +78,8 @@ func AddTextDeletes(run OpID, value []byte, rs []TextRange) (Record, error) {
 		}
 		spans = addSpan(spans, span{r.Off, r.Off + r.N})
 	}
-	return textRunRecord(run, hlc, parent, []byte(text), spans), nil
+	rec, _ := textRunRecord(nil, run, hlc, parent, []byte(text), spans)
+	return rec, nil
 }
 
 // RGADeletedRecord returns an RGA element's record value (as stored, the

@@ -54,7 +54,7 @@ func TestProperty_RecordsWithoutTheObject(t *testing.T) {
 				}
 				before := map[OpID][]byte{}
 				for _, r := range rs {
-					before[r.Run] = txt.runRecord(txt.runs[r.Run]).Value
+					before[r.Run] = txt.runRecord(txt.runs.get(r.Run)).Value
 				}
 				op := &Op{Kind: TextDelete, Key: "t"}
 				op.SetTextRanges(rs)
