@@ -15,10 +15,93 @@ type runIndex struct {
 
 type originRuns struct {
 	origin string
-	runs   map[uint64]*textRun
+	// dense holds the runs of seqs [base, base+len(dense)) by seq - base
+	// (nil: no run), while the origin's seqs come nearly in order, as
+	// typing makes them: a look-up indexes an array and a run takes 8
+	// bytes. sparse holds the others.
+	base   uint64
+	dense  []*textRun
+	held   int // the runs in dense
+	sparse map[uint64]*textRun
 	// top is the largest seq this origin's runs have had: an insert
 	// with a larger one is new without a look-up.
 	top uint64
+	n   int
+}
+
+// denseSlack is how far dense may outgrow twice the runs it holds: the
+// seqs between an origin's runs (its deletes, its ops on other objects)
+// take a slot each.
+const denseSlack = 64
+
+// get returns seq's run: in dense, else in sparse (which may hold a seq
+// dense came to span after it was put).
+func (o *originRuns) get(seq uint64) *textRun {
+	if i := seq - o.base; i < uint64(len(o.dense)) && o.dense[i] != nil {
+		return o.dense[i]
+	}
+	if o.sparse == nil {
+		return nil
+	}
+	return o.sparse[seq]
+}
+
+// put adds r, whose seq o does not hold.
+func (o *originRuns) put(r *textRun) {
+	seq := r.id.Seq
+	o.top = max(o.top, seq)
+	o.n++
+	switch i := seq - o.base; {
+	case o.held == 0:
+		o.base, o.dense, o.held = seq, append(o.dense[:0], r), 1
+		return
+	case i < uint64(len(o.dense)):
+		o.dense[i] = r
+		o.held++
+		return
+	case seq > o.base && i+1 <= uint64(2*o.held+denseSlack):
+		for uint64(len(o.dense)) < i {
+			o.dense = append(o.dense, nil)
+		}
+		o.dense = append(o.dense, r)
+		o.held++
+		return
+	}
+	if o.sparse == nil {
+		o.sparse = map[uint64]*textRun{}
+	}
+	o.sparse[seq] = r
+}
+
+// del removes seq's run, reporting whether o held it.
+func (o *originRuns) del(seq uint64) bool {
+	if i := seq - o.base; i < uint64(len(o.dense)) && o.dense[i] != nil {
+		o.dense[i] = nil
+		o.held--
+		o.n--
+		for len(o.dense) > 0 && o.dense[0] == nil {
+			o.dense, o.base = o.dense[1:], o.base+1
+		}
+		if o.held*4 < len(o.dense) && len(o.dense) > 4*denseSlack {
+			// Mostly holes (collected runs): the rest goes to sparse.
+			if o.sparse == nil {
+				o.sparse = map[uint64]*textRun{}
+			}
+			for j, r := range o.dense {
+				if r != nil {
+					o.sparse[o.base+uint64(j)] = r
+				}
+			}
+			o.dense, o.held = nil, 0
+		}
+		return true
+	}
+	if _, ok := o.sparse[seq]; !ok {
+		return false
+	}
+	delete(o.sparse, seq)
+	o.n--
+	return true
 }
 
 // of returns origin's runs, nil if the index has none.
@@ -35,7 +118,7 @@ func (x *runIndex) of(origin string) *originRuns {
 
 func (x *runIndex) get(id OpID) *textRun {
 	if o := x.of(id.Origin); o != nil {
-		return o.runs[id.Seq]
+		return o.get(id.Seq)
 	}
 	return nil
 }
@@ -54,27 +137,22 @@ func (x *runIndex) put(r *textRun) {
 		if x.origins == nil {
 			x.origins = map[string]*originRuns{}
 		}
-		o = &originRuns{origin: r.id.Origin, runs: map[uint64]*textRun{}}
+		o = &originRuns{origin: r.id.Origin}
 		x.origins[r.id.Origin] = o
 		x.last = o
 	}
-	o.runs[r.id.Seq] = r
-	o.top = max(o.top, r.id.Seq)
+	o.put(r)
 	x.n++
 }
 
 // del removes run id if the index holds it.
 func (x *runIndex) del(id OpID) {
 	o := x.of(id.Origin)
-	if o == nil {
+	if o == nil || !o.del(id.Seq) {
 		return
 	}
-	if _, ok := o.runs[id.Seq]; !ok {
-		return
-	}
-	delete(o.runs, id.Seq)
 	x.n--
-	if len(o.runs) == 0 {
+	if o.n == 0 {
 		delete(x.origins, id.Origin)
 		x.last = nil
 	}
@@ -87,7 +165,12 @@ func (x *runIndex) len() int { return x.n }
 func (x *runIndex) all() iter.Seq[*textRun] {
 	return func(yield func(*textRun) bool) {
 		for _, o := range x.origins {
-			for _, r := range o.runs {
+			for _, r := range o.dense {
+				if r != nil && !yield(r) {
+					return
+				}
+			}
+			for _, r := range o.sparse {
 				if !yield(r) {
 					return
 				}
