@@ -83,12 +83,12 @@ func run() {
 			p.del = min(p.del, n-p.pos)
 		}
 		if p.del > 0 {
-			if err := try(func() error { return text.Delete(key, p.pos, p.del) }); err != nil {
+			if err := deleteAt(key, p.pos, p.del); err != nil {
 				nx.Abort(fmt.Sprintf("patch %d: delete %d at %d: %v", i, p.del, p.pos, err))
 			}
 		}
 		if p.ins != "" {
-			if err := try(func() error { return text.Insert(key, p.pos, p.ins) }); err != nil {
+			if err := insertAt(key, p.pos, p.ins); err != nil {
 				nx.Abort(fmt.Sprintf("patch %d: insert at %d: %v", i, p.pos, err))
 			}
 		}
@@ -96,15 +96,35 @@ func run() {
 	fmt.Printf("elapsed_ms %d\nedits %d\n", (nx.Monotonic() - start).Milliseconds(), len(ps))
 }
 
-// try runs f and, while the node refuses the write for now (-3: its
-// outbound queue is full while peers catch up or one is cut off), tries
-// again, for up to 30 s: what an editor does with a refused keystroke.
-func try(f func() error) error {
-	err := f()
-	for start := nx.Monotonic(); errors.Is(err, nx.ErrInternal) && nx.Monotonic()-start < 30*time.Second; {
-		err = f()
+// insertAt and deleteAt write, and while the node refuses the write for
+// now (-3: its outbound queue is full while peers catch up or one is cut
+// off) try again, for up to 30 s: what an editor does with a refused
+// keystroke. (A write that succeeds makes no other host call, and no
+// closure: the replay's loop allocates nothing per patch.)
+func insertAt(key string, pos int, s string) error {
+	err := text.Insert(key, pos, s)
+	if err == nil {
+		return nil
+	}
+	for start := nx.Monotonic(); refused(err, start); {
+		err = text.Insert(key, pos, s)
 	}
 	return err
+}
+
+func deleteAt(key string, pos, n int) error {
+	err := text.Delete(key, pos, n)
+	if err == nil {
+		return nil
+	}
+	for start := nx.Monotonic(); refused(err, start); {
+		err = text.Delete(key, pos, n)
+	}
+	return err
+}
+
+func refused(err error, since time.Duration) bool {
+	return errors.Is(err, nx.ErrInternal) && nx.Monotonic()-since < 30*time.Second
 }
 
 func main() {}
