@@ -114,7 +114,7 @@ func (s *ORSet) DropCollected(other *ORSet, vv map[string]uint64) []string {
 
 // wholeDeleted reports whether every character of run is deleted.
 func (t *Text) wholeDeleted(run *textRun) bool {
-	ss := run.dels
+	ss := run.dels()
 	return len(ss) == 1 && ss[0].off == 0 && ss[0].end >= uint64(len(run.text))
 }
 
@@ -122,7 +122,7 @@ func (t *Text) wholeDeleted(run *textRun) bool {
 // deleted.
 func (t *Text) DeletedRuns(f func(OpID)) {
 	for run := range t.runs.all() {
-		if len(run.dels) > 0 && len(run.pieces) > 0 && t.wholeDeleted(run) {
+		if run.del != nil && run.placed() && t.wholeDeleted(run) {
 			f(run.id)
 		}
 	}
@@ -139,18 +139,18 @@ func (t *Text) DeletedRuns(f func(OpID)) {
 // write (removals) and the encoded bytes freed.
 func (t *Text) CollectRun(id OpID) (recs []Record, freed int) {
 	run := t.run(id)
-	if run == nil || len(run.pieces) == 0 || !t.wholeDeleted(run) {
+	if run == nil || !run.placed() || !t.wholeDeleted(run) {
 		return nil, 0
 	}
-	run.stable = true
-	for run != nil && run.stable && run.kids == 0 && t.wholeDeleted(run) {
+	run.del.stable = true
+	for run != nil && run.del != nil && run.del.stable && run.kids == 0 && t.wholeDeleted(run) {
 		sub := make([]byte, 0, 9+len(run.id.Origin))
 		sub = appendIDKey(append(sub, textRunRec), run.id)
 		// The record's size, near enough: its key, stamp, parent, text
 		// and one deleted span.
 		freed += len(sub) + 16 + len(run.text)
 		recs = append(recs, Record{Sub: sub})
-		for _, p := range run.pieces {
+		for _, p := range run.pieces() {
 			t.tree.remove(p)
 		}
 		t.forget(run.id)
@@ -383,7 +383,7 @@ func (t *Text) DelsWaiting() int { return len(t.dels.ids) }
 // RequeueDeleted logs every wholly deleted run as deleted now (a restart:
 // the log is not stored, so what it held waits for stability again).
 func (t *Text) RequeueDeleted() {
-	t.DeletedRuns(func(id OpID) { t.run(id).lastDel = t.dels.add(id) })
+	t.DeletedRuns(func(id OpID) { t.run(id).del.lastDel = t.dels.add(id) })
 }
 
 // CollectDeleted takes the deletes logged before mark m, all causally
@@ -395,7 +395,10 @@ func (t *Text) CollectDeleted(m uint64) ([]Record, int) {
 		if run == nil {
 			return 0, false
 		}
-		return run.lastDel, true
+		if run.del == nil {
+			return 0, true
+		}
+		return run.del.lastDel, true
 	}, t.CollectRun)
 }
 

@@ -83,7 +83,7 @@ func OpRecords(obj Object, op *Op) []Record {
 			id := op.ID()
 			var dels []span
 			if run := o.run(id); run != nil {
-				dels = run.dels
+				dels = run.dels()
 			}
 			var rec Record
 			rec, o.buf = textRunRecord(o.buf, id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, dels)
@@ -214,7 +214,7 @@ func elemValue(el *RGAElem) []byte {
 func (t *Text) runOrDeletedRecord(id OpID) Record {
 	if run := t.run(id); run != nil {
 		var rec Record
-		rec, t.buf = textRunRecord(t.buf, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels)
+		rec, t.buf = textRunRecord(t.buf, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels())
 		return rec
 	}
 	return t.deletedRecord(id)
@@ -222,7 +222,7 @@ func (t *Text) runOrDeletedRecord(id OpID) Record {
 
 // runRecord is run's record with its deleted spans.
 func (t *Text) runRecord(run *textRun) Record {
-	rec, _ := textRunRecord(nil, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels)
+	rec, _ := textRunRecord(nil, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels())
 	return rec
 }
 

@@ -49,26 +49,67 @@ type TextPos struct {
 // into several ops so none outgrows a frame.
 const MaxTextRanges = 1024
 
+// A run is kept small (176 bytes on 64-bit): a typed document holds one
+// per keystroke, and what a deleted run needs more is apart (runDel).
 type textRun struct {
 	id     OpID
 	hlc    uint64
 	parent CharID
 	text   []rune
-	// dels are the run's deleted offsets, sorted disjoint [off, end) spans.
-	dels   []span
-	pieces []*piece // in offset order; empty while the run waits for its parent
+	// del holds the run's deletes; nil while it has none.
+	del *runDel
+	// one[0] is the run's first piece once it is placed (nil while it
+	// waits for its parent): a run and its piece are one allocation.
+	// Once the run is split, split holds all its pieces in offset order
+	// (pieces).
+	one   [1]*piece
+	split *[]*piece
 	// kids counts the placed runs whose parent is one of this run's
-	// characters; stable is set once the run's deletion is causally
-	// stable (CollectRun): it goes when it has no kids left.
-	kids   int
-	stable bool
+	// characters.
+	kids  int32
+	first piece
+}
+
+// runDel is what a run with deleted characters keeps of them.
+type runDel struct {
+	// spans are the deleted offsets, sorted disjoint [off, end) spans.
+	spans []span
 	// lastDel is the mark of the run's latest delete in the Text's delete
 	// log.
 	lastDel uint64
-	// first is the run's piece until it is split, and one its pieces'
-	// first array: a run and its piece are one allocation.
-	first piece
-	one   [1]*piece
+	// stable is set once the run's deletion is causally stable
+	// (CollectRun): it goes when it has no kids left.
+	stable bool
+}
+
+// dels returns the run's deleted spans.
+func (r *textRun) dels() []span {
+	if r.del == nil {
+		return nil
+	}
+	return r.del.spans
+}
+
+// deleted returns the run's runDel, made on first use.
+func (r *textRun) deleted() *runDel {
+	if r.del == nil {
+		r.del = &runDel{}
+	}
+	return r.del
+}
+
+// placed reports whether the run is in the tree (its parent arrived).
+func (r *textRun) placed() bool { return r.one[0] != nil }
+
+// pieces returns the run's pieces in offset order (none while it waits).
+func (r *textRun) pieces() []*piece {
+	switch {
+	case r.split != nil:
+		return *r.split
+	case r.one[0] != nil:
+		return r.one[:]
+	}
+	return nil
 }
 
 // older orders runs by their own (HLC, origin, seq), oldest first: the
@@ -99,7 +140,7 @@ func (a *textRun) newer(b *textRun) bool {
 // a run, visible unless the node's vis is 0.
 type textPiece struct {
 	run    *textRun
-	off, n int
+	off, n int32 // a run's text is an op's: far below 2^31 code points
 }
 
 type piece = seqNode[textPiece]
@@ -113,7 +154,7 @@ type Text struct {
 	// waiting holds runs whose parent run has not arrived, by that run.
 	waiting map[OpID][]*textRun
 	// early holds the deleted spans of runs not arrived yet (a run holds
-	// its own: textRun.dels), by run.
+	// its own: textRun.del), by run.
 	early map[OpID][]span
 	// hot holds the runs used last: typing mostly names the run typed
 	// just before, which spares a look-up in runs (see run).
@@ -168,7 +209,7 @@ func (t *Text) forget(id OpID) {
 // spans returns run id's deleted spans, whether or not the run is here.
 func (t *Text) spans(id OpID) []span {
 	if r := t.run(id); r != nil {
-		return r.dels
+		return r.dels()
 	}
 	return t.early[id]
 }
@@ -208,8 +249,8 @@ func (t *Text) Slice(from, count uint64) (string, error) {
 		if deleted(p) {
 			continue
 		}
-		k := min(p.val.n-off, left)
-		for _, r := range p.val.run.text[p.val.off+off : p.val.off+off+k] {
+		k := min(int(p.val.n)-off, left)
+		for _, r := range p.val.run.text[int(p.val.off)+off : int(p.val.off)+off+k] {
 			b.WriteRune(r)
 		}
 		left -= k
@@ -217,13 +258,14 @@ func (t *Text) Slice(from, count uint64) (string, error) {
 	return b.String(), nil
 }
 
-// pieceAt returns the index in run.pieces of the piece holding offset off.
-func pieceAt(run *textRun, off int) int {
-	i, _ := slices.BinarySearchFunc(run.pieces, off, func(p *piece, off int) int {
+// pieceAt returns the index in ps (a run's pieces) of the piece holding
+// offset off.
+func pieceAt(ps []*piece, off int) int {
+	i, _ := slices.BinarySearchFunc(ps, off, func(p *piece, off int) int {
 		switch {
-		case p.val.off+p.val.n <= off:
+		case int(p.val.off+p.val.n) <= off:
 			return -1
-		case p.val.off > off:
+		case int(p.val.off) > off:
 			return 1
 		}
 		return 0
@@ -234,23 +276,27 @@ func pieceAt(run *textRun, off int) int {
 // split makes a piece boundary before offset off of run (0 < off < len):
 // afterwards a piece starts at off.
 func (t *Text) split(run *textRun, off int) {
-	i := pieceAt(run, off)
-	p := run.pieces[i]
-	if p.val.off == off {
+	ps := run.pieces()
+	i := pieceAt(ps, off)
+	p := ps[i]
+	if int(p.val.off) == off {
 		return
 	}
-	q := &piece{val: textPiece{run: run, off: off, n: p.val.off + p.val.n - off}}
+	q := &piece{val: textPiece{run: run, off: int32(off), n: p.val.off + p.val.n - int32(off)}}
 	if !deleted(p) {
-		q.vis = q.val.n
+		q.vis = int(q.val.n)
 	}
 	t.tree.splay(p)
-	p.val.n = off - p.val.off
+	p.val.n = int32(off) - p.val.off
 	if !deleted(p) {
-		p.vis = p.val.n
+		p.vis = int(p.val.n)
 	}
 	p.update()
 	t.tree.insertAfter(p, q)
-	run.pieces = slices.Insert(run.pieces, i+1, q)
+	if run.split == nil {
+		run.split = new([]*piece)
+	}
+	*run.split = slices.Insert(ps, i+1, q)
 }
 
 // ---- ops ----
@@ -276,11 +322,12 @@ func (t *Text) insertRun(run *textRun) {
 	if !t.runs.fresh(id) && t.run(id) != nil {
 		return
 	}
-	run.pieces, run.kids = nil, 0
+	run.one[0], run.split, run.kids = nil, nil, 0
 	if len(t.early) > 0 {
 		if ss, ok := t.early[id]; ok {
+			d := run.deleted()
 			for _, s := range ss {
-				run.dels = addSpan(run.dels, s)
+				d.spans = addSpan(d.spans, s)
 			}
 			delete(t.early, id)
 		}
@@ -289,7 +336,7 @@ func (t *Text) insertRun(run *textRun) {
 	t.remember(run)
 	if !parent.Run.IsZero() {
 		pr := t.run(parent.Run)
-		if pr == nil || len(pr.pieces) == 0 || parent.Off >= uint64(len(pr.text)) {
+		if pr == nil || !pr.placed() || parent.Off >= uint64(len(pr.text)) {
 			t.waiting[parent.Run] = append(t.waiting[parent.Run], run)
 			return
 		}
@@ -317,7 +364,8 @@ func (t *Text) integrate(run, pr *textRun) {
 			if off+1 < len(pr.text) {
 				t.split(pr, off+1)
 			}
-			after = pr.pieces[pieceAt(pr, off)]
+			ps := pr.pieces()
+			after = ps[pieceAt(ps, off)]
 		}
 		// Skip the newer siblings' subtrees: every piece newer than run.
 		for {
@@ -333,15 +381,14 @@ func (t *Text) integrate(run, pr *textRun) {
 			after = nx
 		}
 		p := &run.first
-		*p = piece{val: textPiece{run: run, n: len(run.text)}, vis: len(run.text)}
+		*p = piece{val: textPiece{run: run, n: int32(len(run.text))}, vis: len(run.text)}
 		t.tree.insertAfter(after, p)
 		run.one[0] = p
-		run.pieces = run.one[:]
-		if ss := run.dels; len(ss) > 0 {
+		if ss := run.dels(); len(ss) > 0 {
 			// Its deletes came first, and may have left the log with an
 			// epoch that closed before the run came: logged again, so
 			// the run waits for an epoch that covers its insert too.
-			run.lastDel = t.dels.add(run.id)
+			run.del.lastDel = t.dels.add(run.id)
 			for _, s := range ss {
 				t.markDeleted(run, s.off, s.end)
 			}
@@ -372,9 +419,10 @@ func (t *Text) deleteRange(id OpID, off, end uint64) {
 		t.early[id] = addSpan(t.early[id], span{off, end})
 		return
 	}
-	run.dels = addSpan(run.dels, span{off, end})
-	run.lastDel = m
-	if len(run.pieces) > 0 {
+	d := run.deleted()
+	d.spans = addSpan(d.spans, span{off, end})
+	d.lastDel = m
+	if run.placed() {
 		t.markDeleted(run, off, end)
 	}
 }
@@ -392,8 +440,9 @@ func (t *Text) markDeleted(run *textRun, uoff, uend uint64) {
 	if end < len(run.text) {
 		t.split(run, end)
 	}
-	for i := pieceAt(run, off); i < len(run.pieces) && run.pieces[i].val.off < end; i++ {
-		t.tree.setVis(run.pieces[i], 0)
+	ps := run.pieces()
+	for i := pieceAt(ps, off); i < len(ps) && int(ps[i].val.off) < end; i++ {
+		t.tree.setVis(ps[i], 0)
 	}
 }
 
@@ -430,7 +479,7 @@ func (t *Text) ResolveInsert(i uint64) (CharID, error) {
 	}
 	p, off := t.tree.at(int(i - 1))
 	t.remember(p.val.run)
-	return CharID{Run: p.val.run.id, Off: uint64(p.val.off + off)}, nil
+	return CharID{Run: p.val.run.id, Off: uint64(int(p.val.off) + off)}, nil
 }
 
 // ResolveDelete returns the ranges of the visible characters [i, i+count),
@@ -451,8 +500,8 @@ func (t *Text) ResolveDelete(i, count uint64) ([]TextRange, uint64, error) {
 	p, off := t.tree.at(int(i))
 	for covered < count && p != nil && len(out) < MaxTextRanges {
 		if !deleted(p) {
-			k := min(uint64(p.val.n-off), count-covered)
-			out = append(out, TextRange{Run: p.val.run.id, Off: uint64(p.val.off + off), N: k})
+			k := min(uint64(int(p.val.n)-off), count-covered)
+			out = append(out, TextRange{Run: p.val.run.id, Off: uint64(int(p.val.off) + off), N: k})
 			if len(out) <= len(t.hot) {
 				t.remember(p.val.run)
 			}
@@ -473,7 +522,7 @@ func (t *Text) Merge(other Object) {
 		t.insertRun(&textRun{id: run.id, hlc: run.hlc, parent: run.parent, text: slices.Clone(run.text)})
 	}
 	for _, run := range runs {
-		for _, s := range run.dels {
+		for _, s := range run.dels() {
 			t.deleteRange(run.id, s.off, s.end)
 		}
 	}
@@ -514,7 +563,7 @@ func (t *Text) AppendBinary(b []byte) []byte {
 		ids = append(ids, id)
 	}
 	for _, r := range runs {
-		if len(r.dels) > 0 {
+		if len(r.dels()) > 0 {
 			ids = append(ids, r.id)
 		}
 	}

@@ -22,6 +22,10 @@ import (
 // seedSeq writes a Text (or an RGA) of n elements typed one after another
 // by origin, with every seventh deleted, as Seed does for the benchmarks,
 // and returns its visible content.
+// viewSeeded is a sequence seedSeq makes large enough to leave a view
+// (about 5 MB in memory, past viewMinBytes).
+const viewSeeded = 25000
+
 func seedSeq(t *testing.T, st *store.Store, k crdt.ObjKey, n int) []string {
 	t.Helper()
 	origin := strings.Repeat("e", 32)
@@ -237,7 +241,7 @@ func TestViews_RemoteEditsMeetViewEdits(t *testing.T) {
 	for i := range c.nodes { // the same text seeded on both, as a node leaves it at Close
 		c.stop(i)
 		st := openStore(t, c.dirs[i])
-		seedSeq(t, st, k, 20000)
+		seedSeq(t, st, k, viewSeeded)
 		st.Close()
 		c.start(i)
 	}
@@ -260,12 +264,14 @@ func TestViews_RemoteEditsMeetViewEdits(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ta, tb := a.textString(k), b.textString(k)
-		// 17,142 seeded and visible, 100 typed, 15 deleted.
-		if ta == tb && len(ta) == 17142+100-15 {
+		// Seeded and visible (seedSeq deletes every seventh), 100 typed,
+		// 15 deleted.
+		want := viewSeeded - (viewSeeded+6)/7 + 100 - 15
+		if ta == tb && len(ta) == want {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not converged: %d and %d characters, want %d", len(ta), len(tb), 17142+100-15)
+			t.Fatalf("not converged: %d and %d characters, want %d", len(ta), len(tb), want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -285,7 +291,7 @@ func (r *Replica) textString(k crdt.ObjKey) string {
 // after its N-th insert is acknowledged, until killed. Insert i goes at
 // viewCrashPos(i, length), so the text after any number of inserts is
 // known.
-const viewCrashSeeded = 20000
+const viewCrashSeeded = viewSeeded
 
 func viewCrashPos(i, n int) int { return (i*7919 + 13) % (n + 1) }
 
@@ -372,7 +378,7 @@ func TestViews_DeletesThroughAViewAreCollected(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	defer st.Close()
 	k := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
-	model := seedSeq(t, st, k, 20000)
+	model := seedSeq(t, st, k, viewSeeded)
 	r := openReplica(t, Config{Store: st})
 	defer r.Close(context.Background())
 	// The last 5,000: typed one after another, each character's run is
@@ -573,7 +579,7 @@ func TestViews_WaitForAFullDisk(t *testing.T) {
 	}
 	defer st.Close()
 	k := crdt.ObjKey{Type: crdt.TypeText, Key: "doc"}
-	model := seedSeq(t, st, k, 20000)
+	model := seedSeq(t, st, k, viewSeeded)
 	r := openReplica(t, Config{Store: st})
 	write(t, r, &crdt.Op{Kind: crdt.TextInsert, Key: k.Key, Value: []byte("Z"), At: &crdt.TextPos{Index: 5}})
 	model = append(model[:5], append([]string{"Z"}, model[5:]...)...)
