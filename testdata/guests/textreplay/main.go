@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unsafe"
 
 	nx "github.com/numax/numax/sdk/go"
 	"github.com/numax/numax/sdk/go/text"
@@ -35,32 +36,50 @@ func must(err error, what string) {
 	}
 }
 
-func load() []patch {
+// load reads the trace's chunks and checks that each decodes; it returns
+// them and the number of patches. The patches are decoded as they are
+// replayed: the guest holds the trace's bytes (about 2 MB for seph-blog1),
+// not a patch struct and a string per patch (about 20 MB of guest memory,
+// which is the node's memory too).
+func load() (chunks [][]byte, n int) {
 	v, err := nx.Get([]byte("trace/chunks"))
 	must(err, "trace/chunks")
-	n, err := strconv.Atoi(string(v))
+	k, err := strconv.Atoi(string(v))
 	must(err, "trace/chunks")
-	var ps []patch
-	for i := range n {
+	for i := range k {
 		b, err := nx.Get([]byte("trace/" + strconv.Itoa(i)))
 		must(err, "trace chunk")
-		for len(b) > 0 {
-			var f [3]uint64
-			for j := range f {
-				x, k := binary.Uvarint(b)
-				if k <= 0 {
-					nx.Abort(fmt.Sprintf("trace chunk %d: bad varint", i))
-				}
-				f[j], b = x, b[k:]
+		for rest := b; len(rest) > 0; n++ {
+			if _, rest = next(rest); rest == nil {
+				nx.Abort(fmt.Sprintf("trace chunk %d: bad patch", i))
 			}
-			if f[2] > uint64(len(b)) {
-				nx.Abort(fmt.Sprintf("trace chunk %d: truncated", i))
-			}
-			ps = append(ps, patch{pos: int(f[0]), del: int(f[1]), ins: string(b[:f[2]])})
-			b = b[f[2]:]
 		}
+		chunks = append(chunks, b)
 	}
-	return ps
+	return chunks, n
+}
+
+// next decodes the patch b starts with (uvarint position, uvarint delete
+// count, uvarint insert length, insert bytes) and returns it and the bytes
+// after it: nil if b does not hold a whole patch. The insert is b's own
+// bytes, not a copy.
+func next(b []byte) (patch, []byte) {
+	var f [3]uint64
+	for j := range f {
+		x, k := binary.Uvarint(b)
+		if k <= 0 {
+			return patch{}, nil
+		}
+		f[j], b = x, b[k:]
+	}
+	if f[2] > uint64(len(b)) {
+		return patch{}, nil
+	}
+	p := patch{pos: int(f[0]), del: int(f[1])}
+	if f[2] > 0 {
+		p.ins = unsafe.String(&b[0], int(f[2]))
+	}
+	return p, b[f[2]:] // not nil: b was not
 }
 
 //go:wasmexport run
@@ -72,28 +91,34 @@ func run() {
 	if key == "" {
 		key = "doc"
 	}
-	ps := load()
+	chunks, n := load()
 	clamp, _ := nx.Env("NX_CLAMP")
 	start := nx.Monotonic()
-	for i, p := range ps {
-		if clamp == "1" {
-			n, err := text.Len(key)
-			must(err, "len")
-			p.pos = min(p.pos, n)
-			p.del = min(p.del, n-p.pos)
-		}
-		if p.del > 0 {
-			if err := deleteAt(key, p.pos, p.del); err != nil {
-				nx.Abort(fmt.Sprintf("patch %d: delete %d at %d: %v", i, p.del, p.pos, err))
+	i := 0
+	for _, b := range chunks {
+		for len(b) > 0 {
+			var p patch
+			p, b = next(b)
+			if clamp == "1" {
+				l, err := text.Len(key)
+				must(err, "len")
+				p.pos = min(p.pos, l)
+				p.del = min(p.del, l-p.pos)
 			}
-		}
-		if p.ins != "" {
-			if err := insertAt(key, p.pos, p.ins); err != nil {
-				nx.Abort(fmt.Sprintf("patch %d: insert at %d: %v", i, p.pos, err))
+			if p.del > 0 {
+				if err := deleteAt(key, p.pos, p.del); err != nil {
+					nx.Abort(fmt.Sprintf("patch %d: delete %d at %d: %v", i, p.del, p.pos, err))
+				}
 			}
+			if p.ins != "" {
+				if err := insertAt(key, p.pos, p.ins); err != nil {
+					nx.Abort(fmt.Sprintf("patch %d: insert at %d: %v", i, p.pos, err))
+				}
+			}
+			i++
 		}
 	}
-	fmt.Printf("elapsed_ms %d\nedits %d\n", (nx.Monotonic() - start).Milliseconds(), len(ps))
+	fmt.Printf("elapsed_ms %d\nedits %d\n", (nx.Monotonic() - start).Milliseconds(), n)
 }
 
 // insertAt and deleteAt write, and while the node refuses the write for
