@@ -216,12 +216,12 @@ func DecodePeers(b []byte) ([]Peer, error) {
 const NodeIDLen = 32
 
 // ValidNodeID reports whether s is 32 lowercase hex characters.
-func ValidNodeID(s []byte) bool {
+func ValidNodeID[T string | []byte](s T) bool {
 	if len(s) != NodeIDLen {
 		return false
 	}
-	for _, c := range s {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+	for i := range len(s) {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
 			return false
 		}
 	}

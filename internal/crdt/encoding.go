@@ -455,7 +455,7 @@ func (op *Op) Validate() error {
 	switch {
 	case op.Kind == 0 || op.Kind >= kindEnd:
 		return fmt.Errorf("%w: unknown op kind %d", ErrCorrupt, op.Kind)
-	case op.Seq == 0 || !abi.ValidNodeID([]byte(op.Origin)):
+	case op.Seq == 0 || !abi.ValidNodeID(op.Origin):
 		return fmt.Errorf("%w: bad op id %d@%s", ErrCorrupt, op.Seq, op.Origin)
 	case !utf8.ValidString(op.Key):
 		return fmt.Errorf("%w: key is not UTF-8", ErrCorrupt)

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/numax/numax/internal/abi"
@@ -180,7 +181,11 @@ func (op *Op) TextRanges() ([]TextRange, error) {
 // AppendTextRanges) and keeps rs, so that TextRanges need not decode it:
 // for ranges a Text resolved itself (Text.ResolveDelete), valid as made.
 func (op *Op) SetTextRanges(rs []TextRange) {
-	op.Value, op.ranges = AppendTextRanges(nil, rs), rs
+	n := binary.MaxVarintLen64
+	for _, r := range rs {
+		n += len(r.Run.Origin) + 4*binary.MaxVarintLen64
+	}
+	op.Value, op.ranges = AppendTextRanges(make([]byte, 0, n), rs), rs
 }
 
 // ID returns the op's OpID.

@@ -80,7 +80,7 @@ type Stats struct {
 // Start creates the memberlist and joins through the seeds, retrying in
 // the background until one answers.
 func Start(cfg Config) (*Membership, error) {
-	if !abi.ValidNodeID([]byte(cfg.NodeID)) {
+	if !abi.ValidNodeID(cfg.NodeID) {
 		return nil, fmt.Errorf("gossip: NodeID %q is not a NodeId", cfg.NodeID)
 	}
 	if cfg.Transport == nil {
@@ -142,7 +142,7 @@ func (m *Membership) admit(n *memberlist.Node) error {
 	if n.Name == m.cfg.NodeID {
 		return nil
 	}
-	if !abi.ValidNodeID([]byte(n.Name)) {
+	if !abi.ValidNodeID(n.Name) {
 		return fmt.Errorf("member name %q is not a NodeId", n.Name)
 	}
 	if m.cfg.Allowed != nil {

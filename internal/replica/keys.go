@@ -67,7 +67,7 @@ func readVV(st *store.Store) (storedVV, error) {
 		}
 		v, n := binary.Uvarint(row.Value)
 		origin := string(row.Key[1:])
-		if n <= 0 || n != len(row.Value) || !abi.ValidNodeID([]byte(origin)) {
+		if n <= 0 || n != len(row.Value) || !abi.ValidNodeID(origin) {
 			return vv, &CorruptError{What: "version vector", Key: row.Key, Err: errors.New("malformed entry")}
 		}
 		switch row.Key[0] {

@@ -255,7 +255,7 @@ func Identity(st *store.Store, configured string, adopt bool, log *slog.Logger) 
 		id = string(stored)
 	case id == "":
 		id = NewNodeID()
-	case !abi.ValidNodeID([]byte(id)):
+	case !abi.ValidNodeID(id):
 		return "", fmt.Errorf("replica: %q is not a NodeId (32 lowercase hex characters)", id)
 	case stored != nil && string(stored) != id && !adopt:
 		return "", &IdentityError{Stored: string(stored), Current: id}

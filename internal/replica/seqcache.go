@@ -44,7 +44,11 @@ type seqCache struct {
 }
 
 type seqUse struct {
+	// at is when an unload pass last found the sequence used since the
+	// pass before (used): a use reads no clock (a write's path reads it
+	// enough), and a sequence is taken as used no earlier than it was.
 	at    time.Time
+	used  bool
 	bytes int64
 }
 
@@ -67,7 +71,7 @@ func (c *seqCache) touchBytes(k crdt.ObjKey, n int64) {
 		c.used[k] = u
 	}
 	c.total += n - u.bytes
-	u.at, u.bytes = time.Now(), n
+	u.used, u.bytes = true, n
 }
 
 // drop forgets sequence k (unloaded).
@@ -134,6 +138,11 @@ func (r *Replica) unloadSeqs(budget int64) bool {
 		return false
 	}
 	c.lastTry = now
+	for _, u := range c.used {
+		if u.used {
+			u.at, u.used = now, false
+		}
+	}
 	waiting := map[crdt.ObjKey]bool{}
 	for _, e := range r.gc.epochs {
 		for k := range e.dels {

@@ -144,7 +144,7 @@ func (t *Transport) hello() *wirepb.Frame {
 // claim must equal the certificate's NodeId, the peer must be allowed, and it
 // must not be this node.
 func (t *Transport) checkPeer(nc net.Conn, claimed string) error {
-	if !abi.ValidNodeID([]byte(claimed)) {
+	if !abi.ValidNodeID(claimed) {
 		return fmt.Errorf("claimed NodeId %q is malformed", claimed)
 	}
 	if tc, ok := nc.(*tls.Conn); ok {

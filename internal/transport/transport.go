@@ -171,7 +171,7 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.VV == nil {
 		cfg.VV = func() map[string]uint64 { return nil }
 	}
-	if !abi.ValidNodeID([]byte(cfg.NodeID)) {
+	if !abi.ValidNodeID(cfg.NodeID) {
 		return nil, fmt.Errorf("transport: NodeID %q is not 32 lowercase hex characters", cfg.NodeID)
 	}
 	if cfg.TLS != nil && cfg.TLS.NodeID != cfg.NodeID {
@@ -186,7 +186,7 @@ func New(cfg Config) (*Transport, error) {
 		t.tag = wire.TagJSON
 	}
 	for _, id := range cfg.AllowedPeers {
-		if !abi.ValidNodeID([]byte(id)) {
+		if !abi.ValidNodeID(id) {
 			return nil, fmt.Errorf("transport: allowed peer %q is not a NodeId", id)
 		}
 		t.allowed[id] = true

@@ -426,7 +426,7 @@ func decodeHead(b []byte) (*opauth.Head, bool) {
 	return h, true
 }
 
-func validID(s string) bool { return abi.ValidNodeID([]byte(s)) }
+func validID(s string) bool { return abi.ValidNodeID(s) }
 
 // bytesOrNil copies v (the frame's buffer is not kept by its ops).
 func bytesOrNil(v []byte) []byte {

@@ -186,13 +186,13 @@ func OpFromProto(p *wirepb.Op) (*crdt.Op, error) {
 	op := &crdt.Op{Origin: p.Origin, Seq: p.Seq, HLC: p.Hlc, Kind: crdt.Kind(p.Kind), Key: p.Key,
 		Delta: p.Delta, Field: p.Field, Value: p.Value}
 	for _, t := range p.Tags {
-		if t == nil || t.Seq == 0 || !abi.ValidNodeID([]byte(t.Origin)) {
+		if t == nil || t.Seq == 0 || !abi.ValidNodeID(t.Origin) {
 			return nil, fmt.Errorf("%w: bad tag", ErrMalformed)
 		}
 		op.Tags = append(op.Tags, crdt.OpID{Seq: t.Seq, Origin: t.Origin})
 	}
 	if p.Ref != nil {
-		if p.Ref.Seq == 0 || !abi.ValidNodeID([]byte(p.Ref.Origin)) {
+		if p.Ref.Seq == 0 || !abi.ValidNodeID(p.Ref.Origin) {
 			return nil, fmt.Errorf("%w: bad reference", ErrMalformed)
 		}
 		op.Ref = crdt.OpID{Seq: p.Ref.Seq, Origin: p.Ref.Origin}
@@ -206,7 +206,7 @@ func OpFromProto(p *wirepb.Op) (*crdt.Op, error) {
 // ValidVV checks a version vector's keys.
 func ValidVV(vv map[string]uint64) error {
 	for o := range vv {
-		if !abi.ValidNodeID([]byte(o)) {
+		if !abi.ValidNodeID(o) {
 			return fmt.Errorf("%w: version vector names %q", ErrMalformed, o)
 		}
 	}
@@ -240,7 +240,7 @@ func ToMessage(f *wirepb.Frame) (m *Message, ok bool, err error) {
 			ids   []string
 		}{{"links", m.Links}, {"prune", m.Prune}, {"graft", m.Graft}} {
 			for _, id := range ids.ids {
-				if !abi.ValidNodeID([]byte(id)) {
+				if !abi.ValidNodeID(id) {
 					return nil, true, fmt.Errorf("%w: ack %s name %q", ErrMalformed, ids.field, id)
 				}
 			}
@@ -317,7 +317,7 @@ func headsToProto(hs []*opauth.Head) []*wirepb.Head {
 func headsFromProto(ps []*wirepb.Head) ([]*opauth.Head, error) {
 	var out []*opauth.Head
 	for _, p := range ps {
-		if p == nil || !abi.ValidNodeID([]byte(p.Origin)) || len(p.Chain) != len(opauth.Hash{}) {
+		if p == nil || !abi.ValidNodeID(p.Origin) || len(p.Chain) != len(opauth.Hash{}) {
 			return nil, fmt.Errorf("%w: bad head", ErrMalformed)
 		}
 		h := &opauth.Head{Origin: p.Origin, Seq: p.Seq, Sig: p.Sig}
