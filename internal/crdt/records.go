@@ -86,7 +86,7 @@ func OpRecords(obj Object, op *Op) []Record {
 				dels = run.dels()
 			}
 			var rec Record
-			rec, o.buf = textRunRecord(o.buf, id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, dels)
+			rec, o.buf = textRunRecord(o.buf, id, op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, nil, dels)
 			o.recs = append(o.recs[:0], rec)
 			if len(dels) > 0 {
 				o.recs = append(o.recs, Record{Sub: appendIDKey([]byte{textDeletedRec}, id)})
@@ -214,7 +214,7 @@ func elemValue(el *RGAElem) []byte {
 func (t *Text) runOrDeletedRecord(id OpID) Record {
 	if run := t.run(id); run != nil {
 		var rec Record
-		rec, t.buf = textRunRecord(t.buf, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels())
+		rec, t.buf = textRunRecord(t.buf, run.id, run.hlc, run.parent, nil, run.text, run.dels())
 		return rec
 	}
 	return t.deletedRecord(id)
@@ -222,19 +222,17 @@ func (t *Text) runOrDeletedRecord(id OpID) Record {
 
 // runRecord is run's record with its deleted spans.
 func (t *Text) runRecord(run *textRun) Record {
-	rec, _ := textRunRecord(nil, run.id, run.hlc, run.parent, runeBytes(run.text), run.dels())
+	rec, _ := textRunRecord(nil, run.id, run.hlc, run.parent, nil, run.text, run.dels())
 	return rec
 }
 
-// runeBytes returns text as UTF-8.
-func runeBytes(text []rune) []byte { return []byte(string(text)) }
-
 // textRunRecord returns run id's record, its bytes appended to buf (one
-// array for the sub-key, first, and the value), and buf after them.
-func textRunRecord(buf []byte, id OpID, hlc uint64, parent CharID, text []byte, deleted []span) (Record, []byte) {
+// array for the sub-key, first, and the value), and buf after them. The
+// run's text is text (UTF-8, an op's) or, if that is nil, runes (a Text's).
+func textRunRecord(buf []byte, id OpID, hlc uint64, parent CharID, text []byte, runes []rune, deleted []span) (Record, []byte) {
 	// Room for the sub-key and the longest value: version and flag, six
 	// varints and the deleted spans' two each.
-	buf = slices.Grow(buf, 1+len(id.Origin)+8+2+len(parent.Run.Origin)+len(text)+
+	buf = slices.Grow(buf, 1+len(id.Origin)+8+2+len(parent.Run.Origin)+len(text)+utf8.UTFMax*len(runes)+
 		(6+2*len(deleted))*binary.MaxVarintLen64)
 	start := len(buf)
 	sub := appendIDKey(append(buf, textRunRec), id)
@@ -250,7 +248,20 @@ func textRunRecord(buf []byte, id OpID, hlc uint64, parent CharID, text []byte, 
 			v = v.str(parent.Run.Origin)
 		}
 	}
-	v = v.uv(parent.Off).bytes(text).uv(uint64(len(deleted)))
+	v = v.uv(parent.Off)
+	if text != nil {
+		v = v.bytes(text)
+	} else {
+		n := 0
+		for _, r := range runes {
+			n += utf8.RuneLen(r)
+		}
+		v = v.uv(uint64(n))
+		for _, r := range runes {
+			v = utf8.AppendRune(v, r)
+		}
+	}
+	v = v.uv(uint64(len(deleted)))
 	for _, s := range deleted {
 		v = v.uv(s.off).uv(s.end - s.off)
 	}

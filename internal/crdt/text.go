@@ -72,8 +72,10 @@ type textRun struct {
 
 // runDel is what a run with deleted characters keeps of them.
 type runDel struct {
-	// spans are the deleted offsets, sorted disjoint [off, end) spans.
+	// spans are the deleted offsets, sorted disjoint [off, end) spans: in
+	// one, the first, until there are more.
 	spans []span
+	one   [1]span
 	// lastDel is the mark of the run's latest delete in the Text's delete
 	// log.
 	lastDel uint64
@@ -94,6 +96,7 @@ func (r *textRun) dels() []span {
 func (r *textRun) deleted() *runDel {
 	if r.del == nil {
 		r.del = &runDel{}
+		r.del.spans = r.del.one[:0]
 	}
 	return r.del
 }

@@ -39,7 +39,7 @@ func (r *RGA) EachVisible(f func(id OpID, value []byte) bool) {
 func InsertRecord(op *Op) (rec Record, ok bool) {
 	switch op.Kind {
 	case TextInsert:
-		rec, _ := textRunRecord(nil, op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, nil)
+		rec, _ := textRunRecord(nil, op.ID(), op.HLC, CharID{Run: op.Ref, Off: op.Delta}, op.Value, nil, nil)
 		return rec, true
 	case RGAInsert:
 		el := RGAElem{Inserted: true, Parent: op.Ref, HLC: op.HLC, Value: op.Value}
@@ -78,7 +78,7 @@ func AddTextDeletes(run OpID, value []byte, rs []TextRange) (Record, error) {
 		}
 		spans = addSpan(spans, span{r.Off, r.Off + r.N})
 	}
-	rec, _ := textRunRecord(nil, run, hlc, parent, []byte(text), spans)
+	rec, _ := textRunRecord(nil, run, hlc, parent, []byte(text), nil, spans)
 	return rec, nil
 }
 
