@@ -283,7 +283,7 @@ func (r *RGA) Slice(from, count uint64) [][]byte {
 		return out
 	}
 	n, _ := r.tree.at(int(from))
-	for ; n != nil && uint64(len(out)) < count; n = r.tree.next(n) {
+	for ; n != nil && uint64(len(out)) < count; n = r.tree.nextVisible(n) {
 		if n.vis > 0 {
 			out = append(out, n.val.Value)
 		}

@@ -107,6 +107,43 @@ func (t *seqTree[T]) next(n *seqNode[T]) *seqNode[T] {
 	return n.parent
 }
 
+// nextVisible returns the first node after n in order with a visible
+// length, or nil: a subtree that holds none (deleted pieces not collected
+// yet) is skipped whole, not walked.
+func (t *seqTree[T]) nextVisible(n *seqNode[T]) *seqNode[T] {
+	if q := n.right; q != nil && q.sum > 0 {
+		return firstVisible(q)
+	}
+	for ; n.parent != nil; n = n.parent {
+		p := n.parent
+		if p.left != n {
+			continue
+		}
+		if p.vis > 0 {
+			return p
+		}
+		if q := p.right; q != nil && q.sum > 0 {
+			return firstVisible(q)
+		}
+	}
+	return nil
+}
+
+// firstVisible returns the first node with a visible length in the
+// subtree of q, which holds some.
+func firstVisible[T any](q *seqNode[T]) *seqNode[T] {
+	for {
+		switch {
+		case q.left != nil && q.left.sum > 0:
+			q = q.left
+		case q.vis > 0:
+			return q
+		default:
+			q = q.right
+		}
+	}
+}
+
 // first returns the first node, or nil.
 func (t *seqTree[T]) first() *seqNode[T] {
 	n := t.root

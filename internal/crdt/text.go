@@ -248,7 +248,7 @@ func (t *Text) Slice(from, count uint64) (string, error) {
 		return "", nil
 	}
 	p, off := t.tree.at(int(from))
-	for left := int(count); left > 0 && p != nil; p, off = t.tree.next(p), 0 {
+	for left := int(count); left > 0 && p != nil; p, off = t.tree.nextVisible(p), 0 {
 		if deleted(p) {
 			continue
 		}
@@ -510,7 +510,7 @@ func (t *Text) ResolveDelete(i, count uint64) ([]TextRange, uint64, error) {
 			}
 			covered += k
 		}
-		p, off = t.tree.next(p), 0
+		p, off = t.tree.nextVisible(p), 0
 	}
 	return out, covered, nil
 }

@@ -88,6 +88,9 @@ func (p *Proc) Wait(t testing.TB, d time.Duration) int {
 	return 0
 }
 
+// clusterSettle is RunCluster's --settle-for.
+const clusterSettle = "6s"
+
 // Node describes one node of RunCluster: its environment and extra flags.
 type Node struct {
 	Env  []string
@@ -98,6 +101,11 @@ type Node struct {
 // listening alone and each later one dialing all earlier ones, all with
 // --tls-insecure unless extra flags say otherwise, and common flags (e.g.
 // --print-*). It waits for all to exit 0 and returns their stdouts.
+//
+// Each node syncs for clusterSettle after its run: the window in which it
+// must get every other node's writes, so it covers the later nodes' start
+// (compiling the guest takes seconds under -race with every package's
+// tests at once; 3 s was once too short for the last node of three).
 func RunCluster(t testing.TB, wasm string, nodes []Node, common ...string) []string {
 	t.Helper()
 	var addrs []string
@@ -105,7 +113,7 @@ func RunCluster(t testing.TB, wasm string, nodes []Node, common ...string) []str
 	for i, n := range nodes {
 		addr := FreePort(t)
 		args := []string{"run", wasm, "--datastore-path", t.TempDir(), "--listen", addr,
-			"--settle-for", "3s", "--log-level", "warn"}
+			"--settle-for", clusterSettle, "--log-level", "warn"}
 		for _, a := range addrs {
 			args = append(args, "--peer", a)
 		}
