@@ -498,7 +498,8 @@ func (t *Text) ResolveDelete(i, count uint64) ([]TextRange, uint64, error) {
 	if count == 0 {
 		return nil, 0, nil
 	}
-	var out []TextRange
+	// A range per run met: typed text is a run per keystroke.
+	out := make([]TextRange, 0, min(count, 32))
 	covered := uint64(0)
 	p, off := t.tree.at(int(i))
 	for covered < count && p != nil && len(out) < MaxTextRanges {

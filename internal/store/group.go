@@ -20,6 +20,17 @@ import (
 // groupBytes is the size at which the pending batch is applied.
 const groupBytes = 1 << 20
 
+// groupBatch returns a batch for the pending group (s.pmu held): the one
+// the last group used, kept with its buffer (sized for a group, so it
+// does not grow by doubling write after write), or a new one.
+func (s *Store) groupBatch() *pebble.Batch {
+	if b := s.spare; b != nil {
+		s.spare = nil
+		return b
+	}
+	return s.db.NewBatch(pebble.WithInitialSizeBytes(groupBytes+groupBytes/4), pebble.WithMaxRetainedSizeBytes(2*groupBytes))
+}
+
 // deferCommit appends b to the pending batch and numbers it (life held).
 func (s *Store) deferCommit(b *Batch) (uint64, error) {
 	s.pmu.Lock()
@@ -36,11 +47,16 @@ func (s *Store) deferCommit(b *Batch) (uint64, error) {
 		if s.conflictsWithLatest(b) {
 			s.applyLatest()
 		}
-		if s.pend == nil {
-			s.pend, b.b = b.b, nil
-		} else if err := s.pend.Apply(b.b, nil); err != nil {
-			b.Discard()
-			return 0, fmt.Errorf("commit: %w", err)
+		if s.pend == nil && b.b.Len() >= groupBytes {
+			s.pend, b.b = b.b, nil // a group by itself: not copied
+		} else {
+			if s.pend == nil {
+				s.pend = s.groupBatch()
+			}
+			if err := s.pend.Apply(b.b, nil); err != nil {
+				b.Discard()
+				return 0, fmt.Errorf("commit: %w", err)
+			}
 		}
 	}
 	s.keepLatest(b)
@@ -103,14 +119,21 @@ func (s *Store) applyPendingLocked() error {
 	// pending clears only once Pebble holds the writes: a reader that
 	// sees it clear (without pmu) must find them there.
 	defer s.pending.Store(false)
-	defer b.Close()
 	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+		b.Close()
 		// Writes already acknowledged are lost: like a failed fsync,
 		// nothing after this is durable (WaitDurable reports it).
 		err = fmt.Errorf("apply grouped writes: %w", err)
 		s.syncErr.Store(&err)
 		s.wake()
 		return err
+	}
+	// Kept for the next group (a batch applied may be reset and reused).
+	b.Reset()
+	if s.spare == nil {
+		s.spare = b
+	} else {
+		b.Close()
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func (s *Store) applyLatest() {
 		return
 	}
 	if s.pend == nil {
-		s.pend = s.db.NewBatch()
+		s.pend = s.groupBatch()
 	}
 	for k, p := range s.lat {
 		_ = s.pend.Set([]byte(k), *p, nil)

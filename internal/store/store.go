@@ -103,6 +103,9 @@ type Store struct {
 	pmu     sync.Mutex
 	pend    *pebble.Batch
 	pending atomic.Bool
+	// spare is the batch the last group used, kept for the next
+	// (groupBatch; guarded by pmu).
+	spare *pebble.Batch
 	// lat holds the group's SetLatest values not yet in pend (latest.go),
 	// latBytes their size.
 	lat      map[string]*[]byte
@@ -611,6 +614,12 @@ func (s *Store) Close() error {
 		syncErr = s.syncLocked()
 	}
 	s.closed = true
+	s.pmu.Lock()
+	if s.spare != nil {
+		s.spare.Close()
+		s.spare = nil
+	}
+	s.pmu.Unlock()
 	s.oplog.close()
 	err := errors.Join(syncErr, s.closeDB(), s.lock.Close())
 	s.life.Unlock()
