@@ -191,6 +191,11 @@ func Open(cfg Config) (*Store, error) {
 		L0CompactionThreshold: 16,
 		L0StopWritesThreshold: 40,
 	}
+	// Pebble's balanced profile: the fastest compression where files
+	// are rewritten soon, zstd (pure Go without cgo) in the bottom levels
+	// where compaction leaves most of the data: CRDT records (a Text's
+	// runs, a map's fields) compress far better there.
+	opts.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionBalanced })
 	db, err := pebble.Open(filepath.Join(cfg.Dir, "pebble"), opts)
 	if err != nil {
 		_ = lock.Close()
