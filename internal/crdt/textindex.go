@@ -178,3 +178,39 @@ func (x *runIndex) all() iter.Seq[*textRun] {
 		}
 	}
 }
+
+// run returns run id, nil when the Text does not have it.
+func (t *Text) run(id OpID) *textRun {
+	for _, r := range t.hot {
+		if r != nil && r.id.Seq == id.Seq && r.id.Origin == id.Origin {
+			return r
+		}
+	}
+	r := t.runs.get(id)
+	if r != nil {
+		t.remember(r)
+	}
+	return r
+}
+
+// remember puts r among the hot runs.
+func (t *Text) remember(r *textRun) {
+	t.hot[t.next] = r
+	t.next = (t.next + 1) % len(t.hot)
+}
+
+// forget drops run id from the Text (its deleted spans too) and the hot
+// runs.
+func (t *Text) forget(id OpID) {
+	t.runs.del(id)
+	delete(t.early, id)
+	t.hot = [len(t.hot)]*textRun{}
+}
+
+// spans returns run id's deleted spans, whether or not the run is here.
+func (t *Text) spans(id OpID) []span {
+	if r := t.run(id); r != nil {
+		return r.dels()
+	}
+	return t.early[id]
+}
