@@ -48,7 +48,9 @@ type TextPos struct {
 // into several ops so none outgrows a frame.
 const MaxTextRanges = 1024
 
-// Text is the seventh CRDT type.
+// Text is the seventh CRDT type. Like every Object it is not safe for
+// concurrent use, and here reads included: a look-up by id keeps the runs
+// used last (hot) and the origin used last (runIndex.last).
 type Text struct {
 	tree seqTree[textPiece]
 	runs runIndex
