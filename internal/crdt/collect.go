@@ -122,7 +122,7 @@ func (t *Text) wholeDeleted(run *textRun) bool {
 // deleted.
 func (t *Text) DeletedRuns(f func(OpID)) {
 	for run := range t.runs.all() {
-		if run.del != nil && run.placed() && t.wholeDeleted(run) {
+		if run.placed() && t.wholeDeleted(run) {
 			f(run.id)
 		}
 	}

@@ -426,21 +426,26 @@ func (t *Text) AppendBinary(b []byte) []byte {
 	for _, r := range runs {
 		e = appendRun(e, r.id, r.hlc, r.parent, r.text)
 	}
-	ids := make([]OpID, 0, len(t.early))
-	for id := range t.early {
-		ids = append(ids, id)
+	// The deleted spans: the runs' own (found above) and those of runs not
+	// arrived yet.
+	type runSpans struct {
+		id OpID
+		ss []span
+	}
+	dels := make([]runSpans, 0, len(t.early))
+	for id, ss := range t.early {
+		dels = append(dels, runSpans{id, ss})
 	}
 	for _, r := range runs {
-		if len(r.dels()) > 0 {
-			ids = append(ids, r.id)
+		if ss := r.dels(); len(ss) > 0 {
+			dels = append(dels, runSpans{r.id, ss})
 		}
 	}
-	slices.SortFunc(ids, compareID)
-	e = e.uv(uint64(len(ids)))
-	for _, id := range ids {
-		ss := t.spans(id)
-		e = e.id(id).uv(uint64(len(ss)))
-		for _, s := range ss {
+	slices.SortFunc(dels, func(a, b runSpans) int { return compareID(a.id, b.id) })
+	e = e.uv(uint64(len(dels)))
+	for _, d := range dels {
+		e = e.id(d.id).uv(uint64(len(d.ss)))
+		for _, s := range d.ss {
 			e = e.uv(s.off).uv(s.end - s.off)
 		}
 	}

@@ -26,8 +26,10 @@ type originRuns struct {
 	// top is the largest seq this origin's runs have had: an insert
 	// with a larger one is new without a look-up.
 	top uint64
-	n   int
 }
+
+// len returns the number of runs o holds.
+func (o *originRuns) len() int { return o.held + len(o.sparse) }
 
 // denseSlack is how far dense may outgrow twice the runs it holds: the
 // seqs between an origin's runs (its deletes, its ops on other objects)
@@ -50,7 +52,6 @@ func (o *originRuns) get(seq uint64) *textRun {
 func (o *originRuns) put(r *textRun) {
 	seq := r.id.Seq
 	o.top = max(o.top, seq)
-	o.n++
 	switch i := seq - o.base; {
 	case o.held == 0:
 		o.base, o.dense, o.held = seq, append(o.dense[:0], r), 1
@@ -78,7 +79,6 @@ func (o *originRuns) del(seq uint64) bool {
 	if i := seq - o.base; i < uint64(len(o.dense)) && o.dense[i] != nil {
 		o.dense[i] = nil
 		o.held--
-		o.n--
 		for len(o.dense) > 0 && o.dense[0] == nil {
 			o.dense, o.base = o.dense[1:], o.base+1
 		}
@@ -100,7 +100,6 @@ func (o *originRuns) del(seq uint64) bool {
 		return false
 	}
 	delete(o.sparse, seq)
-	o.n--
 	return true
 }
 
@@ -152,7 +151,7 @@ func (x *runIndex) del(id OpID) {
 		return
 	}
 	x.n--
-	if o.n == 0 {
+	if o.len() == 0 {
 		delete(x.origins, id.Origin)
 		x.last = nil
 	}

@@ -37,11 +37,7 @@ func TestProperty_RecordsWithoutTheObject(t *testing.T) {
 				op := &Op{Kind: TextInsert, Key: "t", Ref: parent.Run, Delta: parent.Off,
 					Value: []byte(rapid.StringMatching(`[a-zé😀]{1,6}`).Draw(t, "s"))}
 				stamp(op, origin)
-				want, _ := InsertRecord(op)
-				txt.Apply(op)
-				if got := OpRecords(txt, op); len(got) != 1 || !bytes.Equal(got[0].Sub, want.Sub) || !bytes.Equal(got[0].Value, want.Value) {
-					t.Fatalf("insert %v: OpRecords %q, InsertRecord %q", op.ID(), got, want)
-				}
+				applyInsert(t, txt, op)
 			case 2: // a Text delete of a random span
 				if txt.Len() == 0 {
 					continue
@@ -79,11 +75,7 @@ func TestProperty_RecordsWithoutTheObject(t *testing.T) {
 					op.Ref = vis[rapid.IntRange(0, len(vis)-1).Draw(t, "parent")].ID
 				}
 				stamp(op, origin)
-				want, _ := InsertRecord(op)
-				list.Apply(op)
-				if got := OpRecords(list, op); len(got) != 1 || !bytes.Equal(got[0].Sub, want.Sub) || !bytes.Equal(got[0].Value, want.Value) {
-					t.Fatalf("RGA insert %v: OpRecords %q, InsertRecord %q", op.ID(), got, want)
-				}
+				applyInsert(t, list, op)
 			case 4: // an RGA delete of a visible element
 				vis := list.Visible()
 				if len(vis) == 0 {
@@ -123,4 +115,14 @@ func TestProperty_RecordsWithoutTheObject(t *testing.T) {
 			t.Fatal("MaxHLC 0 with runs")
 		}
 	})
+}
+
+// applyInsert applies insert op to obj and fails unless OpRecords then
+// gives the one record InsertRecord gave before.
+func applyInsert(t *rapid.T, obj Object, op *Op) {
+	want, _ := InsertRecord(op)
+	obj.Apply(op)
+	if got := OpRecords(obj, op); len(got) != 1 || !bytes.Equal(got[0].Sub, want.Sub) || !bytes.Equal(got[0].Value, want.Value) {
+		t.Fatalf("%s %v: OpRecords %q, InsertRecord %q", op.Kind, op.ID(), got, want)
+	}
 }

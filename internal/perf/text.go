@@ -249,7 +249,8 @@ func TextTrace(ctx context.Context, _ Profile, r *Report, dir, nx, guest, traceP
 		"alone, by the guest. The final text is read with `nx inspect crdt get text doc` and compared with endContent " +
 		"byte for byte (a difference fails the run). On disk: the datastore's files after the run, the trace's own keys " +
 		"deleted, everything compacted and the store closed: measured after every origin's op-log entries are pruned (the " +
-		"target's measure), and before, with the last 10,000 ops the log keeps by default on a node without peers. Three nodes: full mesh over plain TCP, node 1 replays, the delay is from node 1's guest returning until " +
+		"target's measure), and before, with the last 10,000 ops the log keeps by default on a node without peers. " +
+		"Three nodes: full mesh over plain TCP, node 1 replays, the delay is from node 1's guest returning until " +
 		"/api/v1/objects/text/doc on nodes 2 and 3 equals endContent (polled every 5 ms). Split: patch i goes to node i mod 3, " +
 		"each node replays its stream at once (positions clamped to its text, which the others change too; a write the node " +
 		"refuses is tried again for up to 30 s), node 3's links are cut once node 1 has applied half of its stream and healed " +
